@@ -1,0 +1,505 @@
+/*
+** moonrl.h — the one public header of libmoonrl, the policy-gradient runtime.
+**
+** Conventions (see ../shared/STYLE.md):
+**  - every name is prefixed mrl_; handles are opaque; functions return an int
+**    status (MRL_OK = 0) and, for handle functions, keep a readable message on
+**    the handle (mrl_*_error).  Free functions without a handle describe their
+**    failure with mrl_status_string().
+**  - batches are row-major float32 [batch][dim]; booleans are uint8_t (0/1).
+**  - a discrete action is stored as a float holding its index (exact < 2^24),
+**    so every action buffer is float [batch][action_width].
+**  - the library never prints, never aborts, keeps no global mutable state;
+**    each handle may be used by one thread at a time.
+**  - this file must pass LuaJIT's ffi.cdef after `make build/moonrl_cdef.h`
+**    strips the preprocessor lines: constants are enums, never macros, and
+**    declarations use no C99 keywords that the FFI rejects (no restrict).
+*/
+#ifndef MOONRL_H
+#define MOONRL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped whenever a declaration below changes; the FFI binding checks it. */
+enum { MRL_ABI_VERSION = 1 };
+
+/* ------------------------------------------------------------------ status */
+
+typedef enum mrl_status {
+  MRL_OK = 0,
+  MRL_EINVAL = 1,     /* a bad argument: size, range, kind, NULL */
+  MRL_ENOMEM = 2,     /* an allocation failed */
+  MRL_ENONFINITE = 3, /* a NaN or Inf was found; nothing was changed */
+  MRL_EIO = 4,        /* a file could not be read or written */
+  MRL_EFORMAT = 5,    /* a file or buffer is malformed */
+  MRL_ESTATE = 6,     /* the call is not valid in the object's current state */
+  MRL_EENV = 7        /* an environment failed; its message is on the engine */
+} mrl_status;
+
+const char *mrl_status_string(int status);
+int mrl_abi_version(void);
+
+/* Limits that keep sizes sane and arithmetic free of overflow. */
+enum {
+  MRL_MAX_LAYERS = 16,      /* hidden layers of an MLP */
+  MRL_MAX_WIDTH = 65536,    /* any layer width, obs_dim or action size */
+  MRL_MAX_BATCH = 16777216  /* rows in one call */
+};
+
+/* --------------------------------------------------------------------- rng */
+/* xoshiro256** seeded through splitmix64; normals by the polar method
+** (the spare is part of the state, so a saved state resumes exactly). */
+
+typedef struct mrl_rng mrl_rng;
+
+int mrl_rng_new(mrl_rng **out, uint64_t seed);
+void mrl_rng_free(mrl_rng *rng);
+void mrl_rng_seed(mrl_rng *rng, uint64_t seed);
+uint64_t mrl_rng_u64(mrl_rng *rng);
+double mrl_rng_uniform(mrl_rng *rng);               /* [0, 1) */
+double mrl_rng_normal(mrl_rng *rng);                /* N(0, 1) */
+int mrl_rng_categorical(mrl_rng *rng, const float *logits, int n); /* index */
+/* Serialised state: MRL_RNG_STATE_BYTES bytes, little-endian. */
+enum { MRL_RNG_STATE_BYTES = 48 };
+void mrl_rng_get_state(const mrl_rng *rng, uint8_t *out);
+int mrl_rng_set_state(mrl_rng *rng, const uint8_t *in);
+
+/* ------------------------------------------------------------- networks */
+/* A multilayer perceptron: Linear(in→h1), act, …, Linear(h_last→out).
+** Parameters live in one contiguous float block in the flat order of
+** ../shared/golden/README.md: per Linear, weight [out][in] row-major then bias.
+** Gradients use the same layout, so optimisers are single loops. */
+
+typedef enum mrl_activation { MRL_TANH = 0, MRL_RELU = 1 } mrl_activation;
+
+typedef struct mrl_net mrl_net;
+
+/* hidden may be NULL when nhidden == 0.  Parameters are initialised as
+** Stable-Baselines3 does: orthogonal, gain √2 on hidden layers, out_gain on
+** the output layer (1 for a value network), zero biases, from seed. */
+int mrl_net_new(mrl_net **out, int in_dim, const int *hidden, int nhidden,
+                int out_dim, mrl_activation act, double out_gain, uint64_t seed);
+void mrl_net_free(mrl_net *net);
+const char *mrl_net_error(const mrl_net *net);
+int mrl_net_in_dim(const mrl_net *net);
+int mrl_net_out_dim(const mrl_net *net);
+int mrl_net_nhidden(const mrl_net *net);
+int mrl_net_hidden(const mrl_net *net, int i);       /* width of hidden layer i */
+mrl_activation mrl_net_activation(const mrl_net *net);
+size_t mrl_net_nparams(const mrl_net *net);
+/* Borrowed pointers into the handle, valid for its lifetime. */
+float *mrl_net_params(mrl_net *net);
+float *mrl_net_grad(mrl_net *net);
+/* Copies in flat order; set refuses non-finite values (MRL_ENONFINITE). */
+int mrl_net_get_params(const mrl_net *net, float *out, size_t n);
+int mrl_net_set_params(mrl_net *net, const float *in, size_t n);
+/* y[batch][out] = f(x[batch][in]).  Activations are kept for backward. */
+int mrl_net_forward(mrl_net *net, const float *x, int batch, float *y);
+/* After forward on the same batch: grad += dL/dθ for dy = dL/dy
+** (accumulates; zero it with mrl_net_zero_grad); dx (nullable) = dL/dx. */
+int mrl_net_backward(mrl_net *net, const float *dy, float *dx);
+void mrl_net_zero_grad(mrl_net *net);
+/* Forward-mode product: y = f(x), jy = (∂y/∂θ)·v for a tangent v[nparams]. */
+int mrl_net_jvp(mrl_net *net, const float *x, int batch, const float *v,
+                float *y, float *jy);
+/* Value regression: loss = mean_n (V(s_n) − target_n)²; grad is set (not
+** accumulated) to ∇loss; values (nullable) receives V(s_n). */
+int mrl_net_value_loss(mrl_net *net, const float *obs, const float *targets,
+                       int batch, double *loss, float *values);
+/* The PPO value loss with optional clipping around old_values
+** (clip <= 0: unclipped): mean max((V−R)², (V_old+clip(V−V_old,±c)−R)²). */
+int mrl_net_value_loss_clipped(mrl_net *net, const float *obs,
+                               const float *targets, const float *old_values,
+                               int batch, double clip, double *loss);
+
+/* ------------------------------------------------------------- policies */
+
+typedef enum mrl_action_kind {
+  MRL_DISCRETE = 0, /* categorical over n logits */
+  MRL_BOX = 1       /* diagonal Gaussian, state-independent log_std[n] */
+} mrl_action_kind;
+
+typedef struct mrl_policy_spec {
+  int obs_dim;
+  const int *hidden;        /* widths, nullable when nhidden == 0 */
+  int nhidden;
+  mrl_activation activation;
+  mrl_action_kind action_kind;
+  int action_n;             /* categories, or Gaussian dimensions */
+  const float *low, *high;  /* box bounds [action_n], nullable (unbounded) */
+  double init_log_std;      /* box only; SB3 uses 0 */
+  double out_gain;          /* output-layer gain; SB3 uses 0.01 */
+  uint64_t seed;            /* initialisation and sampling */
+} mrl_policy_spec;
+
+typedef struct mrl_policy mrl_policy;
+
+int mrl_policy_new(mrl_policy **out, const mrl_policy_spec *spec);
+void mrl_policy_free(mrl_policy *p);
+const char *mrl_policy_error(const mrl_policy *p);
+int mrl_policy_obs_dim(const mrl_policy *p);
+mrl_action_kind mrl_policy_action_kind(const mrl_policy *p);
+int mrl_policy_action_n(const mrl_policy *p);
+int mrl_policy_action_width(const mrl_policy *p);  /* 1 if discrete, else n */
+int mrl_policy_out_dim(const mrl_policy *p);       /* logits or mean width */
+int mrl_policy_nhidden(const mrl_policy *p);
+int mrl_policy_hidden(const mrl_policy *p, int i);
+mrl_activation mrl_policy_activation(const mrl_policy *p);
+/* Box bounds, NULL when unbounded; used to clip actions sent to an env. */
+const float *mrl_policy_low(const mrl_policy *p);
+const float *mrl_policy_high(const mrl_policy *p);
+/* Flat vector: network parameters, then log_std for a box policy. */
+size_t mrl_policy_nparams(const mrl_policy *p);
+float *mrl_policy_params(mrl_policy *p);
+float *mrl_policy_grad(mrl_policy *p);
+int mrl_policy_get_params(const mrl_policy *p, float *out, size_t n);
+int mrl_policy_set_params(mrl_policy *p, const float *in, size_t n);
+mrl_rng *mrl_policy_rng(mrl_policy *p);            /* borrowed */
+
+/* out[batch][out_dim] = logits or means, at params (NULL = current). */
+int mrl_policy_forward(mrl_policy *p, const float *params, const float *obs,
+                       int batch, float *out);
+/* Sample (or take the mode when deterministic) actions[batch][width];
+** logp (nullable) receives log π(a|s).  The batch-1 path allocates nothing. */
+int mrl_policy_act(mrl_policy *p, const float *obs, int batch,
+                   int deterministic, float *actions, float *logp);
+/* log π(a|s) and entropy per row at params (NULL = current); either output
+** may be NULL. */
+int mrl_policy_evaluate(mrl_policy *p, const float *params, const float *obs,
+                        const float *actions, int batch, float *logp,
+                        float *entropy);
+/* Per-state KL(π_old ‖ π_new) (kl nullable) and its mean. */
+int mrl_policy_kl(mrl_policy *p, const float *params_old,
+                  const float *params_new, const float *obs, int batch,
+                  float *kl, double *mean_kl);
+
+/* Surrogate with stop-gradient weights: the policy's grad buffer is SET to
+** ∇θ Σ_n w_n log π(a_n|s_n) · scale, the building block of every score-function
+** estimator.  objective (nullable) receives Σ w_n log π · scale. */
+int mrl_policy_grad_weighted_logp(mrl_policy *p, const float *obs,
+                                  const float *actions, const float *weights,
+                                  int batch, double scale, double *objective);
+
+/* PPO's clipped surrogate with an entropy bonus (golden kind ppo_clip).
+** grad buffer := ∇loss.  Advantages are normalised in a copy when asked. */
+typedef struct mrl_ppo_opts {
+  double clip_eps;
+  double ent_coef;
+  int normalize_advantages;
+} mrl_ppo_opts;
+typedef struct mrl_ppo_stats {
+  double loss, policy_loss, entropy, clip_fraction, approx_kl;
+} mrl_ppo_stats;
+int mrl_policy_ppo_loss(mrl_policy *p, const float *obs, const float *actions,
+                        const float *old_logp, const float *advantages,
+                        int batch, const mrl_ppo_opts *opts,
+                        mrl_ppo_stats *stats);
+
+/* Adaptive-KL PPO (golden kind kl_penalty):
+** loss = −(mean ρA − β·mean KL(π_old‖π_θ)); grad buffer := ∇loss. */
+int mrl_policy_kl_penalty_loss(mrl_policy *p, const float *params_old,
+                               const float *obs, const float *actions,
+                               const float *old_logp, const float *advantages,
+                               int batch, double beta, double *loss,
+                               double *mean_kl);
+/* β/2 below target/1.5, 2β above 1.5·target, else β. */
+double mrl_kl_beta_update(double beta, double mean_kl, double target_kl);
+
+/* --------------------------------------------------- natural gradient */
+
+typedef enum mrl_fisher { MRL_FISHER_ANALYTIC = 0, MRL_FISHER_EMPIRICAL = 1 } mrl_fisher;
+
+/* out = (F + damping·I) v at the current params, over a batch of states
+** (actions are used by the empirical Fisher only; nullable for analytic). */
+int mrl_policy_fvp(mrl_policy *p, mrl_fisher fisher, const float *obs,
+                   const float *actions, int batch, const float *v,
+                   double damping, float *out);
+/* Conjugate gradient on (F + damping·I) x = g from x = 0 (golden kind cg).
+** xAx (nullable) receives xᵀ(F + damping·I)x. */
+int mrl_policy_cg(mrl_policy *p, mrl_fisher fisher, const float *obs,
+                  const float *actions, int batch, const float *g,
+                  double damping, int iters, float *x, double *xAx);
+/* step = sqrt(2·max_kl / xᵀAx)·x with x from cg (golden kind npg_step). */
+int mrl_policy_npg_step(mrl_policy *p, mrl_fisher fisher, const float *obs,
+                        const float *actions, int batch, const float *g,
+                        double damping, int iters, double max_kl, float *step);
+
+typedef struct mrl_trpo_opts {
+  double max_kl, damping, backtrack_coef;
+  int cg_iters, max_backtracks;
+} mrl_trpo_opts;
+typedef struct mrl_trpo_result {
+  int accepted_j;           /* −1 when no step was accepted */
+  double mean_kl, improvement, surrogate_before;
+} mrl_trpo_result;
+/* One TRPO step on the surrogate mean ρA (golden kind trpo_step); on
+** acceptance the policy's params become θ'; otherwise they are unchanged. */
+int mrl_policy_trpo_step(mrl_policy *p, const float *obs, const float *actions,
+                         const float *old_logp, const float *advantages,
+                         int batch, const mrl_trpo_opts *opts,
+                         mrl_trpo_result *result);
+
+/* ------------------------------------------ policy-gradient estimators */
+
+typedef enum mrl_estimator {
+  MRL_EST_REINFORCE = 0,
+  MRL_EST_REWARD_TO_GO = 1,
+  MRL_EST_IS_TRAJECTORY = 2,
+  MRL_EST_IS_PER_DECISION = 3,
+  MRL_EST_IS_FULL = 4,
+  MRL_EST_IS_FIRST_ORDER = 5
+} mrl_estimator;
+
+typedef enum mrl_baseline {
+  MRL_BASELINE_NONE = 0,
+  MRL_BASELINE_MEAN = 1,
+  MRL_BASELINE_OPTIMAL = 2,
+  MRL_BASELINE_VALUE = 3
+} mrl_baseline;
+
+typedef struct mrl_pg_opts {
+  mrl_estimator estimator;
+  mrl_baseline baseline;
+  double gamma;
+  double weight_clip;   /* <= 0: no clipping */
+  int self_normalize;   /* weighted IS: divide by Σw instead of N */
+} mrl_pg_opts;
+
+typedef struct mrl_pg_stats {
+  double mean_ratio;    /* mean per-step ρ */
+  double ess;           /* (Σw)²/Σw² of the weights that scaled the terms */
+  double mean_return;
+} mrl_pg_stats;
+
+/* Episodes are concatenated: steps [ep_offsets[i], ep_offsets[i+1]) form
+** episode i (nep + 1 offsets, ep_offsets[0] = 0).  behavior_logp is needed by
+** the is_* estimators, values (V(s_t)) by baseline VALUE; others nullable.
+** grad_out[nparams] := the ascent direction ĝ of golden kind pg_gradient. */
+int mrl_pg_gradient(mrl_policy *p, const float *obs, const float *actions,
+                    const float *rewards, const float *behavior_logp,
+                    const float *values, const int *ep_offsets, int nep,
+                    const mrl_pg_opts *opts, float *grad_out,
+                    mrl_pg_stats *stats);
+
+/* ---------------------------------------------------------- advantages */
+/* Sequences may be strided: element t is at [t·stride] (stride ≥ 1), so a
+** time-major rollout [T][num_envs] is processed one env column at a time. */
+
+int mrl_discounted_returns(const float *rewards, int T, int stride,
+                           double gamma, float *reward_to_go,
+                           double *discounted_return);
+/* δ_t = r_t + γ(1−term_t)·next_values_t − values_t;
+** A_t = δ_t + γλ(1−term_t)(1−trunc_t)·A_{t+1}; returns = A + values. */
+int mrl_gae(const float *rewards, const float *values,
+            const float *next_values, const uint8_t *terminated,
+            const uint8_t *truncated, int T, int stride, double gamma,
+            double lambda, float *advantages, float *returns);
+
+/* -------------------------------------------------------- environments */
+/* A batch of environments behind function pointers, so the runtime drives
+** rollouts without knowing whether the envs are Lua scripts on worker
+** threads, Lua tables in the caller's state, or a game's own C state.
+** Rows are [num_envs][obs_dim] floats; actions [num_envs][action_width]. */
+
+typedef struct mrl_env_ops {
+  /* Reset every env; seeds[num_envs] (nullable: continue the generators). */
+  int (*reset)(void *ud, const uint64_t *seeds, float *obs);
+  /* Step every env.  An env whose episode ended (terminated or truncated)
+  ** is reset at once: its obs row receives the new episode's first
+  ** observation and its final_obs row the true last one (for bootstrapping);
+  ** final_obs rows of the other envs are left untouched. */
+  int (*step)(void *ud, const float *actions, float *obs, float *rewards,
+              uint8_t *terminated, uint8_t *truncated, float *final_obs);
+  /* The message of the last failure (never NULL after one). */
+  const char *(*error)(void *ud);
+  /* Called by mrl_vecenv_free (nullable). */
+  void (*destroy)(void *ud);
+} mrl_env_ops;
+
+typedef struct mrl_env_desc {
+  int num_envs, obs_dim;
+  mrl_action_kind action_kind;
+  int action_n;              /* categories, or box dimensions */
+  const float *low, *high;   /* box bounds [action_n], nullable */
+} mrl_env_desc;
+
+typedef struct mrl_vecenv mrl_vecenv;
+
+/* The vecenv copies ops and desc and owns ud from now on (destroy is called
+** by mrl_vecenv_free, also when mrl_vecenv_new fails). */
+int mrl_vecenv_new(mrl_vecenv **out, const mrl_env_ops *ops, void *ud,
+                   const mrl_env_desc *desc);
+void mrl_vecenv_free(mrl_vecenv *v);
+const char *mrl_vecenv_error(const mrl_vecenv *v);
+const mrl_env_desc *mrl_vecenv_desc(const mrl_vecenv *v);
+/* Env i is seeded with seed + i. */
+int mrl_vecenv_reset(mrl_vecenv *v, uint64_t seed);
+/* Box actions are clipped to [low, high] on the way to the envs. */
+int mrl_vecenv_step(mrl_vecenv *v, const float *actions);
+/* Borrowed views, valid until the next reset/step: */
+const float *mrl_vecenv_obs(const mrl_vecenv *v);        /* [N][obs_dim] */
+const float *mrl_vecenv_rewards(const mrl_vecenv *v);    /* [N] */
+const uint8_t *mrl_vecenv_terminated(const mrl_vecenv *v);
+const uint8_t *mrl_vecenv_truncated(const mrl_vecenv *v);
+const float *mrl_vecenv_final_obs(const mrl_vecenv *v);  /* [N][obs_dim] */
+/* Finished episodes since the last drain: copies up to cap returns and
+** lengths, oldest first, and forgets them; returns how many were copied. */
+int mrl_vecenv_drain_episodes(mrl_vecenv *v, double *returns,
+                              int64_t *lengths, int cap);
+int64_t mrl_vecenv_total_steps(const mrl_vecenv *v);
+
+/* ------------------------------------------------------ rollout buffer */
+/* Structs of arrays, time-major [steps][num_envs][…]: a whole rollout is
+** one contiguous block per field, and the policy sees [num_envs][obs_dim]
+** rows at each step. */
+
+typedef struct mrl_rollout mrl_rollout;
+
+int mrl_rollout_new(mrl_rollout **out, int steps, int num_envs, int obs_dim,
+                    int action_width);
+void mrl_rollout_free(mrl_rollout *r);
+const char *mrl_rollout_error(const mrl_rollout *r);
+int mrl_rollout_steps(const mrl_rollout *r);
+int mrl_rollout_num_envs(const mrl_rollout *r);
+/* Collect steps × num_envs transitions with the policy (sampling) and,
+** when value is not NULL, record V(s_t) and the bootstrap values
+** next_values (V(s_{t+1}); V of the true final observation on truncation). */
+int mrl_rollout_collect(mrl_rollout *r, mrl_vecenv *env, mrl_policy *p,
+                        mrl_net *value);
+/* GAE over the collected data (golden kind gae, per env column). */
+int mrl_rollout_gae(mrl_rollout *r, double gamma, double lambda);
+
+typedef enum mrl_rollout_field {
+  MRL_RO_OBS = 0,          /* [T][N][obs_dim] */
+  MRL_RO_ACTIONS = 1,      /* [T][N][action_width], unclipped */
+  MRL_RO_REWARDS = 2,      /* [T][N] */
+  MRL_RO_LOGP = 3,         /* behaviour log-probs at acting time */
+  MRL_RO_VALUES = 4,
+  MRL_RO_NEXT_VALUES = 5,
+  MRL_RO_ADVANTAGES = 6,
+  MRL_RO_RETURNS = 7
+} mrl_rollout_field;
+/* Borrowed pointer to a float field. */
+float *mrl_rollout_field_ptr(mrl_rollout *r, mrl_rollout_field f);
+uint8_t *mrl_rollout_terminated(mrl_rollout *r);   /* [T][N] */
+uint8_t *mrl_rollout_truncated(mrl_rollout *r);    /* [T][N] */
+
+/* ---------------------------------------------------------- optimisers */
+
+typedef enum mrl_optim_kind { MRL_ADAM = 0, MRL_SGD = 1 } mrl_optim_kind;
+
+typedef struct mrl_optim mrl_optim;
+
+/* Adam (beta1, beta2, eps) or SGD (beta1 = momentum, others ignored). */
+int mrl_optim_new(mrl_optim **out, mrl_optim_kind kind, size_t nparams,
+                  double beta1, double beta2, double eps);
+void mrl_optim_free(mrl_optim *o);
+const char *mrl_optim_error(const mrl_optim *o);
+size_t mrl_optim_nparams(const mrl_optim *o);
+/* Ascent-free convention: params −= lr · update(grad).  Refuses (and changes
+** nothing) when grad has a NaN/Inf. */
+int mrl_optim_step(mrl_optim *o, float *params, const float *grad, double lr);
+void mrl_optim_reset(mrl_optim *o);
+/* State for checkpoints: step count and the moment vectors. */
+int64_t mrl_optim_steps(const mrl_optim *o);
+float *mrl_optim_moment(mrl_optim *o, int which);  /* 0: m, 1: v (Adam) */
+void mrl_optim_set_steps(mrl_optim *o, int64_t t);
+
+/* Scales g so that ‖g‖₂ ≤ max_norm; *norm (nullable) gets the norm before.
+** Returns MRL_ENONFINITE (g unchanged) if the norm is not finite. */
+int mrl_clip_grad_norm(float *g, size_t n, double max_norm, double *norm);
+/* 1 when every value is finite. */
+int mrl_all_finite(const float *x, size_t n);
+
+/* --------------------------------------------------------- checkpoints */
+/* safetensors: an 8-byte little-endian header length, a JSON header
+** {"name": {"dtype": "F32", "shape": [...], "data_offsets": [b, e]}, …,
+** "__metadata__": {"key": "string", …}}, then the raw little-endian data.
+** Writes are atomic (temporary file, fsync, rename); the reader validates
+** every offset, shape and dtype and refuses hostile or truncated files. */
+
+enum { MRL_ST_MAX_DIMS = 8, MRL_ST_MAX_HEADER = 100000000 };
+
+typedef struct mrl_st_tensor {
+  const char *name;
+  const float *data;          /* float32, written as dtype F32 */
+  int ndim;
+  int64_t shape[MRL_ST_MAX_DIMS];
+} mrl_st_tensor;
+
+/* metadata: nkeys pairs of NUL-terminated strings (keys[i] → values[i]). */
+int mrl_st_write(const char *path, const mrl_st_tensor *tensors, int ntensors,
+                 const char *const *keys, const char *const *values,
+                 int nkeys, char *err, size_t errlen);
+
+typedef struct mrl_st_file mrl_st_file;
+
+int mrl_st_open(mrl_st_file **out, const char *path, char *err, size_t errlen);
+/* The same from memory (the buffer is copied). */
+int mrl_st_open_memory(mrl_st_file **out, const uint8_t *data, size_t len,
+                       char *err, size_t errlen);
+void mrl_st_close(mrl_st_file *f);
+int mrl_st_count(const mrl_st_file *f);
+const char *mrl_st_name(const mrl_st_file *f, int i);
+const char *mrl_st_dtype(const mrl_st_file *f, int i);  /* "F32", "F64", … */
+int mrl_st_ndim(const mrl_st_file *f, int i);
+int64_t mrl_st_dim(const mrl_st_file *f, int i, int d);
+int64_t mrl_st_numel(const mrl_st_file *f, int i);
+int mrl_st_find(const mrl_st_file *f, const char *name); /* index or −1 */
+/* Converts F32/F64/F16/BF16 to float32; n must equal the element count. */
+int mrl_st_read(const mrl_st_file *f, int i, float *out, size_t n);
+int mrl_st_meta_count(const mrl_st_file *f);
+const char *mrl_st_meta_key(const mrl_st_file *f, int i);
+const char *mrl_st_meta_get(const mrl_st_file *f, const char *key); /* or NULL */
+
+/* ---------------------------------------------------------- PPO update */
+/* One PPO update over a collected rollout (after mrl_rollout_gae): epochs
+** of shuffled minibatches, the clipped surrogate with entropy bonus on the
+** policy, CleanRL's value loss ½·mean max((V−R)², (V_clip−R)²) scaled by
+** vf_coef on the value network, one global gradient norm over both
+** networks, Adam on each.  If anything turns non-finite the update is
+** refused and both networks and both optimisers are restored exactly. */
+
+typedef struct mrl_ppo_config {
+  int epochs;
+  int minibatch_size;
+  double lr;                 /* both networks */
+  double clip_eps;
+  double clip_value;         /* <= 0: unclipped value loss */
+  double ent_coef, vf_coef;
+  double max_grad_norm;      /* <= 0: no clipping */
+  double target_kl;          /* <= 0: never stop early */
+  int normalize_advantages;  /* per minibatch, as SB3 and CleanRL do */
+} mrl_ppo_config;
+
+typedef struct mrl_ppo_report {
+  double policy_loss, value_loss, entropy, approx_kl, clip_fraction;
+  double explained_variance, grad_norm;
+  int epochs_done, minibatches;
+  int stopped_early;         /* 1 when target_kl ended the epochs */
+} mrl_ppo_report;
+
+/* err (nullable) receives a readable message on failure. */
+int mrl_ppo_update(mrl_policy *p, mrl_net *value, mrl_optim *policy_opt,
+                   mrl_optim *value_opt, mrl_rollout *r,
+                   const mrl_ppo_config *c, mrl_ppo_report *report,
+                   char *err, size_t errlen);
+
+/* Regression of a value network on targets: epochs of shuffled minibatches
+** of Adam/SGD steps (the critic fit of TRPO/NPG/REINFORCE).  Restores the
+** network and optimiser if a step turns non-finite. */
+int mrl_value_fit(mrl_net *value, mrl_optim *opt, const float *obs,
+                  const float *targets, int n, int epochs, int minibatch,
+                  double lr, mrl_rng *rng, double *final_loss, char *err,
+                  size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
