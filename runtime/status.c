@@ -1,0 +1,67 @@
+/*
+** status.c — status strings, the ABI version, and the two whole-vector
+** guards every update path uses: a finiteness test and gradient-norm clipping.
+*/
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "moonrl.h"
+
+const char *mrl_status_string(int status) {
+  switch (status) {
+    case MRL_OK: return "ok";
+    case MRL_EINVAL: return "invalid argument";
+    case MRL_ENOMEM: return "out of memory";
+    case MRL_ENONFINITE: return "non-finite value (NaN or Inf)";
+    case MRL_EIO: return "input/output error";
+    case MRL_EFORMAT: return "malformed file or buffer";
+    case MRL_ESTATE: return "call not valid in the current state";
+    case MRL_EENV: return "environment error";
+    default: return "unknown status";
+  }
+}
+
+int mrl_abi_version(void) { return MRL_ABI_VERSION; }
+
+/* A float is NaN or Inf exactly when its exponent bits are all ones.  Testing
+** the bits (an integer OR-reduction) vectorises, where isfinite() with an
+** early exit would not; blocks keep an early exit for long vectors. */
+int mrl_all_finite(const float *x, size_t n) {
+  enum { BLOCK = 4096 };
+  if (n == 0) return 1;
+  if (!x) return 0;
+  for (size_t start = 0; start < n; start += BLOCK) {
+    size_t end = n - start < BLOCK ? n : start + BLOCK;
+    uint32_t bad = 0;
+#pragma omp simd reduction(| : bad)
+    for (size_t i = start; i < end; i++) {
+      uint32_t u;
+      memcpy(&u, &x[i], sizeof u);
+      bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+    }
+    if (bad) return 0;
+  }
+  return 1;
+}
+
+/* The norm is accumulated in double: a float sum of squares loses digits on
+** long vectors and overflows above ~1.8e19.  The scale follows PyTorch's
+** clip_grad_norm_ (max_norm / (norm + 1e-6), applied only when < 1). */
+int mrl_clip_grad_norm(float *g, size_t n, double max_norm, double *norm) {
+  if ((!g && n > 0) || !(max_norm > 0) || !isfinite(max_norm))
+    return MRL_EINVAL;
+  double ss = 0.0;
+#pragma omp simd reduction(+ : ss)
+  for (size_t i = 0; i < n; i++) ss += (double)g[i] * (double)g[i];
+  double total = sqrt(ss);
+  if (norm) *norm = total;
+  if (!isfinite(total)) return MRL_ENONFINITE;
+  double coef = max_norm / (total + 1e-6);
+  if (coef < 1.0) {
+    float c = (float)coef;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) g[i] *= c;
+  }
+  return MRL_OK;
+}
