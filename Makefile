@@ -74,11 +74,12 @@ deps:
 	fi
 
 # ---------------------------------------------------------------- objects
-$(BUILD)/obj/%_avx2.o: %_avx2.c
+# (Stems must be as specific as the generic rule's, or make prefers that one.)
+$(BUILD)/obj/runtime/%_avx2.o: runtime/%_avx2.c runtime/*.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -mavx2 -mfma -c $< -o $@
 
-$(BUILD)/obj/%_avx512.o: %_avx512.c
+$(BUILD)/obj/runtime/%_avx512.o: runtime/%_avx512.c runtime/*.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -mavx512f -mavx512dq -mavx512vl -mavx2 -mfma -c $< -o $@
 

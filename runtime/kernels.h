@@ -1,0 +1,45 @@
+/*
+** kernels.h — internal: the dense kernels under mlp.c, one table per
+** instruction set.  kernels_portable.c (generic vectors, any target),
+** kernels_avx2.c and kernels_avx512.c instantiate the same template
+** (kernels_impl.h); mlp_shape_init picks one per shape.
+*/
+#ifndef MRL_KERNELS_H
+#define MRL_KERNELS_H
+
+#include <stddef.h>
+#include "moonrl.h"
+
+typedef struct mlp_kernels {
+  const char *name;
+  /* C[m][n] = init + Σ_k A(m,k)·B(k,n) for m < M, n < N, k < K, where
+  ** A(m,k) = A[m·sam + k·sak], B(k,n) = B[k·sbk + n·sbn], C row stride ldc
+  ** (n contiguous); init = C (accumulate), else bias[n] (bias non-NULL),
+  ** else 0.  Needs M, N, K ≥ 1. */
+  void (*gemm)(int M, int N, int K, const float *A, ptrdiff_t sam,
+               ptrdiff_t sak, const float *B, ptrdiff_t sbk, ptrdiff_t sbn,
+               float *C, ptrdiff_t ldc, const float *bias, int accumulate);
+  /* y[m][n] = bias[n] + Σ_k x[m][k]·W[n][k]: dot products over contiguous
+  ** rows, for batches too small to amortise packing Wᵀ. */
+  void (*linear_dot)(int M, int N, int K, const float *x, const float *W,
+                     const float *bias, float *y);
+  /* y[i] = act(y[i]) in place. */
+  void (*act_forward)(mrl_activation act, float *y, size_t n);
+  /* d[i] *= act'(z_i), written through the post-activation y[i]. */
+  void (*act_backward)(mrl_activation act, const float *y, float *d, size_t n);
+  /* out[n] += Σ_m A[m][n] (bias gradients). */
+  void (*add_colsum)(int M, int N, const float *A, float *out);
+} mlp_kernels;
+
+extern const mlp_kernels mlp_kernels_portable;
+#if defined(__x86_64__) || defined(__i386__)
+#define MLP_HAVE_X86_KERNELS 1
+extern const mlp_kernels mlp_kernels_avx2;
+extern const mlp_kernels mlp_kernels_avx512;
+#endif
+
+/* The table named "portable" | "avx2" | "avx512" if this CPU runs it, else
+** NULL; NULL or "" names the best one available. */
+const mlp_kernels *mlp_kernels_find(const char *name);
+
+#endif

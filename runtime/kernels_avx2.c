@@ -1,0 +1,29 @@
+/*
+** kernels_avx2.c — the kernel template at 8 floats with FMA.  The target
+** pragma makes the file correct whatever flags it is compiled with; the
+** caller runs it only where __builtin_cpu_supports says so.
+*/
+#if defined(__x86_64__) || defined(__i386__)
+#pragma GCC target("avx2,fma")
+#include <immintrin.h>
+#include <stdint.h>
+
+#define KN_VW 8
+#define KN_NV 2
+#define KN_RB 4
+#define KN_FMA(a, b, c) \
+  ((kn_vf)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+
+static inline float kn_hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+#define KN_HSUM(v) kn_hsum8((__m256)(v))
+#define KN_TABLE mlp_kernels_avx2
+#define KN_NAME "avx2"
+#include "kernels_impl.h"
+#else
+typedef int mlp_kernels_avx2_unused; /* ISO C wants a declaration */
+#endif

@@ -1,0 +1,389 @@
+/*
+** kernels_impl.h — the kernel template, included once by each
+** kernels_*.c after it defines:
+**   KN_VW        floats per vector          KN_RB  rows per register tile
+**   KN_NV        vectors per register tile  KN_TABLE, KN_NAME  the table
+**   KN_FMA(a,b,c) a·b + c (fused where the target has it)
+**   KN_HSUM(v)    sum of the lanes of v
+**   KN_DIV(a,b)   a / b to ~1 ulp (optional; default the division)
+** Written with GCC vector extensions so one source serves every width; the
+** register tile acc[KN_RB][KN_NV] is fully unrolled so it lives in registers.
+*/
+#include <stdint.h>
+#include <string.h>
+#include "kernels.h"
+
+typedef float kn_vf __attribute__((vector_size(KN_VW * 4)));
+typedef int32_t kn_vi __attribute__((vector_size(KN_VW * 4)));
+typedef uint32_t kn_vu __attribute__((vector_size(KN_VW * 4)));  /* bit work */
+
+#ifndef KN_DIV
+#define KN_DIV(a, b) ((a) / (b))
+#endif
+
+#define KN_NT (KN_NV * KN_VW)  /* columns of a register tile */
+#define KN_KT 128              /* depth of a packed panel */
+
+/* Lane j of a permutation for one level of kn_reduce: the groups of 2c
+** lanes (one group per original vector) of a then b are halved, lo keeping
+** the first c lanes of each group, hi the last c. */
+#define KN_SRC(j, c, hi)                                                    \
+  ((((j) / (c)) < KN_VW / (2 * (c)) ? 0 : KN_VW) +                           \
+   (((j) / (c)) % (KN_VW / (2 * (c)))) * 2 * (c) + (j) % (c) + ((hi) ? (c) : 0))
+#if KN_VW == 16
+#define KN_MASK(c, h)                                                       \
+  ((kn_vi){KN_SRC(0, c, h), KN_SRC(1, c, h), KN_SRC(2, c, h), KN_SRC(3, c, h), \
+           KN_SRC(4, c, h), KN_SRC(5, c, h), KN_SRC(6, c, h), KN_SRC(7, c, h), \
+           KN_SRC(8, c, h), KN_SRC(9, c, h), KN_SRC(10, c, h), KN_SRC(11, c, h), \
+           KN_SRC(12, c, h), KN_SRC(13, c, h), KN_SRC(14, c, h), KN_SRC(15, c, h)})
+#elif KN_VW == 8
+#define KN_MASK(c, h)                                                       \
+  ((kn_vi){KN_SRC(0, c, h), KN_SRC(1, c, h), KN_SRC(2, c, h), KN_SRC(3, c, h), \
+           KN_SRC(4, c, h), KN_SRC(5, c, h), KN_SRC(6, c, h), KN_SRC(7, c, h)})
+#elif KN_VW == 4
+#define KN_MASK(c, h)                                                       \
+  ((kn_vi){KN_SRC(0, c, h), KN_SRC(1, c, h), KN_SRC(2, c, h), KN_SRC(3, c, h)})
+#else
+#error "KN_VW must be 4, 8 or 16"
+#endif
+#define KN_LEVEL(c, cnt)                                                    \
+  _Pragma("GCC unroll 8") for (int t = 0; t < (cnt) / 2; t++)               \
+    v[t] = __builtin_shuffle(v[2 * t], v[2 * t + 1], KN_MASK(c, 0)) +       \
+           __builtin_shuffle(v[2 * t], v[2 * t + 1], KN_MASK(c, 1));
+
+
+static inline kn_vf kn_load(const float *p) {
+  kn_vf v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+static inline void kn_store(float *p, kn_vf v) { memcpy(p, &v, sizeof v); }
+/* Lane by lane, which compiles to one broadcast; {0} + s would have to
+** compute 0 + s (it maps −0 to +0) and costs a scalar add per use. */
+static inline kn_vf kn_set1(float s) {
+  kn_vf v;
+  for (int i = 0; i < KN_VW; i++) v[i] = s;
+  return v;
+}
+static inline kn_vi kn_set1i(int32_t s) { return (kn_vi){0} + s; }
+
+/* One register tile: R rows of C, KN_NT columns (nw of them real), over a
+** panel of kw packed rows.  Inlined with R constant so the loops unroll. */
+static inline __attribute__((always_inline)) void
+kn_tile(const int R, int kw, const float *A, ptrdiff_t sam, ptrdiff_t sak,
+        const float *panel, float *C, ptrdiff_t ldc, int nw,
+        const float *bias, int load_c) {
+  kn_vf acc[KN_RB][KN_NV];
+  float tmp[KN_NT];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; r++) {
+    const float *src = load_c ? C + r * ldc : bias;
+    if (!src) {
+#pragma GCC unroll 8
+      for (int v = 0; v < KN_NV; v++) acc[r][v] = kn_set1(0.0f);
+    } else if (nw == KN_NT) {
+#pragma GCC unroll 8
+      for (int v = 0; v < KN_NV; v++) acc[r][v] = kn_load(src + v * KN_VW);
+    } else {
+      memset(tmp, 0, sizeof tmp);
+      memcpy(tmp, src, (size_t)nw * sizeof(float));
+#pragma GCC unroll 8
+      for (int v = 0; v < KN_NV; v++) acc[r][v] = kn_load(tmp + v * KN_VW);
+    }
+  }
+  for (int k = 0; k < kw; k++) {
+    kn_vf b[KN_NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < KN_NV; v++) b[v] = kn_load(panel + k * KN_NT + v * KN_VW);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+      kn_vf a = kn_set1(A[r * sam + k * sak]);
+#pragma GCC unroll 8
+      for (int v = 0; v < KN_NV; v++) acc[r][v] = KN_FMA(a, b[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; r++) {
+    if (nw == KN_NT) {
+#pragma GCC unroll 8
+      for (int v = 0; v < KN_NV; v++) kn_store(C + r * ldc + v * KN_VW, acc[r][v]);
+    } else {
+#pragma GCC unroll 8
+      for (int v = 0; v < KN_NV; v++) kn_store(tmp + v * KN_VW, acc[r][v]);
+      memcpy(C + r * ldc, tmp, (size_t)nw * sizeof(float));
+    }
+  }
+}
+
+/* panel[k][j] = src[j·sbn + k] for k < kw, j < nw, zero for nw ≤ j < NT:
+** packing Wᵀ.  Whole VW×VW blocks are transposed in registers: log2 VW
+** rounds of even/odd unzips (KN_MASK at c = 1), each a rotation by one bit
+** of (vector index, lane), so after log2 VW rounds the two have swapped. */
+static void kn_pack_t(float *panel, const float *src, ptrdiff_t sbn, int kw,
+                      int nw) {
+  const int kb = kw - kw % KN_VW, jb = nw - nw % KN_VW;
+  for (int k0 = 0; k0 < kb; k0 += KN_VW)
+    for (int j0 = 0; j0 < jb; j0 += KN_VW) {
+      kn_vf v[KN_VW], o[KN_VW];
+#pragma GCC unroll 16
+      for (int r = 0; r < KN_VW; r++) v[r] = kn_load(src + (ptrdiff_t)(j0 + r) * sbn + k0);
+#pragma GCC unroll 4
+      for (int round = 1; round < KN_VW; round *= 2) {
+#pragma GCC unroll 8
+        for (int t = 0; t < KN_VW / 2; t++) {
+          o[t] = __builtin_shuffle(v[2 * t], v[2 * t + 1], KN_MASK(1, 0));
+          o[t + KN_VW / 2] = __builtin_shuffle(v[2 * t], v[2 * t + 1], KN_MASK(1, 1));
+        }
+#pragma GCC unroll 16
+        for (int r = 0; r < KN_VW; r++) v[r] = o[r];
+      }
+#pragma GCC unroll 16
+      for (int k = 0; k < KN_VW; k++) kn_store(panel + (k0 + k) * KN_NT + j0, v[k]);
+    }
+  for (int k = 0; k < kw; k++) {
+    float *prow = panel + k * KN_NT;
+    for (int j = k < kb ? jb : 0; j < nw; j++) prow[j] = src[(ptrdiff_t)j * sbn + k];
+    for (int j = nw; j < KN_NT; j++) prow[j] = 0.0f;
+  }
+}
+
+static void kn_gemm(int M, int N, int K, const float *A, ptrdiff_t sam,
+                    ptrdiff_t sak, const float *B, ptrdiff_t sbk,
+                    ptrdiff_t sbn, float *C, ptrdiff_t ldc, const float *bias,
+                    int accumulate) {
+  /* B is packed panel by panel into [k][KN_NT] with zero columns past N,
+  ** so the tile loop runs over contiguous, aligned, tail-free rows. */
+  float panel[KN_KT * KN_NT] __attribute__((aligned(64)));
+  for (int n0 = 0; n0 < N; n0 += KN_NT) {
+    int nw = N - n0 < KN_NT ? N - n0 : KN_NT;
+    for (int k0 = 0; k0 < K; k0 += KN_KT) {
+      int kw = K - k0 < KN_KT ? K - k0 : KN_KT;
+      if (sbk == 1 && sbn != 1) {
+        kn_pack_t(panel, B + k0 + (ptrdiff_t)n0 * sbn, sbn, kw, nw);
+      } else {
+        for (int k = 0; k < kw; k++) {
+          const float *brow = B + (ptrdiff_t)(k0 + k) * sbk + (ptrdiff_t)n0 * sbn;
+          float *prow = panel + k * KN_NT;
+          if (sbn == 1 && nw == KN_NT) {
+            /* whole vectors: a variable-size memcpy here becomes rep movs,
+            ** whose start-up cost dominated small products */
+#pragma GCC unroll 8
+            for (int v = 0; v < KN_NV; v++)
+              kn_store(prow + v * KN_VW, kn_load(brow + v * KN_VW));
+          } else {
+            for (int j = 0; j < nw; j++) prow[j] = brow[j * sbn];
+            for (int j = nw; j < KN_NT; j++) prow[j] = 0.0f;
+          }
+        }
+      }
+      int load_c = accumulate || k0 > 0;
+      const float *bn = (!load_c && bias) ? bias + n0 : NULL;
+      const float *Ak = A + (ptrdiff_t)k0 * sak;
+      float *Cn = C + n0;
+      int m = 0;
+      for (; m + KN_RB <= M; m += KN_RB)
+        kn_tile(KN_RB, kw, Ak + m * sam, sam, sak, panel, Cn + m * ldc, ldc,
+                nw, bn, load_c);
+      for (; m < M; m++)
+        kn_tile(1, kw, Ak + m * sam, sam, sak, panel, Cn + m * ldc, ldc, nw,
+                bn, load_c);
+    }
+  }
+}
+
+/* Lane j of the result is the sum of the lanes of v[j] (v is clobbered):
+** a transposing tree, VW − 1 pair steps instead of VW horizontal sums. */
+static inline __attribute__((always_inline)) kn_vf kn_reduce(kn_vf *v) {
+#if KN_VW == 16
+  KN_LEVEL(8, 16) KN_LEVEL(4, 8) KN_LEVEL(2, 4) KN_LEVEL(1, 2)
+#elif KN_VW == 8
+  KN_LEVEL(4, 8) KN_LEVEL(2, 4) KN_LEVEL(1, 2)
+#else
+  KN_LEVEL(2, 4) KN_LEVEL(1, 2)
+#endif
+  return v[0];
+}
+
+static void kn_linear_dot(int M, int N, int K, const float *x, const float *W,
+                          const float *bias, float *y) {
+  const int Kv = K - K % KN_VW, Kt = K - Kv;  /* whole vectors, then a tail */
+  /* row tails of a block of W, zero-padded to a vector each: never read
+  ** past W, and the padding lanes meet zeros of the padded x tail */
+  float tb[KN_VW * KN_VW] __attribute__((aligned(64)));
+  if (Kt > 0)
+    for (int j = 0; j < KN_VW; j++) kn_store(tb + j * KN_VW, kn_set1(0.0f));
+  for (int m = 0; m < M; m++) {
+    const float *xr = x + (ptrdiff_t)m * K;
+    float *yr = y + (ptrdiff_t)m * N;
+    float xt[KN_VW] = {0};
+    for (int t = 0; t < Kt; t++) xt[t] = xr[Kv + t];
+    const kn_vf xtail = kn_load(xt);
+    int n = 0;
+    if (K < KN_VW && (K == 2 || K == 4 || K == 8)) {
+      /* short rows dividing a vector (observation layers): a block of VW
+      ** rows is K contiguous vectors; multiply by x repeated and sum each
+      ** group of K lanes with the last log2 K levels of the tree */
+      float xr_[KN_VW];
+      for (int j = 0; j < KN_VW; j++) xr_[j] = xr[j % K];
+      const kn_vf xrep = kn_load(xr_);
+      for (; n + KN_VW <= N; n += KN_VW) {
+        kn_vf v[8];
+        const float *w = W + (ptrdiff_t)n * K;
+        for (int q = 0; q < K; q++) v[q] = kn_load(w + q * KN_VW) * xrep;
+        switch (K) {
+#if KN_VW >= 16
+          case 8: KN_LEVEL(4, 8) KN_LEVEL(2, 4) KN_LEVEL(1, 2) break;
+#endif
+#if KN_VW >= 8
+          case 4: KN_LEVEL(2, 4) KN_LEVEL(1, 2) break;
+#endif
+          default: KN_LEVEL(1, 2) break;
+        }
+        kn_store(yr + n, v[0] + kn_load(bias + n));
+      }
+    }
+    /* blocks of VW outputs: one accumulator per output, reduced together */
+    for (; n + KN_VW <= N; n += KN_VW) {
+      kn_vf acc[KN_VW];
+      const float *w = W + (ptrdiff_t)n * K;
+      for (int j = 0; j < KN_VW; j++)
+        for (int t = 0; t < Kt; t++) tb[j * KN_VW + t] = w[(ptrdiff_t)j * K + Kv + t];
+      for (int j = 0; j < KN_VW; j += 4) {  /* 4 rows share each x load */
+        const float *w0 = w + (ptrdiff_t)j * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
+        kn_vf a0 = kn_set1(0.0f), a1 = a0, a2 = a0, a3 = a0;
+        if (Kt > 0) {
+          a0 = xtail * kn_load(tb + j * KN_VW);
+          a1 = xtail * kn_load(tb + (j + 1) * KN_VW);
+          a2 = xtail * kn_load(tb + (j + 2) * KN_VW);
+          a3 = xtail * kn_load(tb + (j + 3) * KN_VW);
+        }
+#pragma GCC unroll 4
+        for (int k = 0; k < Kv; k += KN_VW) {
+          kn_vf xv = kn_load(xr + k);
+          a0 = KN_FMA(xv, kn_load(w0 + k), a0);
+          a1 = KN_FMA(xv, kn_load(w1 + k), a1);
+          a2 = KN_FMA(xv, kn_load(w2 + k), a2);
+          a3 = KN_FMA(xv, kn_load(w3 + k), a3);
+        }
+        acc[j] = a0;
+        acc[j + 1] = a1;
+        acc[j + 2] = a2;
+        acc[j + 3] = a3;
+      }
+      kn_store(yr + n, kn_reduce(acc) + kn_load(bias + n));
+    }
+    /* the rest one output at a time (narrow layers, short rows) */
+    for (; n < N; n++) {
+      const float *w = W + (ptrdiff_t)n * K;
+      float s = 0.0f;
+      int k = 0;
+      if (Kv > 0) {
+        kn_vf a0 = kn_set1(0.0f), a1 = a0;
+        for (; k + 2 * KN_VW <= K; k += 2 * KN_VW) {
+          a0 = KN_FMA(kn_load(xr + k), kn_load(w + k), a0);
+          a1 = KN_FMA(kn_load(xr + k + KN_VW), kn_load(w + k + KN_VW), a1);
+        }
+        if (k + KN_VW <= K) {
+          a0 = KN_FMA(kn_load(xr + k), kn_load(w + k), a0);
+          k += KN_VW;
+        }
+        s = KN_HSUM(a0 + a1);
+      }
+      for (; k < K; k++) s += xr[k] * w[k];
+      yr[n] = bias[n] + s;
+    }
+  }
+}
+
+/* tanh(x) = −expm1(−2|x|) / (2 + expm1(−2|x|)), with the sign of x.
+** expm1 keeps full relative accuracy near 0, so no separate small-x branch:
+** −2|x| = n·ln2 + r, |r| ≤ ln2/2, expm1 = 2^n·expm1(r) + (2^n − 1) with a
+** degree-7 Taylor expm1(r) (truncation < 2e-8 relative).  |x| is clamped at
+** 9, where tanh rounds to 1 in float; a NaN stays NaN. */
+static inline kn_vf kn_tanh(kn_vf x) {
+  const kn_vi signbit = kn_set1i(INT32_MIN);
+  kn_vi sign = (kn_vi)x & signbit;
+  kn_vf a = (kn_vf)((kn_vi)x & ~signbit);
+  kn_vi big = a > kn_set1(9.0f);
+  a = (kn_vf)(((kn_vi)a & ~big) | ((kn_vi)kn_set1(9.0f) & big));
+  kn_vf y = a * -2.0f;
+  /* round to nearest by the 1.5·2^23 trick; exact since |y·log2 e| < 2^22 */
+  kn_vf t = KN_FMA(y, kn_set1(1.44269504088896341f), kn_set1(12582912.0f));
+  kn_vf nf = t - 12582912.0f;
+  kn_vu ni = (kn_vu)t - 0x4B400000u;  /* n mod 2^32; unsigned: a NaN wraps */
+  /* Cody–Waite: ln2 split in a high part whose products nf·hi are exact */
+  kn_vf r = KN_FMA(nf, kn_set1(-0.693145751953125f), y);
+  r = KN_FMA(nf, kn_set1(-1.42860682030941723e-6f), r);
+  /* FMA chains (where the target has them) halve the latency of Horner */
+  kn_vf p = KN_FMA(kn_set1(1.0f / 5040.0f), r, kn_set1(1.0f / 720.0f));
+  p = KN_FMA(p, r, kn_set1(1.0f / 120.0f));
+  p = KN_FMA(p, r, kn_set1(1.0f / 24.0f));
+  p = KN_FMA(p, r, kn_set1(1.0f / 6.0f));
+  p = KN_FMA(p, r, kn_set1(0.5f));
+  p = KN_FMA(r * r, p, r);
+  kn_vf s = (kn_vf)((ni + 127u) << 23);  /* 2^n, n in [−26, 0] */
+  kn_vf em = KN_FMA(s, p, s - 1.0f);
+  kn_vf th = KN_DIV(-em, em + 2.0f);
+  return (kn_vf)(((kn_vi)th & ~signbit) | sign);  /* th ≥ 0 up to a −0 */
+}
+
+static inline kn_vf kn_relu(kn_vf x) {
+  kn_vi neg = x < kn_set1(0.0f);  /* NaN is not negative: it passes through */
+  return (kn_vf)((kn_vi)x & ~neg);
+}
+
+static void kn_act_forward(mrl_activation act, float *y, size_t n) {
+  size_t i = 0;
+  if (act == MRL_TANH) {
+    for (; i + KN_VW <= n; i += KN_VW) kn_store(y + i, kn_tanh(kn_load(y + i)));
+  } else {
+    for (; i + KN_VW <= n; i += KN_VW) kn_store(y + i, kn_relu(kn_load(y + i)));
+  }
+  if (i < n) {
+    float tmp[KN_VW] = {0};
+    memcpy(tmp, y + i, (n - i) * sizeof(float));
+    kn_vf v = kn_load(tmp);
+    kn_store(tmp, act == MRL_TANH ? kn_tanh(v) : kn_relu(v));
+    memcpy(y + i, tmp, (n - i) * sizeof(float));
+  }
+}
+
+static void kn_act_backward(mrl_activation act, const float *y, float *d,
+                            size_t n) {
+  size_t i = 0;
+  if (act == MRL_TANH) {
+    for (; i + KN_VW <= n; i += KN_VW) {
+      kn_vf t = kn_load(y + i);
+      kn_store(d + i, kn_load(d + i) * (1.0f - t * t));
+    }
+    for (; i < n; i++) d[i] *= 1.0f - y[i] * y[i];
+  } else {
+    for (; i + KN_VW <= n; i += KN_VW) {
+      kn_vi pos = kn_load(y + i) > kn_set1(0.0f);
+      kn_store(d + i, (kn_vf)((kn_vi)kn_load(d + i) & pos));
+    }
+    for (; i < n; i++) d[i] = y[i] > 0.0f ? d[i] : 0.0f;
+  }
+}
+
+static void kn_add_colsum(int M, int N, const float *A, float *out) {
+  int n = 0;
+  for (; n + KN_VW <= N; n += KN_VW) {
+    kn_vf s0 = kn_load(out + n), s1 = kn_set1(0.0f);
+    int m = 0;
+    for (; m + 2 <= M; m += 2) {  /* two chains hide the add latency */
+      s0 += kn_load(A + (ptrdiff_t)m * N + n);
+      s1 += kn_load(A + (ptrdiff_t)(m + 1) * N + n);
+    }
+    if (m < M) s0 += kn_load(A + (ptrdiff_t)m * N + n);
+    kn_store(out + n, s0 + s1);
+  }
+  for (; n < N; n++) {
+    float s = out[n];
+    for (int m = 0; m < M; m++) s += A[(ptrdiff_t)m * N + n];
+    out[n] = s;
+  }
+}
+
+const mlp_kernels KN_TABLE = {KN_NAME, kn_gemm, kn_linear_dot, kn_act_forward,
+                              kn_act_backward, kn_add_colsum};

@@ -1,0 +1,297 @@
+/*
+** net.c — mrl_net: an MLP with its own parameters, gradient and workspace
+** (value networks, critics, general regressors).  No optimiser state.
+*/
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "mlp.h"
+#include "rng_impl.h"
+
+struct mrl_net {
+  mlp_shape shape;
+  float *params, *grad;
+  /* workspace for up to cap rows: the forward input (backward needs it even
+  ** if the caller reuses its buffer), activations, scratch, a dy row */
+  int cap;
+  float *x, *acts, *scratch, *dy;
+  int batch;  /* rows of the last forward, 0 when backward has nothing */
+  char err[256];
+};
+
+static int fail(mrl_net *net, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(mrl_net *net, int rc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(net->err, sizeof net->err, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+static int ok(mrl_net *net) {
+  net->err[0] = '\0';
+  return MRL_OK;
+}
+
+int mrl_net_new(mrl_net **out, int in_dim, const int *hidden, int nhidden,
+                int out_dim, mrl_activation act, double out_gain,
+                uint64_t seed) {
+  if (!out) return MRL_EINVAL;
+  *out = NULL;
+  if (!isfinite(out_gain)) return MRL_EINVAL;
+  mrl_net *net = calloc(1, sizeof *net);
+  if (!net) return MRL_ENOMEM;
+  int rc = mlp_shape_init(&net->shape, in_dim, hidden, nhidden, out_dim, act);
+  if (rc != MRL_OK) {
+    free(net);
+    return rc;
+  }
+  size_t n = net->shape.nparams;
+  net->params = malloc(n * sizeof(float));
+  net->grad = calloc(n, sizeof(float));
+  if (!net->params || !net->grad) {
+    mrl_net_free(net);
+    return MRL_ENOMEM;
+  }
+  mrl_rng rng;
+  rng_seed(&rng, seed);
+  rc = mlp_init_params(&net->shape, net->params, &rng, sqrt(2.0), out_gain);
+  if (rc != MRL_OK) {
+    mrl_net_free(net);
+    return rc;
+  }
+  *out = net;
+  return MRL_OK;
+}
+
+void mrl_net_free(mrl_net *net) {
+  if (!net) return;
+  free(net->params);
+  free(net->grad);
+  free(net->x);
+  free(net->acts);
+  free(net->scratch);
+  free(net->dy);
+  free(net);
+}
+
+const char *mrl_net_error(const mrl_net *net) {
+  return net ? net->err : "net is NULL";
+}
+
+int mrl_net_in_dim(const mrl_net *net) { return net ? net->shape.dims[0] : 0; }
+int mrl_net_out_dim(const mrl_net *net) {
+  return net ? net->shape.dims[net->shape.nlayers] : 0;
+}
+int mrl_net_nhidden(const mrl_net *net) {
+  return net ? net->shape.nlayers - 1 : 0;
+}
+int mrl_net_hidden(const mrl_net *net, int i) {
+  if (!net || i < 0 || i >= net->shape.nlayers - 1) return 0;
+  return net->shape.dims[i + 1];
+}
+mrl_activation mrl_net_activation(const mrl_net *net) {
+  return net ? net->shape.act : MRL_TANH;
+}
+size_t mrl_net_nparams(const mrl_net *net) {
+  return net ? net->shape.nparams : 0;
+}
+float *mrl_net_params(mrl_net *net) { return net ? net->params : NULL; }
+float *mrl_net_grad(mrl_net *net) { return net ? net->grad : NULL; }
+
+int mrl_net_get_params(const mrl_net *net, float *out, size_t n) {
+  if (!net) return MRL_EINVAL;
+  mrl_net *m = (mrl_net *)net;  /* the message buffer is not logical state */
+  if (!out) return fail(m, MRL_EINVAL, "get_params: out is NULL");
+  if (n != net->shape.nparams)
+    return fail(m, MRL_EINVAL, "get_params: n is %zu, the net has %zu", n,
+                net->shape.nparams);
+  memcpy(out, net->params, n * sizeof(float));
+  return ok(m);
+}
+
+int mrl_net_set_params(mrl_net *net, const float *in, size_t n) {
+  if (!net) return MRL_EINVAL;
+  if (!in) return fail(net, MRL_EINVAL, "set_params: in is NULL");
+  if (n != net->shape.nparams)
+    return fail(net, MRL_EINVAL, "set_params: n is %zu, the net has %zu", n,
+                net->shape.nparams);
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(in[i]))
+      return fail(net, MRL_ENONFINITE,
+                  "set_params: in[%zu] is not finite; params unchanged", i);
+  memcpy(net->params, in, n * sizeof(float));
+  net->batch = 0;  /* stored activations no longer match the params */
+  return ok(net);
+}
+
+void mrl_net_zero_grad(mrl_net *net) {
+  if (net) memset(net->grad, 0, net->shape.nparams * sizeof(float));
+}
+
+/* Grows the workspace to hold batch rows.  On failure the old buffers are
+** kept (and stay valid for their old capacity). */
+static int reserve(mrl_net *net, int batch, const char *fn) {
+  if (batch <= net->cap) return MRL_OK;
+  const mlp_shape *s = &net->shape;
+  size_t nx = (size_t)batch * s->dims[0], na = mlp_acts_floats(s, batch),
+         ns = mlp_scratch_floats(s, batch);
+  float *x = malloc(nx * sizeof(float)), *a = malloc(na * sizeof(float)),
+        *sc = malloc(ns * sizeof(float)), *dy = malloc((size_t)batch * sizeof(float));
+  if (!x || !a || !sc || !dy) {
+    free(x);
+    free(a);
+    free(sc);
+    free(dy);
+    return fail(net, MRL_ENOMEM, "%s: cannot allocate a workspace for batch %d",
+                fn, batch);
+  }
+  free(net->x);
+  free(net->acts);
+  free(net->scratch);
+  free(net->dy);
+  net->x = x;
+  net->acts = a;
+  net->scratch = sc;
+  net->dy = dy;
+  net->cap = batch;
+  net->batch = 0;
+  return MRL_OK;
+}
+
+static int check_batch(mrl_net *net, int batch, const char *fn) {
+  if (batch < 1 || batch > MRL_MAX_BATCH)
+    return fail(net, MRL_EINVAL, "%s: batch is %d, must be in 1..%d", fn, batch,
+                (int)MRL_MAX_BATCH);
+  return MRL_OK;
+}
+
+/* forward into the workspace; keeps x for backward */
+static int run_forward(mrl_net *net, const float *x, int batch, const char *fn) {
+  int rc = reserve(net, batch, fn);
+  if (rc != MRL_OK) return rc;
+  memcpy(net->x, x, (size_t)batch * net->shape.dims[0] * sizeof(float));
+  mlp_forward(&net->shape, net->params, net->x, batch, net->acts);
+  net->batch = batch;
+  return MRL_OK;
+}
+
+int mrl_net_forward(mrl_net *net, const float *x, int batch, float *y) {
+  if (!net) return MRL_EINVAL;
+  if (!x) return fail(net, MRL_EINVAL, "forward: x is NULL");
+  if (!y) return fail(net, MRL_EINVAL, "forward: y is NULL");
+  int rc = check_batch(net, batch, "forward");
+  if (rc == MRL_OK) rc = run_forward(net, x, batch, "forward");
+  if (rc != MRL_OK) return rc;
+  const mlp_shape *s = &net->shape;
+  memcpy(y, mlp_output(s, net->acts, batch),
+         (size_t)batch * s->dims[s->nlayers] * sizeof(float));
+  return ok(net);
+}
+
+int mrl_net_backward(mrl_net *net, const float *dy, float *dx) {
+  if (!net) return MRL_EINVAL;
+  if (!dy) return fail(net, MRL_EINVAL, "backward: dy is NULL");
+  if (net->batch < 1)
+    return fail(net, MRL_ESTATE, "backward: no forward pass to differentiate");
+  mlp_backward(&net->shape, net->params, net->x, net->acts, net->batch, dy,
+               net->grad, net->scratch, dx);
+  return ok(net);
+}
+
+int mrl_net_jvp(mrl_net *net, const float *x, int batch, const float *v,
+                float *y, float *jy) {
+  if (!net) return MRL_EINVAL;
+  if (!x) return fail(net, MRL_EINVAL, "jvp: x is NULL");
+  if (!v) return fail(net, MRL_EINVAL, "jvp: v is NULL");
+  if (!jy) return fail(net, MRL_EINVAL, "jvp: jy is NULL");
+  int rc = check_batch(net, batch, "jvp");
+  if (rc == MRL_OK) rc = run_forward(net, x, batch, "jvp");
+  if (rc != MRL_OK) return rc;
+  const mlp_shape *s = &net->shape;
+  if (y)
+    memcpy(y, mlp_output(s, net->acts, batch),
+           (size_t)batch * s->dims[s->nlayers] * sizeof(float));
+  mlp_jvp(s, net->params, v, net->x, net->acts, batch, jy, net->scratch);
+  return ok(net);
+}
+
+static int value_args(mrl_net *net, const float *obs, const float *targets,
+                      int batch, const double *loss, const char *fn) {
+  if (!obs) return fail(net, MRL_EINVAL, "%s: obs is NULL", fn);
+  if (!targets) return fail(net, MRL_EINVAL, "%s: targets is NULL", fn);
+  if (!loss) return fail(net, MRL_EINVAL, "%s: loss is NULL", fn);
+  if (net->shape.dims[net->shape.nlayers] != 1)
+    return fail(net, MRL_EINVAL, "%s: the net has %d outputs, a value net has 1",
+                fn, net->shape.dims[net->shape.nlayers]);
+  return check_batch(net, batch, fn);
+}
+
+/* grad := ∇ of the loss whose per-sample derivative is in net->dy */
+static int finish_loss(mrl_net *net, double sum, int batch, double *loss,
+                       const char *fn) {
+  if (!isfinite(sum)) {
+    mrl_net_zero_grad(net);
+    return fail(net, MRL_ENONFINITE, "%s: the loss is not finite", fn);
+  }
+  *loss = sum / batch;
+  mrl_net_zero_grad(net);
+  mlp_backward(&net->shape, net->params, net->x, net->acts, batch, net->dy,
+               net->grad, net->scratch, NULL);
+  return ok(net);
+}
+
+int mrl_net_value_loss(mrl_net *net, const float *obs, const float *targets,
+                       int batch, double *loss, float *values) {
+  if (!net) return MRL_EINVAL;
+  int rc = value_args(net, obs, targets, batch, loss, "value_loss");
+  if (rc == MRL_OK) rc = run_forward(net, obs, batch, "value_loss");
+  if (rc != MRL_OK) return rc;
+  const float *v = mlp_output(&net->shape, net->acts, batch);
+  double sum = 0.0, scale = 2.0 / batch;
+  for (int n = 0; n < batch; n++) {
+    double e = (double)v[n] - targets[n];
+    sum += e * e;
+    net->dy[n] = (float)(scale * e);
+  }
+  if (values) memcpy(values, v, (size_t)batch * sizeof(float));
+  return finish_loss(net, sum, batch, loss, "value_loss");
+}
+
+int mrl_net_value_loss_clipped(mrl_net *net, const float *obs,
+                               const float *targets, const float *old_values,
+                               int batch, double clip, double *loss) {
+  if (!net) return MRL_EINVAL;
+  int rc = value_args(net, obs, targets, batch, loss, "value_loss_clipped");
+  if (rc != MRL_OK) return rc;
+  if (clip > 0.0 && !old_values)
+    return fail(net, MRL_EINVAL, "value_loss_clipped: old_values is NULL");
+  if (clip != clip)
+    return fail(net, MRL_EINVAL, "value_loss_clipped: clip is NaN");
+  rc = run_forward(net, obs, batch, "value_loss_clipped");
+  if (rc != MRL_OK) return rc;
+  const float *v = mlp_output(&net->shape, net->acts, batch);
+  double sum = 0.0, scale = 2.0 / batch;
+  for (int n = 0; n < batch; n++) {
+    double e = (double)v[n] - targets[n];
+    double l1 = e * e, g = e;
+    if (clip > 0.0) {
+      double d = (double)v[n] - old_values[n];
+      double dc = d < -clip ? -clip : d > clip ? clip : d;
+      double ec = (double)old_values[n] + dc - targets[n];
+      /* the clipped branch carries gradient only inside the clip range,
+      ** as torch.clamp does; ties go to the unclipped branch (same value
+      ** and, unclipped, the same gradient) */
+      if (ec * ec > l1) {
+        l1 = ec * ec;
+        g = (d >= -clip && d <= clip) ? ec : 0.0;
+      }
+    }
+    sum += l1;
+    net->dy[n] = (float)(scale * g);
+  }
+  return finish_loss(net, sum, batch, loss, "value_loss_clipped");
+}
