@@ -1,0 +1,75 @@
+/*
+** dist.h — internal: the action distributions a policy puts over its network
+** outputs, one row at a time.  Pure functions over row pointers; every
+** quantity is computed in double from the float32 network outputs, so sums
+** over a batch lose nothing to float rounding.
+**
+** Categorical: z[k] are logits, p = softmax(z).
+** Diagonal Gaussian: mu[k] is the network output, log_std[k] is a
+** state-independent parameter vector, σ = exp(log_std).
+**
+** KL is always KL(old ‖ new).  Gradient helpers ADD w·(derivative) into
+** caller-owned double rows so several terms of a loss can be summed before a
+** single backward pass.  No function allocates; none needs scratch.
+*/
+#ifndef MRL_DIST_H
+#define MRL_DIST_H
+
+/* ------------------------------------------------------------ categorical */
+
+/* log Σ_j exp(z_j), stabilised by the max. */
+double dist_cat_logsumexp(const float *z, int k);
+/* out[j] = log softmax(z)_j. */
+void dist_cat_log_softmax(const float *z, int k, double *out);
+double dist_cat_logp(const float *z, int k, int a);
+double dist_cat_entropy(const float *z, int k);
+double dist_cat_kl(const float *z_old, const float *z_new, int k);
+/* Inverse-CDF draw for a uniform u in [0, 1); always returns a valid index. */
+int dist_cat_sample(const float *z, int k, double u);
+/* The same draw, with its log-probability (logp nullable) from one logsumexp. */
+int dist_cat_sample_logp(const float *z, int k, double u, double *logp);
+/* argmax, the lowest index on ties. */
+int dist_cat_mode(const float *z, int k);
+
+/* d[j] += w·∂ log p_a/∂z_j = w·(1[j=a] − p_j) */
+void dist_cat_dlogp_add(const float *z, int k, int a, double w, double *d);
+/* d[j] += w·∂H/∂z_j = −w·p_j (log p_j + H) */
+void dist_cat_dentropy_add(const float *z, int k, double w, double *d);
+/* d[j] += w·∂KL(old‖new)/∂z_new_j = w·(p_new_j − p_old_j) */
+void dist_cat_dkl_add(const float *z_old, const float *z_new, int k, double w,
+                      double *d);
+/* out[j] += w·(F v)_j with F = diag(p) − ppᵀ, the Hessian of KL(p‖·) at p
+** with respect to the logits (and the Fisher of the softmax). */
+void dist_cat_fisher_add(const float *z, int k, const float *v, double w,
+                         double *out);
+
+/* --------------------------------------------------------------- gaussian */
+
+double dist_gauss_logp(const float *mu, const float *log_std, const float *a,
+                       int k);
+/* Σ_k log σ_k + ½ log(2πe); the same for every state. */
+double dist_gauss_entropy(const float *log_std, int k);
+double dist_gauss_kl(const float *mu_old, const float *ls_old,
+                     const float *mu_new, const float *ls_new, int k);
+/* a = mu + σ·eps */
+void dist_gauss_sample(const float *mu, const float *log_std, int k,
+                       const double *eps, float *a);
+
+/* dmu += w·∂ log p/∂mu, dls += w·∂ log p/∂log_std */
+void dist_gauss_dlogp_add(const float *mu, const float *log_std,
+                          const float *a, int k, double w, double *dmu,
+                          double *dls);
+/* dls += w·∂H/∂log_std (= w; the entropy does not depend on mu) */
+void dist_gauss_dentropy_add(int k, double w, double *dls);
+/* Derivatives of KL(old‖new) with respect to mu_new and ls_new. */
+void dist_gauss_dkl_add(const float *mu_old, const float *ls_old,
+                        const float *mu_new, const float *ls_new, int k,
+                        double w, double *dmu, double *dls);
+/* Output-space Fisher (the Hessian of the KL at new = old): out_mu +=
+** w·v_mu/σ², and, when v_ls is not NULL, out_ls += w·2·v_ls.  Mean and
+** log_std are uncorrelated at that point, so the blocks are separate. */
+void dist_gauss_fisher_add(const float *log_std, int k, const float *v_mu,
+                           const float *v_ls, double w, double *out_mu,
+                           double *out_ls);
+
+#endif
