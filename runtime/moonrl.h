@@ -286,6 +286,27 @@ int mrl_pg_gradient(mrl_policy *p, const float *obs, const float *actions,
                     const mrl_pg_opts *opts, float *grad_out,
                     mrl_pg_stats *stats);
 
+/* ------------------------------------------ straight-through Gumbel-softmax */
+/* For a discrete policy whose reward is a known function of the action:
+** scores[batch][n] holds, per row, the score of every action (e.g. a
+** contextual bandit's reward vector).  Per row, g ~ Gumbel(0, 1)^n from the
+** policy's rng (n draws per row, in row order); the hard action
+** a = argmax(logits + g) is an exact sample of π(·|s) and is written to
+** actions (nullable, [batch], as float indices); objective (nullable)
+** receives the mean score of the hard samples (1/N) Σ_n scores[n][a_n].
+** The policy's grad buffer is SET to the straight-through estimate of
+** ∇θ E[score_a]: ∇θ (1/N) Σ_n scores_n·softmax((logits_n + g_n)/tau), with g
+** held fixed.  Like mrl_pg_gradient's grad_out it is an ASCENT direction
+** (negate it for mrl_optim_step, which descends).  Biased for every tau > 0:
+** small tau, small bias and large variance; large tau, the reverse.
+** Errors (message on the handle): MRL_EINVAL for a box policy, tau not finite
+** or <= 0, batch outside 1..MRL_MAX_BATCH, a NULL obs or scores;
+** MRL_ENONFINITE for NaN/Inf in obs or scores, or a relaxed gradient that
+** overflows (tau too small); the grad buffer is then unchanged. */
+int mrl_policy_gumbel_grad(mrl_policy *p, const float *obs,
+                           const float *scores, int batch, double tau,
+                           float *actions, double *objective);
+
 /* ---------------------------------------------------------- advantages */
 /* Sequences may be strided: element t is at [t·stride] (stride ≥ 1), so a
 ** time-major rollout [T][num_envs] is processed one env column at a time. */
