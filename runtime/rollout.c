@@ -1,0 +1,277 @@
+/*
+** rollout.c — the time-major rollout buffer and the collection loop.
+**
+** Every field is one contiguous block [steps][num_envs][…], so the rows of
+** step t are exactly the batch the policy acts on: mrl_policy_act writes its
+** actions and log-probs straight into the buffer, and GAE reads an env's
+** column in place with stride num_envs.  All scratch is allocated at
+** creation; collecting allocates nothing.
+*/
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "moonrl.h"
+
+struct mrl_rollout {
+  int steps, num_envs, obs_dim, width;
+  float *obs;            /* [T][N][obs_dim] */
+  float *actions;        /* [T][N][width] */
+  float *f[6];           /* rewards, logp, values, next_values, advantages, returns: [T][N] */
+  uint8_t *terminated, *truncated;  /* [T][N] */
+  /* scratch for bootstrapping truncated envs */
+  float *gather_obs;     /* [N][obs_dim] final observations of truncated envs */
+  float *gather_val;     /* [N] */
+  int *gather_idx;       /* [N] env index of each gathered row */
+  int collected;         /* the fields hold a complete rollout */
+  int have_values;       /* it was collected with a value net */
+  char err[512];
+};
+
+enum { RO_REWARDS, RO_LOGP, RO_VALUES, RO_NEXT_VALUES, RO_ADV, RO_RETURNS };
+
+static void ro_seterr(mrl_rollout *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void ro_seterr(mrl_rollout *r, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(r->err, sizeof r->err, fmt, ap);
+  va_end(ap);
+}
+
+void mrl_rollout_free(mrl_rollout *r) {
+  if (!r) return;
+  free(r->obs);
+  free(r->actions);
+  for (int k = 0; k < 6; k++) free(r->f[k]);
+  free(r->terminated);
+  free(r->truncated);
+  free(r->gather_obs);
+  free(r->gather_val);
+  free(r->gather_idx);
+  free(r);
+}
+
+int mrl_rollout_new(mrl_rollout **out, int steps, int num_envs, int obs_dim,
+                    int action_width) {
+  if (!out) return MRL_EINVAL;
+  *out = NULL;
+  if (steps < 1 || num_envs < 1 || obs_dim < 1 || obs_dim > MRL_MAX_WIDTH ||
+      action_width < 1 || action_width > MRL_MAX_WIDTH ||
+      num_envs > MRL_MAX_BATCH || steps > MRL_MAX_BATCH)
+    return MRL_EINVAL;
+  /* T·N rows must be a valid batch (the trainers evaluate them at once);
+  ** with the widths below MRL_MAX_WIDTH the products fit in size_t. */
+  size_t rows = (size_t)steps * (size_t)num_envs;
+  if (rows > MRL_MAX_BATCH) return MRL_EINVAL;
+  mrl_rollout *r = calloc(1, sizeof *r);
+  if (!r) return MRL_ENOMEM;
+  r->steps = steps;
+  r->num_envs = num_envs;
+  r->obs_dim = obs_dim;
+  r->width = action_width;
+  r->obs = calloc(rows * (size_t)obs_dim, sizeof(float));
+  r->actions = calloc(rows * (size_t)action_width, sizeof(float));
+  int ok = r->obs && r->actions;
+  for (int k = 0; k < 6; k++) {
+    r->f[k] = calloc(rows, sizeof(float));
+    ok = ok && r->f[k];
+  }
+  r->terminated = calloc(rows, 1);
+  r->truncated = calloc(rows, 1);
+  r->gather_obs = calloc((size_t)num_envs * (size_t)obs_dim, sizeof(float));
+  r->gather_val = calloc((size_t)num_envs, sizeof(float));
+  r->gather_idx = calloc((size_t)num_envs, sizeof(int));
+  ok = ok && r->terminated && r->truncated && r->gather_obs && r->gather_val &&
+       r->gather_idx;
+  if (!ok) {
+    mrl_rollout_free(r);
+    return MRL_ENOMEM;
+  }
+  *out = r;
+  return MRL_OK;
+}
+
+const char *mrl_rollout_error(const mrl_rollout *r) {
+  return r ? r->err : "NULL rollout";
+}
+int mrl_rollout_steps(const mrl_rollout *r) { return r ? r->steps : 0; }
+int mrl_rollout_num_envs(const mrl_rollout *r) { return r ? r->num_envs : 0; }
+
+float *mrl_rollout_field_ptr(mrl_rollout *r, mrl_rollout_field f) {
+  if (!r) return NULL;
+  switch (f) {
+    case MRL_RO_OBS: return r->obs;
+    case MRL_RO_ACTIONS: return r->actions;
+    case MRL_RO_REWARDS: return r->f[RO_REWARDS];
+    case MRL_RO_LOGP: return r->f[RO_LOGP];
+    case MRL_RO_VALUES: return r->f[RO_VALUES];
+    case MRL_RO_NEXT_VALUES: return r->f[RO_NEXT_VALUES];
+    case MRL_RO_ADVANTAGES: return r->f[RO_ADV];
+    case MRL_RO_RETURNS: return r->f[RO_RETURNS];
+  }
+  return NULL;
+}
+uint8_t *mrl_rollout_terminated(mrl_rollout *r) { return r ? r->terminated : NULL; }
+uint8_t *mrl_rollout_truncated(mrl_rollout *r) { return r ? r->truncated : NULL; }
+
+/* V over the truncated envs' final observations only, written into
+** next_values row nv; terminated envs get 0, the others are left for the
+** next step's values. */
+static int ro_bootstrap_ended(mrl_rollout *r, mrl_vecenv *env, mrl_net *value,
+                              float *nv, const uint8_t *term,
+                              const uint8_t *trunc) {
+  int n = r->num_envs, k = 0;
+  size_t d = (size_t)r->obs_dim;
+  const float *fin = mrl_vecenv_final_obs(env);
+  for (int i = 0; i < n; i++) {
+    if (term[i]) {
+      nv[i] = 0.0f;
+    } else if (trunc[i]) {
+      if (value) {
+        memcpy(r->gather_obs + (size_t)k * d, fin + (size_t)i * d,
+               d * sizeof(float));
+        r->gather_idx[k++] = i;
+      } else {
+        nv[i] = 0.0f;
+      }
+    }
+  }
+  if (k == 0) return MRL_OK;
+  int st = mrl_net_forward(value, r->gather_obs, k, r->gather_val);
+  if (st != MRL_OK) {
+    ro_seterr(r, "collect: value forward on final observations: %s",
+              mrl_net_error(value));
+    return st;
+  }
+  for (int j = 0; j < k; j++) nv[r->gather_idx[j]] = r->gather_val[j];
+  return MRL_OK;
+}
+
+/* next_values row nv for the envs that did not end: V(s_{t+1}) from vals. */
+static void ro_fill_live(int n, float *nv, const float *vals,
+                         const uint8_t *term, const uint8_t *trunc) {
+  for (int i = 0; i < n; i++)
+    if (!term[i] && !trunc[i]) nv[i] = vals[i];
+}
+
+int mrl_rollout_collect(mrl_rollout *r, mrl_vecenv *env, mrl_policy *p,
+                        mrl_net *value) {
+  if (!r) return MRL_EINVAL;
+  r->collected = 0;
+  if (!env || !p) {
+    ro_seterr(r, "collect: %s is NULL", env ? "policy" : "vecenv");
+    return MRL_EINVAL;
+  }
+  const mrl_env_desc *d = mrl_vecenv_desc(env);
+  int n = r->num_envs;
+  if (d->num_envs != n || d->obs_dim != r->obs_dim) {
+    ro_seterr(r, "collect: the vecenv has %d envs of obs_dim %d, the rollout "
+              "%d envs of obs_dim %d", d->num_envs, d->obs_dim, n, r->obs_dim);
+    return MRL_EINVAL;
+  }
+  if (mrl_policy_obs_dim(p) != r->obs_dim ||
+      mrl_policy_action_width(p) != r->width ||
+      mrl_policy_action_kind(p) != d->action_kind ||
+      mrl_policy_action_n(p) != d->action_n) {
+    ro_seterr(r, "collect: the policy (obs_dim %d, %s %d) does not fit the "
+              "env (obs_dim %d, %s %d) or the rollout (action width %d)",
+              mrl_policy_obs_dim(p),
+              mrl_policy_action_kind(p) == MRL_DISCRETE ? "discrete" : "box",
+              mrl_policy_action_n(p), d->obs_dim,
+              d->action_kind == MRL_DISCRETE ? "discrete" : "box", d->action_n,
+              r->width);
+    return MRL_EINVAL;
+  }
+  if (value && (mrl_net_in_dim(value) != r->obs_dim ||
+                mrl_net_out_dim(value) != 1)) {
+    ro_seterr(r, "collect: the value net maps %d -> %d, expected %d -> 1",
+              mrl_net_in_dim(value), mrl_net_out_dim(value), r->obs_dim);
+    return MRL_EINVAL;
+  }
+  size_t od = (size_t)r->obs_dim, w = (size_t)r->width, row = (size_t)n;
+  float *values = r->f[RO_VALUES], *next_values = r->f[RO_NEXT_VALUES];
+  if (!value) {
+    memset(values, 0, (size_t)r->steps * row * sizeof(float));
+    memset(next_values, 0, (size_t)r->steps * row * sizeof(float));
+  }
+  for (int t = 0; t < r->steps; t++) {
+    float *obs_t = r->obs + (size_t)t * row * od;
+    float *act_t = r->actions + (size_t)t * row * w;
+    float *val_t = values + (size_t)t * row;
+    uint8_t *term_t = r->terminated + (size_t)t * row;
+    uint8_t *trunc_t = r->truncated + (size_t)t * row;
+    memcpy(obs_t, mrl_vecenv_obs(env), row * od * sizeof(float));
+    int st = mrl_policy_act(p, obs_t, n, 0, act_t, r->f[RO_LOGP] + (size_t)t * row);
+    if (st != MRL_OK) {
+      ro_seterr(r, "collect: policy act at step %d: %s", t, mrl_policy_error(p));
+      return st;
+    }
+    if (value) {
+      st = mrl_net_forward(value, obs_t, n, val_t);
+      if (st != MRL_OK) {
+        ro_seterr(r, "collect: value forward at step %d: %s", t,
+                  mrl_net_error(value));
+        return st;
+      }
+      /* V(s_t) is the bootstrap of step t−1 for the envs that went on. */
+      if (t > 0)
+        ro_fill_live(n, next_values + (size_t)(t - 1) * row, val_t,
+                     term_t - row, trunc_t - row);
+    }
+    st = mrl_vecenv_step(env, act_t);
+    if (st != MRL_OK) {
+      ro_seterr(r, "collect: step %d: %s", t, mrl_vecenv_error(env));
+      return st;
+    }
+    memcpy(r->f[RO_REWARDS] + (size_t)t * row, mrl_vecenv_rewards(env),
+           row * sizeof(float));
+    memcpy(term_t, mrl_vecenv_terminated(env), row);
+    memcpy(trunc_t, mrl_vecenv_truncated(env), row);
+    if (value) {
+      st = ro_bootstrap_ended(r, env, value, next_values + (size_t)t * row,
+                              term_t, trunc_t);
+      if (st != MRL_OK) return st;
+    }
+  }
+  if (value) {
+    /* The envs still running after the last step bootstrap from V of the
+    ** observation the next rollout will start from. */
+    int st = mrl_net_forward(value, mrl_vecenv_obs(env), n, r->gather_val);
+    if (st != MRL_OK) {
+      ro_seterr(r, "collect: value forward on the last observations: %s",
+                mrl_net_error(value));
+      return st;
+    }
+    size_t last = (size_t)(r->steps - 1) * row;
+    ro_fill_live(n, next_values + last, r->gather_val, r->terminated + last,
+                 r->truncated + last);
+  }
+  r->collected = 1;
+  r->have_values = value != NULL;
+  r->err[0] = '\0';
+  return MRL_OK;
+}
+
+int mrl_rollout_gae(mrl_rollout *r, double gamma, double lambda) {
+  if (!r) return MRL_EINVAL;
+  if (!r->collected) {
+    ro_seterr(r, "gae: no complete rollout has been collected");
+    return MRL_ESTATE;
+  }
+  for (int i = 0; i < r->num_envs; i++) {
+    int st = mrl_gae(r->f[RO_REWARDS] + i, r->f[RO_VALUES] + i,
+                     r->f[RO_NEXT_VALUES] + i, r->terminated + i,
+                     r->truncated + i, r->steps, r->num_envs, gamma, lambda,
+                     r->f[RO_ADV] + i, r->f[RO_RETURNS] + i);
+    if (st != MRL_OK) {
+      ro_seterr(r, st == MRL_EINVAL
+                       ? "gae: gamma %g and lambda %g must lie in [0, 1]"
+                       : "gae: non-finite reward or value (gamma %g, lambda %g)",
+                gamma, lambda);
+      return st;
+    }
+  }
+  return MRL_OK;
+}

@@ -1,0 +1,318 @@
+/*
+** vecenv.c — a batch of environments behind mrl_env_ops.
+**
+** The vecenv owns the contiguous row buffers the envs write into
+** ([N][obs_dim] obs and final_obs, [N] rewards and flags), clips box actions
+** into a scratch copy before they reach the envs (the caller's buffer keeps
+** the unclipped sample, which is what the policy's log-prob refers to), and
+** keeps the per-env episode accumulators and a ring of finished episodes.
+** No allocation happens after mrl_vecenv_new.
+*/
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "moonrl.h"
+
+/* Finished episodes kept between drains; when full the oldest are dropped,
+** so a caller that never drains costs a bounded amount of memory. */
+enum { VE_RING_MIN = 1024 };
+
+struct mrl_vecenv {
+  mrl_env_ops ops;
+  void *ud;
+  mrl_env_desc desc;        /* low/high point into bounds below */
+  float *bounds;            /* [2][action_n] copies, NULL when unbounded */
+  int width;                /* action_width: 1 if discrete, else action_n */
+  float *obs, *final_obs;   /* [N][obs_dim] */
+  float *rewards;           /* [N] */
+  uint8_t *terminated, *truncated;
+  float *act_scratch;       /* [N][width], clipped box actions */
+  uint64_t *seeds;          /* [N] */
+  double *ep_return;        /* [N] running return of the current episode */
+  int64_t *ep_length;       /* [N] */
+  double *ring_return;      /* [ring_cap] */
+  int64_t *ring_length;
+  int ring_cap, ring_head, ring_count;  /* head: index of the oldest */
+  int64_t total_steps;
+  int started;              /* a successful reset happened since the last failure */
+  char err[512];
+};
+
+static void ve_seterr(mrl_vecenv *v, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void ve_seterr(mrl_vecenv *v, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(v->err, sizeof v->err, fmt, ap);
+  va_end(ap);
+}
+
+/* The ops' own message, never NULL. */
+static const char *ve_ops_error(mrl_vecenv *v) {
+  const char *m = v->ops.error ? v->ops.error(v->ud) : NULL;
+  return m && *m ? m : "environment failed without a message";
+}
+
+static int desc_ok(const mrl_env_desc *d) {
+  if (d->num_envs < 1 || d->num_envs > MRL_MAX_BATCH) return 0;
+  if (d->obs_dim < 1 || d->obs_dim > MRL_MAX_WIDTH) return 0;
+  if (d->action_kind != MRL_DISCRETE && d->action_kind != MRL_BOX) return 0;
+  if (d->action_n < 1 || d->action_n > MRL_MAX_WIDTH) return 0;
+  /* Both bounds or neither, and only for a box. */
+  if ((d->low == NULL) != (d->high == NULL)) return 0;
+  if (d->action_kind == MRL_DISCRETE && d->low) return 0;
+  if (d->low)
+    for (int j = 0; j < d->action_n; j++)
+      if (isnan(d->low[j]) || isnan(d->high[j]) || d->low[j] > d->high[j])
+        return 0;
+  /* Rows × width must fit comfortably in size_t and in one batch. */
+  if ((size_t)d->num_envs * (size_t)d->obs_dim > (size_t)MRL_MAX_BATCH * 64)
+    return 0;
+  return 1;
+}
+
+static void ve_release(mrl_vecenv *v) {
+  free(v->bounds);
+  free(v->obs);
+  free(v->final_obs);
+  free(v->rewards);
+  free(v->terminated);
+  free(v->truncated);
+  free(v->act_scratch);
+  free(v->seeds);
+  free(v->ep_return);
+  free(v->ep_length);
+  free(v->ring_return);
+  free(v->ring_length);
+  free(v);
+}
+
+int mrl_vecenv_new(mrl_vecenv **out, const mrl_env_ops *ops, void *ud,
+                   const mrl_env_desc *desc) {
+  if (out) *out = NULL;
+  /* The vecenv owns ud from the start, so every failure destroys it. */
+  if (!out || !ops || !desc || !ops->reset || !ops->step || !desc_ok(desc)) {
+    if (ops && ops->destroy) ops->destroy(ud);
+    return MRL_EINVAL;
+  }
+  mrl_vecenv *v = calloc(1, sizeof *v);
+  if (!v) {
+    if (ops->destroy) ops->destroy(ud);
+    return MRL_ENOMEM;
+  }
+  v->ops = *ops;
+  v->ud = ud;
+  v->desc = *desc;
+  size_t n = (size_t)desc->num_envs, d = (size_t)desc->obs_dim;
+  int an = desc->action_n;
+  v->width = desc->action_kind == MRL_DISCRETE ? 1 : an;
+  v->ring_cap = desc->num_envs * 4 > VE_RING_MIN ? desc->num_envs * 4 : VE_RING_MIN;
+  v->obs = calloc(n * d, sizeof(float));
+  v->final_obs = calloc(n * d, sizeof(float));
+  v->rewards = calloc(n, sizeof(float));
+  v->terminated = calloc(n, 1);
+  v->truncated = calloc(n, 1);
+  v->act_scratch = calloc(n * (size_t)v->width, sizeof(float));
+  v->seeds = calloc(n, sizeof(uint64_t));
+  v->ep_return = calloc(n, sizeof(double));
+  v->ep_length = calloc(n, sizeof(int64_t));
+  v->ring_return = calloc((size_t)v->ring_cap, sizeof(double));
+  v->ring_length = calloc((size_t)v->ring_cap, sizeof(int64_t));
+  int ok = v->obs && v->final_obs && v->rewards && v->terminated &&
+           v->truncated && v->act_scratch && v->seeds && v->ep_return &&
+           v->ep_length && v->ring_return && v->ring_length;
+  if (ok && desc->low) {
+    v->bounds = malloc(2 * (size_t)an * sizeof(float));
+    if (v->bounds) {
+      memcpy(v->bounds, desc->low, (size_t)an * sizeof(float));
+      memcpy(v->bounds + an, desc->high, (size_t)an * sizeof(float));
+      v->desc.low = v->bounds;
+      v->desc.high = v->bounds + an;
+    } else {
+      ok = 0;
+    }
+  }
+  if (!ok) {
+    if (ops->destroy) ops->destroy(ud);
+    ve_release(v);
+    return MRL_ENOMEM;
+  }
+  *out = v;
+  return MRL_OK;
+}
+
+void mrl_vecenv_free(mrl_vecenv *v) {
+  if (!v) return;
+  if (v->ops.destroy) v->ops.destroy(v->ud);
+  ve_release(v);
+}
+
+const char *mrl_vecenv_error(const mrl_vecenv *v) {
+  return v ? v->err : "NULL vecenv";
+}
+
+const mrl_env_desc *mrl_vecenv_desc(const mrl_vecenv *v) {
+  return v ? &v->desc : NULL;
+}
+
+static int ve_check_obs(mrl_vecenv *v, const char *what) {
+  size_t n = (size_t)v->desc.num_envs * (size_t)v->desc.obs_dim;
+  if (mrl_all_finite(v->obs, n)) return MRL_OK;
+  for (size_t k = 0; k < n; k++)
+    if (!isfinite(v->obs[k])) {
+      ve_seterr(v, "%s: env %zu returned a non-finite observation (obs[%zu] = %g)",
+                what, k / (size_t)v->desc.obs_dim, k % (size_t)v->desc.obs_dim,
+                (double)v->obs[k]);
+      break;
+    }
+  return MRL_ENONFINITE;
+}
+
+int mrl_vecenv_reset(mrl_vecenv *v, uint64_t seed) {
+  if (!v) return MRL_EINVAL;
+  int n = v->desc.num_envs;
+  for (int i = 0; i < n; i++) v->seeds[i] = seed + (uint64_t)i;
+  v->started = 0;
+  int st = v->ops.reset(v->ud, v->seeds, v->obs);
+  if (st != MRL_OK) {
+    ve_seterr(v, "reset: %s", ve_ops_error(v));
+    return st == MRL_ENOMEM ? st : MRL_EENV;
+  }
+  st = ve_check_obs(v, "reset");
+  if (st != MRL_OK) return st;
+  /* A reset abandons the running episodes; they are not reported. */
+  memset(v->rewards, 0, (size_t)n * sizeof(float));
+  memset(v->terminated, 0, (size_t)n);
+  memset(v->truncated, 0, (size_t)n);
+  memset(v->ep_return, 0, (size_t)n * sizeof(double));
+  memset(v->ep_length, 0, (size_t)n * sizeof(int64_t));
+  v->started = 1;
+  v->err[0] = '\0';
+  return MRL_OK;
+}
+
+static void ve_push_episode(mrl_vecenv *v, double ret, int64_t len) {
+  int slot;
+  if (v->ring_count < v->ring_cap) {
+    slot = (v->ring_head + v->ring_count) % v->ring_cap;
+    v->ring_count++;
+  } else {
+    slot = v->ring_head;  /* overwrite the oldest */
+    v->ring_head = (v->ring_head + 1) % v->ring_cap;
+  }
+  v->ring_return[slot] = ret;
+  v->ring_length[slot] = len;
+}
+
+int mrl_vecenv_step(mrl_vecenv *v, const float *actions) {
+  if (!v) return MRL_EINVAL;
+  if (!actions) {
+    ve_seterr(v, "step: actions is NULL");
+    return MRL_EINVAL;
+  }
+  if (!v->started) {
+    ve_seterr(v, "step: the envs need a reset first%s",
+              v->err[0] ? " (the last call failed)" : "");
+    return MRL_ESTATE;
+  }
+  int n = v->desc.num_envs, an = v->desc.action_n;
+  const float *send = actions;
+  if (v->desc.action_kind == MRL_DISCRETE) {
+    /* A discrete action must be an exact index: anything else is a bug in
+    ** the caller, and an env would silently misread it. */
+    for (int i = 0; i < n; i++) {
+      float a = actions[i];
+      if (!(a >= 0 && a < (float)an) || a != floorf(a)) {
+        ve_seterr(v, "step: action %g of env %d is not an index in [0, %d)",
+                  (double)a, i, an);
+        return MRL_EINVAL;
+      }
+    }
+  } else {
+    size_t total = (size_t)n * (size_t)an;
+    for (size_t k = 0; k < total; k++)
+      if (isnan(actions[k])) {
+        ve_seterr(v, "step: action of env %zu is NaN", k / (size_t)an);
+        return MRL_ENONFINITE;
+      }
+    if (v->desc.low) {
+      const float *lo = v->desc.low, *hi = v->desc.high;
+      for (int i = 0; i < n; i++) {
+        const float *a = actions + (size_t)i * an;
+        float *c = v->act_scratch + (size_t)i * an;
+        for (int j = 0; j < an; j++)
+          c[j] = a[j] < lo[j] ? lo[j] : a[j] > hi[j] ? hi[j] : a[j];
+      }
+      send = v->act_scratch;
+    }
+  }
+  int st = v->ops.step(v->ud, send, v->obs, v->rewards, v->terminated,
+                       v->truncated, v->final_obs);
+  if (st != MRL_OK) {
+    /* Some envs may have stepped and others not: only a reset can bring
+    ** the batch back to a known state. */
+    v->started = 0;
+    ve_seterr(v, "step: %s", ve_ops_error(v));
+    return st == MRL_ENOMEM ? st : MRL_EENV;
+  }
+  st = ve_check_obs(v, "step");
+  if (st == MRL_OK && !mrl_all_finite(v->rewards, (size_t)n)) {
+    for (int i = 0; i < n; i++)
+      if (!isfinite(v->rewards[i])) {
+        ve_seterr(v, "step: env %d returned a non-finite reward (%g)", i,
+                  (double)v->rewards[i]);
+        break;
+      }
+    st = MRL_ENONFINITE;
+  }
+  if (st != MRL_OK) {
+    v->started = 0;
+    return st;
+  }
+  for (int i = 0; i < n; i++) {
+    v->ep_return[i] += (double)v->rewards[i];
+    v->ep_length[i]++;
+    if (v->terminated[i] || v->truncated[i]) {
+      ve_push_episode(v, v->ep_return[i], v->ep_length[i]);
+      v->ep_return[i] = 0.0;
+      v->ep_length[i] = 0;
+    }
+  }
+  v->total_steps += n;
+  return MRL_OK;
+}
+
+const float *mrl_vecenv_obs(const mrl_vecenv *v) { return v ? v->obs : NULL; }
+const float *mrl_vecenv_rewards(const mrl_vecenv *v) {
+  return v ? v->rewards : NULL;
+}
+const uint8_t *mrl_vecenv_terminated(const mrl_vecenv *v) {
+  return v ? v->terminated : NULL;
+}
+const uint8_t *mrl_vecenv_truncated(const mrl_vecenv *v) {
+  return v ? v->truncated : NULL;
+}
+const float *mrl_vecenv_final_obs(const mrl_vecenv *v) {
+  return v ? v->final_obs : NULL;
+}
+
+int mrl_vecenv_drain_episodes(mrl_vecenv *v, double *returns,
+                              int64_t *lengths, int cap) {
+  if (!v || cap <= 0) return 0;
+  int k = v->ring_count < cap ? v->ring_count : cap;
+  for (int j = 0; j < k; j++) {
+    int slot = (v->ring_head + j) % v->ring_cap;
+    if (returns) returns[j] = v->ring_return[slot];
+    if (lengths) lengths[j] = v->ring_length[slot];
+  }
+  v->ring_head = (v->ring_head + k) % v->ring_cap;
+  v->ring_count -= k;
+  return k;
+}
+
+int64_t mrl_vecenv_total_steps(const mrl_vecenv *v) {
+  return v ? v->total_steps : 0;
+}

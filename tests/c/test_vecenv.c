@@ -1,0 +1,210 @@
+/* test_vecenv.c — the vecenv over a counter env: validation, auto-reset
+** and final_obs, episode statistics, clipping, error propagation. */
+#include <math.h>
+
+#include "counter_env.h"
+#include "tap.h"
+
+static mrl_vecenv *make(counter_env *e, mrl_action_kind kind, int an,
+                        const float *low, const float *high) {
+  mrl_env_desc d = {e->n, 2, kind, an, low, high};
+  mrl_vecenv *v = NULL;
+  int st = mrl_vecenv_new(&v, &ce_ops, e, &d);
+  return st == MRL_OK ? v : NULL;
+}
+
+static void test_validation(void) {
+  int destroyed = 0;
+  counter_env *e = ce_new(2, 1);
+  e->destroyed = &destroyed;
+  mrl_env_desc d = {2, 0, MRL_DISCRETE, 2, NULL, NULL};  /* obs_dim 0 */
+  mrl_vecenv *v = (mrl_vecenv *)1;
+  TAP_OK(mrl_vecenv_new(&v, &ce_ops, e, &d) == MRL_EINVAL && v == NULL,
+         "obs_dim 0 is refused");
+  TAP_OK(destroyed, "ud is destroyed when new fails");
+
+  float lo[1] = {1}, hi[1] = {-1};
+  mrl_env_desc bad[] = {
+    {0, 2, MRL_DISCRETE, 2, NULL, NULL},
+    {2, 2, (mrl_action_kind)7, 2, NULL, NULL},
+    {2, 2, MRL_DISCRETE, 0, NULL, NULL},
+    {2, 2, MRL_BOX, 1, lo, NULL},
+    {2, 2, MRL_BOX, 1, lo, hi},
+    {2, 2, MRL_DISCRETE, 1, hi, lo},
+  };
+  int all = 1;
+  for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+    destroyed = 0;
+    e = ce_new(2, 1);
+    e->destroyed = &destroyed;
+    all = all && mrl_vecenv_new(&v, &ce_ops, e, &bad[k]) == MRL_EINVAL && destroyed;
+  }
+  TAP_OK(all, "bad descs (num_envs, kind, action_n, half bounds, low>high, "
+              "bounds on discrete) are refused and destroy ud");
+  mrl_env_ops noreset = {NULL, ce_step, ce_error, NULL};
+  e = ce_new(2, 1);
+  d.obs_dim = 2;
+  TAP_OK(mrl_vecenv_new(&v, &noreset, e, &d) == MRL_EINVAL, "ops without reset refused");
+  free(e);
+}
+
+static void test_autoreset_and_episodes(void) {
+  int destroyed = 0;
+  counter_env *e = ce_new(3, 1);
+  e->destroyed = &destroyed;
+  e->term_at[0] = 2;   /* env 0 terminates every 2 steps */
+  e->term_at[1] = 0;   /* env 1 is cut by the time limit */
+  e->term_at[2] = 3;   /* env 2: terminates at 3, before the limit */
+  e->trunc_at = 3;
+  mrl_vecenv *v = make(e, MRL_DISCRETE, 3, NULL, NULL);
+  TAP_OK(v != NULL, "vecenv created");
+  float act[3] = {0, 1, 2};
+  TAP_OK(mrl_vecenv_step(v, act) == MRL_ESTATE, "step before reset: ESTATE");
+  TAP_OK(strstr(mrl_vecenv_error(v), "reset") != NULL, "message asks for a reset: %s",
+         mrl_vecenv_error(v));
+  TAP_OK(mrl_vecenv_reset(v, 40) == MRL_OK, "reset");
+  const float *obs = mrl_vecenv_obs(v);
+  TAP_OK(obs[1] == 40 && obs[3] == 41 && obs[5] == 42 && obs[0] == 0,
+         "env i is seeded with seed + i");
+  mrl_vecenv_step(v, act);
+  TAP_OK(obs[0] == 1 && obs[2] == 1 && obs[4] == 1, "counters advance");
+  TAP_OK(mrl_vecenv_rewards(v)[2] == 3, "reward comes from the action");
+  mrl_vecenv_step(v, act);
+  const uint8_t *te = mrl_vecenv_terminated(v), *tr = mrl_vecenv_truncated(v);
+  const float *fo = mrl_vecenv_final_obs(v);
+  TAP_OK(te[0] == 1 && tr[0] == 0 && te[1] == 0 && te[2] == 0,
+         "env 0 terminated at step 2");
+  TAP_OK(obs[0] == 0 && obs[1] == 1040, "env 0 auto-reset: obs is the new episode's first");
+  TAP_OK(fo[0] == 2 && fo[1] == 40, "env 0 final_obs is the true last obs");
+  mrl_vecenv_step(v, act);
+  TAP_OK(tr[1] == 1 && te[1] == 0, "env 1 truncated at the limit");
+  TAP_OK(te[2] == 1 && tr[2] == 0, "env 2 terminated (terminated wins over the limit)");
+  TAP_OK(fo[2] == 3 && fo[3] == 41 && obs[2] == 0, "env 1 final_obs, obs reset");
+  TAP_OK(mrl_vecenv_total_steps(v) == 9, "total steps counts env steps (9)");
+  double ret[8];
+  int64_t len[8];
+  int k = mrl_vecenv_drain_episodes(v, ret, len, 8);
+  /* oldest first: env 0 (len 2, return 2), then env 1 (len 3, return 6),
+  ** env 2 (len 3, return 9) */
+  TAP_OK(k == 3, "3 finished episodes");
+  TAP_OK(k == 3 && ret[0] == 2 && len[0] == 2 && ret[1] == 6 && len[1] == 3 &&
+             ret[2] == 9 && len[2] == 3,
+         "episode returns and lengths, oldest first");
+  TAP_OK(mrl_vecenv_drain_episodes(v, ret, len, 8) == 0, "drain forgets");
+  for (int s = 0; s < 6; s++) mrl_vecenv_step(v, act);
+  k = mrl_vecenv_drain_episodes(v, ret, len, 2);
+  TAP_OK(k == 2 && ret[0] == 2 && len[0] == 2, "drain with a small cap returns the oldest");
+  k = mrl_vecenv_drain_episodes(v, ret, len, 8);
+  TAP_OK(k == 5, "the rest remains (3+2+2 - 2 = 5): %d", k);
+  mrl_vecenv_reset(v, 0);
+  mrl_vecenv_step(v, act);
+  TAP_OK(mrl_vecenv_drain_episodes(v, ret, len, 8) == 0,
+         "reset abandons running episodes without reporting them");
+  mrl_vecenv_free(v);
+  TAP_OK(destroyed, "free destroys ud");
+}
+
+static void test_ring_overflow(void) {
+  counter_env *e = ce_new(1, 1);
+  e->term_at[0] = 1;  /* every step ends an episode */
+  mrl_vecenv *v = make(e, MRL_DISCRETE, 2, NULL, NULL);
+  mrl_vecenv_reset(v, 0);
+  float a[1] = {1};
+  for (int s = 0; s < 1500; s++) mrl_vecenv_step(v, a);
+  static double ret[2000];
+  static int64_t len[2000];
+  int k = mrl_vecenv_drain_episodes(v, ret, len, 2000);
+  TAP_OK(k == 1024, "ring keeps the newest 1024 episodes: %d", k);
+  mrl_vecenv_free(v);
+}
+
+static void test_clipping(void) {
+  counter_env *e = ce_new(2, 2);
+  float lo[2] = {-1, 0}, hi[2] = {1, 0.5f};
+  mrl_vecenv *v = make(e, MRL_BOX, 2, lo, hi);
+  lo[0] = -100;  /* the vecenv keeps its own copy of the bounds */
+  mrl_vecenv_reset(v, 0);
+  float act[4] = {-3, 0.25f, 2, 7};
+  float keep[4];
+  memcpy(keep, act, sizeof act);
+  TAP_OK(mrl_vecenv_step(v, act) == MRL_OK, "box step");
+  TAP_OK(e->last_actions[0] == -1 && e->last_actions[1] == 0.25f &&
+             e->last_actions[2] == 1 && e->last_actions[3] == 0.5f,
+         "box actions clipped to [low, high] per dimension");
+  TAP_OK(memcmp(act, keep, sizeof act) == 0, "the caller's actions are untouched");
+  TAP_OK(mrl_vecenv_desc(v)->low[0] == -1, "desc bounds are copies");
+  act[1] = NAN;
+  TAP_OK(mrl_vecenv_step(v, act) == MRL_ENONFINITE, "NaN action refused");
+  mrl_vecenv_free(v);
+
+  e = ce_new(2, 2);
+  v = make(e, MRL_BOX, 2, NULL, NULL);
+  mrl_vecenv_reset(v, 0);
+  float big[4] = {-3, 9, 2, 7};
+  mrl_vecenv_step(v, big);
+  TAP_OK(e->last_actions[0] == -3 && e->last_actions[1] == 9, "unbounded box: no clipping");
+  mrl_vecenv_free(v);
+
+  e = ce_new(2, 1);
+  v = make(e, MRL_DISCRETE, 2, NULL, NULL);
+  mrl_vecenv_reset(v, 0);
+  float bad[2] = {0, 2};
+  TAP_OK(mrl_vecenv_step(v, bad) == MRL_EINVAL, "discrete action out of range refused");
+  TAP_OK(strstr(mrl_vecenv_error(v), "env 1") != NULL, "message names the env: %s",
+         mrl_vecenv_error(v));
+  float frac[2] = {0.5f, 1};
+  TAP_OK(mrl_vecenv_step(v, frac) == MRL_EINVAL, "fractional discrete action refused");
+  TAP_OK(e->steps_done == 0, "refused actions never reach the envs");
+  mrl_vecenv_free(v);
+}
+
+static void test_errors(void) {
+  counter_env *e = ce_new(2, 1);
+  e->fail_at_step = 2;
+  e->nan_at_step = 3;  /* the third call to ops->step */
+  mrl_vecenv *v = make(e, MRL_DISCRETE, 2, NULL, NULL);
+  mrl_vecenv_reset(v, 0);
+  float a[2] = {0, 1};
+  TAP_OK(mrl_vecenv_step(v, a) == MRL_OK, "step 1 ok");
+  TAP_OK(mrl_vecenv_step(v, a) == MRL_EENV, "ops failure -> MRL_EENV");
+  TAP_OK(strcmp(mrl_vecenv_error(v), "step: counter env copy 1: boom at step 2") == 0,
+         "ops message is prefixed: %s", mrl_vecenv_error(v));
+  TAP_OK(mrl_vecenv_step(v, a) == MRL_ESTATE, "after a failure the batch needs a reset");
+  TAP_OK(mrl_vecenv_reset(v, 0) == MRL_OK, "reset recovers");
+  TAP_OK(mrl_vecenv_step(v, a) == MRL_ENONFINITE, "NaN observation detected");
+  TAP_OK(strstr(mrl_vecenv_error(v), "non-finite observation") &&
+             strstr(mrl_vecenv_error(v), "env 0"),
+         "NaN message: %s", mrl_vecenv_error(v));
+  TAP_OK(mrl_vecenv_reset(v, 0) == MRL_OK && mrl_vecenv_step(v, a) == MRL_OK,
+         "usable again after reset");
+  mrl_vecenv_free(v);
+}
+
+static void test_determinism(void) {
+  float o1[2 * 4 * 50], o2[2 * 4 * 50];
+  float *outs[2] = {o1, o2};
+  for (int run = 0; run < 2; run++) {
+    counter_env *e = ce_new(4, 1);
+    for (int i = 0; i < 4; i++) e->term_at[i] = 3 + i;
+    e->trunc_at = 5;
+    mrl_vecenv *v = make(e, MRL_DISCRETE, 2, NULL, NULL);
+    mrl_vecenv_reset(v, 123);
+    for (int s = 0; s < 50; s++) {
+      float a[4] = {(float)(s % 2), 1, 0, (float)((s / 3) % 2)};
+      mrl_vecenv_step(v, a);
+      memcpy(outs[run] + s * 8, mrl_vecenv_obs(v), 8 * sizeof(float));
+    }
+    mrl_vecenv_free(v);
+  }
+  TAP_OK(memcmp(o1, o2, sizeof o1) == 0, "same seed and actions: same observations");
+}
+
+int main(void) {
+  test_validation();
+  test_autoreset_and_episodes();
+  test_ring_overflow();
+  test_clipping();
+  test_errors();
+  test_determinism();
+  return tap_done();
+}
