@@ -1,0 +1,122 @@
+-- moonrl.vec: a batch of Gymnasium-style envs stepped by the C engine
+-- (moonrl.core.vecenv), the object behind rl.make(...).
+--
+--   local v = vec.make("CartPole-v1", {num_envs = 8, threads = 2, seed = 1})
+--   local obs = v:reset()                       -- tensor [N][obs_dim]
+--   local obs, rew, term, trunc = v:step(actions)
+--   v:collect(rollout, policy, value)           -- fills a moonrl.Rollout
+--   for _, ep in ipairs(v:episodes()) do print(ep["return"], ep.length) end
+--   v:close()
+--
+-- source: an env id ("CartPole-v1"), a path to an env .lua file, or an env
+-- table (a class with new/reset/step, or one env object when num_envs = 1),
+-- which then runs in the caller's own Lua state.
+-- opts: num_envs (1), threads (0: step in the calling thread), seed (0),
+-- config (table given to Env.new; copied into each worker), budget
+-- (instructions per env call, 0 = none), env_path (extra folders for ids),
+-- max_episode_steps (overrides the env's registered limit; false = none).
+--
+-- The time limit (Gymnasium's TimeLimit, from Env.max_episode_steps) is
+-- counted inside the engine per env copy: a step that reaches it without
+-- terminating is reported truncated, and the copy is reset.
+--
+-- Returned tensors are views of the engine's buffers: they change at the
+-- next reset/step; copy what you keep.
+--
+-- Written in the common subset of Lua 5.1/LuaJIT and 5.4.
+
+local vec = {}
+
+local Vec = {}
+Vec.__index = Vec
+
+local function core()
+  local ok, c = pcall(require, "moonrl.core")
+  if not ok then error("moonrl.vec: cannot load moonrl.core: " .. tostring(c), 3) end
+  if type(c.vecenv) ~= "function" then
+    error("moonrl.vec: this binding of moonrl.core has no vecenv", 3)
+  end
+  return c
+end
+
+local function check_opts(opts)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    error("moonrl.make: bad argument #2 (options table expected, got " .. type(opts) .. ")", 3)
+  end
+  return opts
+end
+
+function vec.make(source, opts)
+  opts = check_opts(opts)
+  local st = type(source)
+  if st ~= "string" and st ~= "table" then
+    error("moonrl.make: bad argument #1 (env id, path or env table expected, got " .. st .. ")", 2)
+  end
+  local c = core()
+  local mes = opts.max_episode_steps
+  if mes ~= nil and mes ~= false and (type(mes) ~= "number" or mes < 1 or mes ~= math.floor(mes)) then
+    error("moonrl.make: max_episode_steps must be a positive integer or false, got " .. tostring(mes), 2)
+  end
+  local handle = c.vecenv{
+    source = source,
+    config = opts.config,
+    num_envs = opts.num_envs or 1,
+    threads = opts.threads or 0,
+    seed = opts.seed or 0,
+    budget = opts.budget or 0,
+    env_path = opts.env_path,
+    max_episode_steps = mes,
+  }
+  local self = setmetatable({
+    handle = handle,
+    num_envs = handle:num_envs(),
+    obs_dim = handle:obs_dim(),
+    threads = handle:threads(),
+    observation_space = handle:observation_space(),
+    action_space = handle:action_space(),
+    seed = opts.seed or 0,
+    started = false,
+  }, Vec)
+  local limit = handle:max_episode_steps()
+  self.max_episode_steps = limit > 0 and limit or nil
+  local as = self.action_space
+  self.action_width = as.type == "discrete" and 1 or as.shape[1]
+  return self
+end
+
+-- seed: nil continues with fresh reproducible seeds (the make seed first).
+function Vec:reset(seed)
+  local obs = self.handle:reset(seed)
+  self.started = true
+  return obs
+end
+
+function Vec:step(actions)
+  return self.handle:step(actions)
+end
+
+-- A rollout buffer shaped for this vecenv: steps × num_envs transitions.
+function Vec:rollout(steps)
+  return core().rollout{steps = steps, num_envs = self.num_envs,
+                        obs_dim = self.obs_dim, action_width = self.action_width}
+end
+
+-- Fills rollout (created with :rollout(steps)) with the policy acting;
+-- value (a moonrl.Net, optional) records V(s) and the bootstrap values.
+-- The first call resets the envs with the make seed.
+function Vec:collect(rollout, policy, value)
+  if not self.started then self:reset() end
+  return self.handle:collect(rollout, policy, value)
+end
+
+function Vec:final_obs() return self.handle:final_obs() end
+function Vec:episodes() return self.handle:episodes() end
+function Vec:total_steps() return self.handle:total_steps() end
+function Vec:close() self.handle:close() end
+
+function Vec:__tostring() return tostring(self.handle) end
+
+vec.Vec = Vec
+
+return vec
