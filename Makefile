@@ -14,7 +14,7 @@
 # Debian packages, pinned by name.  LuaJIT is optional for building, but the
 # test suite runs under it too, so `make deps` installs it.
 DEPS := gcc make pkg-config liblua5.4-dev lua5.4 lua-busted libreadline-dev \
-        luajit libluajit-5.1-dev
+        luajit libluajit-5.1-dev tmux
 
 PREFIX ?= /usr/local
 BUILD ?= build
@@ -154,8 +154,17 @@ install: all
 	install -m 755 $(HOST) $(PREFIX)/bin/
 	install -m 755 $(LUAMOD) $(LUA_LIB)/moonrl/core.so
 	install -m 644 scripts/moonrl/*.lua $(LUA_SHARE)/moonrl/
+	install -d $(LUA_SHARE)/moonrl/cli
+	install -m 644 scripts/moonrl/cli/*.lua $(LUA_SHARE)/moonrl/cli/
 	install -m 644 envs/*.lua $(PREFIX)/share/moonrl/envs/
 	sed -e 's|@PREFIX@|$(PREFIX)|' moonrl.pc.in > $(PREFIX)/lib/pkgconfig/moonrl.pc
 
 clean:
 	rm -rf build build-asan
+
+# ---------------------------------------------------------------- learning
+# Learning benchmarks (tests/learn/*.lua over seeds 1–5): CartPole (PPO,
+# TRPO), Acrobot, Pendulum, MountainCarContinuous; prints a table.
+.PHONY: bench-learn
+bench-learn: all
+	$(HOST) tests/learn/bench.lua
