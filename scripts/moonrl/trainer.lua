@@ -1,0 +1,572 @@
+-- moonrl.trainer — what every on-policy trainer (ppo, trpo, npg) shares:
+-- building the policy, value net and optimisers from an env's spaces,
+-- hyperparameter schedules, rollout collection, episode statistics, the
+-- progress line, the CSV log, callbacks, the step budget and checkpoints.
+--
+--   local T = require "moonrl.trainer"
+--   local Algo = T.class("ppo", defaults)        -- an algorithm is a subclass
+--   function Algo:_update(hp) ... return stats end
+--
+-- A trainer:
+--   t:learn(steps, callbacks) → t        collect/update until `steps` more
+--                                         env steps are done or a callback
+--                                         returns false
+--   t:collect() → n                       one rollout (n = env steps taken)
+--   t:update() → stats                    one update on the last rollout
+--   t:save(path), t:close()
+--   t.policy, t.value, t.env, t.steps_done, t.updates, t:episode_stats()
+-- callbacks: {on_update = function(stats, trainer) … end,  -- false stops
+--             on_episode = function(ep, trainer) … end}    -- {return, length}
+--
+-- Hyperparameters are numbers or functions of progress in [0, 1]: the
+-- share of the budget spent, steps_done / total_steps.  total_steps is the
+-- `total_steps` option when given, else set by each learn(steps) call to
+-- steps_done + steps.
+--
+-- n_steps (the rollout length) is read once, at construction: the
+-- rollout buffer has that size.
+--
+-- Observation normalisation (normalize_obs = true): observations are
+-- standardised with running statistics (moonrl.wrap.RunningMeanStd) and
+-- clipped to ±obs_clip (10).  The statistics are frozen while a rollout is
+-- collected and merged with its raw observations after it, so one rollout
+-- sees one normaliser; they are saved in checkpoints and policy files.  This
+-- path collects step by step in Lua (the plain path is one C call per
+-- rollout), so use it where it pays (Pendulum-like scales), not for
+-- CartPole.
+--
+-- Resuming exactly: a checkpoint holds the parameters, the optimiser
+-- moments and step counts, the generators (the policy's, which samples
+-- actions and shuffles minibatches, and the trainer's), the normaliser, the
+-- episode window and the progress.  The one thing it cannot hold is the
+-- envs' internal state (it lives in worker Lua states), so saving is a
+-- resume point: after save(), the next collect resets every env with a seed
+-- derived from the env seed and the number of resume points so far — in
+-- the saving run and in a run resumed from the file alike.  Hence "learn N,
+-- save, learn M" in one process and "learn N, save" then "resume, learn M"
+-- produce bit-identical parameters.  reset_envs_on_save = false keeps the
+-- saving run's episodes going (the resumed run still restarts them, so it
+-- is then no longer bit-identical).
+--
+-- Written in the common subset of Lua 5.4 and LuaJIT.
+
+local core = require "moonrl.core"
+local schedule = require "moonrl.schedule"
+local log = require "moonrl.log"
+
+local M = {}
+
+local floor = math.floor
+local now = core.now or os.clock
+
+-- ----------------------------------------------------------- utilities
+
+local function is_callable(v)
+  if type(v) == "function" then return true end
+  local mt = getmetatable(v)
+  return type(mt) == "table" and mt.__call ~= nil
+end
+
+-- A hyperparameter must be a number or a function (resolved each update).
+local function check_hp(name, v)
+  if type(v) ~= "number" and not is_callable(v) and type(v) ~= "boolean" then
+    error(("bad option '%s' (number or function of progress expected, got %s)")
+          :format(name, type(v)), 4)
+  end
+end
+
+local function mkdir_p(dir)
+  if dir == nil or dir == "" then return end
+  -- os.execute is the one portable way in plain Lua; quote for the shell
+  os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'")
+end
+M.mkdir_p = mkdir_p
+
+local function dirname(path) return path:match("^(.*)/[^/]*$") end
+M.dirname = dirname
+
+-- The env's action space as the policy wants it.
+local function action_of(space)
+  if space.type == "discrete" then return {type = "discrete", n = space.n} end
+  local n = 1
+  for _, d in ipairs(space.shape) do n = n * d end
+  local low, high
+  if space.low and space.high then
+    low, high = {}, {}
+    local finite = true
+    for i = 1, n do
+      local l = type(space.low) == "table" and space.low[i] or space.low
+      local h = type(space.high) == "table" and space.high[i] or space.high
+      if l == -math.huge or h == math.huge or l < -1e30 or h > 1e30 then finite = false end
+      low[i], high[i] = l, h
+    end
+    if not finite then low, high = nil, nil end
+  end
+  return {type = "box", n = n, low = low, high = high}
+end
+M.action_of = action_of
+
+-- ----------------------------------------------------------- the class
+
+local Trainer = {}
+Trainer.__index = Trainer
+M.Trainer = Trainer
+
+-- Options every trainer takes (the algorithm adds its own defaults).
+local COMMON = {
+  gamma = 0.99, gae_lambda = 0.95, n_steps = 2048,
+  normalize_obs = false, obs_clip = 10,
+  stats_window = 20,
+}
+M.COMMON = COMMON
+
+-- Algorithm classes: T.class(name, defaults) → a table with :new(opts) and
+-- __call, so `rl.ppo{...}` and `require("moonrl.ppo"){...}` both work.
+function M.class(name, defaults)
+  local cls = {name = name, defaults = defaults}
+  cls.__index = cls
+  setmetatable(cls, {__index = Trainer,
+                     __call = function(c, opts) return c.new(opts) end})
+  function cls.new(opts) return M.new(cls, opts) end
+  return cls
+end
+
+-- Keys that are not hyperparameters.
+local STRUCTURAL = {env = true, env_opts = true, policy = true, value = true,
+                    hidden = true, value_hidden = true, activation = true,
+                    seed = true, resume = true, log = true, progress = true,
+                    total_steps = true, reset_envs_on_save = true, name = true,
+                    init_log_std = true, adam_eps = true, obs = true, action = true,
+                    kl_penalty = true, lagrangian = true, quiet = true,
+                    threads = true, num_envs = true, algo = true, steps = true, fisher = true,
+                    out = true, env_path = true, budget = true, env_id = true}
+
+function M.new(cls, opts)
+  if type(opts) ~= "table" then
+    error(("bad argument #1 to '%s' (options table expected, got %s)")
+          :format(cls.name, type(opts)), 3)
+  end
+  local self = setmetatable({}, cls)
+  self.algo = cls.name
+  self.opts = opts
+  -- hyperparameters: common defaults, algorithm defaults, the user's
+  local hp = {}
+  for k, v in pairs(COMMON) do hp[k] = v end
+  for k, v in pairs(cls.defaults) do hp[k] = v end
+  for k, v in pairs(opts) do
+    if not STRUCTURAL[k] then
+      if hp[k] == nil and cls.aliases and cls.aliases[k] then
+        local canon = cls.aliases[k]
+        if opts[canon] ~= nil then
+          error(("%s: options '%s' and '%s' are the same; give one"):format(cls.name, k, canon), 3)
+        end
+        k = canon
+      end
+      if hp[k] == nil then
+        error(("%s: unknown option '%s'"):format(cls.name, tostring(k)), 3)
+      end
+      check_hp(k, v)
+      hp[k] = v
+    end
+  end
+  self.hp = hp
+  self.seed = opts.seed or 0
+
+  -- the env: a moonrl.vec object, or an id/path made here
+  local env = opts.env
+  self.env_id = opts.env_id or (type(env) == "string" and env) or (type(env) == "table" and env.id) or nil
+  if env == nil then
+    error(cls.name .. ": option 'env' (rl.make(...) or an env id) is required", 3)
+  end
+  if type(env) == "string" then
+    local eo = {}
+    for k, v in pairs(opts.env_opts or {}) do eo[k] = v end
+    if eo.seed == nil then eo.seed = self.seed end
+    env = require("moonrl.vec").make(env, eo)
+    self.owns_env = true
+  end
+  if type(env) ~= "table" or type(env.collect) ~= "function" or not env.num_envs then
+    error(cls.name .. ": option 'env' must be rl.make(...) (a vectorised env) or an env id", 3)
+  end
+  self.env = env
+  self.num_envs = env.num_envs
+  self.obs_dim = env.obs_dim
+  self.env_seed = env.seed or self.seed
+
+  -- the networks, from the env's spaces unless given
+  local hidden = opts.hidden or {64, 64}
+  self.policy = opts.policy or core.policy{
+    obs_dim = self.obs_dim, action = action_of(env.action_space),
+    hidden = hidden, activation = opts.activation or "tanh",
+    init_log_std = opts.init_log_std or 0, seed = self.seed,
+  }
+  self.value = opts.value or core.net{
+    in_dim = self.obs_dim, hidden = opts.value_hidden or hidden,
+    activation = opts.activation or "tanh", out_dim = 1, out_gain = 1,
+    seed = self.seed + 1,
+  }
+  if self.policy:obs_dim() ~= self.obs_dim or self.value:in_dim() ~= self.obs_dim then
+    error(cls.name .. ": policy/value observation size does not match the env's " .. self.obs_dim, 3)
+  end
+  local eps = opts.adam_eps or 1e-8
+  self.policy_optim = core.optim{kind = "adam", n = self.policy:nparams(), eps = eps}
+  self.value_optim = core.optim{kind = "adam", n = self.value:nparams(), eps = eps}
+  -- the trainer's own generator (critic shuffling, KL-penalty minibatches)
+  self.rng = core.rng(self.seed + 2)
+
+  -- progress and bookkeeping (all of it checkpointed)
+  self.steps_done = 0
+  self.updates = 0
+  self.total_steps = opts.total_steps
+  self.segment = 0          -- resume points so far (env reseeds)
+  self.need_reset = false   -- reset envs before the next collect
+  self.window = {}          -- last stats_window episode returns
+  self.window_len = {}
+  self.episodes = 0
+  self.reset_envs_on_save = opts.reset_envs_on_save ~= false
+  self.elapsed = 0          -- wall seconds spent in learn() (informational)
+  if self:hpv("normalize_obs") then
+    self.obs_rms = require("moonrl.wrap").RunningMeanStd.new(self.obs_dim)
+  end
+  self.n_steps = floor(self:hpv("n_steps"))
+  self.rollout = env:rollout(self.n_steps)
+  if cls.init then cls.init(self) end
+  if opts.resume then require("moonrl.checkpoint").restore(self, opts.resume) end
+  return self
+end
+
+-- The progress in [0, 1] that schedules see.
+function Trainer:progress()
+  local total = self.total_steps
+  if not total or total <= 0 then return 0 end
+  local p = self.steps_done / total
+  if p > 1 then p = 1 end
+  return p
+end
+
+-- A hyperparameter's value now (booleans pass through).
+function Trainer:hpv(name)
+  local v = self.hp[name]
+  if type(v) == "boolean" or v == nil then return v end
+  return schedule.resolve(v, self:progress(), name)
+end
+
+-- Mean/min/max of the last stats_window episode returns (nil before any).
+function Trainer:episode_stats()
+  local w = self.window
+  local n = #w
+  if n == 0 then return {episodes = self.episodes} end
+  local s, lo, hi, ls = 0, math.huge, -math.huge, 0
+  for i = 1, n do
+    local r = w[i]
+    s = s + r
+    if r < lo then lo = r end
+    if r > hi then hi = r end
+    ls = ls + self.window_len[i]
+  end
+  return {mean_return = s / n, min_return = lo, max_return = hi,
+          mean_length = ls / n, episodes = self.episodes}
+end
+
+function Trainer:_record_episodes(callbacks)
+  local size = floor(self:hpv("stats_window"))
+  local eps = self.env:episodes()
+  for _, ep in ipairs(eps) do
+    self.episodes = self.episodes + 1
+    local w, wl = self.window, self.window_len
+    w[#w + 1] = ep["return"]
+    wl[#wl + 1] = ep.length
+    while #w > size do table.remove(w, 1); table.remove(wl, 1) end
+    if callbacks and callbacks.on_episode then callbacks.on_episode(ep, self) end
+  end
+end
+
+-- The seed every env restarts from at resume point k.
+function Trainer:_segment_seed(k)
+  return self.env_seed + k * 1000003
+end
+
+-- One rollout of n_steps × num_envs transitions, with advantages.
+function Trainer:collect(callbacks)
+  local env = self.env
+  if self.need_reset then
+    local obs = env:reset(self:_segment_seed(self.segment))
+    if self._raw then self._raw:copy(obs) end
+    self.need_reset = false
+  end
+  if self.obs_rms then
+    self:_collect_normalized()
+  else
+    env:collect(self.rollout, self.policy, self.value)
+    self.rollout:gae(self:hpv("gamma"), self:hpv("gae_lambda"))
+  end
+  local n = self.n_steps * self.num_envs
+  self.steps_done = self.steps_done + n
+  self:_record_episodes(callbacks or self._callbacks)
+  self.collected = true
+  return n
+end
+
+-- ---------------------------------------------- normalised collection
+
+-- Normalises row-major raw values src (flat tensor or table, 1-based, from
+-- offset) into dst (flat), n rows of obs_dim.
+function Trainer:_normalize_into(dst, doff, src, soff, nrows)
+  local d = self.obs_dim
+  local mean, var = self.obs_rms.mean, self.obs_rms.var
+  local clip = self:hpv("obs_clip")
+  local sd = self._sd
+  if not sd or self._sd_count ~= self.obs_rms.count then
+    sd = {}
+    for j = 1, d do sd[j] = math.sqrt(var[j] + 1e-8) end
+    self._sd, self._sd_count = sd, self.obs_rms.count
+  end
+  for r = 0, nrows - 1 do
+    for j = 1, d do
+      local x = (src[soff + r * d + j] - mean[j]) / sd[j]
+      if x > clip then x = clip elseif x < -clip then x = -clip end
+      dst[doff + r * d + j] = x
+    end
+  end
+end
+
+-- The same rollout as env:collect + rollout:gae, but acting on normalised
+-- observations: stepped from Lua, one batch of num_envs per step.
+function Trainer:_collect_normalized()
+  local env, ro, policy, value = self.env, self.rollout, self.policy, self.value
+  local T, N, D = self.n_steps, self.num_envs, self.obs_dim
+  if not self._raw then
+    self._raw = core.zeros(N, D)               -- current raw observations
+    self._raw_flat = self._raw:reshape(N * D)
+    self._rawbuf = core.zeros(T * N * D)       -- the rollout's raw observations
+    self._fin_flat = core.zeros(D)
+    self._nf = core.zeros(1, D)
+    self._nf_flat = self._nf:reshape(D)
+    self._nraw = core.zeros(N, D)
+    self._nraw_flat = self._nraw:reshape(N * D)
+    if not env.started then
+      self._raw:copy(env:reset())
+    else
+      -- envs stepped elsewhere: restart them where this path can see them
+      self._raw:copy(env:reset(self:_segment_seed(self.segment)))
+    end
+  end
+  local obs = ro:field("obs")
+  local obs_flat = obs:reshape(T * N * D)
+  local act = ro:field("actions")
+  local logp = ro:field("logp")
+  local rew = ro:field("rewards"):reshape(T * N)
+  local vals = ro:field("values"):reshape(T * N)
+  local nvals = ro:field("next_values"):reshape(T * N)
+  local adv = ro:field("advantages"):reshape(T * N)
+  local ret = ro:field("returns"):reshape(T * N)
+  local term, trunc = {}, {}
+  local rawbuf, raw_flat = self._rawbuf, self._raw_flat
+  for t = 0, T - 1 do
+    local base = t * N * D
+    for k = 1, N * D do rawbuf[base + k] = raw_flat[k] end
+    self:_normalize_into(obs_flat, base, raw_flat, 0, N)
+    local obs_t = obs[t + 1]
+    policy:act_into(obs_t, act[t + 1], logp[t + 1])
+    local v = value:forward(obs_t)
+    for i = 1, N do vals[t * N + i] = v[i][1] end
+    local nobs, r, te, tr = env:step(act[t + 1])
+    local fin
+    for i = 1, N do
+      local k = t * N + i
+      rew[k] = r[i]
+      term[k], trunc[k] = te[i] ~= 0, tr[i] ~= 0
+      if term[k] then
+        nvals[k] = 0
+      elseif trunc[k] then
+        fin = fin or env:final_obs()
+        for j = 1, D do self._fin_flat[j] = fin[i][j] end
+        self:_normalize_into(self._nf_flat, 0, self._fin_flat, 0, 1)
+        nvals[k] = value:forward(self._nf)[1][1]
+      end
+    end
+    self._raw:copy(nobs)
+  end
+  -- bootstrap values of the envs that went on
+  self:_normalize_into(self._nraw_flat, 0, raw_flat, 0, N)
+  local vlast = value:forward(self._nraw)
+  for t = 0, T - 1 do
+    for i = 1, N do
+      local k = t * N + i
+      if not term[k] and not trunc[k] then
+        nvals[k] = t < T - 1 and vals[k + N] or vlast[i][1]
+      end
+    end
+  end
+  -- GAE per env column (golden kind gae)
+  local gamma, lam = self:hpv("gamma"), self:hpv("gae_lambda")
+  for i = 1, N do
+    local a = 0
+    for t = T - 1, 0, -1 do
+      local k = t * N + i
+      local nt = term[k] and 0 or 1
+      local delta = rew[k] + gamma * nt * nvals[k] - vals[k]
+      local cont = (term[k] or trunc[k]) and 0 or 1
+      a = delta + gamma * lam * cont * a
+      adv[k] = a
+      ret[k] = a + vals[k]
+    end
+  end
+  -- merge the rollout's raw observations into the statistics
+  local d = D
+  local rows = T * N
+  local mean, var = {}, {}
+  for j = 1, d do
+    local s = 0
+    for r = 0, rows - 1 do s = s + rawbuf[r * d + j] end
+    local m = s / rows
+    local q = 0
+    for r = 0, rows - 1 do local e = rawbuf[r * d + j] - m; q = q + e * e end
+    mean[j], var[j] = m, q / rows
+  end
+  self.obs_rms:merge(mean, var, rows)
+end
+
+-- Normalised observations for acting outside training (play, evaluation).
+function Trainer:normalize(obs)
+  if not self.obs_rms then return obs end
+  local out = {}
+  self:_normalize_into(out, 0, obs, 0, 1)
+  return out
+end
+
+-- ------------------------------------------------------------ update
+
+-- One update on the last rollout; returns the statistics (also given to
+-- on_update).
+function Trainer:update()
+  if not self.collected then error(self.algo .. ": update() needs a collect() first", 2) end
+  local t0 = now()
+  local stats = self:_update()
+  self.collected = false
+  self.updates = self.updates + 1
+  stats.update_time = now() - t0
+  stats.steps = self.steps_done
+  stats.updates = self.updates
+  local es = self:episode_stats()
+  for k, v in pairs(es) do stats[k] = v end
+  stats.progress = self:progress()
+  return stats
+end
+
+-- CSV columns of the log (any missing value is an empty cell).
+M.CSV_COLUMNS = {"steps", "updates", "time", "episodes", "mean_return", "min_return",
+                 "max_return", "mean_length", "policy_loss", "value_loss", "entropy",
+                 "approx_kl", "clip_fraction", "explained_variance", "grad_norm", "lr",
+                 "kl_beta", "lagrange_lambda", "accepted", "stopped_early"}
+
+-- Opens the CSV log at path, keeping the rows already there when resuming.
+function M.open_csv(path, keep)
+  mkdir_p(dirname(path))
+  local old
+  if keep then
+    local f = io.open(path, "r")
+    if f then
+      old = {}
+      f:read("*l")
+      for line in f:lines() do old[#old + 1] = line end
+      f:close()
+    end
+  end
+  local c = log.csv(path, M.CSV_COLUMNS)
+  if old then for _, l in ipairs(old) do c.lines[#c.lines + 1] = l end; c:flush() end
+  return c
+end
+
+-- learn(steps, callbacks): train for `steps` more env steps (rounded up to
+-- whole rollouts).  callbacks.on_update(stats, trainer) returning false
+-- stops; callbacks.on_episode(ep, trainer) sees each finished episode.
+-- Options of the trainer used here: log = "path.csv" (CSV of every update),
+-- progress = true | false | "tty" | "lines" (default: lines unless quiet).
+function Trainer:learn(steps, callbacks)
+  if type(steps) ~= "number" or steps < 0 then
+    error("bad argument #1 to 'learn' (number of env steps >= 0 expected, got " .. tostring(steps) .. ")", 2)
+  end
+  callbacks = callbacks or {}
+  if type(callbacks) ~= "table" then
+    error("bad argument #2 to 'learn' (table of callbacks expected, got " .. type(callbacks) .. ")", 2)
+  end
+  local target = self.steps_done + steps
+  if not self.opts.total_steps then self.total_steps = target end
+  local prog
+  local popt = self.opts.progress
+  if popt == nil then popt = not self.opts.quiet end
+  if popt then
+    local tty = popt == "tty"
+    if popt == true then
+      local term = os.getenv("TERM")
+      tty = term ~= nil and term ~= "" and term ~= "dumb" and os.getenv("MOONRL_PROGRESS") ~= "lines"
+    end
+    prog = log.progress(target, {clock = now, tty = tty, every = tty and 0.1 or 2})
+    prog.start_steps, prog.t_start = self.steps_done, prog.t0
+  end
+  if self.opts.log and not self.csv then
+    self.csv = M.open_csv(self.opts.log, self.opts.resume ~= nil)
+  end
+  self._callbacks = callbacks
+  local t0 = now()
+  local base_elapsed = self.elapsed
+  local last
+  while self.steps_done < target do
+    self:collect(callbacks)
+    local stats = self:update()
+    self.elapsed = base_elapsed + (now() - t0)
+    stats.time = self.elapsed
+    last = stats
+    if self.csv then self.csv:row(stats) end
+    if prog then
+      local start = prog.start_steps
+      if start > 0 then
+        -- log.progress rates steps/(now − t0); a resumed run counts only
+        -- this call's steps, so move t0 back in proportion
+        local t = now()
+        prog.t0 = t - (t - prog.t_start) * self.steps_done / math.max(self.steps_done - start, 1)
+      end
+      prog:update(self.steps_done, stats.mean_return)
+    end
+    if callbacks.on_update and callbacks.on_update(stats, self) == false then break end
+  end
+  self._callbacks = nil
+  if self.csv then self.csv:flush() end
+  if prog then prog:finish(self.steps_done, self:episode_stats().mean_return) end
+  self.last_stats = last
+  return self, last
+end
+
+-- ------------------------------------------------------ checkpoints
+
+function Trainer:save(path)
+  local ck = require "moonrl.checkpoint"
+  if self.reset_envs_on_save then
+    -- this save is a resume point: restart the episodes here, as a resumed
+    -- run will (see the header)
+    self.segment = self.segment + 1
+    self.need_reset = true
+    ck.save_trainer(self, path)
+  else
+    -- the file says "restart the envs at segment+1"; this run goes on
+    self.segment = self.segment + 1
+    local ok, err = pcall(ck.save_trainer, self, path)
+    self.segment = self.segment - 1
+    if not ok then error(err, 2) end
+  end
+  return self
+end
+
+function Trainer:close()
+  if self.csv then self.csv:close(); self.csv = nil end
+  if self.owns_env and self.env then self.env:close() end
+  if self.rollout then self.rollout:close() end
+end
+
+function Trainer:__tostring()
+  return ("moonrl.%s (%d envs, %d steps done, %d updates)")
+         :format(self.algo, self.num_envs, self.steps_done, self.updates)
+end
+
+return M

@@ -1,0 +1,38 @@
+-- tests/learn/bench.lua — `make bench-learn`: every learning spec of
+-- tests/learn/ over seeds 1–5, as a table of env, algo, budget, seeds
+-- passed, median steps and wall seconds to the target, and final returns.
+-- Exit status 1 when a spec passes on fewer seeds than it needs.
+local here = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./")
+local lib = dofile(here .. "lib.lua")
+local names = {"cartpole_ppo", "cartpole_trpo", "acrobot_ppo", "pendulum_ppo",
+               "mountaincar_continuous_ppo"}
+if arg and arg[1] then names = {} for i = 1, #arg do names[i] = arg[i] end end
+
+local function median(t)
+  table.sort(t)
+  local n = #t
+  if n == 0 then return 0 / 0 end
+  if n % 2 == 1 then return t[(n + 1) / 2] end
+  return (t[n / 2] + t[n / 2 + 1]) / 2
+end
+
+local rows, bad = {}, 0
+local fmt = "%-26s %-5s %8s %8s %7s %12s %10s %s"
+print(fmt:format("env", "algo", "budget", "target", "passed", "steps (med)", "secs (med)", "final return per seed"))
+for _, name in ipairs(names) do
+  local spec = lib.load(name)
+  local res = lib.run(spec)
+  local st, secs, fin = {}, {}, {}
+  for _, r in ipairs(res.runs) do
+    if r.passed then st[#st + 1] = r.steps; secs[#secs + 1] = r.seconds end
+    fin[#fin + 1] = ("%.0f"):format(r.final or 0 / 0)
+  end
+  local ok = res.passed >= spec.need
+  if not ok then bad = bad + 1 end
+  print(fmt:format(spec.name, spec.algo:upper(), spec.budget, spec.target,
+                   res.passed .. "/" .. #res.runs, ("%.0f"):format(median(st)),
+                   ("%.2f"):format(median(secs)), table.concat(fin, " ")))
+  print("  " .. lib.describe(res))
+  io.stdout:flush()
+end
+os.exit(bad == 0 and 0 or 1)
