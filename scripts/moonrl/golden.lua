@@ -33,7 +33,7 @@ local function flatten(v, out)
   local tv = type(v)
   if tv == "table" then
     for i = 1, #v do flatten(v[i], out) end
-  elseif tv == "userdata" then
+  elseif tv == "userdata" or tv == "cdata" then  -- a tensor of either binding
     flatten(v:totable(), out)
   elseif tv == "number" or tv == "boolean" then
     out[#out + 1] = v

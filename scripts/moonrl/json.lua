@@ -282,7 +282,7 @@ function encode_value(v, out, seen)
   elseif tv == "number" then out[#out + 1] = encode_number(v)
   elseif tv == "string" then out[#out + 1] = quote(v)
   elseif tv == "table" then encode_table(v, out, seen)
-  elseif tv == "userdata" and pcall(function() return v.totable end) and v.totable then
+  elseif (tv == "userdata" or tv == "cdata") and pcall(function() return v.totable end) and v.totable then
     encode_value(v:totable(), out, seen)
   else error("json.encode: cannot encode a " .. tv, 0) end
 end

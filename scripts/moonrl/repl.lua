@@ -419,7 +419,7 @@ function M.complete(text)
     if obj == nil then return {} end
   end
   local t = type(obj)
-  if t ~= "table" and t ~= "userdata" and t ~= "string" then return {} end
+  if t ~= "table" and t ~= "userdata" and t ~= "cdata" and t ~= "string" then return {} end
   return sorted(fields(obj, sep == ":", {}), head .. sep, part)
 end
 

@@ -1,0 +1,668 @@
+-- moonrl.core.vecenv (LuaJIT): core.vecenv, core.rollout and core.ppo_update
+-- for the FFI binding, with the Lua interface of bindings/lua54/vecenv_lua.c
+-- (moonrl.VecEnv, moonrl.Rollout).  Loaded by moonrl/core.lua, which passes
+-- itself to the function this file returns.
+--
+-- The env copies live in the calling Lua state, always: `threads` is
+-- accepted and ignored (worker threads, each with its own lua_State, are a
+-- feature of the Lua 5.4 binding; LuaJIT has no threads to give them), and
+-- threads() reports 0.
+--
+-- The batching, time-limit bookkeeping, action clipping, episode statistics
+-- and rollout collection are the C engine's (mrl_vecenv_*, mrl_rollout_*),
+-- exactly as in the Lua 5.4 binding.  The engine reaches the Lua envs
+-- through mrl_env_ops, whose reset/step are FFI callbacks: one callback per
+-- BATCH (all num_envs copies stepped inside it), in the calling thread, so
+-- the callback cost (well under a microsecond) is paid once per step of the
+-- whole batch, never per env or per element.  Two FFI rules shape the code:
+--  - a C function that calls back into Lua must not be called from a
+--    JIT-compiled trace, so the Lua functions that call mrl_vecenv_reset,
+--    mrl_vecenv_step and mrl_rollout_collect are excluded with jit.off;
+--  - an error must not unwind through the C frames of a callback, so the
+--    callbacks run the envs under pcall and return MRL_EENV with the message
+--    kept for ops.error, as the worker states of the 5.4 binding do.
+-- (Writing the collection loop in Lua on mrl_rollout_field_ptr instead
+-- would leave the rollout "not collected": mrl_rollout_gae and
+-- mrl_ppo_update refuse such a rollout, and the C API has no call to mark
+-- one as filled.)
+
+local ffi = require "ffi"
+local jit = rawget(_G, "jit")
+
+return function(core)
+  local I = core._internal
+  local C = I.C
+  local raise, argerror, typeerror, typename = I.raise, I.argerror, I.typeerror, I.typename
+  local format, concat = string.format, table.concat
+  local floor, huge = math.floor, math.huge
+  local type, rawget, pcall, tostring, setmetatable, getmetatable =
+    type, rawget, pcall, tostring, setmetatable, getmetatable
+
+  local MAX_BATCH, MAX_WIDTH = 16777216, 65536
+  local EENV, OK = 7, 0
+  local DISCRETE, BOX = 0, 1
+
+  local floats_t = ffi.typeof("float[?]")
+  local box_t = ffi.typeof("void *[1]")
+  local reset_cb_t = ffi.typeof("int (*)(void *, const uint64_t *, float *)")
+  local step_cb_t = ffi.typeof("int (*)(void *, const float *, float *, float *, " ..
+                               "uint8_t *, uint8_t *, float *)")
+  local error_cb_t = ffi.typeof("const char *(*)(void *)")
+
+  -- Plain data (numbers, strings, booleans, tables of those) copied, so env
+  -- copies never share a config table (the 5.4 binding copies it into each
+  -- worker state).
+  local function xcopy(v, depth, what)
+    local t = type(v)
+    if t == "table" then
+      if depth > 16 then error(what .. ": tables nested too deeply", 0) end
+      local out = {}
+      for k, x in pairs(v) do
+        out[xcopy(k, depth + 1, what)] = xcopy(x, depth + 1, what)
+      end
+      return out
+    elseif t == "number" or t == "string" or t == "boolean" or t == "nil" then
+      return v
+    end
+    error(format("%s: a %s value cannot be copied", what, t), 0)
+  end
+
+  local function errobj(e)
+    if type(e) == "string" or type(e) == "number" then return tostring(e) end
+    return format("(error object is a %s value)", type(e))
+  end
+
+  -- ----------------------------------------------------------- Rollout
+
+  local RO = {}
+  local rollout_mt = I.newclass("moonrl.Rollout", RO)
+  local ro_names = {"obs", "actions", "rewards", "logp", "values", "next_values",
+                    "advantages", "returns", "terminated", "truncated"}
+
+  local function checkrollout(v, fname, argn)
+    if getmetatable(v) ~= rollout_mt then typeerror(fname, argn, "moonrl.Rollout", v) end
+    local h = v.h
+    if h == nil then raise("attempt to use a closed moonrl.Rollout") end
+    return h
+  end
+
+  rollout_mt.__tostring = function(self)
+    if self.h == nil then return "moonrl.Rollout (closed)" end
+    return format("moonrl.Rollout (%d steps × %d envs)", C.mrl_rollout_steps(self.h),
+                  C.mrl_rollout_num_envs(self.h))
+  end
+
+  function core.rollout(t)
+    if type(t) ~= "table" or I.isobj(t) then typeerror("rollout", 1, "table", t) end
+    local steps = I.optintfield(t, "steps", 0, 1, MAX_BATCH)
+    local n = I.optintfield(t, "num_envs", 0, 1, MAX_BATCH)
+    local od = I.optintfield(t, "obs_dim", 0, 1, MAX_WIDTH)
+    local aw = I.optintfield(t, "action_width", 1, 1, MAX_WIDTH)
+    if steps == 0 or n == 0 or od == 0 then
+      raise("rollout: fields 'steps', 'num_envs' and 'obs_dim' are required")
+    end
+    if steps * n > MAX_BATCH then
+      raise(format("rollout: steps × num_envs = %d exceeds %d", steps * n, MAX_BATCH))
+    end
+    local out = ffi.new("mrl_rollout *[1]")
+    local st = C.mrl_rollout_new(out, steps, n, od, aw)
+    if st ~= OK then raise("rollout: " .. I.status_string(st)) end
+    local h = ffi.gc(out[0], C.mrl_rollout_free)
+    local self = setmetatable({h = h, box = box_t(), _od = od, _w = aw}, rollout_mt)
+    self.box[0] = h
+    return self
+  end
+
+  function RO.close(self)
+    if getmetatable(self) ~= rollout_mt then typeerror("close", 0, "moonrl.Rollout", self) end
+    local h = self.h
+    if h ~= nil then
+      self.h = nil
+      self.box[0] = nil
+      ffi.gc(h, nil)
+      C.mrl_rollout_free(h)
+    end
+  end
+
+  -- Float fields are live views [T][N] (obs, actions: [T][N][dim]); the
+  -- flags are uint8 in the buffer, so they come out as float 0/1 copies.
+  function RO.field(self, name)
+    local h = checkrollout(self, "field", 0)
+    if type(name) ~= "string" then typeerror("field", 1, "string", name) end
+    local f
+    for i = 1, #ro_names do if ro_names[i] == name then f = i - 1 end end
+    if f == nil then argerror("field", 1, format("invalid option '%s'", name)) end
+    local T, n = C.mrl_rollout_steps(h), C.mrl_rollout_num_envs(h)
+    if f >= 8 then
+      local src = f == 8 and C.mrl_rollout_terminated(h) or C.mrl_rollout_truncated(h)
+      local t = I.new2(T, n)
+      local d = t.d_
+      for k = 0, T * n - 1 do d[k] = src[k] end
+      return t
+    end
+    local shape = {T, n, f == 0 and self._od or self._w}
+    return I.pushview(self, self.box, 3, C.mrl_rollout_field_ptr(h, f), f <= 1 and 3 or 2, shape)
+  end
+
+  function RO.gae(self, gamma, lambda)
+    local h = checkrollout(self, "gae", 0)
+    gamma = I.checknumber("gae", 1, gamma)
+    lambda = I.checknumber("gae", 2, lambda)
+    local st = C.mrl_rollout_gae(h, gamma, lambda)
+    if st ~= OK then raise(ffi.string(C.mrl_rollout_error(h))) end
+    return self
+  end
+
+  function RO.steps(self) return C.mrl_rollout_steps(checkrollout(self, "steps", 0)) end
+  function RO.num_envs(self) return C.mrl_rollout_num_envs(checkrollout(self, "num_envs", 0)) end
+
+  -- ------------------------------------------------------------ VecEnv
+
+  local VE = {}
+  local vecenv_mt = I.newclass("moonrl.VecEnv", VE)
+
+  local function checkvec(self, fname)
+    if getmetatable(self) ~= vecenv_mt then typeerror(fname, 0, "moonrl.VecEnv", self) end
+    local h = self.h
+    if h == nil then raise("attempt to use a closed moonrl.VecEnv") end
+    return h
+  end
+
+  vecenv_mt.__tostring = function(self)
+    if self.h == nil then return "moonrl.VecEnv (closed)" end
+    return format("moonrl.VecEnv (%s, %d envs, %s)", self._name, self._n,
+                  self._inline and "inline" or "calling thread")
+  end
+
+  -- The spaces of copy 0: obs_dim, kind, action_n, bounds (floats or nil).
+  local function read_spaces(env)
+    local os_ = env.observation_space
+    if type(os_) ~= "table" then error("the env has no observation_space table", 0) end
+    if os_.type ~= "box" then error("observation_space must be a box", 0) end
+    local shape = os_.shape
+    if type(shape) ~= "table" or #shape ~= 1 then
+      error("observation_space.shape must be {dim}", 0)
+    end
+    local d = shape[1]
+    if type(d) ~= "number" or d ~= floor(d) or d < 1 or d > MAX_WIDTH then
+      error(format("observation_space.shape[1] must be an integer in [1, %d]", MAX_WIDTH), 0)
+    end
+    local as = env.action_space
+    if type(as) ~= "table" then error("the env has no action_space table", 0) end
+    local sp = {obs_dim = d}
+    if as.type == "discrete" then
+      local n = as.n
+      if type(n) ~= "number" or n ~= floor(n) or n < 1 or n > MAX_WIDTH then
+        error(format("action_space.n must be an integer in [1, %d]", MAX_WIDTH), 0)
+      end
+      sp.kind, sp.action_n, sp.width = DISCRETE, n, 1
+    elseif as.type == "box" then
+      local n = 0
+      if type(as.shape) == "table" and #as.shape == 1 then n = as.shape[1]
+      elseif type(as.shape) == "number" then n = as.shape end
+      if type(n) ~= "number" or n ~= floor(n) or n < 1 or n > MAX_WIDTH then
+        error(format("action_space.shape must be {n} with n in [1, %d]", MAX_WIDTH), 0)
+      end
+      sp.kind, sp.action_n, sp.width = BOX, n, n
+      local b = floats_t(2 * n)
+      local bounded = true
+      for k, key in ipairs{"low", "high"} do
+        local v = as[key]
+        for j = 0, n - 1 do
+          local x
+          if type(v) == "number" then x = v
+          elseif type(v) == "table" then x = tonumber(v[j + 1]) end
+          if x == nil or x ~= x then bounded = false break end
+          b[(k - 1) * n + j] = x
+        end
+        if not bounded then break end
+      end
+      if bounded then sp.bounds = b end
+    else
+      error("action_space.type must be 'discrete' or 'box'", 0)
+    end
+    return sp
+  end
+
+  -- Reads an obs array into row (float *), with the 5.4 binding's messages.
+  local function read_obs(o, row, od, what)
+    if type(o) ~= "table" then
+      error(format("%s returned obs of type %s (expected an array of %d numbers)",
+                   what, type(o), od), 0)
+    end
+    if #o ~= od then
+      error(format("%s returned obs of length %d (expected %d)", what, #o, od), 0)
+    end
+    for j = 1, od do
+      local x = rawget(o, j)
+      if type(x) ~= "number" then
+        error(format("%s returned obs[%d] of type %s (expected a number)", what, j, type(x)), 0)
+      end
+      row[j - 1] = x
+      local f = row[j - 1]
+      if f ~= f or f == huge or f == -huge then
+        error(format("%s returned non-finite obs[%d] = %s", what, j,
+                     x ~= x and "NaN" or (x == huge and "inf") or (x == -huge and "-inf")
+                     or "a value beyond float32"), 0)
+      end
+    end
+  end
+
+  -- Runs f(...) with the instruction budget armed (0: none).  Count hooks
+  -- fire in the interpreter only, never inside a compiled trace, so a batch
+  -- under a budget runs with the JIT off (see run_batch).
+  -- (Without a budget the callers use plain() instead: a function that
+  -- creates a closure cannot be compiled, and this one makes the hook.)
+  local budgeted
+  local function plain(_, f, ...) return f(...) end
+  function budgeted(budget, f, ...)
+    local function hook()
+      local info = debug.getinfo(2, "fSl")
+      -- not in our own frame: the hook also fires between the env's return
+      -- and the line below that disarms it
+      if info and info.func == budgeted then return end
+      -- from now on fire at every instruction: a pcall in the env cannot buy
+      -- itself another budget
+      debug.sethook(hook, "", 1)
+      if info and info.currentline and info.currentline > 0 then
+        error(format("%s:%d: instruction budget of %d exceeded", info.short_src,
+                     info.currentline, budget), 0)
+      end
+      error(format("instruction budget of %d exceeded", budget), 0)
+    end
+    local oh, om, oc = debug.gethook()
+    debug.sethook(hook, "", budget)
+    local res = {pcall(f, ...)}
+    if oh then debug.sethook(oh, om, oc) else debug.sethook() end
+    if not res[1] then error(res[2], 0) end
+    return unpack(res, 2, table.maxn(res))
+  end
+
+  local function call_reset(env, seed) return env:reset(seed) end
+  local function call_step(env, a) return env:step(a) end
+
+  function core.vecenv(t)
+    if type(t) ~= "table" or I.isobj(t) then typeerror("vecenv", 1, "table", t) end
+    local source = t.source
+    local inline_env = type(source) == "table"
+    if not inline_env and type(source) ~= "string" and type(source) ~= "number" then
+      raise("vecenv: field 'source' must be an env id, a path to an env .lua file, or an env table")
+    end
+    local config = t.config
+    if config ~= nil and type(config) ~= "table" then raise("vecenv: field 'config' must be a table") end
+    local n = I.optintfield(t, "num_envs", 1, 1, 65536)
+    I.optintfield(t, "threads", 0, 0, 256) -- accepted; envs run in this state
+    local seed = I.optintfield(t, "seed", 0)
+    local budget = I.optintfield(t, "budget", 0, 0, 2147483647)
+    local max_steps = -1 -- the env's own
+    local mes = t.max_episode_steps
+    if mes == false then max_steps = 0
+    elseif mes ~= nil then max_steps = I.optintfield(t, "max_episode_steps", 0, 0, 2 ^ 53) end
+    local env_path = t.env_path
+    if env_path ~= nil and type(env_path) ~= "string" then
+      raise("vecenv: field 'env_path' must be a string")
+    end
+    local name = inline_env and "inline" or tostring(source)
+
+    -- the copies
+    local envs, sp = {}, nil
+    local cur = 0
+    local ok, err = pcall(function()
+      local envs_mod = not inline_env and require("moonrl.envs") or nil
+      for copy = 0, n - 1 do
+        cur = copy
+        local e
+        if inline_env then
+          local new = rawget(source, "new")
+          if type(new) == "function" then
+            e = new(config)
+            if type(e) ~= "table" then error("Env.new must return the env object", 0) end
+          else
+            if n ~= 1 then
+              error(format("an env object (a table without new) can back only num_envs = 1; " ..
+                           "pass its class to get %d copies", n), 0)
+            end
+            e = source
+          end
+        else
+          local cfg = config ~= nil and xcopy(config, 0, "config") or nil
+          e = envs_mod.load(source, cfg, {env_path = env_path, probe = copy == 0})
+        end
+        if copy == 0 then
+          sp = read_spaces(e)
+          if type(e.id) == "string" then name = e.id end
+          if max_steps < 0 then
+            local m = tonumber(e.max_episode_steps)
+            max_steps = (m and m > 0) and floor(m) or 0
+          end
+        end
+        envs[copy + 1] = e
+      end
+    end)
+    if not ok then raise(format("env '%s' copy %d: %s", name, cur, errobj(err))) end
+    if max_steps < 0 then max_steps = 0 end
+
+    local od, width, kind, an = sp.obs_dim, sp.width, sp.kind, sp.action_n
+    local acts = {} -- reusable box action tables, one per copy
+    if kind == BOX then
+      for i = 1, n do
+        local a = {}
+        for j = 1, width do a[j] = 0 end
+        acts[i] = a
+      end
+    end
+    local ep_steps = {}
+    for i = 1, n do ep_steps[i] = 0 end
+    local term_f, trunc_f = floats_t(n), floats_t(n)
+
+    local self = setmetatable({
+      h = nil, box = box_t(), _n = n, _od = od, _name = name, _inline = inline_env,
+      _max_steps = max_steps, _seed = seed, _resets = 0, _has_reset = false,
+      _term_f = term_f, _trunc_f = trunc_f, _S = nil,
+      _ospace = xcopy(envs[1].observation_space, 0, "observation_space"),
+      _aspace = xcopy(envs[1].action_space, 0, "action_space"),
+      _kind = kind, _an = an, _actbuf = floats_t(n),
+    }, vecenv_mt)
+
+    -- What the callbacks reach.  Not `self`: the callbacks are anchored
+    -- until freed, and a reference to self would keep it from being
+    -- collected (and from freeing them in its finaliser).
+    local S = {err = "", cur = 0}
+    self._S = S
+    local guard = budget > 0 and budgeted or plain
+    local function fail(copy, e)
+      S.err = format("env '%s' copy %d: %s", name, copy, errobj(e))
+      return EENV
+    end
+
+    -- The batches run under one pcall each (run_batch); S.cur names the
+    -- copy an error comes from.  No pcall per env: they would keep the
+    -- loops from compiling into one trace.
+    local function reset_batch(seeds, obs)
+      for i = 0, n - 1 do
+        S.cur = i
+        local s = seeds ~= nil and tonumber(seeds[i]) or nil
+        read_obs(guard(budget, call_reset, envs[i + 1], s), obs + i * od, od, "reset")
+        ep_steps[i + 1] = 0
+      end
+      return OK
+    end
+
+    local function step_batch(actions, obs, rewards, term, trunc, final_obs)
+      for i = 0, n - 1 do
+        S.cur = i
+        local env = envs[i + 1]
+        local a
+        if kind == DISCRETE then
+          a = actions[i]
+        else
+          a = acts[i + 1]
+          for j = 1, width do a[j] = actions[i * width + j - 1] end
+        end
+        local o, r, te, tr = guard(budget, call_step, env, a)
+        local row = obs + i * od
+        read_obs(o, row, od, "step")
+        if type(r) ~= "number" then
+          error(format("step returned reward of type %s (expected a number; step " ..
+                       "must return obs, reward, terminated, truncated, info)", type(r)), 0)
+        end
+        rewards[i] = r
+        local rf = rewards[i]
+        if rf ~= rf or rf == huge or rf == -huge then
+          error(format("step returned non-finite reward = %s",
+                       r ~= r and "NaN" or (r == huge and "inf") or
+                       (r == -huge and "-inf") or "a value beyond float32"), 0)
+        end
+        if type(te) ~= "boolean" then
+          error(format("step returned terminated of type %s (expected a boolean)", type(te)), 0)
+        end
+        if type(tr) ~= "boolean" then
+          error(format("step returned truncated of type %s (expected a boolean)", type(tr)), 0)
+        end
+        -- the registered time limit, applied here so it costs no extra call
+        local steps = ep_steps[i + 1] + 1
+        ep_steps[i + 1] = steps
+        if not te and max_steps > 0 and steps >= max_steps then tr = true end
+        term[i] = te and 1 or 0
+        trunc[i] = tr and 1 or 0
+        term_f[i] = te and 1 or 0
+        trunc_f[i] = tr and 1 or 0
+        if te or tr then
+          ffi.copy(final_obs + i * od, row, od * 4)
+          read_obs(guard(budget, call_reset, env, nil), row, od, "reset")
+          ep_steps[i + 1] = 0
+        end
+      end
+      return OK
+    end
+
+    -- Callbacks are a limited resource: freed by close() (and by the
+    -- finaliser of the vecenv handle, through the anchor below).
+    -- With a budget the JIT is off for the batch (and the env code compiled
+    -- earlier is flushed once), so an endless loop in an env is always
+    -- interpreted and the count hook stops it.
+    local function run_batch(f, ...)
+      if budget <= 0 or not jit then return pcall(f, ...) end
+      local was_on = jit.status()
+      if not S.flushed then
+        for _, e in ipairs(envs) do
+          local mt = getmetatable(e)
+          for _, holder in ipairs{e, type(mt) == "table" and type(mt.__index) == "table" and mt.__index or {}} do
+            for _, k in ipairs{"reset", "step"} do
+              local fn = rawget(holder, k)
+              if type(fn) == "function" then jit.off(fn, true) end
+            end
+          end
+        end
+        jit.flush() -- traces compiled before (the probe, other envs) go too
+        S.flushed = true
+      end
+      jit.off()
+      local res = {pcall(f, ...)}
+      if was_on then jit.on() end
+      return unpack(res, 1, table.maxn(res))
+    end
+    local cbs = {
+      ffi.cast(reset_cb_t, function(_, seeds, obs)
+        local ok_, st = run_batch(reset_batch, seeds, obs)
+        if not ok_ then return fail(S.cur, st) end
+        return st
+      end),
+      ffi.cast(step_cb_t, function(_, a, o, r, te, tr, f)
+        local ok_, st = run_batch(step_batch, a, o, r, te, tr, f)
+        if not ok_ then return fail(S.cur, st) end
+        return st
+      end),
+      ffi.cast(error_cb_t, function() return S.err end),
+    }
+    self._cbs = cbs
+    local ops = ffi.new("mrl_env_ops")
+    ops.reset, ops.step, ops.error, ops.destroy = cbs[1], cbs[2], cbs[3], nil
+    local desc = ffi.new("mrl_env_desc")
+    desc.num_envs, desc.obs_dim, desc.action_kind, desc.action_n = n, od, kind, an
+    if sp.bounds then
+      desc.low, desc.high = sp.bounds, sp.bounds + an
+    end
+    self._bounds = sp.bounds
+    local out = ffi.new("mrl_vecenv *[1]")
+    local st = C.mrl_vecenv_new(out, ops, nil, desc)
+    if st ~= OK then
+      for _, cb in ipairs(cbs) do cb:free() end
+      raise(format("vecenv: %s (obs_dim %d, action_n %d)", I.status_string(st), od, an))
+    end
+    local h = out[0]
+    -- the engine first, then the callbacks it may still call while freeing
+    self.h = ffi.gc(h, function(p)
+      C.mrl_vecenv_free(p)
+      for _, cb in ipairs(cbs) do cb:free() end
+    end)
+    self.box[0] = h
+    -- The views step() returns, made once (live views of the engine's
+    -- buffers).  They keep alive what their memory belongs to (K), not self:
+    -- self holds them, and the weak-keyed anchor table of core.lua is no
+    -- ephemeron under LuaJIT, so anchoring self would keep it forever.
+    local box = self.box
+    local K = {h = self.h, box = box, term_f = term_f, trunc_f = trunc_f}
+    self._obs = I.pushview(K, box, 4, ffi.cast("float *", C.mrl_vecenv_obs(h)), 2, {n, od})
+    self._rew = I.pushview(K, box, 4, ffi.cast("float *", C.mrl_vecenv_rewards(h)), 1, {n})
+    self._term = I.pushview(K, box, 4, term_f, 1, {n})
+    self._trunc = I.pushview(K, box, 4, trunc_f, 1, {n})
+    self._final = I.pushview(K, box, 4, ffi.cast("float *", C.mrl_vecenv_final_obs(h)), 2, {n, od})
+    return self
+  end
+
+  function VE.close(self)
+    if getmetatable(self) ~= vecenv_mt then typeerror("close", 0, "moonrl.VecEnv", self) end
+    local h = self.h
+    if h ~= nil then
+      self.h = nil
+      self.box[0] = nil
+      ffi.gc(h, nil)
+      C.mrl_vecenv_free(h)
+      for _, cb in ipairs(self._cbs) do cb:free() end
+      self._cbs = {}
+    end
+  end
+
+  local function vraise(self, h, st)
+    if st == EENV then raise(self._S.err) end
+    raise(ffi.string(C.mrl_vecenv_error(h)))
+  end
+
+  function VE.reset(self, seed)
+    local h = checkvec(self, "reset")
+    local s
+    if seed == nil then
+      -- fresh but reproducible episodes on every seedless reset
+      s = self._seed + self._resets * self._n
+    else
+      s = I.checkinteger("reset", 1, seed)
+    end
+    local us = s < 0 and ffi.cast("uint64_t", ffi.cast("int64_t", s)) or s
+    local st = C.mrl_vecenv_reset(h, us)
+    if st ~= OK then vraise(self, h, st) end
+    self._resets = self._resets + 1
+    self._has_reset = true
+    ffi.fill(self._term_f, self._n * 4)
+    ffi.fill(self._trunc_f, self._n * 4)
+    return self._obs
+  end
+
+  function VE.step(self, actions)
+    local h = checkvec(self, "step")
+    if not self._has_reset then raise("step: call reset() first") end
+    local n = self._n
+    local a
+    -- a Lua array of N discrete actions, read into the engine's own buffer
+    if self._kind == DISCRETE and type(actions) == "table" and #actions == n then
+      a = self._actbuf
+      for i = 1, n do
+        local k = rawget(actions, i)
+        if type(k) ~= "number" or k ~= floor(k) or k < 0 or k >= self._an then a = nil break end
+        a[i - 1] = k
+      end
+    end
+    if a == nil then
+      a = I.checkactions(actions, "step", 1, self._kind, self._an, n)
+    end
+    local st = C.mrl_vecenv_step(h, a)
+    if st ~= OK then vraise(self, h, st) end
+    return self._obs, self._rew, self._term, self._trunc
+  end
+
+  function VE.final_obs(self) checkvec(self, "final_obs") return self._final end
+
+  function VE.episodes(self)
+    local h = checkvec(self, "episodes")
+    local ret, len = ffi.new("double[64]"), ffi.new("int64_t[64]")
+    local out = {}
+    while true do
+      local k = C.mrl_vecenv_drain_episodes(h, ret, len, 64)
+      if k <= 0 then break end
+      for j = 0, k - 1 do
+        out[#out + 1] = {["return"] = ret[j], length = tonumber(len[j])}
+      end
+    end
+    return out
+  end
+
+  function VE.total_steps(self) return tonumber(C.mrl_vecenv_total_steps(checkvec(self, "total_steps"))) end
+  function VE.num_envs(self) checkvec(self, "num_envs") return self._n end
+  function VE.obs_dim(self) checkvec(self, "obs_dim") return self._od end
+  function VE.threads(self) checkvec(self, "threads") return 0 end
+  function VE.max_episode_steps(self) checkvec(self, "max_episode_steps") return self._max_steps end
+  function VE.observation_space(self)
+    checkvec(self, "observation_space")
+    return xcopy(self._ospace, 0, "space")
+  end
+  function VE.action_space(self)
+    checkvec(self, "action_space")
+    return xcopy(self._aspace, 0, "space")
+  end
+
+  function VE.collect(self, rollout, policy, value)
+    local h = checkvec(self, "collect")
+    local r = checkrollout(rollout, "collect", 1)
+    local p = I.checkpolicy_arg(policy, "collect", 2)
+    local v = nil
+    if value ~= nil then v = I.checknet_arg(value, "collect", 3) end
+    if not self._has_reset then raise("collect: call reset() first") end
+    local st = C.mrl_rollout_collect(r, h, p, v)
+    if st == EENV then raise(self._S.err) end
+    if st ~= OK then raise(ffi.string(C.mrl_rollout_error(r))) end
+    -- the flag mirrors follow the last step
+    local te, tr = C.mrl_vecenv_terminated(h), C.mrl_vecenv_truncated(h)
+    for i = 0, self._n - 1 do
+      self._term_f[i] = te[i]
+      self._trunc_f[i] = tr[i]
+    end
+    return rollout
+  end
+
+  -- C calls that run the callbacks must not come from compiled code.
+  if jit then
+    jit.off(VE.reset)
+    jit.off(VE.step)
+    jit.off(VE.collect)
+  end
+
+  -- --------------------------------------------------------- ppo_update
+
+  function core.ppo_update(policy, value, popt, vopt, rollout, config)
+    local fname = "ppo_update"
+    local p = I.checkpolicy_arg(policy, fname, 1)
+    local v = I.checknet_arg(value, fname, 2)
+    local po = I.checkoptim_arg(popt, fname, 3)
+    local vo = I.checkoptim_arg(vopt, fname, 4)
+    local ro = checkrollout(rollout, fname, 5)
+    local c = ffi.new("mrl_ppo_config")
+    c.epochs, c.minibatch_size, c.lr, c.clip_eps, c.clip_value = 10, 64, 3e-4, 0.2, 0
+    c.ent_coef, c.vf_coef, c.max_grad_norm, c.target_kl = 0, 0.5, 0.5, 0
+    c.normalize_advantages = 1
+    if config ~= nil then
+      I.checktable(config, fname, 6)
+      c.epochs = I.optintfield(config, "epochs", 10, 1, 1000000)
+      c.minibatch_size = I.optintfield(config, "minibatch_size", 64, 1, MAX_BATCH)
+      c.lr = I.optnumfield(config, "lr", 3e-4)
+      c.clip_eps = I.optnumfield(config, "clip_eps", 0.2)
+      c.clip_value = I.optnumfield(config, "clip_value", 0)
+      c.ent_coef = I.optnumfield(config, "ent_coef", 0)
+      c.vf_coef = I.optnumfield(config, "vf_coef", 0.5)
+      c.max_grad_norm = I.optnumfield(config, "max_grad_norm", 0.5)
+      c.target_kl = I.optnumfield(config, "target_kl", 0)
+      c.normalize_advantages = I.optboolfield(config, "normalize_advantages", true) and 1 or 0
+    end
+    local rep = ffi.new("mrl_ppo_report")
+    local err = ffi.new("char[256]")
+    local st = C.mrl_ppo_update(p, v, po, vo, ro, c, rep, err, 256)
+    if st ~= OK then
+      local msg = ffi.string(err)
+      raise("ppo_update: " .. (msg ~= "" and msg or I.status_string(st)))
+    end
+    return {policy_loss = rep.policy_loss, value_loss = rep.value_loss, entropy = rep.entropy,
+            approx_kl = rep.approx_kl, clip_fraction = rep.clip_fraction,
+            explained_variance = rep.explained_variance, grad_norm = rep.grad_norm,
+            epochs_done = rep.epochs_done, minibatches = rep.minibatches,
+            stopped_early = rep.stopped_early ~= 0}
+  end
+end
