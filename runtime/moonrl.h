@@ -51,6 +51,21 @@ enum {
   MRL_MAX_BATCH = 16777216  /* rows in one call */
 };
 
+/* ------------------------------------------------ distributed updates */
+/* A cross-process reduction (e.g. MPI_Allreduce), so that several
+** processes, each holding an equal share of a batch, take the update that
+** one process would take over the whole batch.  The hook replaces
+** data[0, n) and scalars[0, nscalars) by their SUMS over all processes (in
+** place; data may be NULL when n = 0) and returns MRL_OK, or a status that
+** refuses the update.  Every process must call it the same number of times
+** with the same n and nscalars.  Callers weight what they pass by their
+** local batch size and include that size among the scalars, so a mean over
+** the union of the batches comes out exactly, and the sample count needed
+** by a standard deviation is known.  NULL: a single process, and the
+** results are exactly those without the hook. */
+typedef int (*mrl_reduce_fn)(void *ud, float *data, size_t n, double *scalars,
+                             int nscalars);
+
 /* --------------------------------------------------------------------- rng */
 /* xoshiro256** seeded through splitmix64; normals by the polar method
 ** (the spare is part of the state, so a saved state resumes exactly). */
@@ -237,6 +252,14 @@ typedef struct mrl_trpo_result {
   int accepted_j;           /* −1 when no step was accepted */
   double mean_kl, improvement, surrogate_before;
 } mrl_trpo_result;
+/* Distributed trust-region steps: with a hook set (NULL: off), every
+** Fisher-vector product (mrl_policy_fvp, inside CG, xᵀAx), TRPO's gradient
+** and surrogate, and the line search's KL and surrogate are means over the
+** union of all processes' batches (see mrl_reduce_fn), so every process
+** takes the same step.  The gradient g given to cg/npg_step must already be
+** the global one. */
+int mrl_policy_set_reduce(mrl_policy *p, mrl_reduce_fn reduce, void *ud);
+
 /* One TRPO step on the surrogate mean ρA (golden kind trpo_step); on
 ** acceptance the policy's params become θ'; otherwise they are unchanged. */
 int mrl_policy_trpo_step(mrl_policy *p, const float *obs, const float *actions,
@@ -496,6 +519,22 @@ typedef struct mrl_ppo_config {
   double max_grad_norm;      /* <= 0: no clipping */
   double target_kl;          /* <= 0: never stop early */
   int normalize_advantages;  /* per minibatch, as SB3 and CleanRL do */
+  /* Distributed updates (nullable/zero: off).  With reduce, every
+  ** minibatch's advantage statistics, gradients (weighted by minibatch
+  ** size) and reported losses are summed over the processes before the
+  ** global gradient norm and the optimiser steps, and the early-stop KL is
+  ** the global one; minibatch_size is per process.  Each process shuffles
+  ** its own indices with its policy's generator, which must be in the same
+  ** state on every process, so minibatch k of process r is r's share of one
+  ** global minibatch k. */
+  mrl_reduce_fn reduce;
+  void *reduce_ud;
+  /* shards S > 1 (no reduce): one process replays exactly what S processes
+  ** with a reduce hook do, each holding one of S equal contiguous blocks of
+  ** the rollout: one permutation of a block's positions is drawn, and
+  ** minibatch k takes the same positions from every block
+  ** (minibatch_size / S rows each; both sizes must divide by S). */
+  int shards;
 } mrl_ppo_config;
 
 typedef struct mrl_ppo_report {
@@ -518,6 +557,14 @@ int mrl_value_fit(mrl_net *value, mrl_optim *opt, const float *obs,
                   const float *targets, int n, int epochs, int minibatch,
                   double lr, mrl_rng *rng, double *final_loss, char *err,
                   size_t errlen);
+/* The same with a reduction hook (NULL: exactly mrl_value_fit): each
+** minibatch gradient and loss become means over all processes' minibatches
+** before the step.  rng must be in the same state on every process. */
+int mrl_value_fit_reduce(mrl_net *value, mrl_optim *opt, const float *obs,
+                         const float *targets, int n, int epochs,
+                         int minibatch, double lr, mrl_rng *rng,
+                         mrl_reduce_fn reduce, void *reduce_ud,
+                         double *final_loss, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

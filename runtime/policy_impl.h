@@ -39,6 +39,10 @@ struct mrl_policy {
   double *tr_x, *tr_r, *tr_p;
   float *tr_pf, *tr_apf, *tr_g, *tr_trial;
 
+  /* Cross-process reduction of the trust-region products (NULL: off). */
+  mrl_reduce_fn reduce;
+  void *reduce_ud;
+
   char err[256];
 };
 

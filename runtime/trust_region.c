@@ -20,6 +20,37 @@
 #include "dist.h"
 #include "policy_impl.h"
 
+/* ------------------------------------------------------------ reduction */
+/* With a hook (mrl_policy_set_reduce), a vector and scalars that are means
+** over this process's batch rows become means over every process's rows:
+** weighted by the batch, summed by the hook, divided by the total.  Every
+** process calls this at the same points, so every decision taken on the
+** results (CG's stopping test, the line search) is the same everywhere. */
+
+int mrl_policy_set_reduce(mrl_policy *p, mrl_reduce_fn reduce, void *ud) {
+  if (!p) return MRL_EINVAL;
+  p->reduce = reduce;
+  p->reduce_ud = reduce ? ud : NULL;
+  return MRL_OK;
+}
+
+static int tr_reduce(mrl_policy *p, float *data, size_t n, double *s, int ns,
+                     int batch) {
+  if (!p->reduce) return MRL_OK;
+  double sc[8];
+  sc[0] = batch;
+  for (int i = 0; i < ns; i++) sc[i + 1] = s[i] * batch;
+  for (size_t i = 0; i < n; i++) data[i] *= (float)batch;
+  int rc = p->reduce(p->reduce_ud, data, n, sc, ns + 1);
+  if (rc == MRL_OK && !(sc[0] >= 1.0)) rc = MRL_ESTATE;
+  if (rc)
+    return policy_fail(p, rc, "reduce: the reduction hook failed (%s)",
+                       mrl_status_string(rc));
+  for (size_t i = 0; i < n; i++) data[i] = (float)((double)data[i] / sc[0]);
+  for (int i = 0; i < ns; i++) s[i] = sc[i + 1] / sc[0];
+  return MRL_OK;
+}
+
 /* ------------------------------------------------------------ products */
 
 int policy_fvp_core(mrl_policy *p, mrl_fisher fisher, const float *obs,
@@ -111,6 +142,7 @@ int mrl_policy_fvp(mrl_policy *p, mrl_fisher fisher, const float *obs,
   if (out == v)
     return policy_fail(p, MRL_EINVAL, "out: must not alias v");
   policy_fvp_core(p, fisher, obs, actions, batch, v, damping, out, 0);
+  if ((rc = tr_reduce(p, out, p->nparams, NULL, 0, batch))) return rc;
   if (!mrl_all_finite(out, p->nparams))
     return policy_fail(p, MRL_ENONFINITE, "fvp: the product is not finite");
   return MRL_OK;
@@ -132,6 +164,7 @@ static double tr_xAx(mrl_policy *p, mrl_fisher fisher, const float *obs,
   for (size_t i = 0; i < np; i++) p->tr_pf[i] = (float)x[i];
   policy_fvp_core(p, fisher, obs, actions, batch, p->tr_pf, damping,
                   p->tr_apf, 1);
+  if (tr_reduce(p, p->tr_apf, np, NULL, 0, batch)) return NAN;
   double s = 0.0;
   for (size_t i = 0; i < np; i++) s += x[i] * (double)p->tr_apf[i];
   return s;
@@ -157,6 +190,8 @@ static int tr_cg(mrl_policy *p, mrl_fisher fisher, const float *obs,
   for (int it = 0; it < iters; it++) {
     for (size_t i = 0; i < np; i++) df[i] = (float)d[i];
     policy_fvp_core(p, fisher, obs, actions, batch, df, damping, adf, 1);
+    int rc = tr_reduce(p, adf, np, NULL, 0, batch);
+    if (rc) return rc;
     double dAd = 0.0;
     for (size_t i = 0; i < np; i++) dAd += d[i] * (double)adf[i];
     if (!isfinite(dAd))
@@ -307,6 +342,7 @@ int mrl_policy_trpo_step(mrl_policy *p, const float *obs, const float *actions,
     for (int j = 0; j < n; j++) p->dy[off + (size_t)j] = (float)dout[j];
   }
   policy_backward_set(p, NULL, obs, batch, p->acts, dls_sum, p->tr_g);
+  if ((rc = tr_reduce(p, p->tr_g, np, &L0, 1, batch))) return rc;
   res.surrogate_before = L0;
   if (!isfinite(L0) || !mrl_all_finite(p->tr_g, np))
     return policy_fail(p, MRL_ENONFINITE,
@@ -333,6 +369,10 @@ int mrl_policy_trpo_step(mrl_policy *p, const float *obs, const float *actions,
       double kl = tr_mean_kl(p, y0, ls, y1, ls1, batch);
       double L1 = tr_surrogate(p, y1, ls1, actions, old_logp, advantages,
                                batch);
+      double klL1[2] = {kl, L1};
+      if ((rc = tr_reduce(p, NULL, 0, klL1, 2, batch))) return rc;
+      kl = klL1[0];
+      L1 = klL1[1];
       double imp = L1 - L0;
       if (kl <= opts->max_kl && imp > 0.0) {
         res.accepted_j = j;

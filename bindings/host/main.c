@@ -21,6 +21,9 @@
 #include "l_util.h"
 #include "lauxlib.h"
 #include "lualib.h"
+#ifdef MRL_HAVE_MPI
+#include "moonrl_mpi.h" /* MPI=1 builds: bindings/mpi */
+#endif
 
 const char *host_progname = "moonrl";
 
@@ -83,6 +86,9 @@ static void setpaths(lua_State *L) {
   lua_pushcfunction(L, luaopen_moonrl_core);
   lua_setfield(L, -2, "moonrl.core");
   lua_pop(L, 2);
+#ifdef MRL_HAVE_MPI
+  host_mpi_preload(L);
+#endif
 }
 
 /* The global `arg`: arg[0] = script, arg[1..] its arguments, the
@@ -272,6 +278,20 @@ static int pmain(lua_State *L) {
 
 int main(int argc, char **argv) {
   int result = 1;
+#ifdef MRL_HAVE_MPI
+  /* Under mpirun every rank is this process; messages name their rank, and
+  ** a failing rank takes the job down (host_mpi_finish) instead of leaving
+  ** the others waiting in a collective. */
+  static char progname[48];
+  if (host_mpi_init(&argc, &argv)) {
+    fprintf(stderr, "moonrl: MPI failed to start\n");
+    return 1;
+  }
+  if (host_mpi_size() > 1) {
+    snprintf(progname, sizeof progname, "moonrl[rank %d]", host_mpi_rank());
+    host_progname = progname;
+  }
+#endif
   lua_State *L = luaL_newstate();
   if (L == NULL) {
     fprintf(stderr, "moonrl: cannot create a Lua state: not enough memory\n");
@@ -288,5 +308,8 @@ int main(int argc, char **argv) {
     result = 1;
   }
   lua_close(L);
+#ifdef MRL_HAVE_MPI
+  host_mpi_finish(result);
+#endif
   return result;
 }

@@ -7,9 +7,23 @@
 #include <math.h>
 #include <string.h>
 
+#include "l_reduce.h"
 #include "l_util.h"
 
 #define MRLL_ROLLOUT "moonrl.Rollout" /* vecenv_lua.c */
+
+/* Field k of the table at idx: a moonrl.Reducer, or nil (NULL). */
+static mrlL_reducer *optreducer(lua_State *L, int idx, const char *k) {
+  mrlL_reducer *r = NULL;
+  if (lua_getfield(L, idx, k) != LUA_TNIL) {
+    r = (mrlL_reducer *)luaL_testudata(L, -1, MRLL_REDUCER);
+    if (r == NULL || r->fn == NULL)
+      luaL_error(L, "bad field '%s' (%s expected, got %s)", k, MRLL_REDUCER,
+                 luaL_typename(L, -1));
+  }
+  lua_pop(L, 1); /* the table keeps the reducer alive during the call */
+  return r;
+}
 
 static void setnum(lua_State *L, const char *k, double v) {
   lua_pushnumber(L, v);
@@ -22,6 +36,7 @@ static void setnum(lua_State *L, const char *k, double v) {
 static int l_ppo_update(lua_State *L) {
   mrl_ppo_config c;
   mrl_ppo_report r;
+  memset(&c, 0, sizeof c);
   char err[256];
   lua_settop(L, 6);
   mrl_policy *p = mrlL_checkpolicy(L, 1);
@@ -53,6 +68,9 @@ static int l_ppo_update(lua_State *L) {
     c.max_grad_norm = mrlL_optnumfield(L, 6, "max_grad_norm", c.max_grad_norm);
     c.target_kl = mrlL_optnumfield(L, 6, "target_kl", c.target_kl);
     c.normalize_advantages = mrlL_optboolfield(L, 6, "normalize_advantages", 1);
+    c.shards = (int)mrlL_optintfield(L, 6, "shards", 0, 0, MRL_MAX_BATCH);
+    mrlL_reducer *red = optreducer(L, 6, "reduce");
+    if (red) { c.reduce = red->fn; c.reduce_ud = red->ud; }
   }
   err[0] = '\0';
   int st = mrl_ppo_update(p, v, po, vo, ro, &c, &r, err, sizeof err);
@@ -90,6 +108,7 @@ static int l_value_fit(lua_State *L) {
   int epochs = 5, mb = 64;
   double lr = 1e-3;
   mrl_rng *rng = NULL;
+  mrlL_reducer *red = NULL;
   lua_Integer seed = 0;
   if (!lua_isnil(L, 5)) {
     luaL_checktype(L, 5, LUA_TTABLE);
@@ -104,17 +123,47 @@ static int l_value_fit(lua_State *L) {
       rng = mrlL_checkrng(L, lua_gettop(L));
     }
     lua_pop(L, 1); /* the Rng stays referenced by argument 5 */
+    red = optreducer(L, 5, "reduce");
   }
   if (rng == NULL) rng = mrlL_newrng(L, (uint64_t)seed); /* collected with the call */
   err[0] = '\0';
-  int st = mrl_value_fit(v, o, obs.data, tg, obs.rows, epochs, mb, lr, rng, &loss, err,
-                         sizeof err);
+  int st = mrl_value_fit_reduce(v, o, obs.data, tg, obs.rows, epochs, mb, lr, rng,
+                                red ? red->fn : NULL, red ? red->ud : NULL, &loss,
+                                err, sizeof err);
   if (st != MRL_OK) return luaL_error(L, "value_fit: %s", err[0] ? err : mrl_status_string(st));
   lua_pushnumber(L, loss);
   return 1;
 }
 
+/* core.policy_set_reduce(policy, reducer | nil): trust-region products,
+** TRPO's gradient and line search become means over all processes (see
+** mrl_policy_set_reduce); nil turns it off.  The policy keeps the reducer
+** alive (a weak-keyed registry table). */
+static int l_policy_set_reduce(lua_State *L) {
+  lua_settop(L, 2);
+  mrl_policy *p = mrlL_checkpolicy(L, 1);
+  mrlL_reducer *r = NULL;
+  if (!lua_isnil(L, 2)) {
+    r = (mrlL_reducer *)luaL_testudata(L, 2, MRLL_REDUCER);
+    if (r == NULL || r->fn == NULL)
+      return luaL_argerror(L, 2, MRLL_REDUCER " or nil expected");
+  }
+  if (luaL_getsubtable(L, LUA_REGISTRYINDEX, "moonrl.policy_reducers") == 0) {
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_pushvalue(L, -1);
+    lua_setmetatable(L, -2);
+  }
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_rawset(L, -3);
+  mrl_policy_set_reduce(p, r ? r->fn : NULL, r ? r->ud : NULL);
+  return 0;
+}
+
 int mrlL_open_train(lua_State *L) {
+  lua_pushcfunction(L, l_policy_set_reduce);
+  lua_setfield(L, -2, "policy_set_reduce");
   lua_pushcfunction(L, l_ppo_update);
   lua_setfield(L, -2, "ppo_update");
   lua_pushcfunction(L, l_value_fit);

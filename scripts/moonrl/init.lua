@@ -22,15 +22,20 @@ end
 
 -- ------------------------------------------------------------- spaces
 
+-- MRL_MAX_WIDTH: no action or observation is wider (and a bound given as a
+-- number is expanded to n entries, so n must be checked first).
+local MAX_WIDTH = 65536
+
 -- rl.discrete(n): n actions 0 … n−1.
 function rl.discrete(n)
-  argcheck(type(n) == "number" and n >= 1 and n == math.floor(n), 1, "discrete",
-           "integer >= 1 expected, got " .. tostring(n))
+  argcheck(type(n) == "number" and n >= 1 and n == math.floor(n) and n <= MAX_WIDTH, 1, "discrete",
+           "integer in [1, " .. MAX_WIDTH .. "] expected, got " .. tostring(n))
   return {type = "discrete", n = n}
 end
 
 local function bounds(v, n, argn, name)
   if v == nil then return nil end
+  argcheck(n <= MAX_WIDTH, argn, "box", "at most " .. MAX_WIDTH .. " dimensions, got " .. tostring(n))
   local out = {}
   if type(v) == "number" then
     for i = 1, n do out[i] = v end
@@ -48,8 +53,8 @@ end
 -- rl.box(n, low, high): an n-dimensional continuous action (diagonal
 -- Gaussian policy); low/high are numbers or arrays, both or neither.
 function rl.box(n, low, high)
-  argcheck(type(n) == "number" and n >= 1 and n == math.floor(n), 1, "box",
-           "integer >= 1 expected, got " .. tostring(n))
+  argcheck(type(n) == "number" and n >= 1 and n == math.floor(n) and n <= MAX_WIDTH, 1, "box",
+           "integer in [1, " .. MAX_WIDTH .. "] expected, got " .. tostring(n))
   argcheck((low == nil) == (high == nil), 2, "box", "give both low and high, or neither")
   return {type = "box", n = n, low = bounds(low, n, 2, "low"), high = bounds(high, n, 3, "high")}
 end
@@ -140,8 +145,14 @@ rl.kl_beta_update = core.kl_beta_update
 
 -- rl.load(path) → policy, info: a file of policy:save or trainer:save;
 -- policy:save(path) / net:save(path) write safetensors (moonrl.checkpoint).
--- Trainers are callable modules: rl.ppo{…}, rl.trpo{…}, rl.npg{…}.
+-- Trainers are callable modules: rl.ppo{…}, rl.trpo{…}, rl.npg{…},
+-- rl.reinforce{…}, rl.offpolicy{…} (loaded on first use, below); so is
+-- rl.agent{…} (moonrl.agent), the agent that trains inside a game loop.
 function rl.load(path) return require("moonrl.checkpoint").load_policy(path) end
+
+-- rl.world() → {rank = r, size = K}: this process in a distributed run
+-- (`mpirun -np K moonrl …`, docs/MPI.md); {rank = 0, size = 1} otherwise.
+function rl.world() return require("moonrl.world").info() end
 require("moonrl.checkpoint").install(core)
 
 -- ------------------------------------------------------ lazy submodules

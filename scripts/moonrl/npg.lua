@@ -16,6 +16,7 @@ local core = require "moonrl.core"
 local T = require "moonrl.trainer"
 local PPO = require "moonrl.ppo"
 local TRPO = require "moonrl.trpo"
+local W = require "moonrl.world"
 
 local NPG = T.class("npg", {
   n_steps = 2048, batch_size = 128, gamma = 0.99, gae_lambda = 0.95,
@@ -45,6 +46,11 @@ function NPG:_update()
   -- g = ∇θ mean_n A_n log π(a_n|s_n), the policy gradient at θ
   local obj = p:grad_weighted_logp(obs, act, a, 1 / n)
   local g = core.tensor(p:grad())
+  -- distributed: the global gradient (CG's products reduce in the core)
+  if W.distributed then
+    W.mean_tensor(g)
+    obj = W.sum({obj})[1] / W.size
+  end
   local step = p:npg_step(obs, self.fisher == "empirical" and act or nil, g,
                           self:hpv("cg_damping"), math.floor(self:hpv("cg_max_steps")),
                           self:hpv("target_kl"), self.fisher)

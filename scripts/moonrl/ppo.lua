@@ -24,6 +24,7 @@
 
 local core = require "moonrl.core"
 local T = require "moonrl.trainer"
+local W = require "moonrl.world"
 
 local PPO = T.class("ppo", {
   n_steps = 2048, batch_size = 64, epochs = 10,
@@ -95,7 +96,10 @@ function PPO:_update_kl_penalty(lr, epochs, bs, max_norm)
   local old = p:params()
   -- advantages normalised over the whole batch (a copy)
   local a = core.tensor(adv)
-  if self:hpv("normalize_advantages") and n > 1 then
+  if W.distributed then
+    -- one normalisation over every rank's batch
+    if self:hpv("normalize_advantages") then W.normalize(a, n) end
+  elseif self:hpv("normalize_advantages") and n > 1 then
     local s, q = 0, 0
     for i = 1, n do s = s + a[i] end
     local m = s / n
@@ -121,14 +125,21 @@ function PPO:_update_kl_penalty(lr, epochs, bs, max_norm)
       local a2 = ma:reshape(bs, w):view(1, k)
       local l2, ad2 = ml:view(1, k), mad:view(1, k)
       local loss = p:kl_penalty_loss(old, o2, a2, l2, ad2, beta)
+      if W.distributed then
+        W.mean_tensor(p:grad())
+        loss = W.sum({loss})[1] / W.size
+      end
       if max_norm > 0 then core.clip_grad_norm(p:grad(), max_norm) end
       self.policy_optim:step(p, lr)
       loss_sum, nmb = loss_sum + loss, nmb + 1
     end
   end
   local vloss = core.value_fit(self.value, self.value_optim, obs, ret,
-                               {epochs = epochs, minibatch = bs, lr = lr, rng = self.rng})
+                               {epochs = epochs, minibatch = bs, lr = lr, rng = self.rng,
+                                reduce = W.reducer})
   local _, mean_kl = p:kl(old, nil, obs)
+  -- β must move the same way on every rank
+  if W.distributed then mean_kl = W.sum({mean_kl})[1] / W.size end
   local _, ent = p:evaluate(obs, act)
   self.kl_beta = core.kl_beta_update(beta, mean_kl, self.kl_target)
   return {policy_loss = loss_sum / math.max(nmb, 1), value_loss = vloss,
@@ -153,6 +164,7 @@ function PPO:_update()
       ent_coef = self:hpv("ent_coef"), vf_coef = self:hpv("vf_coef"),
       max_grad_norm = max_norm, target_kl = self:hpv("target_kl"),
       normalize_advantages = self:hpv("normalize_advantages"),
+      reduce = W.reducer,   -- distributed runs: gradients summed over the ranks
     })
   end
   s.lr = lr

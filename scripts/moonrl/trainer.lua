@@ -53,6 +53,7 @@
 local core = require "moonrl.core"
 local schedule = require "moonrl.schedule"
 local log = require "moonrl.log"
+local W = require "moonrl.world"
 
 local M = {}
 
@@ -153,8 +154,11 @@ function M.new(cls, opts)
   local hp = {}
   for k, v in pairs(COMMON) do hp[k] = v end
   for k, v in pairs(cls.defaults) do hp[k] = v end
+  -- an algorithm may declare option keys of its own that are not
+  -- hyperparameters (cls.structural, e.g. reinforce's estimator)
+  local own = cls.structural or {}
   for k, v in pairs(opts) do
-    if not STRUCTURAL[k] then
+    if not STRUCTURAL[k] and not own[k] then
       if hp[k] == nil and cls.aliases and cls.aliases[k] then
         local canon = cls.aliases[k]
         if opts[canon] ~= nil then
@@ -232,7 +236,72 @@ function M.new(cls, opts)
   self.rollout = env:rollout(self.n_steps)
   if cls.init then cls.init(self) end
   if opts.resume then require("moonrl.checkpoint").restore(self, opts.resume) end
+  if W.distributed then self:_join_world() end
   return self
+end
+
+-- ------------------------------------------------ distributed (MPI) runs
+-- With K > 1 ranks (moonrl.world): every rank starts from rank 0's
+-- parameters, optimiser moments and generators (also after a resume); the
+-- policy's generator is the shared stream that shuffles minibatches (the
+-- same permutation on every rank, see mrl_ppo_config), so actions are
+-- sampled from a generator of each rank's own (re-derived from the seed, the
+-- rank and the resume point, hence resumes stay exact); steps_done counts
+-- the env steps of all ranks.  The trust-region products reduce through the
+-- policy's hook.
+function Trainer:_join_world()
+  core.policy_set_reduce(self.policy, W.reducer)
+  W.bcast_params(self.policy)
+  W.bcast_params(self.value)
+  W.bcast_optim(self.policy_optim)
+  W.bcast_optim(self.value_optim)
+  W.bcast_rng(self.policy)
+  W.bcast_rng(self.rng)
+  if self.obs_rms then
+    local st = self.obs_rms:get_state()
+    local d = self.obs_dim
+    local flat = {st.count}
+    for j = 1, d do flat[1 + j], flat[1 + d + j] = st.mean[j], st.var[j] end
+    flat = W.bcast_numbers(flat)
+    for j = 1, d do st.mean[j], st.var[j] = flat[1 + j], flat[1 + d + j] end
+    st.count = flat[1]
+    self.obs_rms:set_state(st)
+  end
+end
+
+-- Runs fn(…) with the policy's generator swapped for this rank's sampling
+-- generator (distributed runs only).
+function Trainer:_with_sampling_rng(fn, ...)
+  if not W.distributed then return fn(...) end
+  if self._sample_segment ~= self.segment then
+    local r = core.rng(W.rank_seed(self.seed) + 0x5bd1e995 + self.segment * 1000003)
+    self._sample_state = core.rng_state(r)
+    r:close()
+    self._sample_segment = self.segment
+  end
+  local shared = core.rng_state(self.policy)
+  core.set_rng_state(self.policy, self._sample_state)
+  fn(...)
+  self._sample_state = core.rng_state(self.policy)
+  core.set_rng_state(self.policy, shared)
+end
+
+-- episode_stats() over every rank's window (a collective: every rank
+-- calls it at the same point, as update() does).
+function Trainer:_world_episode_stats()
+  local es = self:episode_stats()
+  if not W.distributed then return es end
+  local w, wl = self.window, self.window_len
+  local s, ls = 0, 0
+  for i = 1, #w do s, ls = s + w[i], ls + wl[i] end
+  local t = W.sum({s, #w, ls, self.episodes})
+  local mx = W.max({es.max_return or -math.huge, -(es.min_return or math.huge)})
+  local out = {episodes = t[4]}
+  if t[2] > 0 then
+    out.mean_return, out.mean_length = t[1] / t[2], t[3] / t[2]
+    out.max_return, out.min_return = mx[1], -mx[2]
+  end
+  return out
 end
 
 -- The progress in [0, 1] that schedules see.
@@ -295,12 +364,12 @@ function Trainer:collect(callbacks)
     self.need_reset = false
   end
   if self.obs_rms then
-    self:_collect_normalized()
+    self:_with_sampling_rng(self._collect_normalized, self)
   else
-    env:collect(self.rollout, self.policy, self.value)
+    self:_with_sampling_rng(env.collect, env, self.rollout, self.policy, self.value)
     self.rollout:gae(self:hpv("gamma"), self:hpv("gae_lambda"))
   end
-  local n = self.n_steps * self.num_envs
+  local n = self.n_steps * self.num_envs * W.size
   self.steps_done = self.steps_done + n
   self:_record_episodes(callbacks or self._callbacks)
   self.collected = true
@@ -413,6 +482,7 @@ function Trainer:_collect_normalized()
     end
   end
   -- merge the rollout's raw observations into the statistics
+  if W.distributed then return self:_merge_world_obs(rawbuf, T * N) end
   local d = D
   local rows = T * N
   local mean, var = {}, {}
@@ -427,6 +497,32 @@ function Trainer:_collect_normalized()
   self.obs_rms:merge(mean, var, rows)
 end
 
+-- The same merge over every rank's rollout (two passes, as above): every
+-- rank ends with the same statistics.
+function Trainer:_merge_world_obs(rawbuf, rows)
+  local d = self.obs_dim
+  local s = {}
+  for j = 1, d do
+    local a = 0
+    for r = 0, rows - 1 do a = a + rawbuf[r * d + j] end
+    s[j] = a
+  end
+  s[d + 1] = rows
+  s = W.sum(s)
+  local total = s[d + 1]
+  local mean, q = {}, {}
+  for j = 1, d do
+    local m = s[j] / total
+    local a = 0
+    for r = 0, rows - 1 do local e = rawbuf[r * d + j] - m; a = a + e * e end
+    mean[j], q[j] = m, a
+  end
+  q = W.sum(q)
+  local var = {}
+  for j = 1, d do var[j] = q[j] / total end
+  self.obs_rms:merge(mean, var, total)
+end
+
 -- Normalised observations for acting outside training (play, evaluation).
 function Trainer:normalize(obs)
   if not self.obs_rms then return obs end
@@ -439,16 +535,83 @@ end
 
 -- One update on the last rollout; returns the statistics (also given to
 -- on_update).
+--
+-- Numerical guard: a rollout holding a NaN/Inf is refused before any
+-- update, naming the field, step and env; and an update that fails (a
+-- non-finite loss or gradient refused by the core, or any error) leaves
+-- the parameters, optimiser states, generators and the algorithm's extra
+-- state exactly as they were before it (some algorithms change the policy
+-- before the value net, so the core's own refusal alone is not enough).
+local RO_FIELDS = {"obs", "actions", "rewards", "logp", "values", "next_values",
+                   "advantages", "returns"}
+
+function Trainer:_check_rollout()
+  local ro = self.rollout
+  if not ro or not core.all_finite then return end
+  for _, name in ipairs(RO_FIELDS) do
+    local f = ro:field(name)
+    if not core.all_finite(f) then
+      local n, N = f:numel(), self.num_envs
+      local per = n / (self.n_steps * N)
+      local flat = f:reshape(n)
+      for k = 1, n do
+        local x = flat[k]
+        if x ~= x or x == math.huge or x == -math.huge then
+          local row = floor((k - 1) / per)
+          error(("%s: update refused: rollout field '%s' holds %s at step %d, env %d%s; parameters unchanged")
+                :format(self.algo, name, x ~= x and "NaN" or (x > 0 and "inf" or "-inf"),
+                        floor(row / N) + 1, row % N,
+                        per > 1 and (", element %d"):format((k - 1) % per + 1) or ""), 0)
+        end
+      end
+    end
+  end
+end
+
+function Trainer:_snapshot()
+  local s = {policy = self.policy:params(), value = self.value:params()}
+  if core.optim_state then
+    s.popt = core.optim_state(self.policy_optim)
+    s.vopt = core.optim_state(self.value_optim)
+  end
+  if core.rng_state then
+    s.prng = core.rng_state(self.policy)
+    s.trng = core.rng_state(self.rng)
+  end
+  if self.extra_state then s.extra = self:extra_state() end
+  return s
+end
+
+function Trainer:_restore(s)
+  self.policy:set_params(s.policy)
+  self.value:set_params(s.value)
+  if s.popt then
+    core.set_optim_state(self.policy_optim, s.popt)
+    core.set_optim_state(self.value_optim, s.vopt)
+  end
+  if s.prng then
+    core.set_rng_state(self.policy, s.prng)
+    core.set_rng_state(self.rng, s.trng)
+  end
+  if s.extra and self.set_extra_state then self:set_extra_state(s.extra) end
+end
+
 function Trainer:update()
   if not self.collected then error(self.algo .. ": update() needs a collect() first", 2) end
+  self:_check_rollout()
   local t0 = now()
-  local stats = self:_update()
+  local snap = self:_snapshot()
+  local ok, stats = pcall(self._update, self)
+  if not ok then
+    self:_restore(snap)
+    error(stats, 0)
+  end
   self.collected = false
   self.updates = self.updates + 1
   stats.update_time = now() - t0
   stats.steps = self.steps_done
   stats.updates = self.updates
-  local es = self:episode_stats()
+  local es = self:_world_episode_stats()
   for k, v in pairs(es) do stats[k] = v end
   stats.progress = self:progress()
   return stats
@@ -460,8 +623,9 @@ M.CSV_COLUMNS = {"steps", "updates", "time", "episodes", "mean_return", "min_ret
                  "approx_kl", "clip_fraction", "explained_variance", "grad_norm", "lr",
                  "kl_beta", "lagrange_lambda", "accepted", "stopped_early"}
 
--- Opens the CSV log at path, keeping the rows already there when resuming.
-function M.open_csv(path, keep)
+-- Opens the CSV log at path, keeping the rows already there when resuming;
+-- columns defaults to M.CSV_COLUMNS (an algorithm may add its own).
+function M.open_csv(path, keep, columns)
   mkdir_p(dirname(path))
   local old
   if keep then
@@ -473,7 +637,7 @@ function M.open_csv(path, keep)
       f:close()
     end
   end
-  local c = log.csv(path, M.CSV_COLUMNS)
+  local c = log.csv(path, columns or M.CSV_COLUMNS)
   if old then for _, l in ipairs(old) do c.lines[#c.lines + 1] = l end; c:flush() end
   return c
 end
@@ -491,11 +655,21 @@ function Trainer:learn(steps, callbacks)
   if type(callbacks) ~= "table" then
     error("bad argument #2 to 'learn' (table of callbacks expected, got " .. type(callbacks) .. ")", 2)
   end
+  -- Distributed: an error on any rank ends the whole job (printed with its
+  -- rank), instead of leaving the other ranks waiting in a collective.
+  if W.distributed and not self._in_world_learn then
+    self._in_world_learn = true
+    local ok, a, b = pcall(self.learn, self, steps, callbacks)
+    self._in_world_learn = nil
+    if not ok then W.abort(self.algo .. ": " .. tostring(a)) end
+    return a, b
+  end
   local target = self.steps_done + steps
   if not self.opts.total_steps then self.total_steps = target end
   local prog
   local popt = self.opts.progress
   if popt == nil then popt = not self.opts.quiet end
+  if W.rank ~= 0 then popt = false end   -- only rank 0 shows progress and logs
   if popt then
     local tty = popt == "tty"
     if popt == true then
@@ -505,8 +679,8 @@ function Trainer:learn(steps, callbacks)
     prog = log.progress(target, {clock = now, tty = tty, every = tty and 0.1 or 2})
     prog.start_steps, prog.t_start = self.steps_done, prog.t0
   end
-  if self.opts.log and not self.csv then
-    self.csv = M.open_csv(self.opts.log, self.opts.resume ~= nil)
+  if self.opts.log and not self.csv and W.rank == 0 then
+    self.csv = M.open_csv(self.opts.log, self.opts.resume ~= nil, self.csv_columns)
   end
   self._callbacks = callbacks
   local t0 = now()
@@ -529,7 +703,10 @@ function Trainer:learn(steps, callbacks)
       end
       prog:update(self.steps_done, stats.mean_return)
     end
-    if callbacks.on_update and callbacks.on_update(stats, self) == false then break end
+    local stop = callbacks.on_update and callbacks.on_update(stats, self) == false
+    -- every rank stops when rank 0's callback says so
+    if W.distributed then stop = W.root_says(stop) end
+    if stop then break end
   end
   self._callbacks = nil
   if self.csv then self.csv:flush() end
@@ -547,11 +724,12 @@ function Trainer:save(path)
     -- run will (see the header)
     self.segment = self.segment + 1
     self.need_reset = true
-    ck.save_trainer(self, path)
+    if W.rank == 0 then ck.save_trainer(self, path) end   -- only rank 0 writes
   else
     -- the file says "restart the envs at segment+1"; this run goes on
     self.segment = self.segment + 1
-    local ok, err = pcall(ck.save_trainer, self, path)
+    local ok, err = true, nil
+    if W.rank == 0 then ok, err = pcall(ck.save_trainer, self, path) end
     self.segment = self.segment - 1
     if not ok then error(err, 2) end
   end

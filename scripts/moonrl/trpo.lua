@@ -24,6 +24,7 @@
 local core = require "moonrl.core"
 local T = require "moonrl.trainer"
 local PPO = require "moonrl.ppo"
+local W = require "moonrl.world"
 
 local TRPO = T.class("trpo", {
   n_steps = 2048, batch_size = 128, gamma = 0.99, gae_lambda = 0.95,
@@ -49,6 +50,7 @@ end
 -- Advantages standardised over the whole batch (a copy).
 local function normalized(adv, n)
   local a = core.tensor(adv)
+  if W.distributed then return W.normalize(a, n) end   -- over every rank's batch
   if n < 2 then return a end
   local s, q = 0, 0
   for i = 1, n do s = s + a[i] end
@@ -64,7 +66,7 @@ function TRPO:_fit_critic(obs, ret)
   return core.value_fit(self.value, self.value_optim, obs, ret, {
     epochs = math.floor(self:hpv("n_critic_updates")),
     minibatch = math.floor(self:hpv("batch_size")),
-    lr = self:hpv("lr"), rng = self.rng})
+    lr = self:hpv("lr"), rng = self.rng, reduce = W.reducer})
 end
 
 function TRPO:_update()
@@ -80,9 +82,11 @@ function TRPO:_update()
     local loss
     for _ = 1, lg.steps do
       loss = p:kl_penalty_loss(old, obs, act, logp, a, lam)
+      if W.distributed then W.mean_tensor(p:grad()) end
       self.policy_optim:step(p, lg.lr)
     end
     local _, kl = p:kl(old, nil, obs)
+    if W.distributed then kl = W.sum({kl})[1] / W.size end
     self.lagrange_lambda = math.max(0, lam + lg.lambda_lr * (kl - delta))
     s.policy_loss, s.approx_kl, s.lagrange_lambda = loss, kl, self.lagrange_lambda
   else
