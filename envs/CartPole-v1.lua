@@ -19,6 +19,7 @@ local TAU = 0.02
 local THETA_THRESHOLD = 12 * 2 * math.pi / 360
 local X_THRESHOLD = 2.4
 local F32_MAX = 3.4028234663852886e38   -- np.finfo(np.float32).max
+local cos, sin = math.cos, math.sin
 
 Env.observation_space = {
   type = "box", shape = {4},
@@ -38,12 +39,34 @@ function Env:_obs()
 end
 
 function Env:reset(seed)
+  local obs = {0, 0, 0, 0}
+  self:reset_into(seed, obs)
+  return obs, {}
+end
+
+-- The engine's fast path (optional in the env API): reset(seed) writing the
+-- observation into obs instead of returning a new table.
+function Env:reset_into(seed, obs)
   if seed ~= nil or not self.rng then self.rng = rng.new(seed or self.config.seed or 0) end
   local r = self.rng
-  self.state = {r:uniform(-0.05, 0.05), r:uniform(-0.05, 0.05),
-                r:uniform(-0.05, 0.05), r:uniform(-0.05, 0.05)}
+  local s = self.state
+  if not s then s = {}; self.state = s end
+  s[1], s[2], s[3], s[4] = r:uniform(-0.05, 0.05), r:uniform(-0.05, 0.05),
+                           r:uniform(-0.05, 0.05), r:uniform(-0.05, 0.05)
   self.steps_beyond_terminated = nil
-  return self:_obs(), {}
+  obs[1], obs[2], obs[3], obs[4] = s[1], s[2], s[3], s[4]
+end
+
+-- A one-line text picture of the cart on its track, for `moonrl play --render`.
+function Env:render()
+  local s = self.state
+  if not s then return nil end
+  local width = 49
+  local pos = math.floor((s[1] + X_THRESHOLD) / (2 * X_THRESHOLD) * (width - 1) + 0.5) + 1
+  pos = math.max(2, math.min(width - 1, pos))
+  local pole = s[3] > 0.03 and "/" or (s[3] < -0.03 and "\\" or "|")
+  local track = string.rep("-", pos - 2) .. "[" .. pole .. "]" .. string.rep("-", width - pos - 1)
+  return string.format("%s  x %+.2f  theta %+5.1f deg", track, s[1], s[3] * 180 / math.pi)
 end
 
 function Env:set_state(s)
@@ -53,15 +76,17 @@ function Env:set_state(s)
   return self:_obs()
 end
 
-function Env:step(action)
+-- The dynamics, advancing self.state in place (no table per step); returns
+-- reward, terminated.
+local function advance(self, action)
   if action ~= 0 and action ~= 1 then
-    error("CartPole-v1: invalid action " .. tostring(action) .. " (expected 0 or 1)", 2)
+    error("CartPole-v1: invalid action " .. tostring(action) .. " (expected 0 or 1)", 3)
   end
   local s = self.state
-  if not s then error("CartPole-v1: call reset() before step()", 2) end
+  if not s then error("CartPole-v1: call reset() before step()", 3) end
   local x, x_dot, theta, theta_dot = s[1], s[2], s[3], s[4]
   local force = action == 1 and FORCE_MAG or -FORCE_MAG
-  local costheta, sintheta = math.cos(theta), math.sin(theta)
+  local costheta, sintheta = cos(theta), sin(theta)
   local temp = (force + POLEMASS_LENGTH * theta_dot * theta_dot * sintheta) / TOTAL_MASS
   local thetaacc = (GRAVITY * sintheta - costheta * temp)
     / (LENGTH * (4.0 / 3.0 - MASSPOLE * costheta * costheta / TOTAL_MASS))
@@ -71,7 +96,7 @@ function Env:step(action)
   x_dot = x_dot + TAU * xacc
   theta = theta + TAU * theta_dot
   theta_dot = theta_dot + TAU * thetaacc
-  self.state = {x, x_dot, theta, theta_dot}
+  s[1], s[2], s[3], s[4] = x, x_dot, theta, theta_dot
 
   local terminated = x < -X_THRESHOLD or x > X_THRESHOLD
     or theta < -THETA_THRESHOLD or theta > THETA_THRESHOLD
@@ -86,7 +111,21 @@ function Env:step(action)
     self.steps_beyond_terminated = self.steps_beyond_terminated + 1
     reward = 0.0
   end
+  return reward, terminated
+end
+
+function Env:step(action)
+  local reward, terminated = advance(self, action)
   return self:_obs(), reward, terminated, false, {}
+end
+
+-- The engine's fast path (optional in the env API): step(action) writing
+-- the observation into obs; returns reward, terminated, truncated.
+function Env:step_into(action, obs)
+  local reward, terminated = advance(self, action)
+  local s = self.state
+  obs[1], obs[2], obs[3], obs[4] = s[1], s[2], s[3], s[4]
+  return reward, terminated, false
 end
 
 return Env

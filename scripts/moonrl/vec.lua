@@ -14,11 +14,34 @@
 -- opts: num_envs (1), threads (0: step in the calling thread), seed (0),
 -- config (table given to Env.new; copied into each worker), budget
 -- (instructions per env call, 0 = none), env_path (extra folders for ids),
--- max_episode_steps (overrides the env's registered limit; false = none).
+-- max_episode_steps (overrides the env's registered limit; false = none),
+-- memory (bytes per worker Lua state, 0 = no cap; file envs only),
+-- trusted (true: the env file runs with the host's globals, no sandbox —
+-- for scripts you wrote; see docs/SECURITY.md), reload ("auto": watch the
+-- env file and reload it when it changes, checked at every collect() and
+-- every reload_every (256) step() calls), on_reload(ok, err) (called after
+-- each automatic reload attempt; without it a failed reload is written to
+-- stderr).
+--
+-- Hot reload: v:reload() loads the env file again in every worker; if it
+-- loads and declares the same spaces, each env copy switches to the new
+-- code at its next episode boundary (an auto-reset or reset()).  If not,
+-- the old code keeps running and reload() returns nil, message (it never
+-- raises for a bad file).  v:reload(true) does nothing (returns false)
+-- unless the file changed.
 --
 -- The time limit (Gymnasium's TimeLimit, from Env.max_episode_steps) is
 -- counted inside the engine per env copy: a step that reaches it without
 -- terminating is reported truncated, and the copy is reset.
+--
+-- Optional fast path: an env class may also define
+--   Env:step_into(action, obs) → reward, terminated, truncated
+--   Env:reset_into(seed, obs)
+-- which write the observation into obs (a table the engine reuses; do not
+-- keep it) instead of returning a new one; the engine then calls these and
+-- checks what they wrote exactly as it checks step/reset.  They must agree
+-- with step/reset; a subclass that overrides step sets step_into = false
+-- (or overrides it too).  The shipped envs/ define both.
 --
 -- Returned tensors are views of the engine's buffers: they change at the
 -- next reset/step; copy what you keep.
@@ -54,6 +77,8 @@ function vec.make(source, opts)
     error("moonrl.make: bad argument #1 (env id, path or env table expected, got " .. st .. ")", 2)
   end
   local c = core()
+  -- each rank of a distributed run steps its own episodes (moonrl.world)
+  local seed = require("moonrl.world").rank_seed(opts.seed or 0)
   local mes = opts.max_episode_steps
   if mes ~= nil and mes ~= false and (type(mes) ~= "number" or mes < 1 or mes ~= math.floor(mes)) then
     error("moonrl.make: max_episode_steps must be a positive integer or false, got " .. tostring(mes), 2)
@@ -63,8 +88,10 @@ function vec.make(source, opts)
     config = opts.config,
     num_envs = opts.num_envs or 1,
     threads = opts.threads or 0,
-    seed = opts.seed or 0,
+    seed = seed,
     budget = opts.budget or 0,
+    memory = opts.memory or 0,
+    trusted = opts.trusted and true or false,
     env_path = opts.env_path,
     max_episode_steps = mes,
   }
@@ -75,9 +102,17 @@ function vec.make(source, opts)
     threads = handle:threads(),
     observation_space = handle:observation_space(),
     action_space = handle:action_space(),
-    seed = opts.seed or 0,
+    seed = seed,
     started = false,
+    auto_reload = opts.reload == "auto",
+    reload_every = opts.reload_every or 256,
+    on_reload = opts.on_reload,
+    steps_since_check = 0,
   }, Vec)
+  if opts.reload ~= nil and opts.reload ~= "auto" and opts.reload ~= false then
+    handle:close()
+    error("moonrl.make: reload must be \"auto\" or false, got " .. tostring(opts.reload), 2)
+  end
   local limit = handle:max_episode_steps()
   self.max_episode_steps = limit > 0 and limit or nil
   local as = self.action_space
@@ -93,7 +128,37 @@ function Vec:reset(seed)
 end
 
 function Vec:step(actions)
+  if self.auto_reload then
+    local n = self.steps_since_check + 1
+    if n >= self.reload_every then self:check_reload(); n = 0 end
+    self.steps_since_check = n
+  end
   return self.handle:step(actions)
+end
+
+-- Reloads the env file now: true, or nil and a message (old code kept).
+function Vec:reload()
+  if type(self.handle.reload) ~= "function" then
+    return nil, "reload: this binding of moonrl.core cannot reload envs"
+  end
+  local ok, err = self.handle:reload()
+  self.reload_error = err
+  return ok, err
+end
+
+-- The automatic check: reloads when the file changed; a failure is
+-- reported (on_reload, or stderr once per change), never raised.
+function Vec:check_reload()
+  if type(self.handle.reload) ~= "function" then return false end
+  local ok, err = self.handle:reload(true)
+  if ok == false then return false end
+  self.reload_error = err
+  if self.on_reload then
+    self.on_reload(ok, err)
+  elseif not ok then
+    io.stderr:write("moonrl: reload failed, the previous env code keeps running: ", tostring(err), "\n")
+  end
+  return ok, err
 end
 
 -- A rollout buffer shaped for this vecenv: steps × num_envs transitions.
@@ -106,6 +171,7 @@ end
 -- value (a moonrl.Net, optional) records V(s) and the bootstrap values.
 -- The first call resets the envs with the make seed.
 function Vec:collect(rollout, policy, value)
+  if self.auto_reload then self:check_reload() end
   if not self.started then self:reset() end
   return self.handle:collect(rollout, policy, value)
 end

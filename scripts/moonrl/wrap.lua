@@ -76,6 +76,11 @@ function Wrapper:set_state(state)
   return self.env:set_state(state)
 end
 
+-- A text picture of the inner env, or nil when it draws none.
+function Wrapper:render()
+  if type(self.env.render) == "function" then return self.env:render() end
+end
+
 function Wrapper:close()
   if type(self.env.close) == "function" then return self.env:close() end
 end

@@ -1,0 +1,456 @@
+-- bench/run_all.lua — every benchmark of `make bench`, and the issue-6
+-- figures with their targets, also written to $BUILD/bench.json:
+--
+--   ppo_cleanrl_config_sps         end-to-end PPO, CleanRL's CartPole config
+--   solve_seconds_median           time to solve, from process start, 5 seeds
+--   act_us_lua54, act_us_luajit    policy:act(obs), 4-64-64-2
+--   train_mb128_samples_per_s      fwd+bwd+Adam, 4-64-64-2, minibatch 128
+--   train_256wide_peak_fraction    4-256-256-2 at batch 512, share of FMA peak
+--   rollout_2threads_vs_plain_lua  engine (2 threads) / plain Lua loop
+--   main_job_peak_rss_mib          peak RSS of build/moonrl examples/main.lua
+--
+-- then a scaling table (steps/s against num_envs and hidden width, update
+-- time against minibatch size), drawn to docs/scaling.svg.
+--
+--   build/moonrl bench/run_all.lua            (what `make bench` runs)
+--   build/moonrl bench/run_all.lua --quick    (shorter runs)
+-- Figures, never pass/fail: "met" beside a target is information.  The
+-- machines are shared and noisy; ratios come from one run.
+-- Child modes (used by this script): --solve SEED, --soak SECONDS.
+
+local rl = require "moonrl"
+local core = rl.core
+local vec = require "moonrl.vec"
+local envs = require "moonrl.envs"
+
+local now = core.now
+local BUILD = os.getenv("BUILD") or "build"
+local HOST = BUILD .. "/moonrl"
+local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./"
+local root = here .. "../"
+local mode = arg and arg[1]
+
+-- ------------------------------------------------------------ child modes
+
+-- Time to solve with moonrl's tuned config: prints "solved STEPS" the
+-- moment the mean of the last 20 returns reaches the target, then exits.
+if mode == "--solve" then
+  local seed = tonumber(arg[2]) or 1
+  local cfg = dofile(root .. "examples/configs/cartpole_ppo.lua")
+  local eo = {}
+  for k, v in pairs(cfg.env_opts or {}) do eo[k] = v end
+  eo.seed = seed
+  local env = vec.make(cfg.env, eo)
+  local o = {env = env, seed = seed, progress = false}
+  for k, v in pairs(cfg.hyperparameters) do o[k] = v end
+  local agent = rl[cfg.algo](o)
+  local t0 = now()
+  local hit
+  agent:learn(cfg.steps * 5, {on_update = function(s)
+    if s.episodes >= 20 and s.mean_return and s.mean_return >= cfg.target then
+      hit = s.steps
+      return false
+    end
+  end})
+  io.write(("solved %s %.4f\n"):format(hit and tostring(hit) or "no", now() - t0))
+  io.stdout:flush()
+  os.exit(hit and 0 or 1)
+end
+
+local function rss_kib()
+  local f = io.open("/proc/self/status", "r")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return tonumber(s:match("VmRSS:%s*(%d+)")), tonumber(s:match("VmHWM:%s*(%d+)"))
+end
+
+-- Memory over a long run: PPO on CartPole (the main job's config) for
+-- SECONDS, printing "rss T KIB" once a second.
+if mode == "--soak" then
+  local secs = tonumber(arg[2]) or 10
+  local cfg = dofile(root .. "examples/configs/cartpole_ppo.lua")
+  local env = vec.make(cfg.env, {num_envs = 8, threads = 0, seed = 1})
+  local o = {env = env, seed = 1, progress = false}
+  for k, v in pairs(cfg.hyperparameters) do o[k] = v end
+  local agent = rl.ppo(o)
+  local t0, next_t = now(), 0
+  while now() - t0 < secs do
+    agent:learn(5120, {on_episode = function() end})
+    local t = now() - t0
+    if t >= next_t then
+      io.write(("rss %.1f %d\n"):format(t, (rss_kib())))
+      io.stdout:flush()
+      next_t = next_t + 1
+    end
+  end
+  local cur, hwm = rss_kib()
+  io.write(("rss %.1f %d\nhwm %d\n"):format(now() - t0, cur, hwm))
+  os.exit(0)
+end
+
+-- ------------------------------------------------------------ helpers
+
+local QUICK = mode == "--quick"
+local figures, order, targets = {}, {}, {}
+
+local function run(cmd)
+  local p = assert(io.popen(cmd, "r"))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
+local function exists(path)
+  local f = io.open(path, "r")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- key = value with the target beside it; cmp: ">=" or "<="; value nil = n/a.
+local function figure(key, value, cmp, target, unit, note)
+  figures[key] = value
+  order[#order + 1] = key
+  targets[key] = {cmp = cmp, target = target, unit = unit, note = note}
+end
+
+-- Runs body(k) (k units of work) until `secs` have passed; returns units/s.
+local function rate(body, chunk, secs)
+  body(chunk)
+  local n, t0 = 0, now()
+  repeat
+    body(chunk)
+    n = n + chunk
+  until now() - t0 >= secs
+  return n / (now() - t0)
+end
+
+print("== make bench: moonrl benchmarks (" .. (QUICK and "quick" or "full") .. ") ==")
+
+-- ------------------------------------------------ the other benchmarks
+-- C programs (build/bench/*) and bench/*.lua, with their own output; the
+-- kernel figures are read from bench_kernels'.
+
+local kern_out = ""
+do
+  local p = io.popen("ls " .. BUILD .. "/bench/ 2>/dev/null")
+  local progs = {}
+  for name in p:lines() do progs[#progs + 1] = name end
+  p:close()
+  table.sort(progs)
+  for _, name in ipairs(progs) do
+    print("\n-- " .. BUILD .. "/bench/" .. name)
+    local out = run(BUILD .. "/bench/" .. name)
+    io.write(out)
+    if name == "bench_kernels" then kern_out = out end
+  end
+  local l = io.popen("ls " .. here .. "*.lua 2>/dev/null")
+  for path in l:lines() do
+    if not path:match("run_all%.lua$") then
+      print("\n-- " .. path)
+      io.write(run(HOST .. " " .. path))
+    end
+  end
+  l:close()
+end
+
+print("\n== issue 6 figures ==")
+
+-- ---------------------------------------------------- 1. PPO end to end
+-- CleanRL's ppo.py defaults on CartPole-v1: 4 envs × 128 steps, 4
+-- minibatches (128), 4 epochs, lr 2.5e-4 annealed to 0, γ 0.99, λ 0.95,
+-- clip 0.2, clipped value loss, entropy 0.01, vf 0.5, max grad norm 0.5,
+-- separate 64-64 tanh networks, 500k steps.
+do
+  local total = QUICK and 100000 or 500000
+  local env = vec.make("CartPole-v1", {num_envs = 4, threads = 0, seed = 1})
+  local agent = rl.ppo{env = env, seed = 1, progress = false,
+    n_steps = 128, batch_size = 128, epochs = 4,
+    lr = function(p) return 2.5e-4 * (1 - p) end,
+    gamma = 0.99, gae_lambda = 0.95, clip = 0.2, clip_vf = 0.2,
+    ent_coef = 0.01, vf_coef = 0.5, max_grad_norm = 0.5}
+  local first, ut = nil, 0
+  local t0 = now()
+  agent:learn(total, {on_update = function(s)
+    ut = ut + s.update_time
+    if not first and s.episodes >= 20 and s.mean_return >= 475 then first = s.steps end
+  end})
+  local dt = now() - t0
+  local sps = agent.steps_done / dt
+  local final = agent:episode_stats().mean_return
+  print(("PPO, CleanRL config: %d steps in %.2f s (collect %.2f s, update %.2f s); " ..
+         "mean of last 20 returns %.1f, first >= 475 at %s steps")
+        :format(agent.steps_done, dt, dt - ut, ut, final, tostring(first)))
+  figure("ppo_cleanrl_config_sps", sps, ">=", 500000, "env steps/s",
+         ("final mean20 %.1f (target >= 475), first >= 475 at %s steps"):format(final, tostring(first)))
+  figures.ppo_cleanrl_final_mean20 = final
+  agent:close()
+  env:close()
+end
+
+-- ---------------------------------------------------- 2. time to solve
+do
+  local secs, steps = {}, {}
+  for seed = 1, 5 do
+    local t0 = now()
+    local p = assert(io.popen(HOST .. " " .. here .. "run_all.lua --solve " .. seed, "r"))
+    local line = p:read("*l") or ""
+    local t = now() - t0
+    p:close()
+    local st, inproc = line:match("^solved (%S+) (%S+)")
+    secs[seed], steps[seed] = t, tonumber(st)
+    print(("time to solve, seed %d: %s steps, %.3f s from process start (%.3f s in the trainer)")
+          :format(seed, tostring(st), t, tonumber(inproc) or 0 / 0))
+  end
+  local sorted = {}
+  for i = 1, 5 do sorted[i] = steps[i] and secs[i] or math.huge end
+  table.sort(sorted)
+  figure("solve_seconds_median", sorted[3], "<=", 0.5, "s",
+         "median of 5 seeds, from process start (examples/configs/cartpole_ppo.lua)")
+end
+
+-- ---------------------------------------------------- 3. inference
+do
+  local p = core.policy{obs_dim = 4, hidden = {64, 64}, action = {type = "discrete", n = 2}, seed = 1}
+  local obs = {0.01, -0.02, 0.03, 0.04}
+  local N = QUICK and 300000 or 2000000
+  local best = math.huge
+  local acc = 0
+  for _ = 1, 3 do
+    local t0 = now()
+    for i = 1, N do
+      obs[1] = (i % 7) * 0.01
+      acc = acc + p:act(obs)
+    end
+    local dt = (now() - t0) / N
+    if dt < best then best = dt end
+  end
+  -- allocation per call: the collector's count over calls with it stopped
+  collectgarbage("collect")
+  collectgarbage("stop")
+  local k0 = collectgarbage("count")
+  for i = 1, 100000 do obs[1] = (i % 7) * 0.01; acc = acc + p:act(obs) end
+  local bytes = (collectgarbage("count") - k0) * 1024 / 100000
+  collectgarbage("restart")
+  print(("policy:act(obs) Lua 5.4: %.3f us/call, %.2f bytes allocated per call (checksum %d)")
+        :format(best * 1e6, bytes, acc))
+  figure("act_us_lua54", best * 1e6, "<=", 0.25, "us", ("%.2f bytes/call"):format(bytes))
+  figures.act_bytes_per_call_lua54 = bytes
+
+  local c_ns = kern_out:match("4%-64%-64%-2 tanh %(policy%)%s*\n%s*forward%s+b=1%s+[%d.]+ M samples/s%s+[%d.]+ GFLOP/s%s+(%d+) ns/call")
+  print(("C: batch-1 forward of the 4-64-64-2 network (bench_kernels): %s ns"):format(tostring(c_ns)))
+  figures.forward_b1_ns_c = tonumber(c_ns)
+
+  local lj
+  if exists(root .. "bindings/luajit/bench_act.lua") and run("command -v luajit") ~= "" then
+    local out = run("luajit " .. root .. "bindings/luajit/bench_act.lua " .. (QUICK and 300000 or 2000000) .. " 2>&1")
+    io.write(out)
+    lj = tonumber(out:match("luajit%s+policy:act%(table%) 4%-64%-64%-2%s+([%d.]+) ns/call"))
+  end
+  if lj then
+    figure("act_us_luajit", lj / 1000, "<=", 0.15, "us", "through bindings/luajit (FFI)")
+  else
+    print("policy:act under LuaJIT: pending (bindings/luajit not usable here)")
+    figure("act_us_luajit", nil, "<=", 0.15, "us", "pending: LuaJIT binding not usable")
+  end
+end
+
+-- ---------------------------------------------------- 4. training kernel
+do
+  local peak = tonumber(kern_out:match("FMA peak[^:]*: ([%d.]+) GFLOP/s"))
+  local block = kern_out:match("kernels: %S+\n(.-)\n\n") or ""
+  local sps, gf = block:match("4%-64%-64%-2 tanh %(policy%).-train%s+b=128%s+([%d.]+) M samples/s%s+([%d.]+) GFLOP/s")
+  local frac = block:match("4%-256%-256%-2 tanh.-train%s+b=512.-([%d.]+)%% of peak")
+  sps, gf, frac = tonumber(sps), tonumber(gf), tonumber(frac)
+  local pct = (gf and peak) and 100 * gf / peak or nil
+  figure("train_mb128_samples_per_s", sps and sps * 1e6, ">=", 5e6, "samples/s",
+         pct and ("%.1f%% of the measured FP32 FMA peak (%.1f GFLOP/s)"):format(pct, peak) or nil)
+  figures.train_mb128_peak_fraction = pct and pct / 100
+  figure("train_256wide_peak_fraction", frac and frac / 100, ">=", 0.60, "of peak",
+         "4-256-256-2, batch 512, fwd+bwd+Adam")
+end
+
+-- ---------------------------------------------------- 5. rollouts
+do
+  local N, secs = 32, QUICK and 0.3 or 1.0
+  local list, elapsed = {}, {}
+  for i = 1, N do
+    list[i] = envs.load("CartPole-v1", nil, {probe = false})
+    list[i]:reset(i)
+    elapsed[i] = 0
+  end
+  local random = math.random
+  local plain = rate(function(k)
+    for _ = 1, k / N do
+      for i = 1, N do
+        local e = list[i]
+        local _, _, term, trunc = e:step(random(0, 1))
+        local t = elapsed[i] + 1
+        if term or trunc or t >= 500 then e:reset(); t = 0 end
+        elapsed[i] = t
+      end
+    end
+  end, N * 100, secs)
+  local function engine(threads)
+    local v = vec.make("CartPole-v1", {num_envs = N, threads = threads, seed = 1})
+    v:reset()
+    local acts = {}
+    local r = rate(function(k)
+      for _ = 1, k / N do
+        for i = 1, N do acts[i] = random(0, 1) end
+        v:step(acts)
+      end
+    end, N * 100, secs)
+    v:close()
+    return r
+  end
+  local e0, e2 = engine(0), engine(2)
+  local v = vec.make("CartPole-v1", {num_envs = N, threads = 2, seed = 1})
+  local pol = core.policy{obs_dim = 4, hidden = {64, 64}, action = {type = "discrete", n = 2}, seed = 1}
+  local ro = v:rollout(64)
+  local col = rate(function(k) for _ = 1, k / (64 * N) do v:collect(ro, pol) end end, 64 * N, secs)
+  ro:close()
+  v:close()
+  print(("rollouts, CartPole-v1 (Lua), %d envs: plain Lua loop %.0f, engine 0 threads %.0f, " ..
+         "engine 2 threads %.0f, engine 2 threads + policy forward (collect) %.0f steps/s")
+        :format(N, plain, e0, e2, col))
+  figure("rollout_2threads_vs_plain_lua", e2 / plain, ">=", 1.5, "x",
+         ("collect with the policy = %.2fx the random-action engine (target >= 0.5, within 2x)"):format(col / e2))
+  figures.rollout_policy_vs_engine = col / e2
+end
+
+-- ---------------------------------------------------- 6. memory
+do
+  local out = run("/usr/bin/time -f 'maxrss %M' " .. HOST .. " " .. root .. "examples/main.lua 2>&1 >/dev/null")
+  local kib = tonumber(out:match("maxrss (%d+)"))
+  figure("main_job_peak_rss_mib", kib and kib / 1024, "<=", 32, "MiB", "build/moonrl examples/main.lua")
+  local secs = tonumber(os.getenv("MOONRL_SOAK_SECONDS")) or (QUICK and 5 or 20)
+  local s = run(HOST .. " " .. here .. "run_all.lua --soak " .. secs)
+  local first, last, t_last
+  for t, k in s:gmatch("rss ([%d.]+) (%d+)") do
+    t, k = tonumber(t), tonumber(k)
+    if t >= 1 and not first then first = k end
+    last, t_last = k, t
+  end
+  local hwm = tonumber(s:match("hwm (%d+)"))
+  if first and last then
+    print(("memory over a %.0f s PPO run: RSS %.1f MiB at 1 s, %.1f MiB at the end (%+.2f MiB), peak %.1f MiB")
+          :format(t_last, first / 1024, last / 1024, (last - first) / 1024, (hwm or 0) / 1024))
+    figures.soak_rss_growth_mib = (last - first) / 1024
+    figures.soak_seconds = t_last
+  end
+end
+
+-- ---------------------------------------------------- scaling
+print("\n== scaling ==")
+local widths, nenvs = {64, 128, 256}, {1, 2, 4, 8, 16, 32, 64, 128, 256}
+local scaling = {}
+do
+  io.write(("collect steps/s (policy + value, CartPole-v1 in Lua, threads = 2 when num_envs > 1)\n%9s"):format("num_envs"))
+  for _, w in ipairs(widths) do io.write(("%14s"):format("hidden " .. w)) end
+  io.write("\n")
+  for _, w in ipairs(widths) do scaling[w] = {} end
+  for _, n in ipairs(nenvs) do
+    io.write(("%9d"):format(n))
+    for _, w in ipairs(widths) do
+      local v = vec.make("CartPole-v1", {num_envs = n, threads = n > 1 and 2 or 0, seed = 1})
+      local pol = core.policy{obs_dim = 4, hidden = {w, w}, action = {type = "discrete", n = 2}, seed = 1}
+      local val = core.net{in_dim = 4, hidden = {w, w}, out_dim = 1, seed = 2}
+      local T = math.max(1, math.floor(2048 / n))
+      local ro = v:rollout(T)
+      local r = rate(function(k) for _ = 1, k / (T * n) do v:collect(ro, pol, val) end end,
+                     T * n, QUICK and 0.1 or 0.25)
+      ro:close()
+      v:close()
+      scaling[w][n] = r
+      io.write(("%14.0f"):format(r))
+      io.stdout:flush()
+    end
+    io.write("\n")
+  end
+end
+local upd = {}
+local mbs = {64, 128, 256, 512, 1024, 2048}
+do
+  print("ppo_update time against minibatch size (4-64-64-2 policy + 4-64-64-1 value, rollout 2048, 1 epoch)")
+  local v = vec.make("CartPole-v1", {num_envs = 16, threads = 0, seed = 1})
+  local pol = core.policy{obs_dim = 4, hidden = {64, 64}, action = {type = "discrete", n = 2}, seed = 1}
+  local val = core.net{in_dim = 4, hidden = {64, 64}, out_dim = 1, seed = 2}
+  local po = core.optim{kind = "adam", n = pol:nparams()}
+  local vo = core.optim{kind = "adam", n = val:nparams()}
+  local ro = v:rollout(128)
+  v:collect(ro, pol, val)
+  ro:gae(0.99, 0.95)
+  print(("%10s %14s %16s"):format("minibatch", "update ms", "us per sample"))
+  for _, mb in ipairs(mbs) do
+    local cfg = {epochs = 1, minibatch_size = mb, lr = 0, clip_eps = 0.2, clip_value = 0.2,
+                 ent_coef = 0.01, vf_coef = 0.5, max_grad_norm = 0.5}
+    local per = 1 / rate(function(k) for _ = 1, k do core.ppo_update(pol, val, po, vo, ro, cfg) end end,
+                         2, QUICK and 0.1 or 0.3)
+    upd[mb] = per
+    print(("%10d %14.3f %16.3f"):format(mb, per * 1e3, per / 2048 * 1e6))
+  end
+  ro:close()
+  v:close()
+end
+do
+  local plot = require "moonrl.plot"
+  local series = {}
+  for _, w in ipairs(widths) do
+    local xs, ys = {}, {}
+    for _, n in ipairs(nenvs) do xs[#xs + 1] = n; ys[#ys + 1] = scaling[w][n] end
+    series[#series + 1] = {name = "hidden " .. w .. "-" .. w, x = xs, y = ys}
+  end
+  local a = plot.svg{title = "Collection throughput (CartPole-v1 in Lua, policy + value)",
+                     xlabel = "num_envs (log scale)", ylabel = "env steps/s", series = series, logx = true}
+  local xs, ys = {}, {}
+  for _, mb in ipairs(mbs) do xs[#xs + 1] = mb; ys[#ys + 1] = upd[mb] / 2048 * 1e6 end
+  local b = plot.svg{title = "PPO update cost against minibatch size (64-64, 1 epoch over 2048)",
+                     xlabel = "minibatch size (log scale)", ylabel = "us per sample",
+                     series = {{name = "policy + value", x = xs, y = ys}}, logx = true}
+  local function body(s) return (s:gsub("^%s*<svg[^>]*>", ""):gsub("</svg>%s*$", "")) end
+  local svg = '<svg xmlns="http://www.w3.org/2000/svg" width="720" height="840" viewBox="0 0 720 840">\n' ..
+              '<g>' .. body(a) .. '</g>\n<g transform="translate(0,420)">' .. body(b) .. '</g>\n</svg>\n'
+  os.execute("mkdir -p " .. root .. "docs")
+  local path = root .. "docs/scaling.svg"
+  local f = assert(io.open(path .. ".tmp", "w"))
+  f:write(svg)
+  f:close()
+  assert(os.rename(path .. ".tmp", path))
+  print("picture: " .. path)
+end
+
+-- ---------------------------------------------------- summary + JSON
+print("\n== issue 6: figures and targets ==")
+local function fmtv(v)
+  if v == nil then return "n/a" end
+  if math.abs(v) >= 1000 then return ("%.0f"):format(v) end
+  return ("%.3f"):format(v)
+end
+for _, k in ipairs(order) do
+  local t, v = targets[k], figures[k]
+  local met = v == nil and "pending" or
+              ((t.cmp == ">=" and v >= t.target) or (t.cmp == "<=" and v <= t.target)) and "met" or "NOT met"
+  print(("  %-32s %14s %-11s target %s %s   %s%s"):format(k, fmtv(v), t.unit, t.cmp, fmtv(t.target),
+        met, t.note and ("  (" .. t.note .. ")") or ""))
+end
+do
+  local keys = {}
+  for k in pairs(figures) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    local v = figures[k]
+    parts[#parts + 1] = ('  "%s": %s'):format(k, (v == nil or v ~= v or v == math.huge) and "null" or ("%.6g"):format(v))
+  end
+  for _, k in ipairs(order) do
+    if figures[k] == nil then parts[#parts + 1] = ('  "%s": null'):format(k) end
+  end
+  table.sort(parts)
+  local path = BUILD .. "/bench.json"
+  local f = assert(io.open(path .. ".tmp", "w"))
+  f:write("{\n" .. table.concat(parts, ",\n") .. "\n}\n")
+  f:close()
+  assert(os.rename(path .. ".tmp", path))
+  print("written: " .. path)
+end
