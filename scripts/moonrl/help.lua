@@ -51,6 +51,7 @@ rl = require "moonrl": the moonrl module.
   Optimisers   rl.adam{params=}, rl.sgd{params=}
   Envs         rl.make(id, config), rl.envs, rl.wrap, rl.spaces
   Trainers     rl.ppo, rl.trpo, rl.npg, rl.reinforce, rl.offpolicy
+  In a game    rl.agent{...}: act/observe per frame, train_step(ms) slices
   Tensors      rl.tensor(t), rl.zeros(...)
   Math         rl.returns, rl.gae, rl.clip_grad_norm, rl.kl_beta_update
   Files        policy:save(path), rl.load(path)
@@ -272,17 +273,30 @@ rl.npg{env =, seed =, n_steps = 2048, target_kl = 0.01, cg_max_steps = 15,
   F⁻¹g by conjugate gradient and no line search.]]
   .. trainer_common
 docs["rl.reinforce"] = [[
-rl.reinforce{env =, lr =, estimator = "reward_to_go", baseline = "mean", …}
-  -> a trainer.  Vanilla policy gradient (REINFORCE) with a choice of
-  estimator ("reinforce", "reward_to_go") and baseline ("none", "mean",
-  "optimal", "value").]]
+rl.reinforce{env =, seed =, estimator = "reward_to_go", baseline = "value",
+             lr = 5e-3, batch_episodes = 8, n_steps = 16, gamma = 0.99,
+             normalize_advantages = false, max_grad_norm = 0, value_lr = 1e-3,
+             value_epochs = 5, value_minibatch = 64}  -> a trainer
+  Vanilla policy gradient (REINFORCE) on complete episodes: estimator
+  "reinforce" or "reward_to_go"; baseline "none", "mean", "optimal"
+  (reinforce only) or "value" (reward_to_go only: a critic fitted on the
+  Monte-Carlo returns with core.value_fit).  Each update takes every episode
+  that ended since the last one (at least batch_episodes); episodes still
+  running carry over.  A time-limit truncation ends the data (no bootstrap).]]
   .. trainer_common
 docs["rl.offpolicy"] = [[
-rl.offpolicy{env =, behavior = policy, estimator = "is_per_decision", …}
-  -> a trainer.  Off-policy policy gradient from a behaviour policy's
-  samples with importance weights ("is_trajectory", "is_per_decision",
-  "is_full", "is_first_order"), optional weight clipping and
-  self-normalisation.]]
+rl.offpolicy{env =, seed =, estimator = "is_first_order", baseline = "value",
+             keep = 4, reuse = 4, weight_clip = 0, self_normalize = false,
+             min_ess = 0.1, max_kl = 0, behavior = nil, …rl.reinforce's options}
+  -> a trainer.  Off-policy policy gradient with importance sampling: the
+  last `keep` batches (each with the log-probs of the policy that collected
+  it) are reused for `reuse` gradient steps per update.  Estimators
+  "is_trajectory", "is_per_decision", "is_full" (baseline "none") and
+  "is_first_order"; weight_clip c: weights min(w, c); self_normalize:
+  weighted IS.  Stats: mean_ratio, ess, ess_ratio, kl (KL(behaviour‖current)
+  from the stored log-probs), dropped (batches whose ess_ratio fell below
+  min_ess), batches.  max_kl > 0 stops an update's steps once the newest
+  batch's KL passes it; behavior = a policy collects instead of the trainer's.]]
   .. trainer_common
 
 docs.Trainer = [[
@@ -297,6 +311,37 @@ A trainer (rl.ppo, rl.trpo, rl.npg, rl.reinforce, rl.offpolicy)
   agent.steps_done, agent.updates
   The statistics of an update are a flat table (mean_return, losses, KL, …)
   that the REPL prints as two columns.]]
+
+docs["rl.agent"] = [[
+rl.agent{obs =, action = rl.discrete(n) | rl.box(n, lo, hi), hidden = {64, 64},
+         algo = "ppo", n_steps = 512, batch_size = 64, epochs = 4, lr = 3e-4,
+         clip = 0.2, gamma = 0.99, gae_lambda = 0.95, ent_coef = 0, seed = 0, …}
+  -> an agent for a game loop (moonrl.agent): each frame
+    local a = agent:act(obs)            -- no allocation per call
+    agent:observe(reward, terminated, truncated)
+    agent:train_step(2)                 -- at most ~2 ms of PPO update work
+  A full buffer goes to the update at the next act(); the update runs one
+  minibatch per piece across frames while acting goes on with the current
+  parameters into a second buffer.  Those transitions keep the log-prob of
+  the parameters that acted, so PPO's ratio π_θ/μ is their importance
+  weight (clipped).  agent:record(obs, action) + agent:pretrain{…} clone
+  the player's play (maximum likelihood) before PPO fine-tunes.
+  agent:save(path) / agent:load(path); rl.load(path) reads the policy for a
+  shipped game (policy:act(obs, true)).  help("Agent").]]
+
+docs.Agent = [[
+An agent (rl.agent{...})
+  agent:act(obs, [deterministic])  -> action, logp (greedy: nothing recorded)
+  agent:observe(r, term, trunc, [final_obs]) -> return, length at an episode end
+  agent:train_step([ms], [pieces]) -> stats when an update finished, else nil
+                                      (nil, message if it was refused)
+  agent:busy(), agent:finish()     an update pending; run it to the end
+  agent:probs(obs)                 π(·|s) of a discrete policy
+  agent:record(obs, action), agent:pretrain{epochs=, batch_size=, lr=}
+  agent:demos(), agent:clear_demos(), agent:episode_stats()
+  agent:save(path), agent:load(path), agent:close()
+  agent.policy, agent.value, agent.steps, agent.updates, agent.episodes,
+  agent.last_stats, agent.forced_updates]]
 
 -- --------------------------------------------------------------- objects
 
@@ -598,7 +643,7 @@ local function topics()
     '(help("Policy:act"), help("repl") for the REPL\'s keys).',
     "Functions and modules:",
     wrap(sortedkeys(docs, isfunc), "  ", 78),
-    "Objects: " .. concat(classes, ", ") .. ", Trainer",
+    "Objects: " .. concat(classes, ", ") .. ", Trainer, Agent",
     'Topics: repl, rl',
   }
   return concat(lines, "\n")
@@ -608,6 +653,7 @@ end
 -- some class has ("act" -> Policy:act).
 local function namedtext(name)
   if name == "Trainer" then return docs.Trainer end
+  if name == "Agent" then return docs.Agent end
   for _, class in ipairs(classes) do
     if name == class or name == "moonrl." .. class then return classtext(class) end
   end
@@ -656,6 +702,9 @@ function H.text(...)
     if t then return t end
   end
   if tx == "table" and looks_like_trainer(x) then return docs.Trainer end
+  if tx == "table" and getmetatable(x) == (package.loaded["moonrl.agent"] or {}).Agent then
+    return docs.Agent
+  end
   local what = name or tostring(x)
   if tx == "table" then
     local keys = sortedkeys(x, function(k) return type(k) == "string" end)

@@ -4,8 +4,8 @@
 -- Exit status 1 when a spec passes on fewer seeds than it needs.
 local here = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./")
 local lib = dofile(here .. "lib.lua")
-local names = {"cartpole_ppo", "cartpole_trpo", "acrobot_ppo", "pendulum_ppo",
-               "mountaincar_continuous_ppo"}
+local names = {"cartpole_ppo", "cartpole_trpo", "cartpole_reinforce", "cartpole_offpolicy",
+               "acrobot_ppo", "pendulum_ppo", "mountaincar_continuous_ppo"}
 if arg and arg[1] then names = {} for i = 1, #arg do names[i] = arg[i] end end
 
 local function median(t)
@@ -17,7 +17,7 @@ local function median(t)
 end
 
 local rows, bad = {}, 0
-local fmt = "%-26s %-5s %8s %8s %7s %12s %10s %s"
+local fmt = "%-26s %-9s %8s %8s %7s %12s %10s %s"
 print(fmt:format("env", "algo", "budget", "target", "passed", "steps (med)", "secs (med)", "final return per seed"))
 for _, name in ipairs(names) do
   local spec = lib.load(name)

@@ -2,7 +2,7 @@
 --
 -- A config file returns a table:
 --   return {
---     algo = "ppo",                      -- "ppo" | "trpo" | "npg"
+--     algo = "ppo",                      -- "ppo" | "trpo" | "npg" | "reinforce" | "offpolicy"
 --     env = "CartPole-v1",               -- an env id or a path to an env file
 --     env_opts = {num_envs = 8, threads = 0},
 --     steps = 100000, seed = 1,
@@ -35,8 +35,13 @@ local RESERVED = {algo = true, env = true, env_opts = true, steps = true, seed =
                   title = true, curve = true, evaluate = true, stop_at_target = true,
                   copy_curve = true}
 
+-- Under MPI (docs/MPI.md) every rank runs this file; only rank 0 prints
+-- and writes files, and an error names its rank.
+local function world() return require("moonrl.world") end
+
 local function fail(msg)
-  io.stderr:write("moonrl train: ", msg, "\n")
+  local W = world()
+  io.stderr:write(W.distributed and ("[rank " .. W.rank .. "] ") or "", "moonrl train: ", msg, "\n")
   return 1
 end
 
@@ -54,13 +59,19 @@ function M.run(cfg, o)
   local core = rl.core
   local T = require "moonrl.trainer"
   local algo = cfg.algo or "ppo"
-  local cls = ({ppo = true, trpo = true, npg = true})[algo] and require("moonrl." .. algo)
-  if not cls then error("config: algo must be \"ppo\", \"trpo\" or \"npg\", got " .. tostring(algo), 0) end
+  local cls = ({ppo = true, trpo = true, npg = true, reinforce = true, offpolicy = true})[algo]
+              and require("moonrl." .. algo)
+  if not cls then
+    error("config: algo must be \"ppo\", \"trpo\", \"npg\", \"reinforce\" or \"offpolicy\", got "
+          .. tostring(algo), 0)
+  end
   if type(cfg.env) ~= "string" then error("config: env (an env id or path) is required", 0) end
   local seed = o.seed or cfg.seed or 0
   local steps = o.steps or cfg.steps or 100000
   local out = o.out or cfg.out or ("runs/" .. (cfg.name or (tostring(cfg.env):gsub("[^%w_%-]", "_") .. "_" .. algo)))
-  T.mkdir_p(out)
+  local W = world()
+  local root = W.rank == 0
+  if root then T.mkdir_p(out) end
 
   local eo = copy(cfg.env_opts)
   if eo.seed == nil then eo.seed = seed end
@@ -71,16 +82,17 @@ function M.run(cfg, o)
   opts.env, opts.seed, opts.env_id = env, seed, cfg.env
   opts.log = out .. "/log.csv"
   opts.resume = o.resume
-  if o.quiet then opts.progress = false end
+  if o.quiet or not root then opts.progress = false end
   local agent = cls(opts)
 
   local target = cfg.target
   if o.no_target then target = nil end
   local reached_at
   local title = cfg.title or (cfg.env .. " (" .. algo:upper() .. ")")
-  if not o.quiet then
-    print(("moonrl train: %s, %d envs, seed %d, budget %d steps%s → %s/")
-          :format(title, env.num_envs, seed, steps,
+  if not o.quiet and root then
+    print(("moonrl train: %s, %d envs%s, seed %d, budget %d steps%s → %s/")
+          :format(title, env.num_envs,
+                  W.distributed and (" × " .. W.size .. " ranks") or "", seed, steps,
                   target and (", target " .. target) or "", out))
   end
   local t0 = core.now()
@@ -95,6 +107,13 @@ function M.run(cfg, o)
   end})
   local seconds = core.now() - t0
   if agent.csv then agent.csv:close() end
+  -- the run's statistics over every rank (the last update's)
+  local es = agent.last_stats or agent:episode_stats()
+  if not root then
+    return agent, {reached = reached_at ~= nil, reached_at = reached_at, steps = agent.steps_done,
+                   seconds = seconds, mean_return = es.mean_return, out = out,
+                   episodes = es.episodes}
+  end
 
   -- the policy alone (with its normaliser and env), then the whole trainer
   local json = require "moonrl.json"
@@ -120,7 +139,7 @@ function M.run(cfg, o)
     hline_label = target and ("target " .. target) or nil,
     series = {{name = "seed " .. seed, x = xs, y = ys}}}
 
-  local es = agent:episode_stats()
+  if not W.distributed then es = agent:episode_stats() end
   local result = {reached = reached_at ~= nil, reached_at = reached_at, steps = agent.steps_done,
                   seconds = seconds, mean_return = es.mean_return, out = out, curve = curve,
                   episodes = es.episodes}
@@ -171,8 +190,15 @@ function M.main(args)
   if cfg == nil then return 0 end   -- a script that trained by itself
   if type(cfg) ~= "table" then return fail(file .. " must return a config table") end
   local ok2, agent, res = pcall(M.run, cfg, o)
-  if not ok2 then return fail(tostring(agent)) end
+  if not ok2 then
+    fail(tostring(agent))
+    -- distributed: end the whole job now (no rank may wait for this one)
+    if world().distributed then world().abort("moonrl train: giving up") end
+    return 1
+  end
   agent:close()
+  -- every rank got here: end MPI cleanly, whatever the exit status
+  world().finish()
   if cfg.target and not o.no_target and not res.reached then return 1 end
   return 0
 end
