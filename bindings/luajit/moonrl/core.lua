@@ -31,7 +31,7 @@ local getmetatable, setmetatable, rawget = getmetatable, setmetatable, rawget
 local floor, huge, sqrt = math.floor, math.huge, math.sqrt
 local format, concat = string.format, table.concat
 
-local EXPECTED_ABI = 1
+local EXPECTED_ABI = 2
 
 -- The FFI's declarations and metatypes are per Lua state and cannot be
 -- made twice, so a second load (package.loaded cleared, a test runner's
