@@ -2,7 +2,8 @@
 -- Lua env (8 copies), with a live progress line, a CSV log of every update,
 -- the trained policy saved as safetensors and the learning curve as SVG:
 --   runs/cartpole_ppo/log.csv, policy.safetensors, checkpoint.safetensors,
---   curve.svg (also copied to docs/cartpole_curve.svg for the README).
+--   curve.svg (copied to docs/cartpole_curve.svg for the README when
+--   MOONRL_UPDATE_DOCS is set).
 -- It stops once the mean return of the last 20 episodes reaches 475.
 --
 --   build/moonrl examples/main.lua [--seed N]
@@ -17,15 +18,16 @@ for i = 1, #arg do if arg[i] == "--seed" then seed = tonumber(arg[i + 1]) end en
 print(("moonrl %s (binding %s)"):format(rl.version, rl.core.binding or "?"))
 local agent, res = train.run(cfg, {seed = seed})
 
--- the curve for the README
-local docs = here .. "../docs"
-require("moonrl.trainer").mkdir_p(docs)
-local src = assert(io.open(res.curve, "rb"))
-local svg = src:read("*a")
-src:close()
-local dst = assert(io.open(docs .. "/cartpole_curve.svg", "wb"))
-dst:write(svg)
-dst:close()
+-- The README's picture is refreshed on request (MOONRL_UPDATE_DOCS=1), so
+-- runs with other seeds and benchmarks leave the source tree alone.
+if os.getenv("MOONRL_UPDATE_DOCS") then
+  local src = assert(io.open(res.curve, "rb"))
+  local svg = src:read("*a")
+  src:close()
+  local dst = assert(io.open(here .. "../docs/cartpole_curve.svg", "wb"))
+  dst:write(svg)
+  dst:close()
+end
 
 -- a greedy episode with the saved policy, to show it loads and balances
 local policy = rl.load(res.out .. "/policy.safetensors")
