@@ -138,9 +138,10 @@ test: deps
 run: deps all
 	$(HOST) examples/main.lua
 
+# bench/run_all.lua runs every build/bench/* program and bench/*.lua, then
+# prints the issue-6 figures beside their targets and writes $(BUILD)/bench.json.
 bench: all $(BENCH_BIN)
-	@for b in $(BENCH_BIN); do $$b || exit 1; done
-	@for b in $(sort $(wildcard bench/*.lua)); do $(HOST) $$b || exit 1; done
+	BUILD=$(BUILD) $(HOST) bench/run_all.lua
 
 # ---------------------------------------------------------------- install
 LUA_SHARE := $(PREFIX)/share/lua/5.4
@@ -168,3 +169,84 @@ clean:
 .PHONY: bench-learn
 bench-learn: all
 	$(HOST) tests/learn/bench.lua
+
+# ---------------------------------------------------------------- MPI
+# make MPI=1 (the default when mpicc is found, except in sanitizer builds;
+# MPI=0 turns it off): the moonrl host gains bindings/mpi — MPI_Init when
+# started by mpirun, the moonrl.mpi module, the reduction hook over
+# MPI_Allreduce — compiled and linked by mpicc.  libmoonrl and the Lua
+# module core.so stay free of MPI.  See docs/MPI.md; tests/mpi.t builds
+# its own variant in build-mpi/ and runs it under mpirun.
+DEPS += libopenmpi-dev openmpi-bin
+MPICC ?= mpicc
+ifeq ($(origin MPI),undefined)
+  MPI := $(if $(filter 1,$(SAN)),0,$(if $(shell command -v $(MPICC) 2>/dev/null),1,0))
+endif
+# main.o is rebuilt when MPI flips in the same BUILD dir (the flag file
+# changes only then).
+MPI_FLAG := $(BUILD)/obj/mpi.flag
+.PHONY: mpi-flag-check
+mpi-flag-check:
+$(MPI_FLAG): mpi-flag-check
+	@mkdir -p $(dir $@); echo $(MPI) | cmp -s - $@ 2>/dev/null || echo $(MPI) > $@
+$(BUILD)/obj/bindings/host/main.o: $(MPI_FLAG)
+ifeq ($(MPI),1)
+MPI_SRC := $(wildcard bindings/mpi/*.c)
+MPI_OBJ := $(MPI_SRC:%.c=$(BUILD)/obj/%.o)
+HOST_OBJ += $(MPI_OBJ)
+$(HOST): $(MPI_OBJ)
+$(HOST): CC := $(MPICC)
+$(MPI_OBJ): CC := $(MPICC)
+$(MPI_OBJ): bindings/mpi/moonrl_mpi.h bindings/lua54/l_reduce.h
+$(BUILD)/obj/bindings/host/main.o: CFLAGS += -DMRL_HAVE_MPI -Ibindings/mpi
+$(BUILD)/obj/bindings/host/main.o: bindings/mpi/moonrl_mpi.h
+endif
+
+# Steps/s with 1 and 2 ranks and the share of update time in communication.
+.PHONY: bench-mpi
+bench-mpi:
+	$(MAKE) --no-print-directory MPI=1 BUILD=build-mpi build-mpi/moonrl
+	sh bench/mpi_scaling.sh build-mpi
+
+# ---------------------------------------------------------------- embedding
+# examples/embed: embed_lua (a C program embedding Lua 5.4 with moonrl.core
+# linked in; finds the Lua scripts in this source tree or $MOONRL_ROOT) and
+# infer (plain C, no Lua: loads a saved policy and acts).  Part of `all`, so
+# the ASan build makes them with its flags; tests/embed.t runs them.
+# love/xvfb run the LÖVE example headless (tests/love.t; skipped without them).
+DEPS += love xvfb xauth
+EMBED_BIN := $(BUILD)/examples/embed_lua $(BUILD)/examples/infer
+.PHONY: examples
+examples: $(EMBED_BIN)
+all: $(EMBED_BIN)
+
+$(BUILD)/examples/embed_lua: examples/embed/embed_lua.c $(BINDING_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LUA_CFLAGS) -DMRL_SOURCE_ROOT='"$(CURDIR)"' -o $@ $< \
+	  $(BINDING_OBJ) $(LIB_A) $(LDFLAGS_SAN) $(LUA_LIBS) $(LDLIBS) -ldl
+
+$(BUILD)/examples/infer: examples/embed/infer.c runtime/moonrl.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_A) $(LDFLAGS_SAN) $(LDLIBS)
+
+# ---------------------------------------------------------------- reliability
+# make fuzz: the safetensors reader under libFuzzer (ASan + UBSan) for
+# FUZZ_SECONDS, growing $(BUILD)/fuzz/corpus from tests/fuzz/corpus; a
+# short run of it is part of the tests (tests/fuzz.t).
+# make soak: PPO with worker threads for SOAK_SECONDS, reloading the env
+# script and saving checkpoints as it goes; reports RSS and errors
+# (bench/soak.lua; fails on an error or RSS growth beyond its bound).
+DEPS += clang libclang-rt-14-dev
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 300
+SOAK_SECONDS ?= 600
+.PHONY: fuzz soak
+fuzz:
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	  -Iruntime -o $(BUILD)/fuzz/fuzz_safetensors tests/fuzz/fuzz_safetensors.c runtime/safetensors.c
+	$(BUILD)/fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	  -dict=tests/fuzz/safetensors.dict $(BUILD)/fuzz/corpus tests/fuzz/corpus
+
+soak: all
+	$(HOST) bench/soak.lua $(SOAK_SECONDS)

@@ -7,10 +7,13 @@
 ** File errors are expected failures: they return nil, message.  Misuse
 ** (a wrong argument type, a non-string metadata value) raises.
 */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "l_util.h"
 
@@ -265,12 +268,65 @@ static int l_set_optim_state(lua_State *L) {
   return 0;
 }
 
+/* core.write_file_atomic(path, data) → true | nil, message: data goes to
+** a fresh temporary file next to path (mkstemp), is fsynced, renamed over
+** path, and the folder is fsynced, so a crash leaves the old file or the
+** new one, never a torn one.  (Plain Lua can rename but not fsync.) */
+static int l_write_file_atomic(lua_State *L) {
+  size_t plen, len;
+  const char *path = luaL_checklstring(L, 1, &plen);
+  const char *data = luaL_checklstring(L, 2, &len);
+  if (plen == 0 || strlen(path) != plen)
+    return luaL_argerror(L, 1, "a non-empty path without NUL bytes expected");
+  luaL_Buffer b;
+  char *tmp = luaL_buffinitsize(L, &b, plen + 16);
+  memcpy(tmp, path, plen);
+  memcpy(tmp + plen, ".tmp.XXXXXX", 12);
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: cannot create a temporary file: %s", path, strerror(errno));
+    return 2;
+  }
+  int bad = 0, e = 0;
+  for (size_t off = 0; off < len && !bad;) {
+    ssize_t w = write(fd, data + off, len - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) { bad = 1; e = errno; break; }
+    off += (size_t)w;
+  }
+  if (!bad && fsync(fd)) { bad = 1; e = errno; }
+  if (close(fd) && !bad) { bad = 1; e = errno; }
+  if (!bad && rename(tmp, path)) { bad = 1; e = errno; }
+  if (bad) {
+    unlink(tmp);
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: write failed: %s", path, strerror(e ? e : EIO));
+    return 2;
+  }
+  /* the rename itself, made durable */
+  const char *slash = strrchr(path, '/');
+  if (slash) {
+    memcpy(tmp, path, (size_t)(slash - path));
+    tmp[slash == path ? 1 : slash - path] = 0;
+    if (slash == path) tmp[0] = '/';
+  } else {
+    tmp[0] = '.';
+    tmp[1] = 0;
+  }
+  int dfd = open(tmp, O_RDONLY);
+  if (dfd >= 0) { fsync(dfd); close(dfd); }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 int mrlL_open_st(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"st_write", l_st_write},         {"st_read", l_st_read},
     {"now", l_now},                   {"rng_state", l_rng_state},
     {"set_rng_state", l_set_rng_state}, {"optim_state", l_optim_state},
-    {"set_optim_state", l_set_optim_state}, {NULL, NULL}};
+    {"set_optim_state", l_set_optim_state},
+    {"write_file_atomic", l_write_file_atomic}, {NULL, NULL}};
   luaL_setfuncs(L, funcs, 0);
   luaL_newmetatable(L, MRLL_STFILE);
   lua_pushcfunction(L, stfile_gc);

@@ -22,7 +22,21 @@
 ** Private states open base, package, table, string, math and also io, os
 ** and debug, which `moonrl.envs` needs to find and sandbox env files (the
 ** env scripts themselves run in its restricted environment); package.path
-** is the caller's, package.cpath is empty so no C module loads in a worker.
+** is the caller's, package.cpath is empty so no C module loads in a worker
+** (a trusted env, {trusted = true}, gets the caller's cpath and globals).
+** A private state allocates through vl_alloc, which counts its bytes and,
+** with a memory cap, refuses what would exceed it: Lua turns that into a
+** memory error ("env '<id>' copy <i>: memory cap of N bytes exceeded"),
+** never an abort.  The instruction budget is a count hook armed before
+** every call of env code (loading included: each call of the file's chunk,
+** Env.new, reset and step gets the budget; the whole load of a copy is
+** also bounded, by the budget plus VL_LOAD_EXTRA for moonrl's own checks).
+**
+** Hot reload (VecEnv:reload): each worker state loads the file afresh and
+** builds replacement copies; if any fails, nothing changes and the message
+** is returned.  Otherwise each copy is swapped for its replacement at its
+** next episode boundary (an auto-reset, or reset()), and then reset with
+** seed + i + reloads·1000003 unless reset() gave seeds.
 **
 ** Every call into a private state is protected (a raise outside a pcall
 ** would panic the thread): a batch of env calls is one lua_pcall of a C
@@ -37,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #ifdef __linux__
 #include <linux/futex.h>
@@ -77,6 +92,8 @@ typedef struct vl_worker {
   int first, count;  /* env copies [first, first + count) */
   int envs_ref;      /* registry ref: array of the env objects */
   int acts_ref;      /* registry ref: reusable box action tables */
+  int obs_ref;       /* registry ref: reusable obs tables for step_into and
+                     ** reset_into, made on first use (0: not yet) */
   int cur;           /* copy being run, for the error message */
   /* Per-worker staging, one cache-aligned block: the per-env scalars are
   ** written here and copied out once per batch, so two workers never
@@ -87,6 +104,14 @@ typedef struct vl_worker {
   float *rew;        /* [count] */
   uint8_t *te, *tr;  /* [count] */
   int failed;
+  /* memory of the private state (vl_alloc) */
+  size_t mem;
+  int mem_hit;       /* an allocation was refused since the flag was cleared */
+  int cfg_ref;       /* registry ref: the config as given (copied per copy) */
+  int pending_ref;   /* registry ref: replacement copies of the last reload */
+  int new_ref;       /* a reload in progress */
+  uint8_t *swap;     /* [count] 1 = swap at the next episode boundary */
+  int nswap;
   pthread_t thread;
   int has_thread;
   char err[560];
@@ -100,6 +125,14 @@ struct vl_pool {
   int nthreads;            /* started pthreads: workers 1 .. nworkers-1 */
   int64_t max_steps;       /* time limit per episode, 0 = none */
   lua_Integer budget;      /* instructions per env call, 0 = none */
+  size_t mem_cap;          /* bytes per private state, 0 = none */
+  int trusted;             /* no sandbox: the host's globals and cpath */
+  char *source;            /* env id or path (file envs) */
+  char *env_path;          /* nullable */
+  char *file;              /* the resolved file, for reload */
+  int64_t file_mtime, file_size;
+  uint64_t seed_base;      /* the make seed: reloaded copies reset from it */
+  int reloads;
   vl_worker *w;
   float *bounds;           /* [2][action_n] box bounds, or NULL */
   float *term_f, *trunc_f; /* [n] float mirrors of the flags for Lua views */
@@ -123,6 +156,9 @@ struct vl_pool {
 };
 
 static char vl_budget_key;
+
+/* Instructions a load may spend outside env calls (moonrl's own checks). */
+enum { VL_LOAD_EXTRA = 1000000 };
 
 /* ------------------------------------------------------------ waiting */
 
@@ -250,8 +286,39 @@ static int vl_openlibs(lua_State *W) {
   lua_getglobal(W, "package");
   lua_pushvalue(W, 1);
   lua_setfield(W, -2, "path");
-  lua_pushliteral(W, "");
+  if (lua_isstring(W, 2)) lua_pushvalue(W, 2);  /* trusted: the caller's */
+  else lua_pushliteral(W, "");
   lua_setfield(W, -2, "cpath");
+  return 0;
+}
+
+/* The allocator of private states: counts bytes, refuses growth beyond the
+** pool's cap (Lua raises a memory error).  A shrink never fails, as Lua
+** requires.  Only the thread running the state calls it. */
+static void *vl_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  vl_worker *w = ud;
+  size_t old = ptr ? osize : 0;  /* without ptr, osize is a type tag */
+  if (nsize == 0) {
+    free(ptr);
+    w->mem -= old;
+    return NULL;
+  }
+  size_t cap = w->pool->mem_cap;
+  if (cap && nsize > old && (nsize - old > cap || w->mem + (nsize - old) > cap)) {
+    w->mem_hit = 1;
+    return NULL;
+  }
+  void *q = realloc(ptr, nsize);
+  if (!q && nsize > old) return NULL;
+  w->mem = w->mem - old + nsize;
+  return q ? q : ptr;
+}
+
+/* Every call into a private state is protected, so this is unreachable;
+** Lua aborts after it returns. */
+static int vl_panic(lua_State *W) {
+  const char *m = lua_tostring(W, -1);
+  fprintf(stderr, "moonrl: unprotected error in an env worker state: %s\n", m ? m : "?");
   return 0;
 }
 
@@ -275,11 +342,31 @@ static void vl_hook(lua_State *L, lua_Debug *ar) {
   lua_sethook(L, vl_hook, LUA_MASKCOUNT, 1);
   /* Level 0 is the env code that ran out (a hook has no frame of its own). */
   lua_Debug where;
+  /* lua_error, not luaL_error, which would prefix a second position. */
   if (lua_getstack(L, 0, &where) && lua_getinfo(L, "Sl", &where) &&
       where.currentline > 0)
-    luaL_error(L, "%s:%d: instruction budget of %I exceeded", where.short_src,
-               where.currentline, (LUAI_UACINT)n);
-  luaL_error(L, "instruction budget of %I exceeded", (LUAI_UACINT)n);
+    lua_pushfstring(L, "%s:%d: instruction budget of %I exceeded", where.short_src,
+                    where.currentline, (LUAI_UACINT)n);
+  else
+    lua_pushfstring(L, "instruction budget of %I exceeded", (LUAI_UACINT)n);
+  lua_error(L);
+}
+
+/* guard(f, ...) for moonrl.envs in a worker state: pcall(f, ...) with the
+** per-call budget; the hook that was set before (the load's overall bound)
+** comes back afterwards, its count restarted. */
+static int vl_guard(lua_State *W) {
+  lua_Hook h = lua_gethook(W);
+  int mask = lua_gethookmask(W), count = lua_gethookcount(W);
+  lua_rawgetp(W, LUA_REGISTRYINDEX, &vl_budget_key);
+  lua_Integer n = lua_tointeger(W, -1);
+  lua_pop(W, 1);
+  if (n > 0) lua_sethook(W, vl_hook, LUA_MASKCOUNT, (int)n);
+  int st = lua_pcall(W, lua_gettop(W) - 1, LUA_MULTRET, 0);
+  lua_sethook(W, h, mask, count);
+  lua_pushboolean(W, st == LUA_OK);
+  lua_insert(W, 1);
+  return lua_gettop(W);
 }
 
 /* Reads a 1-D box or discrete space at the top of W into the pool (the
@@ -372,6 +459,59 @@ typedef struct vl_loadargs {
   lua_Integer max_steps; /* -1: take the env's max_episode_steps */
 } vl_loadargs;
 
+/* In W (protected): pushes a new env object for `copy`:
+** envs.load(source, a fresh copy of the config, opts) in a worker state. */
+static void vl_load_copy(lua_State *W, vl_worker *w, int envs_mod, int copy) {
+  vl_pool *p = w->pool;
+  char err[256];
+  lua_getfield(W, envs_mod, "load");
+  lua_pushstring(W, p->source);
+  if (w->cfg_ref != LUA_NOREF) {
+    lua_rawgeti(W, LUA_REGISTRYINDEX, w->cfg_ref);
+    if (vl_xcopy(W, lua_gettop(W), W, 0, "config", err, sizeof err) != 0)
+      luaL_error(W, "%s", err);
+    lua_remove(W, -2);
+  } else {
+    lua_pushnil(W);
+  }
+  lua_createtable(W, 0, 4);
+  if (p->env_path) {
+    lua_pushstring(W, p->env_path);
+    lua_setfield(W, -2, "env_path");
+  }
+  /* one smoke test on a throwaway instance is enough for the batch */
+  lua_pushboolean(W, copy == 0);
+  lua_setfield(W, -2, "probe");
+  if (p->trusted) {
+    lua_pushboolean(W, 1);
+    lua_setfield(W, -2, "trusted");
+  }
+  if (p->budget > 0) {
+    lua_pushcfunction(W, vl_guard);
+    lua_setfield(W, -2, "guard");
+    lua_Integer n = p->budget + VL_LOAD_EXTRA;
+    lua_sethook(W, vl_hook, LUA_MASKCOUNT, n > INT_MAX ? INT_MAX : (int)n);
+  }
+  lua_call(W, 3, 1);
+  lua_sethook(W, NULL, 0, 0);
+}
+
+/* In W (protected): the moonrl.envs module of a worker state, pushed; the
+** first call also points the string metatable at the sandbox's guarded
+** string library (not for trusted envs). */
+static int vl_envs_module(lua_State *W, vl_pool *p) {
+  lua_sethook(W, NULL, 0, 0);
+  lua_getglobal(W, "require");
+  lua_pushliteral(W, "moonrl.envs");
+  lua_call(W, 1, 1);
+  if (!p->trusted) {
+    lua_getfield(W, -1, "harden_state");
+    if (lua_isfunction(W, -1)) lua_call(W, 0, 0);
+    else lua_pop(W, 1);
+  }
+  return lua_gettop(W);
+}
+
 /* In W (protected): creates the worker's copies and its action tables. */
 static int vl_load(lua_State *W) {
   vl_loadargs *a = lua_touserdata(W, 1);
@@ -382,10 +522,16 @@ static int vl_load(lua_State *W) {
   char err[256];
   int envs_mod = 0;
   if (!is_inline) {
-    lua_getglobal(W, "require");
-    lua_pushliteral(W, "moonrl.envs");
-    lua_call(W, 1, 1);
-    envs_mod = lua_gettop(W);
+    if (p->budget > 0) {
+      lua_pushinteger(W, p->budget);
+      lua_rawsetp(W, LUA_REGISTRYINDEX, &vl_budget_key);
+    }
+    envs_mod = vl_envs_module(W, p);
+    if (a->cfg_idx) {
+      if (vl_xcopy(a->from, a->cfg_idx, W, 0, "config", err, sizeof err) != 0)
+        luaL_error(W, "%s", err);
+      w->cfg_ref = luaL_ref(W, LUA_REGISTRYINDEX);
+    }
   }
   lua_createtable(W, w->count, 0);
   int list = lua_gettop(W);
@@ -410,23 +556,7 @@ static int vl_load(lua_State *W) {
         lua_pushvalue(W, src_idx);
       }
     } else {
-      lua_getfield(W, envs_mod, "load");
-      lua_pushvalue(W, lua_upvalueindex(1)); /* source string */
-      if (a->cfg_idx) {
-        if (vl_xcopy(a->from, a->cfg_idx, W, 0, "config", err, sizeof err) != 0)
-          luaL_error(W, "%s", err);
-      } else {
-        lua_pushnil(W);
-      }
-      lua_createtable(W, 0, 2);
-      if (a->env_path) {
-        lua_pushstring(W, a->env_path);
-        lua_setfield(W, -2, "env_path");
-      }
-      /* one smoke test on a throwaway instance is enough for the batch */
-      lua_pushboolean(W, copy == 0);
-      lua_setfield(W, -2, "probe");
-      lua_call(W, 3, 1);
+      vl_load_copy(W, w, envs_mod, copy);
     }
     int env = lua_gettop(W);
     if (copy == 0) {
@@ -445,11 +575,71 @@ static int vl_load(lua_State *W) {
     lua_rawseti(W, list, k + 1);
   }
   w->envs_ref = luaL_ref(W, LUA_REGISTRYINDEX);
-  if (p->budget > 0 && !is_inline) {
-    lua_pushinteger(W, p->budget);
-    lua_rawsetp(W, LUA_REGISTRYINDEX, &vl_budget_key);
+  if (!is_inline && w == p->w) {
+    /* the file itself, whose modification time reload(true) watches */
+    lua_getfield(W, envs_mod, "resolve");
+    lua_pushstring(W, p->source);
+    lua_createtable(W, 0, 1);
+    if (p->env_path) {
+      lua_pushstring(W, p->env_path);
+      lua_setfield(W, -2, "env_path");
+    }
+    lua_call(W, 2, 1);
+    if (lua_isstring(W, -1)) {
+      p->file = strdup(lua_tostring(W, -1));
+      if (!p->file) luaL_error(W, "out of memory");
+    }
+    lua_pop(W, 1);
   }
   return 0;
+}
+
+/* In W (protected): the worker's replacement copies for a reload, from the
+** file as it is now, into w->new_ref; the first must declare the spaces of
+** the running copies. */
+static int vl_reload_load(lua_State *W) {
+  vl_worker *w = lua_touserdata(W, 1);
+  vl_pool *p = w->pool;
+  int envs_mod = vl_envs_module(W, p);
+  lua_createtable(W, w->count, 0);
+  int list = lua_gettop(W);
+  for (int k = 0; k < w->count; k++) {
+    w->cur = w->first + k;
+    vl_load_copy(W, w, envs_mod, w->first + k);
+    if (k == 0) {
+      lua_getfield(W, envs_mod, "same_spaces");
+      lua_rawgeti(W, LUA_REGISTRYINDEX, w->envs_ref);
+      lua_rawgeti(W, -1, 1);
+      lua_remove(W, -2);
+      lua_pushvalue(W, -3);
+      lua_call(W, 2, 2);
+      if (!lua_toboolean(W, -2))
+        luaL_error(W, "the reloaded env does not fit the running batch: %s",
+                   lua_isstring(W, -1) ? lua_tostring(W, -1) : "spaces differ");
+      lua_pop(W, 2);
+    }
+    lua_rawseti(W, list, k + 1);
+  }
+  w->new_ref = luaL_ref(W, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+/* At an episode boundary in vl_batch: copy k takes its replacement from the
+** last reload, if one waits (list and env are stack indices in W).  Returns
+** 1 when it swapped.  Nothing here allocates, so it cannot fail. */
+static int vl_swap(lua_State *W, vl_worker *w, int list, int env, int k) {
+  if (w->nswap == 0 || !w->swap[k]) return 0;
+  lua_rawgeti(W, LUA_REGISTRYINDEX, w->pending_ref);
+  lua_rawgeti(W, -1, k + 1);
+  lua_copy(W, -1, env);
+  lua_rawseti(W, list, k + 1);
+  lua_pop(W, 1);
+  w->swap[k] = 0;
+  if (--w->nswap == 0) {
+    luaL_unref(W, LUA_REGISTRYINDEX, w->pending_ref);
+    w->pending_ref = LUA_NOREF;
+  }
+  return 1;
 }
 
 /* In W (protected): the reusable action tables for a box env, one per copy
@@ -500,17 +690,44 @@ static inline void vl_arm(lua_State *W, vl_pool *p) {
   if (p->budget > 0) lua_sethook(W, vl_hook, LUA_MASKCOUNT, (int)p->budget);
 }
 
-/* env:reset(seed or nil) on the env at `env`, obs into row. */
+/* env:reset(seed or nil) on the env at `env`, obs into row.  An env with
+** the optional fast path reset_into(seed, obs) fills the reusable table at
+** obs_tab instead of returning a new one (same checks on what it wrote). */
 static void vl_reset_one(lua_State *W, vl_pool *p, int env, const uint64_t *seed,
-                         float *row) {
-  lua_getfield(W, env, "reset");
+                         float *row, int obs_tab) {
+  vl_arm(W, p);  /* before the lookup: an __index function is env code too */
+  int fast = lua_getfield(W, env, "reset_into") == LUA_TFUNCTION;
+  if (!fast) {
+    lua_pop(W, 1);
+    lua_getfield(W, env, "reset");
+  }
   lua_pushvalue(W, env);
   if (seed) lua_pushinteger(W, (lua_Integer)*seed);
   else lua_pushnil(W);
-  vl_arm(W, p);
+  if (fast) {
+    lua_pushvalue(W, obs_tab);
+    lua_call(W, 3, 0);
+    vl_read_obs(W, p, obs_tab, row, "reset_into");
+    return;
+  }
   lua_call(W, 2, 1);
   vl_read_obs(W, p, lua_gettop(W), row, "reset");
   lua_pop(W, 1);
+}
+
+/* In W (protected): the worker's reusable obs tables, one per copy, each
+** obs_dim zeros (an env must not keep the table it is given). */
+static void vl_make_obs_tables(lua_State *W, vl_worker *w) {
+  lua_createtable(W, w->count, 0);
+  for (int k = 0; k < w->count; k++) {
+    lua_createtable(W, w->pool->obs_dim, 0);
+    for (int j = 1; j <= w->pool->obs_dim; j++) {
+      lua_pushnumber(W, 0);
+      lua_rawseti(W, -2, j);
+    }
+    lua_rawseti(W, -2, k + 1);
+  }
+  w->obs_ref = luaL_ref(W, LUA_REGISTRYINDEX);
 }
 
 /* In W (protected): runs the pool's command on the worker's copies. */
@@ -525,6 +742,9 @@ static int vl_batch(lua_State *W) {
     lua_rawgeti(W, LUA_REGISTRYINDEX, w->acts_ref);
     acts = lua_gettop(W);
   }
+  if (w->obs_ref == 0) vl_make_obs_tables(W, w);
+  lua_rawgeti(W, LUA_REGISTRYINDEX, w->obs_ref);
+  int obsl = lua_gettop(W);
   int base = lua_gettop(W);
   for (int k = 0; k < w->count; k++) {
     int i = w->first + k;
@@ -532,13 +752,26 @@ static int vl_batch(lua_State *W) {
     float *row = p->obs + (size_t)i * od;
     lua_rawgeti(W, list, k + 1);
     int env = base + 1;
+    lua_rawgeti(W, obsl, k + 1);  /* base + 2: this copy's obs table */
+    int otab = base + 2;
     if (p->cmd == VL_RESET) {
-      vl_reset_one(W, p, env, p->seeds ? &p->seeds[i] : NULL, row);
+      const uint64_t *sp = p->seeds ? &p->seeds[i] : NULL;
+      uint64_t rs = p->seed_base + (uint64_t)i + (uint64_t)p->reloads * 1000003u;
+      if (vl_swap(W, w, list, env, k) && !sp) sp = &rs;
+      vl_reset_one(W, p, env, sp, row, otab);
       w->ep_steps[k] = 0;
       lua_settop(W, base);
       continue;
     }
-    lua_getfield(W, env, "step");
+    vl_arm(W, p);
+    /* The optional fast path step_into(action, obs) → reward, terminated,
+    ** truncated writes the observation into the copy's reusable table:
+    ** no obs table (and no info table) is made per step. */
+    int fast = lua_getfield(W, env, "step_into") == LUA_TFUNCTION;
+    if (!fast) {
+      lua_pop(W, 1);
+      lua_getfield(W, env, "step");
+    }
     lua_pushvalue(W, env);
     const float *a = p->actions + (size_t)i * width;
     if (p->kind == MRL_DISCRETE) {
@@ -550,25 +783,35 @@ static int vl_batch(lua_State *W) {
         lua_rawseti(W, -2, j + 1);
       }
     }
-    vl_arm(W, p);
-    lua_call(W, 2, 4);
-    int r = base + 2;  /* obs, reward, terminated, truncated */
-    vl_read_obs(W, p, r, row, "step");
+    const char *what = "step";
+    int r;  /* stack index of the obs; reward, terminated, truncated follow */
+    if (fast) {
+      what = "step_into";
+      lua_pushvalue(W, otab);
+      lua_call(W, 3, 3);
+      lua_pushvalue(W, otab);
+      lua_rotate(W, otab + 1, 1);  /* obs (the table), reward, term, trunc */
+      r = otab + 1;
+    } else {
+      lua_call(W, 2, 4);
+      r = otab + 1;  /* obs, reward, terminated, truncated */
+    }
+    vl_read_obs(W, p, r, row, what);
     if (lua_type(W, r + 1) != LUA_TNUMBER)
-      luaL_error(W, "step returned reward of type %s (expected a number; step "
+      luaL_error(W, "%s returned reward of type %s (expected a number; step "
                     "must return obs, reward, terminated, truncated, info)",
-                 luaL_typename(W, r + 1));
+                 what, luaL_typename(W, r + 1));
     double rew = lua_tonumber(W, r + 1);
     if (!isfinite((float)rew))
-      luaL_error(W, "step returned non-finite reward = %s",
+      luaL_error(W, "%s returned non-finite reward = %s", what,
                  rew != rew ? "NaN" : isinf(rew) ? (rew > 0 ? "inf" : "-inf")
                                                  : "a value beyond float32");
     if (lua_type(W, r + 2) != LUA_TBOOLEAN)
-      luaL_error(W, "step returned terminated of type %s (expected a boolean)",
-                 luaL_typename(W, r + 2));
+      luaL_error(W, "%s returned terminated of type %s (expected a boolean)",
+                 what, luaL_typename(W, r + 2));
     if (lua_type(W, r + 3) != LUA_TBOOLEAN)
-      luaL_error(W, "step returned truncated of type %s (expected a boolean)",
-                 luaL_typename(W, r + 3));
+      luaL_error(W, "%s returned truncated of type %s (expected a boolean)",
+                 what, luaL_typename(W, r + 3));
     int term = lua_toboolean(W, r + 2), trunc = lua_toboolean(W, r + 3);
     /* The registered time limit, applied here so it costs no extra call. */
     w->ep_steps[k]++;
@@ -578,8 +821,9 @@ static int vl_batch(lua_State *W) {
     w->tr[k] = (uint8_t)trunc;
     if (term || trunc) {
       memcpy(p->final_obs + (size_t)i * od, row, (size_t)od * sizeof(float));
-      lua_settop(W, env);
-      vl_reset_one(W, p, env, NULL, row);
+      lua_settop(W, otab);
+      uint64_t rs = p->seed_base + (uint64_t)i + (uint64_t)p->reloads * 1000003u;
+      vl_reset_one(W, p, env, vl_swap(W, w, list, env, k) ? &rs : NULL, row, otab);
       w->ep_steps[k] = 0;
     }
     lua_settop(W, base);
@@ -595,17 +839,30 @@ static int vl_batch(lua_State *W) {
 
 /* Runs worker w's part of the current command in its state (or L for an
 ** inline env); on failure leaves the message in w->err. */
-static void vl_run_worker(vl_worker *w, lua_State *W) {
+/* The message of a failed call in worker w's state: names the env and the
+** copy, and the memory cap when an allocation was refused. */
+static void vl_fail_msg(vl_worker *w, lua_State *W, char *out, size_t len) {
   vl_pool *p = w->pool;
+  char msg[400];
+  vl_errobj(W, msg, sizeof msg);
+  if (w->mem_hit && w->L)
+    snprintf(out, len, "env '%s' copy %d: memory cap of %zu bytes exceeded (%s)",
+             p->name, w->cur, p->mem_cap, msg);
+  else
+    snprintf(out, len, "env '%s' copy %d: %s", p->name, w->cur, msg);
+}
+
+static void vl_run_worker(vl_worker *w, lua_State *W) {
   w->failed = 0;
+  w->mem_hit = 0;
   lua_pushcfunction(W, vl_batch);
   lua_pushlightuserdata(W, w);
   if (lua_pcall(W, 1, 0, 0) != LUA_OK) {
-    char msg[400];
-    vl_errobj(W, msg, sizeof msg);
-    snprintf(w->err, sizeof w->err, "env '%s' copy %d: %s", p->name, w->cur, msg);
+    vl_fail_msg(w, W, w->err, sizeof w->err);
     w->failed = 1;
   }
+  /* a budget error leaves the hook firing at every instruction */
+  if (w->L && w->pool->budget > 0) lua_sethook(W, NULL, 0, 0);
 }
 
 /* Claims blocks of the current batch until none is left, running each in
@@ -715,14 +972,19 @@ static void vl_pool_free(vl_pool *p) {
     vl_worker *w = &p->w[k];
     if (w->has_thread) pthread_join(w->thread, NULL);
     free(w->stage);
+    free(w->swap);
     if (w->L) {
       lua_close(w->L);
     } else if (p->inline_env && p->callerL) {
       luaL_unref(p->callerL, LUA_REGISTRYINDEX, w->envs_ref);
       luaL_unref(p->callerL, LUA_REGISTRYINDEX, w->acts_ref);
+      if (w->obs_ref != 0) luaL_unref(p->callerL, LUA_REGISTRYINDEX, w->obs_ref);
     }
   }
   free(p->w);
+  free(p->source);
+  free(p->env_path);
+  free(p->file);
   free(p->bounds);
   free(p->term_f);
   free(p->trunc_f);
@@ -809,6 +1071,10 @@ static int vl_new(lua_State *L) {
   int threads = (int)mrlL_optintfield(L, 1, "threads", 0, 0, 256);
   lua_Integer seed = mrlL_optintfield(L, 1, "seed", 0, LUA_MININTEGER, LUA_MAXINTEGER);
   lua_Integer budget = mrlL_optintfield(L, 1, "budget", 0, 0, INT_MAX);
+  lua_Integer memory = mrlL_optintfield(L, 1, "memory", 0, 0, LUA_MAXINTEGER);
+  lua_getfield(L, 1, "trusted");
+  int trusted = lua_toboolean(L, -1);
+  lua_pop(L, 1);
   lua_getfield(L, 1, "max_episode_steps");  /* 4 */
   lua_Integer max_steps = -1;               /* the env's own */
   if (lua_isboolean(L, 4) && !lua_toboolean(L, 4)) max_steps = 0;
@@ -821,8 +1087,15 @@ static int vl_new(lua_State *L) {
   lua_getfield(L, 6, "path");               /* 7 */
   const char *path = lua_isstring(L, 7) ? lua_tostring(L, 7) : "./?.lua";
   if (inline_env) threads = 0;
+  if (inline_env && memory > 0)
+    return luaL_error(L, "vecenv: a memory cap needs an env file (an inline env "
+                         "runs in the caller's own Lua state)");
+  lua_getglobal(L, "package");              /* 8: the caller's cpath */
+  lua_getfield(L, -1, "cpath");
+  lua_replace(L, -2);
+  const char *cpath = trusted && lua_isstring(L, -1) ? lua_tostring(L, -1) : NULL;
 
-  vl_box *b = lua_newuserdatauv(L, sizeof *b, VL_NUV);  /* 8 */
+  vl_box *b = lua_newuserdatauv(L, sizeof *b, VL_NUV);  /* 9 */
   memset(b, 0, sizeof *b);
   luaL_setmetatable(L, VL_VECENV);
   int ud = lua_gettop(L);
@@ -834,6 +1107,14 @@ static int vl_new(lua_State *L) {
   p->n = n;
   p->inline_env = inline_env;
   p->budget = budget;
+  p->mem_cap = (size_t)memory;
+  p->trusted = trusted;
+  p->seed_base = (uint64_t)seed;
+  if (!inline_env) {
+    p->source = strdup(lua_tostring(L, 2));
+    p->env_path = env_path ? strdup(env_path) : NULL;
+    if (!p->source || (env_path && !p->env_path)) return luaL_error(L, "vecenv: out of memory");
+  }
   p->max_steps = max_steps > 0 ? (int64_t)max_steps : 0;
   p->callerL = L;
   snprintf(p->name, sizeof p->name, "%s", inline_env ? "inline" : lua_tostring(L, 2));
@@ -851,6 +1132,7 @@ static int vl_new(lua_State *L) {
     w->first = (int)((int64_t)k * n / p->nworkers);
     w->count = (int)((int64_t)(k + 1) * n / p->nworkers) - w->first;
     w->envs_ref = w->acts_ref = LUA_NOREF;
+    w->cfg_ref = w->pending_ref = w->new_ref = LUA_NOREF;
     size_t c = (size_t)w->count;
     size_t bytes = (c * (sizeof(int64_t) + sizeof(float) + 2) + 63) / 64 * 64;
     w->stage = aligned_alloc(64, bytes);
@@ -867,13 +1149,24 @@ static int vl_new(lua_State *L) {
     vl_worker *w = &p->w[k];
     lua_State *W = L;
     if (!inline_env) {
-      W = w->L = luaL_newstate();
+      W = w->L = lua_newstate(vl_alloc, w);
+      if (!W && w->mem_hit)
+        return luaL_error(L, "env '%s': memory cap of %d bytes is too small for a "
+                             "Lua state", p->name,
+                          (int)(p->mem_cap > INT_MAX ? INT_MAX : p->mem_cap));
       if (!W) return luaL_error(L, "vecenv: cannot create a Lua state");
+      lua_atpanic(W, vl_panic);
       lua_pushcfunction(W, vl_openlibs);
       lua_pushstring(W, path);
-      if (lua_pcall(W, 1, 0, 0) != LUA_OK) {
+      if (cpath) lua_pushstring(W, cpath);
+      else lua_pushnil(W);
+      if (lua_pcall(W, 2, 0, 0) != LUA_OK) {
         char msg[300];
         vl_errobj(W, msg, sizeof msg);
+        if (w->mem_hit)
+          return luaL_error(L, "env '%s': memory cap of %d bytes exceeded while "
+                               "setting up its worker state (%s)", p->name,
+                            (int)(p->mem_cap > INT_MAX ? INT_MAX : p->mem_cap), msg);
         return luaL_error(L, "vecenv: cannot set up a worker state: %s", msg);
       }
     }
@@ -891,10 +1184,20 @@ static int vl_new(lua_State *L) {
       lua_pushvalue(L, 3);
       nargs = 3;
     }
+    w->mem_hit = 0;
     if (lua_pcall(W, nargs, 0, 0) != LUA_OK) {
-      char msg[400];
-      vl_errobj(W, msg, sizeof msg);
-      return luaL_error(L, "env '%s' copy %d: %s", p->name, w->cur, msg);
+      char msg[600];
+      vl_fail_msg(w, W, msg, sizeof msg);
+      if (W != L) lua_sethook(W, NULL, 0, 0);
+      return luaL_error(L, "%s", msg);
+    }
+  }
+  if (p->file) {
+    /* what reload(true) compares with */
+    struct stat sb;
+    if (stat(p->file, &sb) == 0) {
+      p->file_mtime = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+      p->file_size = (int64_t)sb.st_size;
     }
   }
   if (p->kind == MRL_BOX) {
@@ -965,6 +1268,32 @@ static void vl_make_views(lua_State *L, vl_box *b, int self) {
   }
 }
 
+/* An inline env's code runs in the caller's state in the middle of reset,
+** step and collect: while it runs, the handles those calls use (the
+** VecEnv's, and in collect the rollout's, policy's and value net's) read
+** as closed to it, so a callback that closes or uses them gets an error
+** or a no-op instead of freeing memory under the call.  Each box keeps its
+** handle as its first field (l_util.h). */
+typedef struct vl_hidden {
+  void **slot[4];
+  void *h[4];
+  int n;
+} vl_hidden;
+
+static void vl_hide(vl_hidden *hd, void *box) {
+  void **slot = box;
+  hd->slot[hd->n] = slot;
+  hd->h[hd->n++] = *slot;
+  *slot = NULL;
+}
+
+static void vl_unhide(vl_hidden *hd) {
+  while (hd->n > 0) {
+    hd->n--;
+    *hd->slot[hd->n] = hd->h[hd->n];
+  }
+}
+
 /* Pushes the cached views from user value first to last. */
 static void vl_push_views(lua_State *L, int self, int first, int last) {
   for (int k = first; k <= last; k++) lua_getiuservalue(L, self, k);
@@ -979,7 +1308,11 @@ static int vl_reset(lua_State *L) {
   } else {
     seed = (uint64_t)luaL_checkinteger(L, 2);
   }
-  int st = mrl_vecenv_reset(b->v, seed);
+  mrl_vecenv *v = b->v;
+  vl_hidden hd = {0};
+  if (b->pool->inline_env) vl_hide(&hd, b);
+  int st = mrl_vecenv_reset(v, seed);
+  vl_unhide(&hd);
   if (st != MRL_OK) return vl_raise(L, b, st, "reset");
   b->resets++;
   b->has_reset = 1;
@@ -1014,7 +1347,11 @@ static int vl_step(lua_State *L) {
   vl_pool *p = b->pool;
   const float *a = vl_fast_actions(L, p);
   if (!a) a = mrlL_checkactions(L, 2, p->kind, p->action_n, p->n);
-  int st = mrl_vecenv_step(b->v, a);
+  mrl_vecenv *v = b->v;
+  vl_hidden hd = {0};
+  if (p->inline_env) vl_hide(&hd, b);
+  int st = mrl_vecenv_step(v, a);
+  vl_unhide(&hd);
   if (st != MRL_OK) return vl_raise(L, b, st, "step");
   vl_push_views(L, 1, VL_UV_OBS, VL_UV_TRUNC);
   return 4;
@@ -1095,6 +1432,95 @@ static int vl_tostring(lua_State *L) {
                     : p->nthreads ? lua_pushfstring(L, "%d threads", p->nworkers)
                                   : "calling thread");
   }
+  return 1;
+}
+
+/* env:reload([only_if_changed]) → true (reloaded: each copy switches at
+** its next episode boundary) | false (only_if_changed and the file's mtime
+** and size are as at the last load) | nil, message (the file failed to load
+** or does not fit; the running code stays).  Runs in the calling thread
+** between batches, when no worker touches its state. */
+static int vl_reload(lua_State *L) {
+  vl_box *b = vl_checkvec(L);
+  vl_pool *p = b->pool;
+  int if_changed = lua_toboolean(L, 2);
+  if (p->inline_env)
+    return luaL_error(L, "reload: an inline env (a Lua table) has no file to reload");
+  struct stat sb;
+  if (!p->file || stat(p->file, &sb) != 0) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "reload: env file %s cannot be read", p->file ? p->file : p->source);
+    return 2;
+  }
+  int64_t mt = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+  if (if_changed && mt == p->file_mtime && (int64_t)sb.st_size == p->file_size) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  /* A failed load is not retried until the file changes again. */
+  p->file_mtime = mt;
+  p->file_size = (int64_t)sb.st_size;
+  char msg[600];
+  int failed = -1;
+  for (int k = 0; k < p->nworkers && failed < 0; k++) {
+    vl_worker *w = &p->w[k];
+    if (!w->swap) {
+      w->swap = calloc((size_t)w->count, 1);
+      if (!w->swap) {
+        snprintf(msg, sizeof msg, "reload: out of memory");
+        failed = k;
+        break;
+      }
+    }
+    lua_State *W = w->L;
+    w->new_ref = LUA_NOREF;
+    w->mem_hit = 0;
+    lua_pushcfunction(W, vl_reload_load);
+    lua_pushlightuserdata(W, w);
+    if (lua_pcall(W, 1, 0, 0) != LUA_OK) {
+      vl_fail_msg(w, W, msg, sizeof msg);
+      lua_sethook(W, NULL, 0, 0);
+      failed = k;
+    }
+  }
+  if (failed >= 0) {
+    for (int k = 0; k < p->nworkers; k++) {
+      vl_worker *w = &p->w[k];
+      if (w->new_ref != LUA_NOREF) luaL_unref(w->L, LUA_REGISTRYINDEX, w->new_ref);
+      w->new_ref = LUA_NOREF;
+    }
+    lua_pushnil(L);
+    lua_pushstring(L, msg);
+    return 2;
+  }
+  for (int k = 0; k < p->nworkers; k++) {
+    vl_worker *w = &p->w[k];
+    if (w->pending_ref != LUA_NOREF) luaL_unref(w->L, LUA_REGISTRYINDEX, w->pending_ref);
+    w->pending_ref = w->new_ref;
+    w->new_ref = LUA_NOREF;
+    memset(w->swap, 1, (size_t)w->count);
+    w->nswap = w->count;
+  }
+  p->reloads++;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* env:memory() → bytes held by the private worker states (0 for an inline
+** env), and the cap per state (0 = none). */
+static int vl_memory(lua_State *L) {
+  vl_pool *p = vl_checkvec(L)->pool;
+  size_t total = 0;
+  for (int k = 0; k < p->nworkers; k++)
+    if (p->w[k].L) total += p->w[k].mem;
+  lua_pushinteger(L, (lua_Integer)total);
+  lua_pushinteger(L, (lua_Integer)p->mem_cap);
+  return 2;
+}
+
+/* env:reloads() → how many reloads succeeded */
+static int vl_reloads(lua_State *L) {
+  lua_pushinteger(L, vl_checkvec(L)->pool->reloads);
   return 1;
 }
 
@@ -1201,7 +1627,17 @@ static int vl_collect(lua_State *L) {
   mrl_policy *pol = mrlL_checkpolicy(L, 3);
   mrl_net *val = lua_isnoneornil(L, 4) ? NULL : mrlL_checknet(L, 4);
   if (!b->has_reset) return luaL_error(L, "collect: call reset() first");
-  int st = mrl_rollout_collect(rb->r, b->v, pol, val);
+  mrl_vecenv *v = b->v;
+  mrl_rollout *r = rb->r;
+  vl_hidden hd = {0};
+  if (b->pool->inline_env) {
+    vl_hide(&hd, b);
+    vl_hide(&hd, rb);
+    vl_hide(&hd, lua_touserdata(L, 3));
+    if (val) vl_hide(&hd, lua_touserdata(L, 4));
+  }
+  int st = mrl_rollout_collect(r, v, pol, val);
+  vl_unhide(&hd);
   if (st == MRL_EENV) return luaL_error(L, "%s", b->pool->err);
   if (st != MRL_OK) return luaL_error(L, "%s", mrl_rollout_error(rb->r));
   /* The flag mirrors follow the last step. */
@@ -1230,6 +1666,9 @@ int mrl_lua_open_vecenv(lua_State *L) {
     {"action_space", vl_action_space},
     {"observation_space", vl_observation_space},
     {"collect", vl_collect},
+    {"reload", vl_reload},
+    {"reloads", vl_reloads},
+    {"memory", vl_memory},
     {"close", vl_close},
     {NULL, NULL}};
   static const luaL_Reg vmetas[] = {

@@ -258,7 +258,9 @@ function M.restore(tr, path)
   core.set_rng_state(tr.rng, fromhex(state.rng.trainer))
   tr.steps_done, tr.updates = state.steps_done, state.updates
   if not tr.opts.total_steps then tr.total_steps = state.total_steps end
-  tr.segment, tr.env_seed = state.segment, state.env_seed
+  -- rank 0 saved its own env seed; each rank of a distributed run derives
+  -- its own from it (moonrl.world)
+  tr.segment, tr.env_seed = state.segment, require("moonrl.world").rank_seed(state.env_seed)
   tr.episodes, tr.elapsed = state.episodes, state.elapsed or 0
   tr.window, tr.window_len = {}, {}
   for i, r in ipairs(state.window) do tr.window[i] = r end

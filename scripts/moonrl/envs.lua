@@ -227,20 +227,145 @@ local function copy(t, drop)
   return c
 end
 
+-- Pattern matching runs in C, where no instruction budget reaches, and a
+-- pattern with k quantifiers can backtrack about n^(k+1) times on a subject
+-- of n bytes.  The sandbox refuses a match whose bound exceeds this.
+local PATTERN_COST = 1e9
+-- string.rep in C allocates its whole result at once.
+local MAX_REP = 64 * 1024 * 1024
+
+local function quantifiers(p)
+  local q, i, n = 0, 1, #p
+  while i <= n do
+    local c = p:sub(i, i)
+    if c == "%" then
+      i = i + 2
+    elseif c == "[" then
+      i = i + 1
+      if p:sub(i, i) == "^" then i = i + 1 end
+      if p:sub(i, i) == "]" then i = i + 1 end
+      while i <= n and p:sub(i, i) ~= "]" do
+        if p:sub(i, i) == "%" then i = i + 1 end
+        i = i + 1
+      end
+      i = i + 1
+    else
+      if c == "*" or c == "+" or c == "-" or c == "?" then q = q + 1 end
+      i = i + 1
+    end
+  end
+  return q
+end
+
+local function check_pattern(fname, s, p)
+  if type(p) ~= "string" then return end          -- the C function complains
+  local n = type(s) == "string" and #s or (type(s) == "number" and #tostring(s)) or 0
+  local q = quantifiers(p)
+  if q > 0 and n > 1 and (n + 0.0) ^ (q + 1) > PATTERN_COST then
+    error(("string.%s: pattern with %d quantifiers on a %d-byte string is too costly for a sandboxed script")
+          :format(fname, q, n), 3)
+  end
+end
+
+-- The string library a sandboxed script sees: no dump, guarded patterns,
+-- bounded rep.  A fresh table per call.
+local function safe_string()
+  local s = copy(string, {dump = true})
+  local find, match, gmatch, gsub, rep = string.find, string.match, string.gmatch, string.gsub, string.rep
+  s.find = function(str, pat, init, plain)
+    if not plain then check_pattern("find", str, pat) end
+    return find(str, pat, init, plain)
+  end
+  s.match = function(str, pat, init) check_pattern("match", str, pat); return match(str, pat, init) end
+  s.gmatch = function(str, pat) check_pattern("gmatch", str, pat); return gmatch(str, pat) end
+  s.gsub = function(str, pat, repl, n) check_pattern("gsub", str, pat); return gsub(str, pat, repl, n) end
+  s.rep = function(str, n, sep)
+    if type(n) == "number" and n > 0 then
+      local len = (type(str) == "string" and #str or #tostring(str))
+                  + (type(sep) == "string" and #sep or 0)
+      if len * n > MAX_REP then
+        error(("string.rep: a result of %.0f bytes exceeds the sandbox's %d"):format(len * n, MAX_REP), 2)
+      end
+    end
+    if sep == nil then return rep(str, n) end
+    return rep(str, n, sep)
+  end
+  return s
+end
+
+-- A path given to the sandbox's loadfile/dofile: relative, inside `dir`
+-- (the env file's folder), no "..".
+local function sandbox_path(fname, dir, path)
+  if type(path) ~= "string" then
+    error(fname .. ": a path relative to the env's folder expected, got " .. type(path), 3)
+  end
+  if not dir then error(fname .. ": not available here (no env folder)", 3) end
+  if path:sub(1, 1) == "/" or path:find("\\", 1, true) or path:find("..", 1, true) or path == "" then
+    error(fname .. ": '" .. path .. "' must be a relative path inside the env's folder, without '..'", 3)
+  end
+  return dir .. path
+end
+
 -- The globals an env script sees.  Fresh tables each time, so one script
 -- cannot change what another sees; math.random is left out so that every
--- random number goes through the seeded `rng`.
-local function sandbox_env()
-  local env = {
+-- random number goes through the seeded `rng`.  No io, os, require, debug,
+-- coroutine (a coroutine would run outside the instruction budget's hook)
+-- or collectgarbage control; load/loadstring/loadfile/dofile take text
+-- only and run in this same environment unless given another; loadfile and
+-- dofile read only files inside `dir` (the env file's folder).
+-- getmetatable("") is nil (the string metatable leads to the real string
+-- library) and setmetatable refuses __gc (a finalizer runs with hooks off).
+local function sandbox_env(dir)
+  local env
+  local function sload(chunk, name, mode, e)
+    if type(chunk) ~= "string" and type(chunk) ~= "function" then
+      error("load: a string or a reader function expected, got " .. type(chunk), 2)
+    end
+    if mode ~= nil and mode ~= "t" then
+      return nil, "load: only text chunks can be loaded in a sandboxed script (mode 't')"
+    end
+    if e == nil then e = env end
+    return load(chunk, name, "t", e)
+  end
+  local function sloadfile(path, mode, e)
+    local full = sandbox_path("loadfile", dir, path)
+    if mode ~= nil and mode ~= "t" then
+      return nil, "loadfile: only text chunks can be loaded in a sandboxed script (mode 't')"
+    end
+    if e == nil then e = env end
+    return loadfile(full, "t", e)
+  end
+  env = {
     math = copy(math, {random = true, randomseed = true}),
-    string = copy(string, {dump = true}),
+    string = safe_string(),
     table = copy(table),
     pairs = pairs, ipairs = ipairs, next = next, type = type,
     tostring = tostring, tonumber = tonumber, select = select,
-    error = error, assert = assert, pcall = pcall,
-    setmetatable = setmetatable, getmetatable = getmetatable,
-    rawget = rawget, rawset = rawset, rawequal = rawequal,
-    unpack = unpack, print = print,
+    error = error, assert = assert, pcall = pcall, xpcall = xpcall,
+    rawget = rawget, rawset = rawset, rawequal = rawequal, rawlen = rawlen,
+    unpack = unpack, print = print, _VERSION = _VERSION,
+    getmetatable = function(v)
+      if type(v) == "string" then return nil end
+      return getmetatable(v)
+    end,
+    setmetatable = function(t, mt)
+      if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+        error("setmetatable: __gc metamethods are not allowed in a sandboxed script", 2)
+      end
+      return setmetatable(t, mt)
+    end,
+    collectgarbage = function(opt)
+      if opt == "count" then return collectgarbage("count") end
+      error("collectgarbage: only collectgarbage('count') is available in a sandboxed script", 2)
+    end,
+    load = sload,
+    loadstring = function(s, name) return sload(s, name) end,
+    loadfile = sloadfile,
+    dofile = function(path)
+      local f, err = sloadfile(path)
+      if not f then error(err, 2) end
+      return f()
+    end,
     rng = {new = rng.new},
     spaces = copy(spaces),
   }
@@ -251,7 +376,31 @@ end
 
 envs.sandbox_env = sandbox_env
 
+-- A trusted script (opts.trusted) sees the host's globals, through an
+-- environment of its own so its globals stay its own.
+local function trusted_env()
+  return setmetatable({rng = {new = rng.new}, spaces = copy(spaces)}, {__index = _G})
+end
+
+-- In a private worker state (bindings/lua54/vecenv_lua.c): string methods
+-- ("x"):rep(...) reach the string metatable's __index, not the sandbox's
+-- `string`, so point it at a guarded copy.  Never called in a host's own
+-- state, whose string library is the host's business.
+function envs.harden_state()
+  local mt = getmetatable("")
+  if type(mt) == "table" then mt.__index = safe_string() end
+end
+
 ---------------------------------------------------------------- validation
+
+-- An error object as text without running its __tostring (which would be
+-- the script's code, outside any budget).
+local function errstr(e)
+  local t = type(e)
+  if t == "string" or t == "number" then return tostring(e) end
+  return "(error object is a " .. t .. " value)"
+end
+envs.errstr = errstr
 
 local function fail(where, msg)
   error(where .. ": " .. msg, 0)
@@ -311,6 +460,34 @@ local function check_obs(env_id, what, obs, obs_dim)
   end
 end
 
+-- true when two env objects declare the same spaces (type, shape, n,
+-- bounds): a reloaded env must fit the batch it replaces.
+local function same_value(a, b, depth)
+  if type(a) ~= type(b) then return false end
+  if type(a) ~= "table" then return a == b or (a ~= a and b ~= b) end
+  if depth > 4 then return false end
+  for k, v in pairs(a) do
+    if not same_value(v, rawget(b, k), depth + 1) then return false end
+  end
+  for k in pairs(b) do
+    if rawget(a, k) == nil then return false end
+  end
+  return true
+end
+
+function envs.same_spaces(a, b)
+  for _, name in ipairs({"observation_space", "action_space"}) do
+    local x, y = a[name], b[name]
+    if type(x) ~= "table" or type(y) ~= "table" then return false, name .. " is missing" end
+    for _, f in ipairs({"type", "shape", "n", "low", "high"}) do
+      if not same_value(rawget(x, f), rawget(y, f), 0) then
+        return false, name .. "." .. f .. " differs from the running env's"
+      end
+    end
+  end
+  return true
+end
+
 function envs.check_reset_result(env_id, obs, info, obs_dim)
   env_id = tostring(env_id)
   check_obs(env_id, "reset", obs, obs_dim)
@@ -344,13 +521,15 @@ end
 -- Load an env file's Env table (not an instance).  Raises on any problem,
 -- naming the file.
 function envs.load_class(id, opts)
+  opts = opts or {}
   local path, err = envs.resolve(id, opts)
   if not path then error(err, 0) end
-  local senv = sandbox_env()
+  local senv = opts.trusted and trusted_env() or sandbox_env(path:match("^(.*[/\\])") or "./")
+  -- text only, trusted or not: a binary chunk can break the VM
   local chunk, lerr = loadfile(path, "t", senv)
   if not chunk then error("cannot load env " .. path .. ": " .. tostring(lerr), 0) end
-  local ok, Env = pcall(chunk)
-  if not ok then error("env " .. path .. " raised while loading: " .. tostring(Env), 0) end
+  local ok, Env = (opts.guard or pcall)(chunk)
+  if not ok then error("env " .. path .. " raised while loading: " .. errstr(Env), 0) end
   envs.validate(Env, "env " .. path)
   if Env.id == nil then Env.id = path:match("([^/\\]+)%.lua$") end
   return Env, path
@@ -358,39 +537,47 @@ end
 
 local probe_seed = 0
 
+-- opts.guard, when given (a worker state), runs a call of env code like
+-- pcall but under the per-call instruction budget.
+local function caller(opts) return opts and opts.guard or pcall end
+
 -- One reset and one step on a throwaway instance, so that an env returning
 -- the wrong shape or a NaN fails at load, naming the file, rather than deep
 -- inside a rollout.
-local function probe(Env, config, where)
-  local ok, e = pcall(Env.new, config)
-  if not ok then fail(where, "Env.new failed: " .. tostring(e)) end
+local function probe(Env, config, where, opts)
+  local call = caller(opts)
+  local ok, e = call(Env.new, config)
+  if not ok then fail(where, "Env.new failed: " .. errstr(e)) end
   if type(e) ~= "table" then fail(where, "Env.new must return the env object, got " .. type(e)) end
   envs.validate_spaces(e, where)
   local dim = spaces.flat_size(e.observation_space)
   local ok2, err = pcall(function()
-    local obs, info = e:reset(probe_seed)
+    local okr, obs, info = call(e.reset, e, probe_seed)
+    if not okr then error(obs, 0) end
     envs.check_reset_result(where, obs, info, dim)
     local a = 0
     if e.action_space.type == "box" then a = spaces.sample(e.action_space, rng.new(probe_seed)) end
-    local o, r, term, trunc = e:step(a)
+    local oks, o, r, term, trunc = call(e.step, e, a)
+    if not oks then error(o, 0) end
     envs.check_step_result(where, o, r, term, trunc, dim)
   end)
   if not ok2 then
-    err = tostring(err)
+    err = errstr(err)
     if err:sub(1, #where) ~= where then err = where .. ": " .. err end
     error(err, 0)
   end
 end
 
 -- opts: env_path (extra folders), probe (default true: smoke-test one
--- reset and step on a separate instance).
+-- reset and step on a separate instance), trusted (run the file with the
+-- host's globals instead of the sandbox), guard (see caller above).
 function envs.load(id, config, opts)
   opts = opts or {}
   local Env, path = envs.load_class(id, opts)
   local where = "env " .. path
-  if opts.probe ~= false then probe(Env, config, where) end
-  local ok, e = pcall(Env.new, config)
-  if not ok then fail(where, "Env.new failed: " .. tostring(e)) end
+  if opts.probe ~= false then probe(Env, config, where, opts) end
+  local ok, e = caller(opts)(Env.new, config)
+  if not ok then fail(where, "Env.new failed: " .. errstr(e)) end
   if type(e) ~= "table" then fail(where, "Env.new must return the env object, got " .. type(e)) end
   envs.validate_spaces(e, where)
   if rawget(e, "id") == nil and e.id == nil then e.id = Env.id end

@@ -6,7 +6,33 @@
 --
 -- The file is rewritten through a temporary file and a rename every
 -- `flush_every` rows and at close, so a crash never leaves a torn log.
+-- With moonrl.core's write_file_atomic (the Lua 5.4 binding) the data is
+-- also fsynced before the rename; M.write_atomic is that for any module.
 local M = {}
+
+local has_core, core = pcall(require, "moonrl.core")
+local atomic = has_core and type(core) == "table" and core.write_file_atomic or nil
+
+-- Writes text to path atomically: true, or nil and a message.
+function M.write_atomic(path, text)
+  if atomic then return atomic(path, text) end
+  -- plain Lua: a temporary file and a rename (no fsync available)
+  local tmp = path .. ".tmp"
+  local f, err = io.open(tmp, "wb")
+  if not f then return nil, path .. ": cannot write " .. tmp .. ": " .. tostring(err) end
+  local ok, werr = f:write(text)
+  local cok, cerr = f:close()
+  if not ok or not cok then
+    os.remove(tmp)
+    return nil, path .. ": write failed: " .. tostring(werr or cerr)
+  end
+  local rok, rerr = os.rename(tmp, path)
+  if not rok then
+    os.remove(tmp)
+    return nil, path .. ": cannot rename: " .. tostring(rerr)
+  end
+  return true
+end
 
 local function cell(v)
   if v == nil then return "" end
@@ -44,13 +70,8 @@ function Csv:row(t)
 end
 
 function Csv:flush()
-  local tmp = self.path .. ".tmp"
-  local f, err = io.open(tmp, "w")
-  if not f then error("csv log: cannot write " .. tmp .. ": " .. tostring(err), 2) end
-  f:write(table.concat(self.lines, "\n"), "\n")
-  f:close()
-  local ok, rerr = os.rename(tmp, self.path)
-  if not ok then error("csv log: cannot rename to " .. self.path .. ": " .. tostring(rerr), 2) end
+  local ok, err = M.write_atomic(self.path, table.concat(self.lines, "\n") .. "\n")
+  if not ok then error("csv log: " .. tostring(err), 2) end
   self.pending = 0
 end
 

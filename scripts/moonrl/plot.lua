@@ -112,11 +112,8 @@ function M.svg(opts)
   add('</svg>')
   local text = table.concat(o, "\n") .. "\n"
   if opts.path then
-    local tmp = opts.path .. ".tmp"
-    local f = assert(io.open(tmp, "w"))
-    f:write(text)
-    f:close()
-    assert(os.rename(tmp, opts.path))
+    local ok, err = require("moonrl.log").write_atomic(opts.path, text)
+    if not ok then error("plot.svg: " .. tostring(err), 2) end
   end
   return text
 end

@@ -602,6 +602,17 @@ function Trainer:update()
   local t0 = now()
   local snap = self:_snapshot()
   local ok, stats = pcall(self._update, self)
+  if ok and core.all_finite then
+    -- a finite gradient times a huge learning rate can still overflow
+    for _, which in ipairs({"policy", "value"}) do
+      local net = self[which]
+      if not core.all_finite(net.params_view and net:params_view() or net:params()) then
+        ok, stats = false, ("%s: update refused: it made the %s parameters non-finite (learning rate %s too large?); parameters unchanged")
+                          :format(self.algo, which, tostring(self:hpv("lr")))
+        break
+      end
+    end
+  end
   if not ok then
     self:_restore(snap)
     error(stats, 0)
