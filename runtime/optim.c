@@ -144,6 +144,30 @@ static void sgd_kernel(size_t n, float *restrict p, const float *restrict g,
   for (size_t i = 0; i < n; i++) p[i] -= lr * g[i];
 }
 
+/* The largest |x| (NaN-free input assumed: the gradient is checked first). */
+static double max_abs(const float *restrict x, size_t n) {
+  float m = 0;
+#pragma omp simd reduction(max : m)
+  for (size_t i = 0; i < n; i++) m = fabsf(x[i]) > m ? fabsf(x[i]) : m;
+  return m;
+}
+
+/* A bound on max|Δθ| of this step, or INFINITY when none is known.  Adam:
+** m_t² ≤ (1−β1)²/((1−β2)(1−β1²/β2)) · v_t by Cauchy–Schwarz over the two
+** moving averages (when β1² < β2), so |m̂/√v̂| ≤ √bc2/bc1 · that root. */
+static double step_bound(const mrl_optim *o, const float *grad, double lr,
+                         double bc1, double bc2) {
+  double g = max_abs(grad, o->n);
+  if (o->kind == MRL_ADAM) {
+    double b1 = o->beta1, b2 = o->beta2;
+    if (!(b1 * b1 < b2) || b2 >= 1) return INFINITY;
+    double c = (1 - b1) / sqrt((1 - b2) * (1 - b1 * b1 / b2));
+    return lr * sqrt(bc2) / bc1 * c;
+  }
+  if (o->m) return lr * (o->beta1 * max_abs(o->m, o->n) + g);
+  return lr * g;
+}
+
 int mrl_optim_step(mrl_optim *o, float *params, const float *grad, double lr) {
   if (!o) return MRL_EINVAL;
   if (!params || !grad)
@@ -156,11 +180,17 @@ int mrl_optim_step(mrl_optim *o, float *params, const float *grad, double lr) {
   if (o->t == INT64_MAX)
     return optim_fail(o, MRL_ESTATE, "optim step: step counter overflow");
   int64_t t = o->t + 1;
+  /* Bias corrections in double (β2ᵗ is close to 1 for many steps). */
+  double bc1 = 1.0 - pow(o->beta1, (double)t);
+  double bc2 = 1.0 - pow(o->beta2, (double)t);
+  /* A finite but absurd step (a learning rate of 1e300, say) would overflow
+  ** the parameters; refuse it up front so they stay as they were. */
+  if (!(max_abs(params, o->n) + step_bound(o, grad, lr, bc1, bc2) < 1e37))
+    return optim_fail(o, MRL_ENONFINITE,
+                      "optim step refused: learning rate %g would overflow the parameters; parameters unchanged",
+                      lr);
   if (o->kind == MRL_ADAM) {
-    /* Bias corrections in double (β2ᵗ is close to 1 for many steps), then
-    ** folded into two scalars so the loop does no pow/sqrt of its own. */
-    double bc1 = 1.0 - pow(o->beta1, (double)t);
-    double bc2 = 1.0 - pow(o->beta2, (double)t);
+    /* Folded into two scalars so the loop does no pow/sqrt of its own. */
     double step = lr / bc1;
     double inv_sqrt_bc2 = 1.0 / sqrt(bc2);
     /* 1−β is formed in double, as torch does: 1 − 0.999f in float is off

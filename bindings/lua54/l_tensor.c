@@ -13,8 +13,10 @@
 
 #include "l_util.h"
 
-/* Largest element count we accept: keeps byte sizes and int indices sane. */
-#define MAXNUMEL ((size_t)1 << 31)
+/* Largest element count we accept: 2^28 floats (1 GiB) keeps byte sizes and
+** int indices sane, is far above any batch, and far below a request that
+** would take the host down. */
+#define MAXNUMEL ((size_t)1 << 28)
 
 static size_t checkshape(lua_State *L, int ndim, const int *shape) {
   size_t n = 1;

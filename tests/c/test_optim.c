@@ -183,9 +183,33 @@ static void test_new_errors(void) {
   TAP_OK(1, "free(NULL) is a no-op");
 }
 
+/* A finite learning rate that would overflow the parameters is refused,
+** and nothing — parameters, moments, step count — changes. */
+static void test_overflowing_step(void) {
+  const mrl_optim_kind kinds[3] = {MRL_ADAM, MRL_SGD, MRL_SGD};
+  const double momentum[3] = {0.9, 0.0, 0.9};
+  for (int k = 0; k < 3; k++) {
+    mrl_optim *o = NULL;
+    mrl_optim_new(&o, kinds[k], 4, momentum[k], 0.999, 1e-8);
+    float p[4] = {1, -2, 3, 0.5f}, g[4] = {0.1f, -0.2f, 3e30f, 0};
+    mrl_optim_step(o, p, g, 1e-3);
+    float before[4];
+    memcpy(before, p, sizeof p);
+    int64_t t = mrl_optim_steps(o);
+    int st = mrl_optim_step(o, p, g, 1e300);
+    TAP_OK(st == MRL_ENONFINITE && !memcmp(p, before, sizeof p) && mrl_optim_steps(o) == t,
+           "%s: lr 1e300 refused, parameters and step count unchanged (%s)",
+           k == 0 ? "adam" : k == 1 ? "sgd" : "sgd+momentum", mrl_optim_error(o));
+    TAP_OK(mrl_optim_step(o, p, g, 1e-3) == MRL_OK && mrl_all_finite(p, 4),
+           "a sane step afterwards works");
+    mrl_optim_free(o);
+  }
+}
+
 int main(void) {
   test_adam();
   test_sgd();
   test_new_errors();
+  test_overflowing_step();
   return tap_done();
 }

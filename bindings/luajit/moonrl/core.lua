@@ -146,7 +146,7 @@ typedef struct mrl_lj_tensor {
 ]]
 
 local MAXDIM = 4
-local MAXNUMEL = 2 ^ 31
+local MAXNUMEL = 2 ^ 28  -- as the Lua 5.4 module: 1 GiB of floats
 local MAX_BATCH = 16777216
 local MAX_WIDTH = 65536
 local MAX_LAYERS = 16
