@@ -289,6 +289,12 @@ static int vl_openlibs(lua_State *W) {
   if (lua_isstring(W, 2)) lua_pushvalue(W, 2);  /* trusted: the caller's */
   else lua_pushliteral(W, "");
   lua_setfield(W, -2, "cpath");
+  /* moonrl.core is the module already linked into this process: a trusted
+  ** env that requires it must not load a second copy of the runtime. */
+  lua_getfield(W, -1, "preload");
+  lua_pushcfunction(W, luaopen_moonrl_core);
+  lua_setfield(W, -2, "moonrl.core");
+  lua_pop(W, 2);
   return 0;
 }
 
