@@ -21,6 +21,8 @@ static inline float kn_hsum8(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 #define KN_HSUM(v) kn_hsum8((__m256)(v))
+/* min(9, a): minps returns its second operand if either is NaN */
+#define KN_MIN9(a) ((kn_vf)_mm256_min_ps(_mm256_set1_ps(9.0f), (__m256)(a)))
 #define KN_TABLE mlp_kernels_avx2
 #define KN_NAME "avx2"
 #include "kernels_impl.h"

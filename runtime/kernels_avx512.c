@@ -21,6 +21,8 @@ static inline __m512 kn_div512(__m512 a, __m512 b) {
   return _mm512_mul_ps(a, r);
 }
 #define KN_DIV(a, b) ((kn_vf)kn_div512((__m512)(a), (__m512)(b)))
+/* min(9, a): minps returns its second operand if either is NaN */
+#define KN_MIN9(a) ((kn_vf)_mm512_min_ps(_mm512_set1_ps(9.0f), (__m512)(a)))
 #define KN_TABLE mlp_kernels_avx512
 #define KN_NAME "avx512"
 #include "kernels_impl.h"

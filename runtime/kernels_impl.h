@@ -6,6 +6,7 @@
 **   KN_FMA(a,b,c) a·b + c (fused where the target has it)
 **   KN_HSUM(v)    sum of the lanes of v
 **   KN_DIV(a,b)   a / b to ~1 ulp (optional; default the division)
+**   KN_MIN9(a)    min(a, 9) keeping a NaN (optional)
 ** Written with GCC vector extensions so one source serves every width; the
 ** register tile acc[KN_RB][KN_NV] is fully unrolled so it lives in registers.
 */
@@ -68,10 +69,10 @@ static inline kn_vf kn_set1(float s) {
 static inline kn_vi kn_set1i(int32_t s) { return (kn_vi){0} + s; }
 
 /* One register tile: R rows of C, KN_NT columns (nw of them real), over a
-** panel of kw packed rows.  Inlined with R constant so the loops unroll. */
+** panel of kw rows ps floats apart.  Inlined with R constant so the loops unroll. */
 static inline __attribute__((always_inline)) void
 kn_tile(const int R, int kw, const float *A, ptrdiff_t sam, ptrdiff_t sak,
-        const float *panel, float *C, ptrdiff_t ldc, int nw,
+        const float *panel, ptrdiff_t ps, float *C, ptrdiff_t ldc, int nw,
         const float *bias, int load_c) {
   kn_vf acc[KN_RB][KN_NV];
   float tmp[KN_NT];
@@ -94,7 +95,7 @@ kn_tile(const int R, int kw, const float *A, ptrdiff_t sam, ptrdiff_t sak,
   for (int k = 0; k < kw; k++) {
     kn_vf b[KN_NV];
 #pragma GCC unroll 8
-    for (int v = 0; v < KN_NV; v++) b[v] = kn_load(panel + k * KN_NT + v * KN_VW);
+    for (int v = 0; v < KN_NV; v++) b[v] = kn_load(panel + k * ps + v * KN_VW);
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++) {
       kn_vf a = kn_set1(A[r * sam + k * sak]);
@@ -152,28 +153,28 @@ static void kn_gemm(int M, int N, int K, const float *A, ptrdiff_t sam,
                     ptrdiff_t sbn, float *C, ptrdiff_t ldc, const float *bias,
                     int accumulate) {
   /* B is packed panel by panel into [k][KN_NT] with zero columns past N,
-  ** so the tile loop runs over contiguous, aligned, tail-free rows. */
+  ** so the tile loop runs over contiguous, tail-free rows; rows of B that
+  ** are already that are read in place. */
   float panel[KN_KT * KN_NT] __attribute__((aligned(64)));
   for (int n0 = 0; n0 < N; n0 += KN_NT) {
     int nw = N - n0 < KN_NT ? N - n0 : KN_NT;
     for (int k0 = 0; k0 < K; k0 += KN_KT) {
       int kw = K - k0 < KN_KT ? K - k0 : KN_KT;
-      if (sbk == 1 && sbn != 1) {
+      const float *pan = panel;
+      ptrdiff_t ps = KN_NT;
+      if (sbn == 1 && nw == KN_NT) {
+        /* whole contiguous rows of B: the tiles read them in place (a
+        ** copy cost as much as the small products it fed) */
+        pan = B + (ptrdiff_t)k0 * sbk + n0;
+        ps = sbk;
+      } else if (sbk == 1 && sbn != 1) {
         kn_pack_t(panel, B + k0 + (ptrdiff_t)n0 * sbn, sbn, kw, nw);
       } else {
         for (int k = 0; k < kw; k++) {
           const float *brow = B + (ptrdiff_t)(k0 + k) * sbk + (ptrdiff_t)n0 * sbn;
           float *prow = panel + k * KN_NT;
-          if (sbn == 1 && nw == KN_NT) {
-            /* whole vectors: a variable-size memcpy here becomes rep movs,
-            ** whose start-up cost dominated small products */
-#pragma GCC unroll 8
-            for (int v = 0; v < KN_NV; v++)
-              kn_store(prow + v * KN_VW, kn_load(brow + v * KN_VW));
-          } else {
-            for (int j = 0; j < nw; j++) prow[j] = brow[j * sbn];
-            for (int j = nw; j < KN_NT; j++) prow[j] = 0.0f;
-          }
+          for (int j = 0; j < nw; j++) prow[j] = brow[j * sbn];
+          for (int j = nw; j < KN_NT; j++) prow[j] = 0.0f;
         }
       }
       int load_c = accumulate || k0 > 0;
@@ -182,11 +183,21 @@ static void kn_gemm(int M, int N, int K, const float *A, ptrdiff_t sam,
       float *Cn = C + n0;
       int m = 0;
       for (; m + KN_RB <= M; m += KN_RB)
-        kn_tile(KN_RB, kw, Ak + m * sam, sam, sak, panel, Cn + m * ldc, ldc,
+        kn_tile(KN_RB, kw, Ak + m * sam, sam, sak, pan, ps, Cn + m * ldc, ldc,
                 nw, bn, load_c);
-      for (; m < M; m++)
-        kn_tile(1, kw, Ak + m * sam, sam, sak, panel, Cn + m * ldc, ldc, nw,
+      /* the last M mod RB rows in one tile: a 1-row tile is a few long
+      ** dependent FMA chains, so two or three of them in a row waited on
+      ** latency (the output layer's weight gradient, M = 2) */
+      if (KN_RB > 3 && M - m == 3)
+        kn_tile(3, kw, Ak + m * sam, sam, sak, pan, ps, Cn + m * ldc, ldc, nw,
                 bn, load_c);
+      else if (KN_RB > 2 && M - m == 2)
+        kn_tile(2, kw, Ak + m * sam, sam, sak, pan, ps, Cn + m * ldc, ldc, nw,
+                bn, load_c);
+      else
+        for (; m < M; m++)
+          kn_tile(1, kw, Ak + m * sam, sam, sak, pan, ps, Cn + m * ldc, ldc, nw,
+                  bn, load_c);
     }
   }
 }
@@ -204,28 +215,109 @@ static inline __attribute__((always_inline)) kn_vf kn_reduce(kn_vf *v) {
   return v[0];
 }
 
+/* x[0..K) repeated across a vector, K = 2, 4 or 8 (< VW): loaded whole and
+** shuffled, where scalar stores into a buffer read back as one vector
+** would stall store forwarding on every row. */
+#define KN_R16(K) 0 % (K), 1 % (K), 2 % (K), 3 % (K), 4 % (K), 5 % (K), 6 % (K), \
+  7 % (K), 8 % (K), 9 % (K), 10 % (K), 11 % (K), 12 % (K), 13 % (K), 14 % (K), 15 % (K)
+#if KN_VW == 16
+#define KN_REP(K) KN_R16(K)
+#elif KN_VW == 8
+#define KN_REP(K) 0 % (K), 1 % (K), 2 % (K), 3 % (K), 4 % (K), 5 % (K), 6 % (K), 7 % (K)
+#else
+#define KN_REP(K) 0 % (K), 1 % (K), 2 % (K), 3 % (K)
+#endif
+static inline kn_vf kn_repeat(const float *x, int K) {
+  typedef float kn_v2 __attribute__((vector_size(8)));
+  typedef float kn_v4 __attribute__((vector_size(16)));
+  typedef float kn_v8 __attribute__((vector_size(32)));
+  if (K == 2) {
+    kn_v2 q;
+    memcpy(&q, x, sizeof q);
+    return __builtin_shufflevector(q, q, KN_REP(2));
+  }
+#if KN_VW >= 8
+  if (K == 4) {
+    kn_v4 q;
+    memcpy(&q, x, sizeof q);
+    return __builtin_shufflevector(q, q, KN_REP(4));
+  }
+#endif
+#if KN_VW >= 16
+  if (K == 8) {
+    kn_v8 q;
+    memcpy(&q, x, sizeof q);
+    return __builtin_shufflevector(q, q, KN_REP(8));
+  }
+#endif
+  (void)sizeof(kn_v4);
+  (void)sizeof(kn_v8);
+  return kn_set1(x[0]);  /* not reached: K is 2, 4 or 8 */
+}
+
+/* Lane j: Σ_k xr[k]·w[j·K + k] over a block of VW rows of W, one
+** accumulator per row so each x vector is loaded once for all of them, then
+** one transposing reduction; kv whole vectors first, the zero-padded row
+** tails in tb (if any) against xtail before them.  Inlined with kv constant
+** (and K = kv·VW) for the usual widths: the loops unroll, the rows are
+** immediate offsets of one pointer, and the VW accumulators stay in
+** registers (a runtime j index, or K, had spilled them to the stack). */
+static inline __attribute__((always_inline)) kn_vf
+kn_dot_block(int kv, const float *xr, const float *w, ptrdiff_t K,
+             const float *tb, kn_vf xtail) {
+  kn_vf acc[KN_VW];
+#pragma GCC unroll 16
+  for (int j = 0; j < KN_VW; j++)
+    acc[j] = tb ? xtail * kn_load(tb + j * KN_VW) : kn_set1(0.0f);
+#pragma GCC unroll 4
+  for (int k = 0; k < kv * KN_VW; k += KN_VW) {
+    kn_vf xv = kn_load(xr + k);
+#pragma GCC unroll 16
+    for (int j = 0; j < KN_VW; j++)
+      acc[j] = KN_FMA(xv, kn_load(w + (ptrdiff_t)j * K + k), acc[j]);
+  }
+  return kn_reduce(acc);
+}
+
 static void kn_linear_dot(int M, int N, int K, const float *x, const float *W,
                           const float *bias, float *y) {
   const int Kv = K - K % KN_VW, Kt = K - Kv;  /* whole vectors, then a tail */
+  const int short_rows = K < KN_VW && (K == 2 || K == 4 || K == 8);
   /* row tails of a block of W, zero-padded to a vector each: never read
   ** past W, and the padding lanes meet zeros of the padded x tail */
   float tb[KN_VW * KN_VW] __attribute__((aligned(64)));
-  if (Kt > 0)
+  if (Kt > 0 && !short_rows && N >= KN_VW)
     for (int j = 0; j < KN_VW; j++) kn_store(tb + j * KN_VW, kn_set1(0.0f));
-  for (int m = 0; m < M; m++) {
+  int m = 0;
+  if (N < KN_VW && Kt == 0) {
+    /* a narrow output layer over a batch: the roles swap, VW rows of x
+    ** against one row of W per block, so the reduction tree is shared by
+    ** VW rows instead of a horizontal sum per output */
+    const kn_vf z = kn_set1(0.0f);
+    for (; m + KN_VW <= M; m += KN_VW)
+      for (int n = 0; n < N; n++) {
+        const float *xb = x + (ptrdiff_t)m * K, *wr = W + (ptrdiff_t)n * K;
+        kn_vf d;
+        switch (Kv / KN_VW) {
+          case 1: d = kn_dot_block(1, wr, xb, 1 * KN_VW, NULL, z); break;
+          case 2: d = kn_dot_block(2, wr, xb, 2 * KN_VW, NULL, z); break;
+          case 4: d = kn_dot_block(4, wr, xb, 4 * KN_VW, NULL, z); break;
+          case 8: d = kn_dot_block(8, wr, xb, 8 * KN_VW, NULL, z); break;
+          default: d = kn_dot_block(Kv / KN_VW, wr, xb, K, NULL, z); break;
+        }
+        d += kn_set1(bias[n]);
+        for (int j = 0; j < KN_VW; j++) y[(ptrdiff_t)(m + j) * N + n] = d[j];
+      }
+  }
+  for (; m < M; m++) {
     const float *xr = x + (ptrdiff_t)m * K;
     float *yr = y + (ptrdiff_t)m * N;
-    float xt[KN_VW] = {0};
-    for (int t = 0; t < Kt; t++) xt[t] = xr[Kv + t];
-    const kn_vf xtail = kn_load(xt);
     int n = 0;
-    if (K < KN_VW && (K == 2 || K == 4 || K == 8)) {
+    if (short_rows) {
       /* short rows dividing a vector (observation layers): a block of VW
       ** rows is K contiguous vectors; multiply by x repeated and sum each
       ** group of K lanes with the last log2 K levels of the tree */
-      float xr_[KN_VW];
-      for (int j = 0; j < KN_VW; j++) xr_[j] = xr[j % K];
-      const kn_vf xrep = kn_load(xr_);
+      const kn_vf xrep = kn_repeat(xr, K);
       for (; n + KN_VW <= N; n += KN_VW) {
         kn_vf v[8];
         const float *w = W + (ptrdiff_t)n * K;
@@ -242,35 +334,33 @@ static void kn_linear_dot(int M, int N, int K, const float *x, const float *W,
         kn_store(yr + n, v[0] + kn_load(bias + n));
       }
     }
-    /* blocks of VW outputs: one accumulator per output, reduced together */
-    for (; n + KN_VW <= N; n += KN_VW) {
-      kn_vf acc[KN_VW];
-      const float *w = W + (ptrdiff_t)n * K;
-      for (int j = 0; j < KN_VW; j++)
-        for (int t = 0; t < Kt; t++) tb[j * KN_VW + t] = w[(ptrdiff_t)j * K + Kv + t];
-      for (int j = 0; j < KN_VW; j += 4) {  /* 4 rows share each x load */
-        const float *w0 = w + (ptrdiff_t)j * K, *w1 = w0 + K, *w2 = w1 + K, *w3 = w2 + K;
-        kn_vf a0 = kn_set1(0.0f), a1 = a0, a2 = a0, a3 = a0;
-        if (Kt > 0) {
-          a0 = xtail * kn_load(tb + j * KN_VW);
-          a1 = xtail * kn_load(tb + (j + 1) * KN_VW);
-          a2 = xtail * kn_load(tb + (j + 2) * KN_VW);
-          a3 = xtail * kn_load(tb + (j + 3) * KN_VW);
+    /* blocks of VW outputs */
+    if (n + KN_VW <= N && Kt == 0) {
+      for (; n + KN_VW <= N; n += KN_VW) {
+        const float *w = W + (ptrdiff_t)n * K;
+        const kn_vf z = kn_set1(0.0f);
+        kn_vf d;
+        switch (Kv / KN_VW) {
+          case 1: d = kn_dot_block(1, xr, w, 1 * KN_VW, NULL, z); break;
+          case 2: d = kn_dot_block(2, xr, w, 2 * KN_VW, NULL, z); break;
+          case 4: d = kn_dot_block(4, xr, w, 4 * KN_VW, NULL, z); break;
+          case 8: d = kn_dot_block(8, xr, w, 8 * KN_VW, NULL, z); break;
+          case 16: d = kn_dot_block(16, xr, w, 16 * KN_VW, NULL, z); break;
+          default: d = kn_dot_block(Kv / KN_VW, xr, w, K, NULL, z); break;
         }
-#pragma GCC unroll 4
-        for (int k = 0; k < Kv; k += KN_VW) {
-          kn_vf xv = kn_load(xr + k);
-          a0 = KN_FMA(xv, kn_load(w0 + k), a0);
-          a1 = KN_FMA(xv, kn_load(w1 + k), a1);
-          a2 = KN_FMA(xv, kn_load(w2 + k), a2);
-          a3 = KN_FMA(xv, kn_load(w3 + k), a3);
-        }
-        acc[j] = a0;
-        acc[j + 1] = a1;
-        acc[j + 2] = a2;
-        acc[j + 3] = a3;
+        kn_store(yr + n, d + kn_load(bias + n));
       }
-      kn_store(yr + n, kn_reduce(acc) + kn_load(bias + n));
+    } else if (n + KN_VW <= N) {
+      float xt[KN_VW] = {0};
+      for (int t = 0; t < Kt; t++) xt[t] = xr[Kv + t];
+      const kn_vf xtail = kn_load(xt);
+      for (; n + KN_VW <= N; n += KN_VW) {
+        const float *w = W + (ptrdiff_t)n * K;
+        for (int j = 0; j < KN_VW; j++)
+          for (int t = 0; t < Kt; t++) tb[j * KN_VW + t] = w[(ptrdiff_t)j * K + Kv + t];
+        kn_vf d = kn_dot_block(Kv / KN_VW, xr, w, K, tb, xtail);
+        kn_store(yr + n, d + kn_load(bias + n));
+      }
     }
     /* the rest one output at a time (narrow layers, short rows) */
     for (; n < N; n++) {
@@ -295,32 +385,42 @@ static void kn_linear_dot(int M, int N, int K, const float *x, const float *W,
   }
 }
 
+/* min(a, 9) for a ≥ 0 or NaN, keeping a NaN (x86 minps returns its second
+** operand when either is NaN, so the targets pass KN_MIN9 as one min). */
+#ifndef KN_MIN9
+static inline kn_vf kn_min9(kn_vf a) {
+  kn_vi big = a > kn_set1(9.0f);
+  return (kn_vf)(((kn_vi)a & ~big) | ((kn_vi)kn_set1(9.0f) & big));
+}
+#define KN_MIN9(a) kn_min9(a)
+#endif
+
 /* tanh(x) = −expm1(−2|x|) / (2 + expm1(−2|x|)), with the sign of x.
 ** expm1 keeps full relative accuracy near 0, so no separate small-x branch:
 ** −2|x| = n·ln2 + r, |r| ≤ ln2/2, expm1 = 2^n·expm1(r) + (2^n − 1) with a
 ** degree-7 Taylor expm1(r) (truncation < 2e-8 relative).  |x| is clamped at
-** 9, where tanh rounds to 1 in float; a NaN stays NaN. */
+** 9, where tanh rounds to 1 in float; a NaN stays NaN.  The polynomial is
+** evaluated by Estrin's scheme: the forward pass at batch 1 waits on this
+** chain twice, and Estrin's is 4 dependent steps where Horner's was 7. */
 static inline kn_vf kn_tanh(kn_vf x) {
   const kn_vi signbit = kn_set1i(INT32_MIN);
   kn_vi sign = (kn_vi)x & signbit;
-  kn_vf a = (kn_vf)((kn_vi)x & ~signbit);
-  kn_vi big = a > kn_set1(9.0f);
-  a = (kn_vf)(((kn_vi)a & ~big) | ((kn_vi)kn_set1(9.0f) & big));
+  kn_vf a = KN_MIN9((kn_vf)((kn_vi)x & ~signbit));
   kn_vf y = a * -2.0f;
   /* round to nearest by the 1.5·2^23 trick; exact since |y·log2 e| < 2^22 */
-  kn_vf t = KN_FMA(y, kn_set1(1.44269504088896341f), kn_set1(12582912.0f));
+  kn_vf t = KN_FMA(a, kn_set1(-2.0f * 1.44269504088896341f), kn_set1(12582912.0f));
   kn_vf nf = t - 12582912.0f;
   kn_vu ni = (kn_vu)t - 0x4B400000u;  /* n mod 2^32; unsigned: a NaN wraps */
   /* Cody–Waite: ln2 split in a high part whose products nf·hi are exact */
   kn_vf r = KN_FMA(nf, kn_set1(-0.693145751953125f), y);
   r = KN_FMA(nf, kn_set1(-1.42860682030941723e-6f), r);
-  /* FMA chains (where the target has them) halve the latency of Horner */
-  kn_vf p = KN_FMA(kn_set1(1.0f / 5040.0f), r, kn_set1(1.0f / 720.0f));
-  p = KN_FMA(p, r, kn_set1(1.0f / 120.0f));
-  p = KN_FMA(p, r, kn_set1(1.0f / 24.0f));
-  p = KN_FMA(p, r, kn_set1(1.0f / 6.0f));
-  p = KN_FMA(p, r, kn_set1(0.5f));
-  p = KN_FMA(r * r, p, r);
+  /* expm1(r) = r + r²·(c2 + c3·r + r²·(c4 + c5·r + r²·(c6 + c7·r))) */
+  kn_vf r2 = r * r;
+  kn_vf pa = KN_FMA(kn_set1(1.0f / 6.0f), r, kn_set1(0.5f));
+  kn_vf pb = KN_FMA(kn_set1(1.0f / 120.0f), r, kn_set1(1.0f / 24.0f));
+  kn_vf pc = KN_FMA(kn_set1(1.0f / 5040.0f), r, kn_set1(1.0f / 720.0f));
+  kn_vf p = KN_FMA(KN_FMA(pc, r2, pb), r2, pa);
+  p = KN_FMA(r2, p, r);
   kn_vf s = (kn_vf)((ni + 127u) << 23);  /* 2^n, n in [−26, 0] */
   kn_vf em = KN_FMA(s, p, s - 1.0f);
   kn_vf th = KN_DIV(-em, em + 2.0f);
