@@ -10,7 +10,8 @@
 --   main_job_peak_rss_mib          peak RSS of build/moonrl examples/main.lua
 --
 -- then a scaling table (steps/s against num_envs and hidden width, update
--- time against minibatch size), drawn to docs/scaling.svg.
+-- time against minibatch size), drawn to $BUILD/scaling.svg (and docs/ when
+-- MOONRL_UPDATE_DOCS is set).
 --
 --   build/moonrl bench/run_all.lua            (what `make bench` runs)
 --   build/moonrl bench/run_all.lua --quick    (shorter runs)
@@ -411,13 +412,15 @@ do
   local function body(s) return (s:gsub("^%s*<svg[^>]*>", ""):gsub("</svg>%s*$", "")) end
   local svg = '<svg xmlns="http://www.w3.org/2000/svg" width="720" height="840" viewBox="0 0 720 840">\n' ..
               '<g>' .. body(a) .. '</g>\n<g transform="translate(0,420)">' .. body(b) .. '</g>\n</svg>\n'
-  os.execute("mkdir -p " .. root .. "docs")
-  local path = root .. "docs/scaling.svg"
-  local f = assert(io.open(path .. ".tmp", "w"))
-  f:write(svg)
-  f:close()
-  assert(os.rename(path .. ".tmp", path))
-  print("picture: " .. path)
+  -- Written into the build folder; the README's copy in docs/ is refreshed
+  -- on request (MOONRL_UPDATE_DOCS=1), so a bench leaves the sources alone.
+  local paths = {BUILD .. "/scaling.svg"}
+  if os.getenv("MOONRL_UPDATE_DOCS") then paths[2] = root .. "docs/scaling.svg" end
+  for _, path in ipairs(paths) do
+    local ok, err = rl.core.write_file_atomic(path, svg)
+    if not ok then error("cannot write " .. path .. ": " .. tostring(err)) end
+    print("picture: " .. path)
+  end
 end
 
 -- ---------------------------------------------------- summary + JSON
