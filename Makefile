@@ -135,7 +135,10 @@ test: deps
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-asan
 
-run: deps all
+# A sub-make after deps, so what deps just installed (readline, mpicc,
+# pkg-config) is seen by the variables computed when make reads this file.
+run: deps
+	$(MAKE) --no-print-directory all
 	$(HOST) examples/main.lua
 
 # bench/run_all.lua runs every build/bench/* program and bench/*.lua, then
