@@ -253,3 +253,18 @@ fuzz:
 
 soak: all
 	$(HOST) bench/soak.lua $(SOAK_SECONDS)
+
+# ---------------------------------------------------------------- peers
+# make bench-peers: moonrl beside the Python stack (PyTorch from Debian's
+# python3-torch, run single-threaded), measured in one run on this machine
+# (bench/peers/compare.lua runs bench/peers/torch_bench.py; writes
+# $(BUILD)/peers.json).  Not part of `make test` or `make bench`.
+PEER_PYTHON ?= /usr/bin/python3
+PEER_STEPS ?= 100000
+.PHONY: bench-peers
+bench-peers: all $(BENCH_BIN)
+	@if ! $(PEER_PYTHON) -c 'import torch, numpy' 2>/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y python3-torch python3-numpy; \
+	  else echo "needs: sudo apt-get install -y python3-torch python3-numpy"; exit 1; fi; \
+	fi
+	BUILD=$(BUILD) PYTHON=$(PEER_PYTHON) $(HOST) bench/peers/compare.lua $(PEER_STEPS)
