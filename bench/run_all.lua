@@ -163,30 +163,14 @@ print("\n== issue 6 figures ==")
 -- clip 0.2, clipped value loss, entropy 0.01, vf 0.5, max grad norm 0.5,
 -- separate 64-64 tanh networks, 500k steps.
 do
-  local total = QUICK and 100000 or 500000
-  local env = vec.make("CartPole-v1", {num_envs = 4, threads = 0, seed = 1})
-  local agent = rl.ppo{env = env, seed = 1, progress = false,
-    n_steps = 128, batch_size = 128, epochs = 4,
-    lr = function(p) return 2.5e-4 * (1 - p) end,
-    gamma = 0.99, gae_lambda = 0.95, clip = 0.2, clip_vf = 0.2,
-    ent_coef = 0.01, vf_coef = 0.5, max_grad_norm = 0.5}
-  local first, ut = nil, 0
-  local t0 = now()
-  agent:learn(total, {on_update = function(s)
-    ut = ut + s.update_time
-    if not first and s.episodes >= 20 and s.mean_return >= 475 then first = s.steps end
-  end})
-  local dt = now() - t0
-  local sps = agent.steps_done / dt
-  local final = agent:episode_stats().mean_return
+  local r = dofile(here .. "lib/cleanrl_ppo.lua")(QUICK and 100000 or 500000)
+  local sps, final, first, dt, ut = r.sps, r.final, r.first, r.seconds, r.update_time
   print(("PPO, CleanRL config: %d steps in %.2f s (collect %.2f s, update %.2f s); " ..
          "mean of last 20 returns %.1f, first >= 475 at %s steps")
-        :format(agent.steps_done, dt, dt - ut, ut, final, tostring(first)))
+        :format(r.steps, dt, dt - ut, ut, final, tostring(first)))
   figure("ppo_cleanrl_config_sps", sps, ">=", 500000, "env steps/s",
          ("final mean20 %.1f (target >= 475), first >= 475 at %s steps"):format(final, tostring(first)))
   figures.ppo_cleanrl_final_mean20 = final
-  agent:close()
-  env:close()
 end
 
 -- ---------------------------------------------------- 2. time to solve

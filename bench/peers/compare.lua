@@ -71,27 +71,12 @@ end
 
 -- 3. PPO with CleanRL's ppo.py config on CartPole-v1 (Lua env), STEPS steps.
 do
-  local env = vec.make("CartPole-v1", {num_envs = 4, threads = 0, seed = 1})
-  local agent = rl.ppo{env = env, seed = 1, progress = false,
-    n_steps = 128, batch_size = 128, epochs = 4,
-    lr = function(q) return 2.5e-4 * (1 - q) end,
-    gamma = 0.99, gae_lambda = 0.95, clip = 0.2, clip_vf = 0.2,
-    ent_coef = 0.01, vf_coef = 0.5, max_grad_norm = 0.5}
-  local first, ut = nil, 0
-  local t0 = now()
-  agent:learn(STEPS, {on_update = function(s)
-    ut = ut + s.update_time
-    if not first and s.episodes >= 20 and s.mean_return >= 475 then first = s.steps end
-  end})
-  local dt = now() - t0
-  moon.ppo_sps = agent.steps_done / dt
-  moon.ppo_first = first
-  moon.ppo_final = agent:episode_stats().mean_return
+  local r = dofile(here .. "../lib/cleanrl_ppo.lua")(STEPS)
+  moon.ppo_sps, moon.ppo_first, moon.ppo_final = r.sps, r.first, r.final
+  local dt, ut, first = r.seconds, r.update_time, r.first
   print(("ppo_cleanrl_config_sps %.0f env steps/s  (%d steps in %.2f s, update %.2f s; final mean " ..
          "of last 20 returns %.1f, first >= 475 at %s steps; CartPole-v1 in Lua, 4 envs, no threads)")
-        :format(moon.ppo_sps, agent.steps_done, dt, ut, moon.ppo_final, tostring(first)))
-  agent:close()
-  env:close()
+        :format(moon.ppo_sps, r.steps, dt, ut, moon.ppo_final, tostring(first)))
 end
 
 -- ------------------------------------------------------------ the peer
