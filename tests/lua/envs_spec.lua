@@ -13,26 +13,8 @@ local FIX = here .. "fixtures/"
 local ALL = {"CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCar-v0",
              "MountainCarContinuous-v0", "GridWorld", "Bandit"}
 
--- Run fn, require an error whose message contains every given substring.
-local function expect_error(fn, ...)
-  local ok, err = pcall(fn)
-  assert.is_false(ok, "expected an error")
-  err = tostring(err)
-  for i = 1, select("#", ...) do
-    local s = select(i, ...)
-    assert(err:find(s, 1, true), "error message '" .. err .. "' lacks '" .. s .. "'")
-  end
-  return err
-end
-
-local function near(a, b, tol)
-  assert(math.abs(a - b) <= (tol or 1e-12), ("expected %.17g, got %.17g"):format(b, a))
-end
-
-local function same_array(a, b)
-  assert.are.equal(#b, #a)
-  for i = 1, #b do assert.are.equal(b[i], a[i]) end
-end
+local helper = dofile(here .. "helper.lua")
+local expect_error, near, same_array = helper.raises, helper.near, helper.same_array
 
 describe("rng", function()
   it("is deterministic per seed and the same on every interpreter", function()

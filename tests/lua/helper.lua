@@ -43,6 +43,17 @@ function helper.raises(fn, ...)
   return msg
 end
 
+-- Asserts |a − b| ≤ tol (default 1e-12), printing both in full.
+function helper.near(a, b, tol)
+  assert(math.abs(a - b) <= (tol or 1e-12), ("expected %.17g, got %.17g"):format(b, a))
+end
+
+-- Asserts two arrays hold the same values.
+function helper.same_array(a, b)
+  assert(#a == #b, ("expected %d elements, got %d"):format(#b, #a))
+  for i = 1, #b do assert(a[i] == b[i], ("element %d: expected %s, got %s"):format(i, tostring(b[i]), tostring(a[i]))) end
+end
+
 function helper.close(a, b, tol)
   return math.abs(a - b) <= (tol or 1e-5) * math.max(1, math.abs(b))
 end

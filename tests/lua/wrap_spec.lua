@@ -8,25 +8,8 @@ package.path = root .. "scripts/?.lua;" .. root .. "scripts/?/init.lua;" .. pack
 local wrap = require "moonrl.wrap"
 local envs = require "moonrl.envs"
 
-local function expect_error(fn, ...)
-  local ok, err = pcall(fn)
-  assert.is_false(ok, "expected an error")
-  err = tostring(err)
-  for i = 1, select("#", ...) do
-    local s = select(i, ...)
-    assert(err:find(s, 1, true), "error message '" .. err .. "' lacks '" .. s .. "'")
-  end
-  return err
-end
-
-local function near(a, b, tol)
-  assert(math.abs(a - b) <= (tol or 1e-12), ("expected %.17g, got %.17g"):format(b, a))
-end
-
-local function same_array(a, b)
-  assert.are.equal(#b, #a)
-  for i = 1, #b do assert.are.equal(b[i], a[i]) end
-end
+local helper = dofile(here .. "helper.lua")
+local expect_error, near, same_array = helper.raises, helper.near, helper.same_array
 
 -- A scripted env: observations obs_seq[t] (t = 0 after reset), rewards
 -- rew_seq[t], terminated at step term_at.
