@@ -55,17 +55,4 @@ function Env:step(action)
   return {position, velocity}, -1.0, terminated, false, {}
 end
 
--- The engine's fast path (optional in the env API; CartPole-v1 shows the
--- allocation-free form): the observation is written into obs.
-function Env:reset_into(seed, obs)
-  local o = self:reset(seed)
-  for i = 1, #o do obs[i] = o[i] end
-end
-
-function Env:step_into(action, obs)
-  local o, reward, terminated, truncated = self:step(action)
-  for i = 1, #o do obs[i] = o[i] end
-  return reward, terminated, truncated
-end
-
 return Env
