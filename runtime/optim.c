@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "moonrl.h"
+#include "simd_clones.h"
 
 struct mrl_optim {
   mrl_optim_kind kind;
@@ -112,7 +113,7 @@ void mrl_optim_reset(mrl_optim *o) {
 
 /* The kernels: float32 arrays, loop-invariant scalars hoisted by the caller,
 ** no branches in the body, so `omp simd` gives packed sqrt/div/fma. */
-static void adam_kernel(size_t n, float *restrict p, const float *restrict g,
+MRL_SIMD_CLONES static void adam_kernel(size_t n, float *restrict p, const float *restrict g,
                         float *restrict m, float *restrict v, float b1,
                         float a1, float b2, float a2, float step,
                         float inv_sqrt_bc2, float eps) {
@@ -127,7 +128,7 @@ static void adam_kernel(size_t n, float *restrict p, const float *restrict g,
   }
 }
 
-static void sgd_momentum_kernel(size_t n, float *restrict p,
+MRL_SIMD_CLONES static void sgd_momentum_kernel(size_t n, float *restrict p,
                                 const float *restrict g, float *restrict b,
                                 float mu, float lr) {
 #pragma omp simd
@@ -138,7 +139,7 @@ static void sgd_momentum_kernel(size_t n, float *restrict p,
   }
 }
 
-static void sgd_kernel(size_t n, float *restrict p, const float *restrict g,
+MRL_SIMD_CLONES static void sgd_kernel(size_t n, float *restrict p, const float *restrict g,
                        float lr) {
 #pragma omp simd
   for (size_t i = 0; i < n; i++) p[i] -= lr * g[i];
@@ -147,7 +148,7 @@ static void sgd_kernel(size_t n, float *restrict p, const float *restrict g,
 /* The largest |x|.  Non-negative floats order as their bit patterns, so an
 ** integer max over the bits without the sign vectorises where a float max
 ** (with its NaN rules) does not; 16 lanes keep independent chains. */
-static double max_abs(const float *restrict x, size_t n) {
+MRL_SIMD_CLONES static double max_abs(const float *restrict x, size_t n) {
   const uint32_t *restrict u = (const uint32_t *)(const void *)x;
   uint32_t lane[16] = {0}, m = 0;
   size_t i = 0;

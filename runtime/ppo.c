@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "moonrl.h"
+#include "simd_clones.h"
 
 static int fail(char *err, size_t errlen, int status, const char *fmt, ...) {
   if (err && errlen) {
@@ -233,7 +234,7 @@ static int reduce_minibatch(const mrl_ppo_config *c, float *rb, float *pg,
 /* Σ x² in double with 8 lanes in a fixed order: vectorisable (one serial
 ** chain of dependent adds cost more than the value network's backward
 ** pass) and the same bits on every run and thread count. */
-static double sumsq(const float *x, size_t n) {
+MRL_SIMD_CLONES static double sumsq(const float *x, size_t n) {
   typedef float v4f __attribute__((vector_size(16)));
   typedef double v4d __attribute__((vector_size(32)));
   v4d a0 = {0, 0, 0, 0}, a1 = a0;
@@ -251,7 +252,8 @@ static double sumsq(const float *x, size_t n) {
   return ((a0[0] + a1[0]) + (a0[1] + a1[1])) + ((a0[2] + a1[2]) + (a0[3] + a1[3])) + t;
 }
 
-static void scale(float *x, size_t n, float s) {
+MRL_SIMD_CLONES static void scale(float *x, size_t n, float s) {
+#pragma omp simd
   for (size_t i = 0; i < n; i++) x[i] *= s;
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "moonrl.h"
+#include "simd_clones.h"
 
 const char *mrl_status_string(int status) {
   switch (status) {
@@ -27,20 +28,24 @@ int mrl_abi_version(void) { return MRL_ABI_VERSION; }
 /* A float is NaN or Inf exactly when its exponent bits are all ones.  Testing
 ** the bits (an integer OR-reduction) vectorises, where isfinite() with an
 ** early exit would not; blocks keep an early exit for long vectors. */
+MRL_SIMD_CLONES static uint32_t any_nonfinite(const float *x, size_t n) {
+  uint32_t bad = 0;
+#pragma omp simd reduction(| : bad)
+  for (size_t i = 0; i < n; i++) {
+    uint32_t u;
+    memcpy(&u, &x[i], sizeof u);
+    bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+  }
+  return bad;
+}
+
 int mrl_all_finite(const float *x, size_t n) {
   enum { BLOCK = 4096 };
   if (n == 0) return 1;
   if (!x) return 0;
   for (size_t start = 0; start < n; start += BLOCK) {
-    size_t end = n - start < BLOCK ? n : start + BLOCK;
-    uint32_t bad = 0;
-#pragma omp simd reduction(| : bad)
-    for (size_t i = start; i < end; i++) {
-      uint32_t u;
-      memcpy(&u, &x[i], sizeof u);
-      bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
-    }
-    if (bad) return 0;
+    size_t len = n - start < BLOCK ? n - start : BLOCK;
+    if (any_nonfinite(x + start, len)) return 0;
   }
   return 1;
 }
