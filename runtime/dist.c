@@ -28,6 +28,21 @@ void dist_cat_log_softmax(const float *z, int k, double *out) {
   for (int j = 0; j < k; j++) out[j] = (double)z[j] - lse;
 }
 
+double dist_cat_row(const float *z, int k, double *lp, double *p) {
+  double m = z[0], s = 0.0;
+  for (int j = 1; j < k; j++)
+    if (z[j] > m) m = z[j];
+  for (int j = 0; j < k; j++) s += (p[j] = exp((double)z[j] - m));
+  const double lse = m + log(s), inv = 1.0 / s;
+  double h = 0.0;
+  for (int j = 0; j < k; j++) {
+    lp[j] = (double)z[j] - lse;
+    p[j] *= inv;
+    h -= p[j] * lp[j];
+  }
+  return h;
+}
+
 double dist_cat_logp(const float *z, int k, int a) {
   return (double)z[a] - dist_cat_logsumexp(z, k);
 }
@@ -53,20 +68,33 @@ double dist_cat_kl(const float *z_old, const float *z_new, int k) {
 }
 
 int dist_cat_sample_logp(const float *z, int k, double u, double *logp) {
-  double lse = dist_cat_logsumexp(z, k), c = 0.0;
+  /* exp(z_j − max) once per category when the row fits on the stack (the
+  ** usual few actions), else once for the sum and again while walking */
+  enum { SMALL = 16 };
+  double e[SMALL], m = z[0], s = 0.0;
+  for (int j = 1; j < k; j++)
+    if (z[j] > m) m = z[j];
+  for (int j = 0; j < k; j++) {
+    double ej = exp((double)z[j] - m);
+    if (j < SMALL) e[j] = ej;
+    s += ej;
+  }
+  /* u·s against the running sum: the inverse CDF without dividing */
+  const double t = u * s;
+  double c = 0.0;
   int pick = -1, last = 0;
   for (int j = 0; j < k; j++) {
-    double pj = exp((double)z[j] - lse);
-    if (pj > 0.0) last = j;
-    c += pj;
-    if (u < c && pj > 0.0) {
+    double ej = j < SMALL ? e[j] : exp((double)z[j] - m);
+    if (ej > 0.0) last = j;
+    c += ej;
+    if (t < c && ej > 0.0) {
       pick = j;
       break;
     }
   }
   /* u fell past the rounded total: take the last category with mass. */
   if (pick < 0) pick = last;
-  if (logp) *logp = (double)z[pick] - lse;
+  if (logp) *logp = (double)z[pick] - (m + log(s));
   return pick;
 }
 

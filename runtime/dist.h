@@ -21,6 +21,9 @@
 double dist_cat_logsumexp(const float *z, int k);
 /* out[j] = log softmax(z)_j. */
 void dist_cat_log_softmax(const float *z, int k, double *out);
+/* One pass for a loss that needs them all: lp[j] = log softmax(z)_j and
+** p[j] = softmax(z)_j (k exps, one log); returns the entropy. */
+double dist_cat_row(const float *z, int k, double *lp, double *p);
 double dist_cat_logp(const float *z, int k, int a);
 double dist_cat_entropy(const float *z, int k);
 double dist_cat_kl(const float *z_old, const float *z_new, int k);

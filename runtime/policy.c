@@ -16,6 +16,7 @@
 
 #include "dist.h"
 #include "errmsg.h"
+#include "mlp_packed.h"
 #include "policy_impl.h"
 
 /* ------------------------------------------------------------ messages */
@@ -419,14 +420,22 @@ int mrl_policy_forward(mrl_policy *p, const float *params, const float *obs,
   return policy_check_out(p, params, y, batch);
 }
 
-int mrl_policy_act(mrl_policy *p, const float *obs, int batch,
-                   int deterministic, float *actions, float *logp) {
+/* wt: a transposed copy of the current weights (mlp_packed.h), or NULL */
+static int policy_act_core(mrl_policy *p, const float *wt, const float *obs,
+                           int batch, int deterministic, float *actions,
+                           float *logp) {
   if (!p) return MRL_EINVAL;
   int rc = policy_check_ptr(p, actions, "actions");
   if (!rc) rc = policy_begin(p, obs, batch);
   if (rc) return rc;
   const int n = p->n;
-  const float *y = policy_forward(p, NULL, obs, batch, p->acts);
+  const float *y;
+  if (wt) {
+    mlp_forward_wt(&p->shape, p->params, wt, obs, batch, p->acts);
+    y = mlp_output(&p->shape, p->acts, batch);
+  } else {
+    y = policy_forward(p, NULL, obs, batch, p->acts);
+  }
   if ((rc = policy_check_out(p, NULL, y, batch))) return rc;
   if (p->kind == MRL_DISCRETE) {
     for (int i = 0; i < batch; i++) {
@@ -459,6 +468,22 @@ int mrl_policy_act(mrl_policy *p, const float *obs, int batch,
     if (logp) logp[i] = (float)dist_gauss_logp(mu, ls, a, n);
   }
   return MRL_OK;
+}
+
+int mrl_policy_act(mrl_policy *p, const float *obs, int batch,
+                   int deterministic, float *actions, float *logp) {
+  return policy_act_core(p, NULL, obs, batch, deterministic, actions, logp);
+}
+
+size_t policy_wt_floats(const mrl_policy *p) { return p->shape.nparams; }
+
+void policy_pack_wt(const mrl_policy *p, float *wt) {
+  mlp_pack_wt(&p->shape, p->params, wt);
+}
+
+int policy_act_wt(mrl_policy *p, const float *wt, const float *obs, int batch,
+                  float *actions, float *logp) {
+  return policy_act_core(p, wt, obs, batch, 0, actions, logp);
 }
 
 int mrl_policy_evaluate(mrl_policy *p, const float *params, const float *obs,
@@ -593,11 +618,17 @@ int mrl_policy_ppo_loss(mrl_policy *p, const float *obs, const float *actions,
   double *dout = p->row, *dls_sum = p->row + 2 * n;
   double surr = 0.0, ent = 0.0, clipped = 0.0, akl = 0.0;
   for (int j = 0; j < n; j++) dls_sum[j] = 0.0;
+  /* discrete: log-probabilities, probabilities and entropy of a row in one
+  ** pass, shared by the ratio, the entropy and both derivatives */
+  double *lp = p->row + n, *pr = p->row + 3 * n;
+  const int disc = p->kind == MRL_DISCRETE;
   for (int i = 0; i < batch; i++) {
     const float *z = y + (size_t)i * (size_t)n;
     const float *a = actions + (size_t)i * (size_t)p->width;
     double adv = ((double)advantages[i] - amean) * ascale;
-    double lr = policy_row_logp(p, z, ls, a) - (double)old_logp[i];
+    double h = disc ? dist_cat_row(z, n, lp, pr) : policy_row_entropy(p, z, ls);
+    double lr = (disc ? lp[(int)a[0]] : policy_row_logp(p, z, ls, a)) -
+                (double)old_logp[i];
     double rho = exp(lr);
     double rho_c = rho < 1.0 - eps ? 1.0 - eps
                  : (rho > 1.0 + eps ? 1.0 + eps : rho);
@@ -608,18 +639,24 @@ int mrl_policy_ppo_loss(mrl_policy *p, const float *obs, const float *actions,
     double g2 = (rho >= 1.0 - eps && rho <= 1.0 + eps) ? rho * adv : 0.0;
     double g = s1 < s2 ? g1 : (s1 > s2 ? g2 : 0.5 * (g1 + g2));
     surr += s1 < s2 ? s1 : s2;
-    ent += policy_row_entropy(p, z, ls);
+    ent += h;
     if (fabs(rho - 1.0) > eps) clipped += 1.0;
     akl += (rho - 1.0) - lr;
 
-    for (int j = 0; j < n; j++) dout[j] = 0.0;
-    policy_row_dlogp_add(p, z, ls, a, -g * inv_n, dout, dls_sum);
-    if (opts->ent_coef != 0.0) {
-      if (p->kind == MRL_BOX)
-        dist_gauss_dentropy_add(n, -opts->ent_coef * inv_n, dls_sum);
-      else
-        dist_cat_dentropy_add(z, n, -opts->ent_coef * inv_n, dout);
+    const double wg = -g * inv_n, we = -opts->ent_coef * inv_n;
+    if (disc) {
+      /* w·(1[j=a] − p_j) − w_H·p_j(log p_j + H), as dist_cat_dlogp_add and
+      ** dist_cat_dentropy_add, from the row computed above */
+      float *dy = p->dy + (size_t)i * (size_t)n;
+      const int ai = (int)a[0];
+      for (int j = 0; j < n; j++)
+        dy[j] = (float)(-wg * pr[j] + (j == ai ? wg : 0.0) -
+                        we * pr[j] * (lp[j] + h));
+      continue;
     }
+    for (int j = 0; j < n; j++) dout[j] = 0.0;
+    policy_row_dlogp_add(p, z, ls, a, wg, dout, dls_sum);
+    if (opts->ent_coef != 0.0) dist_gauss_dentropy_add(n, we, dls_sum);
     policy_row_store(p, dout, p->dy + (size_t)i * (size_t)n);
   }
   policy_backward_set(p, NULL, obs, batch, p->acts, dls_sum, p->grad);
