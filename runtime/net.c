@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "mlp.h"
+#include "mlp_packed.h"
 #include "rng_impl.h"
 
 struct mrl_net {
@@ -187,6 +188,30 @@ int mrl_net_forward(mrl_net *net, const float *x, int batch, float *y) {
   if (rc == MRL_OK) rc = run_forward(net, x, batch, "forward");
   if (rc != MRL_OK) return rc;
   const mlp_shape *s = &net->shape;
+  memcpy(y, mlp_output(s, net->acts, batch),
+         (size_t)batch * s->dims[s->nlayers] * sizeof(float));
+  return ok(net);
+}
+
+size_t net_wt_floats(const mrl_net *net) { return net->shape.nparams; }
+
+void net_pack_wt(const mrl_net *net, float *wt) {
+  mlp_pack_wt(&net->shape, net->params, wt);
+}
+
+/* mrl_net_forward over a transposed weight copy; keeps nothing for
+** backward (a rollout's values are never differentiated). */
+int net_forward_wt(mrl_net *net, const float *wt, const float *x, int batch,
+                   float *y) {
+  if (!net) return MRL_EINVAL;
+  if (!x) return fail(net, MRL_EINVAL, "forward: x is NULL");
+  if (!y) return fail(net, MRL_EINVAL, "forward: y is NULL");
+  int rc = check_batch(net, batch, "forward");
+  if (rc == MRL_OK) rc = reserve(net, batch, "forward");
+  if (rc != MRL_OK) return rc;
+  const mlp_shape *s = &net->shape;
+  mlp_forward_wt(s, net->params, wt, x, batch, net->acts);
+  net->batch = 0;
   memcpy(y, mlp_output(s, net->acts, batch),
          (size_t)batch * s->dims[s->nlayers] * sizeof(float));
   return ok(net);

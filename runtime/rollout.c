@@ -5,13 +5,16 @@
 ** step t are exactly the batch the policy acts on: mrl_policy_act writes its
 ** actions and log-probs straight into the buffer, and GAE reads an env's
 ** column in place with stride num_envs.  All scratch is allocated at
-** creation; collecting allocates nothing.
+** creation, but for the transposed weight copies a collect reads its
+** networks through (mlp_packed.h), which grow on the first collect with
+** larger networks and are reused after.
 */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mlp_packed.h"
 #include "moonrl.h"
 
 struct mrl_rollout {
@@ -24,6 +27,8 @@ struct mrl_rollout {
   float *gather_obs;     /* [N][obs_dim] final observations of truncated envs */
   float *gather_val;     /* [N] */
   int *gather_idx;       /* [N] env index of each gathered row */
+  float *wt;             /* [wt_cap] transposed policy then value weights */
+  size_t wt_cap;
   int collected;         /* the fields hold a complete rollout */
   int have_values;       /* it was collected with a value net */
   char err[512];
@@ -50,6 +55,7 @@ void mrl_rollout_free(mrl_rollout *r) {
   free(r->gather_obs);
   free(r->gather_val);
   free(r->gather_idx);
+  free(r->wt);
   free(r);
 }
 
@@ -191,6 +197,29 @@ int mrl_rollout_collect(mrl_rollout *r, mrl_vecenv *env, mrl_policy *p,
     return MRL_EINVAL;
   }
   size_t od = (size_t)r->obs_dim, w = (size_t)r->width, row = (size_t)n;
+  /* The parameters stay fixed through a collect: transpose the weights once
+  ** (a few rows per step never repay it per call; one or two rows do not
+  ** use it at all).  An env that changes them mid-collect is not seen. */
+  const float *pwt = NULL, *vwt = NULL;
+  if (n >= 3) {
+    size_t np = policy_wt_floats(p), nv = value ? net_wt_floats(value) : 0;
+    if (np + nv > r->wt_cap) {
+      float *g = malloc((np + nv) * sizeof(float));
+      if (!g) {
+        ro_seterr(r, "collect: out of memory for a weight copy");
+        return MRL_ENOMEM;
+      }
+      free(r->wt);
+      r->wt = g;
+      r->wt_cap = np + nv;
+    }
+    policy_pack_wt(p, r->wt);
+    pwt = r->wt;
+    if (value) {
+      net_pack_wt(value, r->wt + np);
+      vwt = r->wt + np;
+    }
+  }
   float *values = r->f[RO_VALUES], *next_values = r->f[RO_NEXT_VALUES];
   if (!value) {
     memset(values, 0, (size_t)r->steps * row * sizeof(float));
@@ -203,13 +232,16 @@ int mrl_rollout_collect(mrl_rollout *r, mrl_vecenv *env, mrl_policy *p,
     uint8_t *term_t = r->terminated + (size_t)t * row;
     uint8_t *trunc_t = r->truncated + (size_t)t * row;
     memcpy(obs_t, mrl_vecenv_obs(env), row * od * sizeof(float));
-    int st = mrl_policy_act(p, obs_t, n, 0, act_t, r->f[RO_LOGP] + (size_t)t * row);
+    float *logp_t = r->f[RO_LOGP] + (size_t)t * row;
+    int st = pwt ? policy_act_wt(p, pwt, obs_t, n, act_t, logp_t)
+                 : mrl_policy_act(p, obs_t, n, 0, act_t, logp_t);
     if (st != MRL_OK) {
       ro_seterr(r, "collect: policy act at step %d: %s", t, mrl_policy_error(p));
       return st;
     }
     if (value) {
-      st = mrl_net_forward(value, obs_t, n, val_t);
+      st = vwt ? net_forward_wt(value, vwt, obs_t, n, val_t)
+               : mrl_net_forward(value, obs_t, n, val_t);
       if (st != MRL_OK) {
         ro_seterr(r, "collect: value forward at step %d: %s", t,
                   mrl_net_error(value));
