@@ -68,23 +68,42 @@ double dist_cat_kl(const float *z_old, const float *z_new, int k) {
 }
 
 int dist_cat_sample_logp(const float *z, int k, double u, double *logp) {
-  /* exp(z_j − max) once per category when the row fits on the stack (the
-  ** usual few actions), else once for the sum and again while walking */
+  /* The few actions of most policies: float exps, kept for the walk, and a
+  ** float log — the caller stores a float log-probability, and a sample
+  ** depends on the last bits only when u lands on a boundary.  The double
+  ** functions cost most of a batch-1 act beside the network. */
   enum { SMALL = 16 };
-  double e[SMALL], m = z[0], s = 0.0;
+  if (k <= SMALL) {
+    float e[SMALL], m = z[0], s = 0.0f;
+    for (int j = 1; j < k; j++)
+      if (z[j] > m) m = z[j];
+    for (int j = 0; j < k; j++) s += (e[j] = expf(z[j] - m));
+    /* u·s against the running sum: the inverse CDF without dividing */
+    const double t = u * (double)s;
+    double c = 0.0;
+    int pick = -1, last = 0;
+    for (int j = 0; j < k; j++) {
+      if (e[j] > 0.0f) last = j;
+      c += e[j];
+      if (t < c && e[j] > 0.0f) {
+        pick = j;
+        break;
+      }
+    }
+    /* u fell past the rounded total: take the last category with mass. */
+    if (pick < 0) pick = last;
+    if (logp) *logp = (double)(z[pick] - m) - (double)logf(s);
+    return pick;
+  }
+  double m = z[0], s = 0.0;
   for (int j = 1; j < k; j++)
     if (z[j] > m) m = z[j];
-  for (int j = 0; j < k; j++) {
-    double ej = exp((double)z[j] - m);
-    if (j < SMALL) e[j] = ej;
-    s += ej;
-  }
-  /* u·s against the running sum: the inverse CDF without dividing */
+  for (int j = 0; j < k; j++) s += exp((double)z[j] - m);
   const double t = u * s;
   double c = 0.0;
   int pick = -1, last = 0;
   for (int j = 0; j < k; j++) {
-    double ej = j < SMALL ? e[j] : exp((double)z[j] - m);
+    double ej = exp((double)z[j] - m);
     if (ej > 0.0) last = j;
     c += ej;
     if (t < c && ej > 0.0) {
@@ -92,7 +111,6 @@ int dist_cat_sample_logp(const float *z, int k, double u, double *logp) {
       break;
     }
   }
-  /* u fell past the rounded total: take the last category with mass. */
   if (pick < 0) pick = last;
   if (logp) *logp = (double)z[pick] - (m + log(s));
   return pick;

@@ -180,7 +180,9 @@ mrl_rng *mrl_policy_rng(mrl_policy *p);            /* borrowed */
 int mrl_policy_forward(mrl_policy *p, const float *params, const float *obs,
                        int batch, float *out);
 /* Sample (or take the mode when deterministic) actions[batch][width];
-** logp (nullable) receives log π(a|s).  The batch-1 path allocates nothing. */
+** logp (nullable) receives log π(a|s) (a discrete policy with up to 16
+** actions computes it in float: it equals mrl_policy_evaluate's to float
+** rounding).  The batch-1 path allocates nothing. */
 int mrl_policy_act(mrl_policy *p, const float *obs, int batch,
                    int deterministic, float *actions, float *logp);
 /* log π(a|s) and entropy per row at params (NULL = current); either output

@@ -444,7 +444,7 @@ static int policy_act_core(mrl_policy *p, const float *wt, const float *obs,
       int a;
       if (deterministic) {
         a = dist_cat_mode(z, n);
-        lp = dist_cat_logp(z, n, a);
+        lp = logp ? dist_cat_logp(z, n, a) : 0.0;
       } else {
         a = dist_cat_sample_logp(z, n, rng_uniform(&p->rng), &lp);
       }

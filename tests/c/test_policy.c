@@ -290,7 +290,14 @@ static void test_act(void) {
   TAP_OK(ok, "sampled frequencies match softmax (%d %d %d; p = %.3f %.3f %.3f)",
          count[0], count[1], count[2], exp(ls[0]), exp(ls[1]), exp(ls[2]));
   mrl_policy_evaluate(p, NULL, obs, a, M, lp2, NULL);
-  TAP_OK(memcmp(lp, lp2, sizeof(float) * M) == 0, "act's logp = evaluate's logp");
+  /* act samples in float (its logp is stored as a float anyway), evaluate
+  ** works in double: they agree to float rounding, not bit for bit */
+  double worst = 0;
+  for (int i = 0; i < M; i++) {
+    double d = fabs((double)lp[i] - lp2[i]) / (1.0 + fabs((double)lp2[i]));
+    if (!(d <= worst)) worst = d;
+  }
+  TAP_OK(worst < 1e-6, "act's logp = evaluate's logp to float rounding (%.2g)", worst);
   rc = mrl_policy_act(p, obs, 3, 1, a, NULL);
   TAP_OK(rc == MRL_OK && a[0] == (float)dist_cat_mode(z, 3) && a[2] == a[0],
          "deterministic act takes the mode");
