@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include "moonrl.h"
 
+enum { MLP_ACT_NONE = -1 };  /* linear1: no activation (the output layer) */
+
 typedef struct mlp_kernels {
   const char *name;
   /* C[m][n] = init + Σ_k A(m,k)·B(k,n) for m < M, n < N, k < K, where
@@ -23,6 +25,11 @@ typedef struct mlp_kernels {
   ** rows, for batches too small to amortise packing Wᵀ. */
   void (*linear_dot)(int M, int N, int K, const float *x, const float *W,
                      const float *bias, float *y);
+  /* Batch 1: y[n] = act(bias[n] + Σ_k x[k]·W[n][k]) for n < N, k < K, the
+  ** activation (an mrl_activation, or MLP_ACT_NONE) applied in registers:
+  ** the same values as linear_dot then act_forward, with less latency. */
+  void (*linear1)(int N, int K, const float *x, const float *W,
+                  const float *bias, float *y, int act);
   /* y[i] = act(y[i]) in place. */
   void (*act_forward)(mrl_activation act, float *y, size_t n);
   /* d[i] *= act'(z_i), written through the post-activation y[i]. */

@@ -23,6 +23,13 @@ static inline float kn_hsum8(__m256 v) {
 #define KN_HSUM(v) kn_hsum8((__m256)(v))
 /* min(9, a): minps returns its second operand if either is NaN */
 #define KN_MIN9(a) ((kn_vf)_mm256_min_ps(_mm256_set1_ps(9.0f), (__m256)(a)))
+/* the first n ≤ 8 lanes; vmaskmovps neither reads nor writes the others */
+static inline __m256i kn_mask8(int n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n),
+                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+#define KN_LOADN(p, n) ((kn_vf)_mm256_maskload_ps((p), kn_mask8(n)))
+#define KN_STOREN(p, v, n) _mm256_maskstore_ps((p), kn_mask8(n), (__m256)(v))
 #define KN_TABLE mlp_kernels_avx2
 #define KN_NAME "avx2"
 #include "kernels_impl.h"

@@ -399,10 +399,13 @@ static inline kn_vf kn_min9(kn_vf a) {
 ** expm1 keeps full relative accuracy near 0, so no separate small-x branch:
 ** −2|x| = n·ln2 + r, |r| ≤ ln2/2, expm1 = 2^n·expm1(r) + (2^n − 1) with a
 ** degree-7 Taylor expm1(r) (truncation < 2e-8 relative).  |x| is clamped at
-** 9, where tanh rounds to 1 in float; a NaN stays NaN.  The polynomial is
-** evaluated by Estrin's scheme: the forward pass at batch 1 waits on this
-** chain twice, and Estrin's is 4 dependent steps where Horner's was 7. */
-static inline kn_vf kn_tanh(kn_vf x) {
+** 9, where tanh rounds to 1 in float; a NaN stays NaN.  Written for latency:
+** the forward pass at batch 1 waits on this chain twice.  One-step
+** reduction (n ≤ 26, so the n·(ln2 − (float)ln2) it drops is < 5e-8
+** absolute, < 1e-8 of the result), the polynomial as r + r²·pa + r⁴·q
+** (3 dependent steps), and numerator and denominator both straight from
+** the polynomial instead of one after the other. */
+static inline __attribute__((always_inline)) kn_vf kn_tanh(kn_vf x) {
   const kn_vi signbit = kn_set1i(INT32_MIN);
   kn_vi sign = (kn_vi)x & signbit;
   kn_vf a = KN_MIN9((kn_vf)((kn_vi)x & ~signbit));
@@ -411,19 +414,22 @@ static inline kn_vf kn_tanh(kn_vf x) {
   kn_vf t = KN_FMA(a, kn_set1(-2.0f * 1.44269504088896341f), kn_set1(12582912.0f));
   kn_vf nf = t - 12582912.0f;
   kn_vu ni = (kn_vu)t - 0x4B400000u;  /* n mod 2^32; unsigned: a NaN wraps */
-  /* Cody–Waite: ln2 split in a high part whose products nf·hi are exact */
-  kn_vf r = KN_FMA(nf, kn_set1(-0.693145751953125f), y);
-  r = KN_FMA(nf, kn_set1(-1.42860682030941723e-6f), r);
-  /* expm1(r) = r + r²·(c2 + c3·r + r²·(c4 + c5·r + r²·(c6 + c7·r))) */
+  kn_vf r = KN_FMA(nf, kn_set1(-0.693147180559945309f), y);
+  /* expm1(r) = r + r²·(c2 + c3·r) + r⁴·((c4 + c5·r) + r²·(c6 + c7·r)) */
   kn_vf r2 = r * r;
   kn_vf pa = KN_FMA(kn_set1(1.0f / 6.0f), r, kn_set1(0.5f));
   kn_vf pb = KN_FMA(kn_set1(1.0f / 120.0f), r, kn_set1(1.0f / 24.0f));
   kn_vf pc = KN_FMA(kn_set1(1.0f / 5040.0f), r, kn_set1(1.0f / 720.0f));
-  kn_vf p = KN_FMA(KN_FMA(pc, r2, pb), r2, pa);
-  p = KN_FMA(r2, p, r);
+  kn_vf r4 = r2 * r2;
+  kn_vf u = KN_FMA(r2, pa, r);
+  kn_vf q = KN_FMA(pc, r2, pb);
+  kn_vf p = KN_FMA(r4, q, u);
   kn_vf s = (kn_vf)((ni + 127u) << 23);  /* 2^n, n in [−26, 0] */
+  /* em = expm1(−2|x|) ≤ 0 and 2 + em; s + 1 rounds only for n < −23,
+  ** where the denominator is 2 to far below an ulp of the quotient */
   kn_vf em = KN_FMA(s, p, s - 1.0f);
-  kn_vf th = KN_DIV(-em, em + 2.0f);
+  kn_vf den = KN_FMA(s, p, s + 1.0f);
+  kn_vf th = KN_DIV(-em, den);
   return (kn_vf)(((kn_vi)th & ~signbit) | sign);  /* th ≥ 0 up to a −0 */
 }
 
@@ -485,5 +491,211 @@ static void kn_add_colsum(int M, int N, const float *A, float *out) {
   }
 }
 
-const mlp_kernels KN_TABLE = {KN_NAME, kn_gemm, kn_linear_dot, kn_act_forward,
-                              kn_act_backward, kn_add_colsum};
+/* ------------------------------------------------------------ batch 1 */
+
+/* The first n ≤ VW floats at p, zeros after them; the targets pass a masked
+** load (which never touches the lanes past n). */
+#ifndef KN_LOADN
+static inline kn_vf kn_loadn(const float *p, int n) {
+  float t[KN_VW] = {0};
+  memcpy(t, p, (size_t)n * sizeof(float));
+  return kn_load(t);
+}
+#define KN_LOADN(p, n) kn_loadn((p), (n))
+#endif
+#ifndef KN_STOREN
+static inline void kn_storen(float *p, kn_vf v, int n) {
+  float t[KN_VW];
+  kn_store(t, v);
+  memcpy(p, t, (size_t)n * sizeof(float));
+}
+#define KN_STOREN(p, v, n) kn_storen((p), (v), (n))
+#endif
+
+/* One level c of a transposing sum tree: a blend keeps the lanes of a
+** whose bit c is clear and those of b where it is set, so
+**   blend(a, b) + swap_c(blend(b, a))
+** holds a's lanes folded in pairs c apart where bit c is clear, b's where
+** it is set: one single-source permute and two blends per pair, and a
+** vector without a partner folds with one permute (used for partial
+** blocks; whole blocks measured faster through kn_reduce). */
+#if KN_VW == 16
+#define KN_LANES(F, c) F(0, c), F(1, c), F(2, c), F(3, c), F(4, c), F(5, c), \
+  F(6, c), F(7, c), F(8, c), F(9, c), F(10, c), F(11, c), F(12, c), F(13, c), \
+  F(14, c), F(15, c)
+#elif KN_VW == 8
+#define KN_LANES(F, c) F(0, c), F(1, c), F(2, c), F(3, c), F(4, c), F(5, c), \
+  F(6, c), F(7, c)
+#else
+#define KN_LANES(F, c) F(0, c), F(1, c), F(2, c), F(3, c)
+#endif
+#define KN_BLI(i, c) (((i) & (c)) ? (i) + KN_VW : (i))
+#define KN_SWI(i, c) ((i) ^ (c))
+#define KN_BLEND(a, b, c) __builtin_shuffle((a), (b), (kn_vi){KN_LANES(KN_BLI, c)})
+#define KN_SWAP(a, c) __builtin_shuffle((a), (kn_vi){KN_LANES(KN_SWI, c)})
+/* level c over the L live vectors of v: v[j] and v[j + c] pair up, a
+** vector without a partner folds onto itself */
+#define KN_TLEVEL(c)                                                   \
+  if ((c) < KN_VW) {                                                    \
+    _Pragma("GCC unroll 8") for (int j = 0; j < (c); j++) {             \
+      if (j + (c) < L)                                                  \
+        v[j] = KN_BLEND(v[j], v[j + (c)], c) +                          \
+               KN_SWAP(KN_BLEND(v[j + (c)], v[j], c), c);               \
+      else if (j < L)                                                   \
+        v[j] = v[j] + KN_SWAP(v[j], c);                                 \
+    }                                                                   \
+    if (L > (c)) L = (c);                                               \
+  }
+
+/* Lane j of the result is bias[j] + the sum of the lanes of v[j], j < R
+** (R ≤ VW constant after inlining; the other lanes are unspecified).  For
+** fewer than VW rows (the last rows of a layer, a narrow output layer):
+** rows j and j + c meet at level c, so lane j ends up holding row j, and a
+** row without a partner costs one fold per level; the bias joins the last
+** level beside its permute rather than after it. */
+static inline __attribute__((always_inline)) kn_vf
+kn_tree(kn_vf *v, const int R, kn_vf bias) {
+  /* a whole block: the two-source permutes of kn_reduce measured faster */
+  if (R == KN_VW) return kn_reduce(v) + bias;
+  int L = R;
+  KN_TLEVEL(8) KN_TLEVEL(4) KN_TLEVEL(2)
+  if (L > 1)
+    return (KN_BLEND(v[0], v[1], 1) + bias) + KN_SWAP(KN_BLEND(v[1], v[0], 1), 1);
+  return (v[0] + bias) + KN_SWAP(v[0], 1);
+}
+
+/* Lane j: bias[j] + Σ_k x[k]·w[j·K + k] for the first r ≤ R rows of a block
+** (lanes r.. are unspecified).  KV > 0: K = KV·VW, known when inlined, so
+** the loops unroll into straight code; else kv whole vectors and a tail of
+** kt.  (Two interleaved chains per row measured no faster: the layer is
+** bound by its loads and shuffles, not FMA latency.) */
+static inline __attribute__((always_inline)) kn_vf
+kn_rows1(const int R, int r, const int KV, int kv, int kt, const float *x,
+         kn_vf xt, const float *w, ptrdiff_t K, kn_vf bias) {
+  kn_vf v[KN_VW];
+  if (KV > 0) {
+#pragma GCC unroll 16
+    for (int j = 0; j < R; j++) {
+      if (j >= r) {
+        v[j] = kn_set1(0.0f);
+        continue;
+      }
+      const float *wr = w + j * K;
+      kn_vf s = kn_load(x) * kn_load(wr);
+#pragma GCC unroll 8
+      for (int q = 1; q < KV; q++)
+        s = KN_FMA(kn_load(x + q * KN_VW), kn_load(wr + q * KN_VW), s);
+      v[j] = s;
+    }
+  } else {
+#pragma GCC unroll 16
+    for (int j = 0; j < R; j++)
+      v[j] = j < r && kt ? xt * KN_LOADN(w + j * K + kv * KN_VW, kt) : kn_set1(0.0f);
+    for (int q = 0; q < kv; q++) {
+      const kn_vf xq = kn_load(x + q * KN_VW);
+#pragma GCC unroll 16
+      for (int j = 0; j < R; j++)
+        if (j < r) v[j] = KN_FMA(xq, kn_load(w + j * K + q * KN_VW), v[j]);
+    }
+  }
+  return kn_tree(v, R, bias);
+}
+
+static inline __attribute__((always_inline)) kn_vf kn_act1(int act, kn_vf v) {
+  return act == MRL_TANH ? kn_tanh(v) : act == MRL_RELU ? kn_relu(v) : v;
+}
+
+/* The layer as blocks of VW rows of W; the last r < VW rows in a tree of
+** the next power of two, so a narrow output layer (2 logits, 1 value) is
+** a few folds instead of a whole VW-row tree. */
+static inline __attribute__((always_inline)) void
+kn_lin1_rows(const int KV, int N, int K, const float *x, const float *W,
+             const float *bias, float *y, int act) {
+  const int kv = KV > 0 ? KV : K / KN_VW, kt = KV > 0 ? 0 : K % KN_VW;
+  const kn_vf xt = kt ? KN_LOADN(x + kv * KN_VW, kt) : kn_set1(0.0f);
+  int n = 0;
+  for (; n + KN_VW <= N; n += KN_VW) {
+    kn_vf d = kn_rows1(KN_VW, KN_VW, KV, kv, kt, x, xt, W + (ptrdiff_t)n * K, K,
+                       kn_load(bias + n));
+    kn_store(y + n, kn_act1(act, d));
+  }
+  if (n < N) {
+    const int r = N - n;
+    const float *w = W + (ptrdiff_t)n * K;
+    const kn_vf b = KN_LOADN(bias + n, r);
+    kn_vf d;
+    if (r == 1) d = kn_rows1(1, 1, KV, kv, kt, x, xt, w, K, b);
+    else if (r == 2) d = kn_rows1(2, 2, KV, kv, kt, x, xt, w, K, b);
+#if KN_VW > 4
+    else if (r <= 4) d = kn_rows1(4, r, KV, kv, kt, x, xt, w, K, b);
+#endif
+#if KN_VW > 8
+    else if (r <= 8) d = kn_rows1(8, r, KV, kv, kt, x, xt, w, K, b);
+#endif
+    else d = kn_rows1(KN_VW, r, KV, kv, kt, x, xt, w, K, b);
+    KN_STOREN(y + n, kn_act1(act, d), r);
+  }
+}
+
+/* Rows of K = 1, 2, 4 or 8 < VW floats: a block of VW rows is K whole
+** vectors of W; times x repeated, each group of K lanes summed by the last
+** log2 K levels of the transposing tree (observation layers). */
+static inline __attribute__((always_inline)) void
+kn_lin1_short(const int K, int N, const float *x, const float *W,
+              const float *bias, float *y, int act) {
+  const kn_vf xrep = K == 1 ? kn_set1(x[0]) : kn_repeat(x, K);
+  for (int n = 0; n < N; n += KN_VW) {
+    const int r = N - n < KN_VW ? N - n : KN_VW;
+    const float *w = W + (ptrdiff_t)n * K;
+    kn_vf v[8];
+#pragma GCC unroll 8
+    for (int q = 0; q < K; q++) {
+      int m = r * K - q * KN_VW;  /* floats of this vector inside W */
+      v[q] = m >= KN_VW ? kn_load(w + q * KN_VW) * xrep
+             : m > 0    ? KN_LOADN(w + q * KN_VW, m) * xrep
+                        : kn_set1(0.0f);
+    }
+    switch (K) {
+#if KN_VW >= 16
+      case 8: KN_LEVEL(4, 8) KN_LEVEL(2, 4) KN_LEVEL(1, 2) break;
+#endif
+#if KN_VW >= 8
+      case 4: KN_LEVEL(2, 4) KN_LEVEL(1, 2) break;
+#endif
+      case 2: KN_LEVEL(1, 2) break;
+      default: break;
+    }
+    if (r == KN_VW) kn_store(y + n, kn_act1(act, v[0] + kn_load(bias + n)));
+    else KN_STOREN(y + n, kn_act1(act, v[0] + KN_LOADN(bias + n, r)), r);
+  }
+}
+
+static void kn_linear1(int N, int K, const float *x, const float *W,
+                       const float *bias, float *y, int act) {
+  if (K < KN_VW && (K == 1 || K == 2 || K == 4 || K == 8)) {
+    switch (K) {
+      case 1: kn_lin1_short(1, N, x, W, bias, y, act); return;
+      case 2: kn_lin1_short(2, N, x, W, bias, y, act); return;
+#if KN_VW >= 8
+      case 4: kn_lin1_short(4, N, x, W, bias, y, act); return;
+#endif
+#if KN_VW >= 16
+      case 8: kn_lin1_short(8, N, x, W, bias, y, act); return;
+#endif
+      default: break;
+    }
+  }
+  if (K % KN_VW == 0) {
+    switch (K / KN_VW) {
+      case 1: kn_lin1_rows(1, N, K, x, W, bias, y, act); return;
+      case 2: kn_lin1_rows(2, N, K, x, W, bias, y, act); return;
+      case 4: kn_lin1_rows(4, N, K, x, W, bias, y, act); return;
+      default: break;
+    }
+  }
+  kn_lin1_rows(0, N, K, x, W, bias, y, act);
+}
+
+const mlp_kernels KN_TABLE = {KN_NAME,         kn_gemm,         kn_linear_dot,
+                              kn_linear1,      kn_act_forward,  kn_act_backward,
+                              kn_add_colsum};

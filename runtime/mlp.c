@@ -96,6 +96,14 @@ int mlp_shape_init(mlp_shape *s, int in, const int *hidden, int nhidden,
   return MRL_OK;
 }
 
+float *mlp_alloc_floats(size_t n) {
+  if (n == 0 || n > (SIZE_MAX - 64) / sizeof(float)) return NULL;
+  size_t bytes = (n * sizeof(float) + 63) / 64 * 64;  /* a multiple, as C11 asks */
+  float *p = aligned_alloc(64, bytes);
+  if (p) memset(p, 0, bytes);
+  return p;
+}
+
 size_t mlp_acts_floats(const mlp_shape *s, int batch) {
   if (!s || batch < 1 || batch > MRL_MAX_BATCH) return 0;
   return (size_t)batch * s->act_per_row;
@@ -199,6 +207,18 @@ void mlp_forward(const mlp_shape *s, const float *params, const float *x,
   const mlp_kernels *k = s->kern;
   const float *in = x;
   float *out = acts;
+  if (batch == 1) {
+    /* one observation (policy act): every layer waits on the last, so the
+    ** kernel applies the activation before its store, not after a reload */
+    for (int l = 0; l < s->nlayers; l++) {
+      int I = s->dims[l], O = s->dims[l + 1];
+      k->linear1(O, I, in, params + s->woff[l], params + s->boff[l], out,
+                 l < s->nlayers - 1 ? (int)s->act : MLP_ACT_NONE);
+      in = out;
+      out += O;
+    }
+    return;
+  }
   for (int l = 0; l < s->nlayers; l++) {
     int I = s->dims[l], O = s->dims[l + 1];
     linear(k, batch, I, O, in, params + s->woff[l], params + s->boff[l], out);

@@ -262,6 +262,70 @@ static void test_gemm(const mlp_kernels *k) {
          "%s linear_dot on a small case", k->name);
 }
 
+/* the batch-1 kernel against a double reference and against linear_dot +
+** act_forward of the same table: every short-row class (1, 2, 4, 8 and
+** the others), whole vectors with and without a tail, narrow outputs and
+** partial last blocks; W and x allocated to the float so an over-read
+** shows under ASan; NaN stays in its row; nothing is written past y[N). */
+static void test_linear1(const mlp_kernels *k) {
+  static const int Ns[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 64, 65, 100};
+  static const int Ks[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 15, 16, 17, 24, 31, 32,
+                           33, 48, 63, 64, 65, 130};
+  mrl_rng r;
+  rng_seed(&r, 9);
+  int good = 1, same = 1, nan_ok = 1, ncase = 0;
+  double worst = 0;
+  for (size_t a = 0; a < sizeof Ns / sizeof *Ns; a++)
+    for (size_t b = 0; b < sizeof Ks / sizeof *Ks; b++)
+      for (int act = MLP_ACT_NONE; act <= MRL_RELU; act++) {
+        int N = Ns[a], K = Ks[b];
+        float *x = malloc((size_t)K * 4), *W = malloc((size_t)N * K * 4),
+              *bias = malloc((size_t)N * 4), *y = malloc((size_t)(N + 1) * 4),
+              *y2 = malloc((size_t)N * 4);
+        fill_normal(&r, x, K, 1);
+        fill_normal(&r, W, (size_t)N * K, 1.0 / sqrt((double)K));
+        fill_normal(&r, bias, N, 0.5);
+        y[N] = 12345.0f;
+        k->linear1(N, K, x, W, bias, y, act);
+        k->linear_dot(1, N, K, x, W, bias, y2);
+        if (act != MLP_ACT_NONE) k->act_forward((mrl_activation)act, y2, (size_t)N);
+        for (int n = 0; n < N; n++) {
+          /* error relative to Σ|terms| (tanh and relu are 1-Lipschitz) */
+          double z = bias[n], scale = fabs(bias[n]);
+          for (int i = 0; i < K; i++) {
+            z += (double)x[i] * W[(size_t)n * K + i];
+            scale += fabs((double)x[i] * W[(size_t)n * K + i]);
+          }
+          double want = act == MRL_TANH ? tanh(z) : act == MRL_RELU ? (z > 0 ? z : 0) : z;
+          double e = fabs(y[n] - want) / scale;
+          if (e > worst) worst = e;
+          if (!(e < 2e-6)) good = 0;
+          if (!(fabs(y[n] - y2[n]) <= 4e-6 * scale)) same = 0;
+        }
+        if (y[N] != 12345.0f) good = 0;
+        /* a NaN weight poisons its own output only, a NaN input all */
+        if (act != MRL_RELU || K > 1) {
+          int j = N / 2;
+          W[(size_t)j * K + K - 1] = NAN;
+          k->linear1(N, K, x, W, bias, y, act);
+          for (int n = 0; n < N; n++)
+            if (n == j ? !isnan(y[n]) : !isfinite(y[n])) nan_ok = 0;
+          W[(size_t)j * K + K - 1] = 0.0f;
+          x[K - 1] = NAN;
+          k->linear1(N, K, x, W, bias, y, act);
+          for (int n = 0; n < N; n++)
+            if (!isnan(y[n])) nan_ok = 0;
+        }
+        ncase++;
+        free(x); free(W); free(bias); free(y); free(y2);
+      }
+  TAP_OK(good, "%s linear1 = double reference in %d shapes × activations (worst %.1e),"
+         " nothing past y[N)", k->name, ncase, worst);
+  TAP_OK(same, "%s linear1 = linear_dot then act_forward", k->name);
+  TAP_OK(nan_ok, "%s linear1: a NaN weight stays in its row, a NaN input reaches all",
+         k->name);
+}
+
 /* ------------------------------------------------------- differentiation */
 
 typedef struct {
@@ -442,6 +506,7 @@ int main(void) {
     }
     test_activations(k);
     test_gemm(k);
+    test_linear1(k);
   }
   netcase cases[] = {
     {3, 1, {5}, 2, MRL_TANH},     {4, 0, {0}, 3, MRL_TANH},
