@@ -41,6 +41,12 @@ const char *mlp_kernels_name(const mlp_shape *s);
 int mlp_init_params(const mlp_shape *s, float *params, mrl_rng *rng,
                     double hidden_gain, double out_gain);
 
+/* n floats (n ≥ 1), zeroed, on a 64-byte boundary (a cache line, one
+** AVX-512 vector): the layers of the usual widths then start on one too,
+** and a batch-1 forward never splits a weight load over two lines (that
+** cost a fifth of its time).  free() releases it; NULL on failure. */
+float *mlp_alloc_floats(size_t n);
+
 /* Buffer sizes for 1 ≤ batch ≤ MRL_MAX_BATCH (0 if batch is out of range).
 ** Scratch is 2·batch·max_width: enough for backward and jvp. */
 size_t mlp_acts_floats(const mlp_shape *s, int batch);

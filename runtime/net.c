@@ -51,8 +51,8 @@ int mrl_net_new(mrl_net **out, int in_dim, const int *hidden, int nhidden,
     return rc;
   }
   size_t n = net->shape.nparams;
-  net->params = malloc(n * sizeof(float));
-  net->grad = calloc(n, sizeof(float));
+  net->params = mlp_alloc_floats(n);
+  net->grad = mlp_alloc_floats(n);
   if (!net->params || !net->grad) {
     mrl_net_free(net);
     return MRL_ENOMEM;

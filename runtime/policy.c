@@ -228,8 +228,8 @@ int mrl_policy_new(mrl_policy **out, const mrl_policy_spec *spec) {
   p->nparams = p->nnet + (p->kind == MRL_BOX ? (size_t)p->n : 0);
 
   rc = MRL_ENOMEM;
-  p->params = policy_alloc(p->nparams, sizeof(float));
-  p->grad = calloc(p->nparams, sizeof(float));
+  p->params = mlp_alloc_floats(p->nparams);
+  p->grad = mlp_alloc_floats(p->nparams);
   p->row = policy_alloc(4 * (size_t)p->n, sizeof(double));
   if (!p->params || !p->grad || !p->row) goto fail;
   if (p->kind == MRL_BOX && spec->low &&

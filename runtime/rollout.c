@@ -204,7 +204,7 @@ int mrl_rollout_collect(mrl_rollout *r, mrl_vecenv *env, mrl_policy *p,
   if (n >= 3) {
     size_t np = policy_wt_floats(p), nv = value ? net_wt_floats(value) : 0;
     if (np + nv > r->wt_cap) {
-      float *g = malloc((np + nv) * sizeof(float));
+      float *g = mlp_alloc_floats(np + nv);
       if (!g) {
         ro_seterr(r, "collect: out of memory for a weight copy");
         return MRL_ENOMEM;
