@@ -203,14 +203,48 @@ static void kn_gemm(int M, int N, int K, const float *A, ptrdiff_t sam,
 }
 
 /* Lane j of the result is the sum of the lanes of v[j] (v is clobbered):
-** a transposing tree, VW − 1 pair steps instead of VW horizontal sums. */
-static inline __attribute__((always_inline)) kn_vf kn_reduce(kn_vf *v) {
+** a transposing tree, VW − 1 pair steps instead of VW horizontal sums.
+** The steps that take most of the shuffles stay inside 128-bit lanes (the
+** pattern of shufps, one cycle on the in-lane shuffle units): two of them
+** leave, per lane l of v[g], the partial sums of rows 4g..4g+3 over their
+** lanes 4l..4l+3; then steps over whole 128-bit blocks add the blocks up.
+** Rows come out in order, lane 4g + i holding row 4g + i.  (Cross-lane
+** two-source permutes at every level were slower at batch 1.) */
 #if KN_VW == 16
-  KN_LEVEL(8, 16) KN_LEVEL(4, 8) KN_LEVEL(2, 4) KN_LEVEL(1, 2)
+#define KN_LANES(F, c) F(0, c), F(1, c), F(2, c), F(3, c), F(4, c), F(5, c), \
+  F(6, c), F(7, c), F(8, c), F(9, c), F(10, c), F(11, c), F(12, c), F(13, c), \
+  F(14, c), F(15, c)
 #elif KN_VW == 8
-  KN_LEVEL(4, 8) KN_LEVEL(2, 4) KN_LEVEL(1, 2)
+#define KN_LANES(F, c) F(0, c), F(1, c), F(2, c), F(3, c), F(4, c), F(5, c), \
+  F(6, c), F(7, c)
 #else
-  KN_LEVEL(2, 4) KN_LEVEL(1, 2)
+#define KN_LANES(F, c) F(0, c), F(1, c), F(2, c), F(3, c)
+#endif
+#define KN_SPI(j, sel) \
+  ((((j) % 4) < 2 ? 0 : KN_VW) + 4 * ((j) / 4) + 2 * ((j) % 2) + (sel))
+#define KN_SP(a, b, sel) \
+  __builtin_shuffle((a), (b), (kn_vi){KN_LANES(KN_SPI, sel)})
+#if KN_VW >= 8
+/* dst block d ← block 2·(d mod B/2) + sel of a (d < B/2) or b, B = VW/4 */
+#define KN_BKI(j, sel)                                                      \
+  ((((j) / 4) < KN_VW / 8 ? 0 : KN_VW) +                                     \
+   4 * (2 * (((j) / 4) % (KN_VW / 8)) + (sel)) + (j) % 4)
+#define KN_BK(a, b, sel) \
+  __builtin_shuffle((a), (b), (kn_vi){KN_LANES(KN_BKI, sel)})
+#endif
+static inline __attribute__((always_inline)) kn_vf kn_reduce(kn_vf *v) {
+#pragma GCC unroll 8
+  for (int t = 0; t < KN_VW / 2; t++)
+    v[t] = KN_SP(v[2 * t], v[2 * t + 1], 0) + KN_SP(v[2 * t], v[2 * t + 1], 1);
+#pragma GCC unroll 4
+  for (int t = 0; t < KN_VW / 4; t++)
+    v[t] = KN_SP(v[2 * t], v[2 * t + 1], 0) + KN_SP(v[2 * t], v[2 * t + 1], 1);
+#if KN_VW >= 8
+#pragma GCC unroll 2
+  for (int n = KN_VW / 4; n > 1; n /= 2)
+#pragma GCC unroll 2
+    for (int t = 0; t < n / 2; t++)
+      v[t] = KN_BK(v[2 * t], v[2 * t + 1], 0) + KN_BK(v[2 * t], v[2 * t + 1], 1);
 #endif
   return v[0];
 }
@@ -519,16 +553,6 @@ static inline void kn_storen(float *p, kn_vf v, int n) {
 ** it is set: one single-source permute and two blends per pair, and a
 ** vector without a partner folds with one permute (used for partial
 ** blocks; whole blocks measured faster through kn_reduce). */
-#if KN_VW == 16
-#define KN_LANES(F, c) F(0, c), F(1, c), F(2, c), F(3, c), F(4, c), F(5, c), \
-  F(6, c), F(7, c), F(8, c), F(9, c), F(10, c), F(11, c), F(12, c), F(13, c), \
-  F(14, c), F(15, c)
-#elif KN_VW == 8
-#define KN_LANES(F, c) F(0, c), F(1, c), F(2, c), F(3, c), F(4, c), F(5, c), \
-  F(6, c), F(7, c)
-#else
-#define KN_LANES(F, c) F(0, c), F(1, c), F(2, c), F(3, c)
-#endif
 #define KN_BLI(i, c) (((i) & (c)) ? (i) + KN_VW : (i))
 #define KN_SWI(i, c) ((i) ^ (c))
 #define KN_BLEND(a, b, c) __builtin_shuffle((a), (b), (kn_vi){KN_LANES(KN_BLI, c)})
@@ -637,13 +661,29 @@ kn_lin1_rows(const int KV, int N, int K, const float *x, const float *W,
   }
 }
 
+/* x[0..K) repeated across a vector as kn_repeat, built from one broadcast
+** per element: the caller has usually just written x as K scalar stores
+** (an observation), and one wide load of several fresh scalar stores
+** cannot take them from the store buffer; it waits for them to retire. */
+static inline __attribute__((always_inline)) kn_vf
+kn_repeat_scalars(const float *x, const int K) {
+  kn_vf r = kn_set1(x[0]);
+#pragma GCC unroll 8
+  for (int k = 1; k < K; k++) {
+    kn_vi m;
+    for (int j = 0; j < KN_VW; j++) m[j] = j % K == k ? -1 : 0;
+    r = (kn_vf)(((kn_vi)r & ~m) | ((kn_vi)kn_set1(x[k]) & m));
+  }
+  return r;
+}
+
 /* Rows of K = 1, 2, 4 or 8 < VW floats: a block of VW rows is K whole
 ** vectors of W; times x repeated, each group of K lanes summed by the last
 ** log2 K levels of the transposing tree (observation layers). */
 static inline __attribute__((always_inline)) void
 kn_lin1_short(const int K, int N, const float *x, const float *W,
               const float *bias, float *y, int act) {
-  const kn_vf xrep = K == 1 ? kn_set1(x[0]) : kn_repeat(x, K);
+  const kn_vf xrep = kn_repeat_scalars(x, K);
   for (int n = 0; n < N; n += KN_VW) {
     const int r = N - n < KN_VW ? N - n : KN_VW;
     const float *w = W + (ptrdiff_t)n * K;
