@@ -140,8 +140,8 @@ static int reserve(mrl_net *net, int batch, const char *fn) {
   const mlp_shape *s = &net->shape;
   size_t nx = (size_t)batch * s->dims[0], na = mlp_acts_floats(s, batch),
          ns = mlp_scratch_floats(s, batch);
-  float *x = malloc(nx * sizeof(float)), *a = malloc(na * sizeof(float)),
-        *sc = malloc(ns * sizeof(float)), *dy = malloc((size_t)batch * sizeof(float));
+  float *x = mlp_alloc_floats(nx), *a = mlp_alloc_floats(na),
+        *sc = mlp_alloc_floats(ns), *dy = mlp_alloc_floats((size_t)batch);
   if (!x || !a || !sc || !dy) {
     free(x);
     free(a);

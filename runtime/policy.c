@@ -10,6 +10,7 @@
 */
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,11 +121,12 @@ int policy_reserve(mrl_policy *p, int batch) {
   if (batch <= p->cap) return MRL_OK;
   const mlp_shape *s = &p->shape;
   size_t rows = (size_t)batch;
-  float *acts = policy_alloc(mlp_acts_floats(s, batch), sizeof(float));
-  float *acts2 = policy_alloc(mlp_acts_floats(s, batch), sizeof(float));
-  float *scratch = policy_alloc(mlp_scratch_floats(s, batch), sizeof(float));
-  float *dy = policy_alloc(rows * (size_t)p->n, sizeof(float));
-  float *jy = policy_alloc(rows * (size_t)p->n, sizeof(float));
+  /* aligned like the parameters: the kernels load these as whole vectors */
+  float *acts = mlp_alloc_floats(mlp_acts_floats(s, batch));
+  float *acts2 = mlp_alloc_floats(mlp_acts_floats(s, batch));
+  float *scratch = mlp_alloc_floats(mlp_scratch_floats(s, batch));
+  float *dy = mlp_alloc_floats(rows * (size_t)p->n);
+  float *jy = mlp_alloc_floats(rows * (size_t)p->n);
   if (!acts || !acts2 || !scratch || !dy || !jy) {
     free(acts);
     free(acts2);
@@ -420,11 +422,51 @@ int mrl_policy_forward(mrl_policy *p, const float *params, const float *obs,
   return policy_check_out(p, params, y, batch);
 }
 
+/* Every float of a short row finite: inline bit tests, no call. */
+static inline int short_row_finite(const float *x, int n) {
+  uint32_t bad = 0;
+  for (int i = 0; i < n; i++) {
+    uint32_t u;
+    memcpy(&u, &x[i], sizeof u);
+    bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+  }
+  return !bad;
+}
+
+/* One observation, a few discrete actions: the call a game makes for every
+** agent on every frame, without the general path's layers of checks (the
+** same checks, inline; anything unusual returns -1 for the general path,
+** which also writes the messages). */
+static int policy_act1_discrete(mrl_policy *p, const float *obs,
+                                int deterministic, float *action,
+                                float *logp) {
+  const int d = p->shape.dims[0], n = p->n;
+  if (!obs || !action || d > 16 || n > 16 || !short_row_finite(obs, d))
+    return -1;
+  mlp_forward(&p->shape, p->params, obs, 1, p->acts);
+  const float *z = mlp_output(&p->shape, p->acts, 1);
+  if (!short_row_finite(z, n)) return -1;
+  double lp = 0.0;
+  int a;
+  if (deterministic) {
+    a = dist_cat_mode(z, n);
+    if (logp) lp = dist_cat_logp(z, n, a);
+  } else {
+    a = dist_cat_sample_logp(z, n, rng_uniform(&p->rng), logp ? &lp : NULL);
+  }
+  *action = (float)a;
+  if (logp) *logp = (float)lp;
+  return MRL_OK;
+}
+
 /* wt: a transposed copy of the current weights (mlp_packed.h), or NULL */
 static int policy_act_core(mrl_policy *p, const float *wt, const float *obs,
                            int batch, int deterministic, float *actions,
                            float *logp) {
   if (!p) return MRL_EINVAL;
+  if (batch == 1 && !wt && p->kind == MRL_DISCRETE &&
+      policy_act1_discrete(p, obs, deterministic, actions, logp) == MRL_OK)
+    return MRL_OK;
   int rc = policy_check_ptr(p, actions, "actions");
   if (!rc) rc = policy_begin(p, obs, batch);
   if (rc) return rc;
