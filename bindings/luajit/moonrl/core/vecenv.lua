@@ -248,34 +248,154 @@ return function(core)
     end
   end
 
-  -- Runs f(...) with the instruction budget armed (0: none).  Count hooks
-  -- fire in the interpreter only, never inside a compiled trace, so a batch
-  -- under a budget runs with the JIT off (see run_batch).
-  -- (Without a budget the callers use plain() instead: a function that
-  -- creates a closure cannot be compiled, and this one makes the hook.)
-  local budgeted
-  local function plain(_, f, ...) return f(...) end
-  function budgeted(budget, f, ...)
-    local function hook()
+  -- Instruction budgets.  debug.sethook count hooks fire in the interpreter
+  -- only, never inside a compiled trace, so every call of budgeted env code
+  -- runs with the JIT off (jit.off() for the call, which also stops new
+  -- traces from being recorded): an env file's code is then never compiled
+  -- at all, and a loop in it is always interpreted and counted.  An inline
+  -- env is the host's own code and may have been compiled before: see
+  -- nojit_inline below.
+  -- Frames of ours the hook must not count against the env (it also fires
+  -- between the env's return and the line that disarms it).
+  local own = setmetatable({}, {__mode = "k"})
+  -- Frames of ours that run for the env (the sandbox's pcall, below): they
+  -- count, but the error names the env's line that called them.
+  local wrapper = setmetatable({}, {__mode = "k"})
+  local function make_hook(n)
+    local hook
+    hook = function()
       local info = debug.getinfo(2, "fSl")
-      -- not in our own frame: the hook also fires between the env's return
-      -- and the line below that disarms it
-      if info and info.func == budgeted then return end
+      if info and own[info.func] then return end
+      local level = 2
+      while info and wrapper[info.func] do
+        level = level + 1
+        info = debug.getinfo(level, "fSl")
+      end
       -- from now on fire at every instruction: a pcall in the env cannot buy
       -- itself another budget
       debug.sethook(hook, "", 1)
       if info and info.currentline and info.currentline > 0 then
         error(format("%s:%d: instruction budget of %d exceeded", info.short_src,
-                     info.currentline, budget), 0)
+                     info.currentline, n), 0)
       end
-      error(format("instruction budget of %d exceeded", budget), 0)
+      error(format("instruction budget of %d exceeded", n), 0)
     end
+    return hook
+  end
+
+  -- pcall(f, ...) with a budget of n instructions and the JIT off; the hook
+  -- set before (the caller's, or the bound of a whole load) comes back
+  -- afterwards, its count restarted.
+  local function bpcall(n, f, ...)
     local oh, om, oc = debug.gethook()
-    debug.sethook(hook, "", budget)
+    local jit_on = jit and jit.status()
+    if jit_on then jit.off() end
+    debug.sethook(make_hook(n), "", n < 2147483647 and n or 2147483647)
     local res = {pcall(f, ...)}
-    if oh then debug.sethook(oh, om, oc) else debug.sethook() end
-    if not res[1] then error(res[2], 0) end
-    return unpack(res, 2, table.maxn(res))
+    if type(oh) == "function" then debug.sethook(oh, om, oc) else debug.sethook() end
+    if jit_on then jit.on() end
+    return unpack(res, 1, table.maxn(res))
+  end
+  own[bpcall] = true
+
+  local function check(ok, ...)
+    if not ok then error((...), 0) end
+    return ...
+  end
+  own[check] = true
+
+  -- f(...) under a budget of n instructions (errors propagate); plain()
+  -- when there is no budget.
+  local function budgeted(n, f, ...) return check(bpcall(n, f, ...)) end
+  own[budgeted] = true
+  local function plain(_, f, ...) return f(...) end
+
+  -- pcall nests without using the C stack under LuaJIT, so a recursion
+  -- through pcall grows until the Lua stack is full, and near that limit the
+  -- count hook cannot run (it needs stack of its own): a loop that catches
+  -- "stack overflow" there would never be stopped.  So the sandbox of a
+  -- budgeted env file gets a pcall and an xpcall that nest at most
+  -- PCALL_DEPTH deep (as Lua 5.4's C stack limit bounds the same recursion
+  -- there: a catchable error) and never catch a stack overflow (it ends the
+  -- env call).  state.depth is reset before every call of env code.
+  local PCALL_DEPTH = 200
+  local hardened = setmetatable({}, {__mode = "k"})
+  local function overflow(e)
+    return type(e) == "string" and (e:find("stack overflow", 1, true) ~= nil or
+                                    e == "error in error handling")
+  end
+  local function harden(f, state)
+    if type(f) ~= "function" then return end
+    local senv = getfenv(f)
+    if senv == _G or type(senv) ~= "table" or hardened[senv] then return end
+    hardened[senv] = true
+    local raw_pcall, raw_xpcall = pcall, xpcall
+    local function leave(ok, ...)
+      state.depth = state.depth - 1
+      if not ok and overflow((...)) then error((...), 0) end
+      return ok, ...
+    end
+    local function enter()
+      if state.depth >= PCALL_DEPTH then
+        error(format("pcall nested more than %d deep", PCALL_DEPTH), 3)
+      end
+      state.depth = state.depth + 1
+    end
+    local function p(fn, ...)
+      enter()
+      return leave(raw_pcall(fn, ...))
+    end
+    local function xp(fn, handler, ...)
+      enter()
+      return leave(raw_xpcall(fn, handler, ...))
+    end
+    wrapper[leave], wrapper[enter], wrapper[p], wrapper[xp] = true, true, true, true
+    rawset(senv, "pcall", p)
+    rawset(senv, "xpcall", xp)
+  end
+
+  -- moonrl's own work while loading a copy (the loader's checks, the probe,
+  -- reading the spaces) is bounded too, by the budget plus this, as in the
+  -- 5.4 binding.
+  local LOAD_EXTRA = 1000000
+
+  -- An inline env under a budget: its functions (those of the env table and
+  -- of its metatable's __index table, the functions defined inside them,
+  -- and the Lua functions they reach through upvalues, two levels deep) are
+  -- excluded from compilation, and the traces compiled so far are flushed,
+  -- so a loop the host ran compiled before cannot escape the hook.  (A
+  -- helper reached otherwise, say through a global, may be compiled again
+  -- later by the host: inline envs are the host's own code; untrusted code
+  -- belongs in an env file, whose code never compiles.)
+  local function nojit_fn(fn, depth, seen)
+    if seen[fn] then return end
+    seen[fn] = true
+    local info = debug.getinfo(fn, "S")
+    if not info or info.what == "C" then return end
+    jit.off(fn, true)
+    if depth <= 0 then return end
+    for i = 1, 255 do
+      local name, v = debug.getupvalue(fn, i)
+      if name == nil then break end
+      if type(v) == "function" then nojit_fn(v, depth - 1, seen) end
+    end
+  end
+  local function nojit_inline(objs)
+    if not jit then return end
+    local seen = {}
+    for _, e in ipairs(objs) do
+      local mt = getmetatable(e)
+      local holders = {e}
+      if type(mt) == "table" and type(rawget(mt, "__index")) == "table" then
+        holders[2] = rawget(mt, "__index")
+      end
+      for _, holder in ipairs(holders) do
+        for _, fn in pairs(holder) do
+          if type(fn) == "function" then nojit_fn(fn, 2, seen) end
+        end
+      end
+    end
+    jit.flush()
   end
 
   local function call_reset(env, seed) return env:reset(seed) end
@@ -294,6 +414,11 @@ return function(core)
     I.optintfield(t, "threads", 0, 0, 256) -- accepted; envs run in this state
     local seed = I.optintfield(t, "seed", 0)
     local budget = I.optintfield(t, "budget", 0, 0, 2147483647)
+    if I.optintfield(t, "memory", 0, 0, 2 ^ 53) > 0 then
+      raise("vecenv: a memory cap needs the Lua 5.4 binding (the LuaJIT binding runs " ..
+            "envs in the caller's own Lua state)")
+    end
+    local trusted = t.trusted and true or nil
     local max_steps = -1 -- the env's own
     local mes = t.max_episode_steps
     if mes == false then max_steps = 0
@@ -304,10 +429,33 @@ return function(core)
     end
     local name = inline_env and "inline" or tostring(source)
 
-    -- the copies
+    -- the copies: under a budget, each call of env code (the file's top
+    -- level, Env.new, the probe's reset and step) gets the budget and the
+    -- whole creation is bounded by budget + LOAD_EXTRA (method lookups and
+    -- metamethods of the env's tables included)
     local envs, sp = {}, nil
+    local ospace, aspace
     local cur = 0
-    local ok, err = pcall(function()
+    local guard = budget > 0 and budgeted or plain
+    local load_guard = nil -- moonrl.envs' opts.guard: pcall under the budget
+    local pstate = {depth = 0}
+    if budget > 0 then
+      -- its first call runs the file's chunk, whose environment is the
+      -- sandbox of this copy
+      load_guard = function(f, ...)
+        harden(f, pstate)
+        pstate.depth = 0
+        return bpcall(budget, f, ...)
+      end
+      own[load_guard] = true
+      guard = function(n, f, ...)
+        pstate.depth = 0
+        return budgeted(n, f, ...)
+      end
+      own[guard] = true
+      if inline_env then nojit_inline({source}) end
+    end
+    local function create()
       local envs_mod = not inline_env and require("moonrl.envs") or nil
       for copy = 0, n - 1 do
         cur = copy
@@ -315,7 +463,7 @@ return function(core)
         if inline_env then
           local new = rawget(source, "new")
           if type(new) == "function" then
-            e = new(config)
+            e = guard(budget, new, config)
             if type(e) ~= "table" then error("Env.new must return the env object", 0) end
           else
             if n ~= 1 then
@@ -326,19 +474,29 @@ return function(core)
           end
         else
           local cfg = config ~= nil and xcopy(config, 0, "config") or nil
-          e = envs_mod.load(source, cfg, {env_path = env_path, probe = copy == 0})
+          e = envs_mod.load(source, cfg, {env_path = env_path, probe = copy == 0,
+                                          trusted = trusted, guard = load_guard})
         end
         if copy == 0 then
           sp = read_spaces(e)
-          if type(e.id) == "string" then name = e.id end
+          local id = e.id
+          if type(id) == "string" then name = id end
           if max_steps < 0 then
             local m = tonumber(e.max_episode_steps)
             max_steps = (m and m > 0) and floor(m) or 0
           end
+          ospace = xcopy(e.observation_space, 0, "observation_space")
+          aspace = xcopy(e.action_space, 0, "action_space")
         end
         envs[copy + 1] = e
       end
-    end)
+    end
+    local ok, err
+    if budget > 0 then
+      ok, err = bpcall(budget + LOAD_EXTRA, create)
+    else
+      ok, err = pcall(create)
+    end
     if not ok then raise(format("env '%s' copy %d: %s", name, cur, errobj(err))) end
     if max_steps < 0 then max_steps = 0 end
 
@@ -359,8 +517,7 @@ return function(core)
       h = nil, box = box_t(), _n = n, _od = od, _name = name, _inline = inline_env,
       _max_steps = max_steps, _seed = seed, _resets = 0, _has_reset = false,
       _term_f = term_f, _trunc_f = trunc_f, _S = nil,
-      _ospace = xcopy(envs[1].observation_space, 0, "observation_space"),
-      _aspace = xcopy(envs[1].action_space, 0, "action_space"),
+      _ospace = ospace, _aspace = aspace,
       _kind = kind, _an = an, _actbuf = floats_t(n),
     }, vecenv_mt)
 
@@ -369,7 +526,6 @@ return function(core)
     -- collected (and from freeing them in its finaliser).
     local S = {err = "", cur = 0}
     self._S = S
-    local guard = budget > 0 and budgeted or plain
     local function fail(copy, e)
       S.err = format("env '%s' copy %d: %s", name, copy, errobj(e))
       return EENV
@@ -438,23 +594,15 @@ return function(core)
 
     -- Callbacks are a limited resource: freed by close() (and by the
     -- finaliser of the vecenv handle, through the anchor below).
-    -- With a budget the JIT is off for the batch (and the env code compiled
-    -- earlier is flushed once), so an endless loop in an env is always
-    -- interpreted and the count hook stops it.
+    -- With a budget the JIT is off for the batch, so an endless loop in an
+    -- env is always interpreted and the count hook stops it (an inline
+    -- env's instances are handled by nojit_inline once more at the first
+    -- batch: Env.new may have given them functions of their own).
     local function run_batch(f, ...)
       if budget <= 0 or not jit then return pcall(f, ...) end
       local was_on = jit.status()
-      if not S.flushed then
-        for _, e in ipairs(envs) do
-          local mt = getmetatable(e)
-          for _, holder in ipairs{e, type(mt) == "table" and type(mt.__index) == "table" and mt.__index or {}} do
-            for _, k in ipairs{"reset", "step"} do
-              local fn = rawget(holder, k)
-              if type(fn) == "function" then jit.off(fn, true) end
-            end
-          end
-        end
-        jit.flush() -- traces compiled before (the probe, other envs) go too
+      if inline_env and not S.flushed then
+        nojit_inline(envs)
         S.flushed = true
       end
       jit.off()
@@ -524,6 +672,25 @@ return function(core)
     end
   end
 
+  -- The envs run in this Lua state in the middle of reset, step and collect
+  -- (inline envs, trusted env files and anything they call).  While they
+  -- run, the objects the C call uses -- the VecEnv, and in collect the
+  -- rollout, policy and value net -- read as closed (h and the views' box
+  -- cleared, as the 5.4 binding clears its handle slots), so env code that
+  -- closes one gets a no-op and one that uses it gets "attempt to use a
+  -- closed ..." instead of freeing memory under the call.  The handles stay
+  -- alive meanwhile: the caller's locals hold them.
+  local function hide(o)
+    o.h = nil
+    local b = o.box
+    if b then b[0] = nil end
+  end
+  local function unhide(o, h)
+    o.h = h
+    local b = o.box
+    if b then b[0] = h end
+  end
+
   local function vraise(self, h, st)
     if st == EENV then raise(self._S.err) end
     raise(ffi.string(C.mrl_vecenv_error(h)))
@@ -539,7 +706,9 @@ return function(core)
       s = I.checkinteger("reset", 1, seed)
     end
     local us = s < 0 and ffi.cast("uint64_t", ffi.cast("int64_t", s)) or s
+    hide(self)
     local st = C.mrl_vecenv_reset(h, us)
+    unhide(self, h)
     if st ~= OK then vraise(self, h, st) end
     self._resets = self._resets + 1
     self._has_reset = true
@@ -565,7 +734,9 @@ return function(core)
     if a == nil then
       a = I.checkactions(actions, "step", 1, self._kind, self._an, n)
     end
+    hide(self)
     local st = C.mrl_vecenv_step(h, a)
+    unhide(self, h)
     if st ~= OK then vraise(self, h, st) end
     return self._obs, self._rew, self._term, self._trunc
   end
@@ -607,7 +778,11 @@ return function(core)
     local v = nil
     if value ~= nil then v = I.checknet_arg(value, "collect", 3) end
     if not self._has_reset then raise("collect: call reset() first") end
+    hide(self); hide(rollout); hide(policy)
+    if v ~= nil then hide(value) end
     local st = C.mrl_rollout_collect(r, h, p, v)
+    unhide(self, h); unhide(rollout, r); unhide(policy, p)
+    if v ~= nil then unhide(value, v) end
     if st == EENV then raise(self._S.err) end
     if st ~= OK then raise(ffi.string(C.mrl_rollout_error(r))) end
     -- the flag mirrors follow the last step
