@@ -97,12 +97,13 @@ static void work_init(work *w, const int *hidden, int nh, int out, int batch,
   w->batch = batch;
   w->nsamples = batch < 4096 ? 4096 : batch;
   size_t P = w->s.nparams;
-  w->p = malloc(P * 4);
-  w->g = calloc(P, 4);
-  w->x = malloc((size_t)w->nsamples * 4 * 4);
-  w->acts = malloc(mlp_acts_floats(&w->s, batch) * 4);
-  w->scratch = malloc(mlp_scratch_floats(&w->s, batch) * 4);
-  w->dy = malloc((size_t)batch * out * 4);
+  /* aligned as the library allocates them (mlp_alloc_floats) */
+  w->p = mlp_alloc_floats(P);
+  w->g = mlp_alloc_floats(P);
+  w->x = mlp_alloc_floats((size_t)w->nsamples * 4);
+  w->acts = mlp_alloc_floats(mlp_acts_floats(&w->s, batch));
+  w->scratch = mlp_alloc_floats(mlp_scratch_floats(&w->s, batch));
+  w->dy = mlp_alloc_floats((size_t)batch * out);
   mrl_rng r;
   rng_seed(&r, 1);
   mlp_init_params(&w->s, w->p, &r, sqrt(2.0), 0.01);
