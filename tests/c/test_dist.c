@@ -161,6 +161,38 @@ static void test_categorical_sampling(void) {
          "a category with zero mass is never drawn");
 }
 
+/* Two actions take their own path (one exp): the same inverse CDF, and the
+** log-probability of the draw to float rounding, for either order of the
+** logits, a tie, and a difference past exp's range. */
+static void test_categorical_two(void) {
+  const float rows[5][2] = {{0.3f, -1.2f}, {-0.7f, 2.1f}, {0.5f, 0.5f},
+                            {0.0f, 120.0f}, {-150.0f, 0.0f}};
+  const int M = 100000;
+  int ok_freq = 1, ok_lp = 1, ok_edge = 1;
+  double worst = 0;
+  for (int r = 0; r < 5; r++) {
+    const float *z = rows[r];
+    double ls[2];
+    dist_cat_log_softmax(z, 2, ls);
+    int c0 = 0;
+    for (int i = 0; i < M; i++) {
+      double u = (i + 0.5) / M, lp;
+      int a = dist_cat_sample_logp(z, 2, u, &lp);
+      c0 += a == 0;
+      double d = fabs(lp - ls[a]) / (1.0 + fabs(ls[a]));
+      if (!(d <= worst)) worst = d;
+    }
+    ok_freq &= fabs((double)c0 / M - exp(ls[0])) <= 1.5 / M;
+    /* mass as a float sees it (e^-120 is 0 there) */
+    ok_edge &= dist_cat_sample(z, 2, 0.0) == ((float)exp(ls[0]) > 0 ? 0 : 1);
+    ok_edge &= dist_cat_sample(z, 2, 0.9999999999999999) == ((float)exp(ls[1]) > 0 ? 1 : 0);
+  }
+  ok_lp = worst < 1e-6;
+  TAP_OK(ok_freq, "two actions: inverse-CDF frequencies equal softmax");
+  TAP_OK(ok_lp, "two actions: logp of the draw = log softmax to float rounding (%.2g)", worst);
+  TAP_OK(ok_edge, "two actions: u = 0 and u -> 1 take the first and last category with mass");
+}
+
 /* ------------------------------------------------------------- gaussian */
 
 static const float MU[3] = {0.2f, -1.0f, 0.5f};
@@ -280,6 +312,7 @@ int main(void) {
   test_categorical();
   test_categorical_grads();
   test_categorical_sampling();
+  test_categorical_two();
   test_gaussian();
   test_gaussian_grads();
   return tap_done();
