@@ -30,6 +30,15 @@ typedef struct mlp_kernels {
   ** the same values as linear_dot then act_forward, with less latency. */
   void (*linear1)(int N, int K, const float *x, const float *W,
                   const float *bias, float *y, int act);
+  /* Batch 1, a hidden layer then a narrow output layer: linear1(N, K, x, W,
+  ** bias, y, act) and then y2[j] = bias2[j] + Σ_n y[n]·W2[j][n], j < N2,
+  ** each activated block of y folded into the outputs while in registers.
+  ** Needs N % vw == 0 and N2 ≤ vw;
+  ** the same values as the two calls up to rounding. */
+  void (*linear1_out)(int N, int K, const float *x, const float *W,
+                      const float *bias, float *y, int act, int N2,
+                      const float *W2, const float *bias2, float *y2);
+  int vw;  /* floats per vector of this table */
   /* y[i] = act(y[i]) in place. */
   void (*act_forward)(mrl_activation act, float *y, size_t n);
   /* d[i] *= act'(z_i), written through the post-activation y[i]. */

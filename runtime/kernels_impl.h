@@ -736,6 +736,60 @@ static void kn_linear1(int N, int K, const float *x, const float *W,
   kn_lin1_rows(0, N, K, x, W, bias, y, act);
 }
 
-const mlp_kernels KN_TABLE = {KN_NAME,         kn_gemm,         kn_linear_dot,
-                              kn_linear1,      kn_act_forward,  kn_act_backward,
-                              kn_add_colsum};
+/* The hidden layer in whole blocks of VW rows (KV as kn_rows1), each block
+** activated, stored, and folded into R2 ≥ N2 output accumulators (lane
+** partial sums: acc[j] += h_block · W2[j][block]); one tree at the end.
+** The output layer then costs two FMAs per block in the shadow of the
+** hidden layer's, instead of a reload of y and a pass of its own. */
+static inline __attribute__((always_inline)) void
+kn_lin1_out(const int KV, const int R2, int N, int K, const float *x,
+            const float *W, const float *bias, float *y, int act, int N2,
+            const float *W2, const float *bias2, float *y2) {
+  const int kv = KV > 0 ? KV : K / KN_VW, kt = KV > 0 ? 0 : K % KN_VW;
+  const kn_vf xt = kt ? KN_LOADN(x + kv * KN_VW, kt) : kn_set1(0.0f);
+  kn_vf acc[KN_VW];
+#pragma GCC unroll 16
+  for (int j = 0; j < R2; j++) acc[j] = kn_set1(0.0f);
+  for (int n = 0; n < N; n += KN_VW) {
+    kn_vf d = kn_rows1(KN_VW, KN_VW, KV, kv, kt, x, xt, W + (ptrdiff_t)n * K,
+                       K, kn_load(bias + n));
+    d = kn_act1(act, d);
+    kn_store(y + n, d);
+#pragma GCC unroll 16
+    for (int j = 0; j < R2; j++)
+      if (j < N2) acc[j] = KN_FMA(d, kn_load(W2 + (ptrdiff_t)j * N + n), acc[j]);
+  }
+  kn_vf out = kn_tree(acc, R2, KN_LOADN(bias2, N2));
+  KN_STOREN(y2, out, N2);
+}
+
+#define KN_OUT_R2(KV)                                                       \
+  do {                                                                      \
+    if (N2 == 1) kn_lin1_out(KV, 1, N, K, x, W, bias, y, act, N2, W2, bias2, y2); \
+    else if (N2 == 2) kn_lin1_out(KV, 2, N, K, x, W, bias, y, act, N2, W2, bias2, y2); \
+    else if (N2 <= 4) kn_lin1_out(KV, 4, N, K, x, W, bias, y, act, N2, W2, bias2, y2); \
+    else if (N2 <= 8) kn_lin1_out(KV, KN_VW < 8 ? KN_VW : 8, N, K, x, W, bias, y, act, N2, W2, bias2, y2); \
+    else kn_lin1_out(KV, KN_VW, N, K, x, W, bias, y, act, N2, W2, bias2, y2); \
+  } while (0)
+
+static void kn_linear1_out(int N, int K, const float *x, const float *W,
+                           const float *bias, float *y, int act, int N2,
+                           const float *W2, const float *bias2, float *y2) {
+  /* the caller guarantees 1 ≤ N2 ≤ VW; said here so the compiler knows no
+  ** branch below touches more than a vector */
+  if (N2 > KN_VW) N2 = KN_VW;
+  if (K % KN_VW == 0 && K / KN_VW == 4) KN_OUT_R2(4);
+  else if (K % KN_VW == 0 && K / KN_VW == 2) KN_OUT_R2(2);
+  else if (K % KN_VW == 0 && K / KN_VW == 1) KN_OUT_R2(1);
+  else KN_OUT_R2(0);
+}
+
+const mlp_kernels KN_TABLE = {.name = KN_NAME,
+                              .gemm = kn_gemm,
+                              .linear_dot = kn_linear_dot,
+                              .linear1 = kn_linear1,
+                              .linear1_out = kn_linear1_out,
+                              .vw = KN_VW,
+                              .act_forward = kn_act_forward,
+                              .act_backward = kn_act_backward,
+                              .add_colsum = kn_add_colsum};

@@ -326,6 +326,72 @@ static void test_linear1(const mlp_kernels *k) {
          k->name);
 }
 
+/* linear1_out (a hidden layer and a narrow output layer fused) against
+** linear1 twice: the hidden activations stored, the outputs within float
+** rounding of Σ|terms|, nothing written past either, NaN propagated. */
+static void test_linear1_out(const mlp_kernels *k) {
+  const int VW = k->vw;
+  const int Ns[] = {VW, 2 * VW, 4 * VW, 5 * VW};
+  static const int Ks[] = {1, 2, 3, 4, 6, 8, 9, 16, 17, 32, 64, 65};
+  mrl_rng r;
+  rng_seed(&r, 11);
+  int good = 1, nan_ok = 1, ncase = 0;
+  double worst = 0;
+  for (size_t a = 0; a < sizeof Ns / sizeof *Ns; a++)
+    for (size_t b = 0; b < sizeof Ks / sizeof *Ks; b++)
+      for (int N2 = 1; N2 <= VW; N2++)
+        for (int act = MRL_TANH; act <= MRL_RELU; act++) {
+          int N = Ns[a], K = Ks[b];
+          float *x = malloc((size_t)K * 4), *W = malloc((size_t)N * K * 4),
+                *bias = malloc((size_t)N * 4), *W2 = malloc((size_t)N2 * N * 4),
+                *b2 = malloc((size_t)N2 * 4), *h = malloc((size_t)(N + 1) * 4),
+                *o = malloc((size_t)(N2 + 1) * 4), *hr = malloc((size_t)N * 4),
+                *orf = malloc((size_t)N2 * 4);
+          fill_normal(&r, x, K, 1);
+          fill_normal(&r, W, (size_t)N * K, 1.0 / sqrt((double)K));
+          fill_normal(&r, bias, N, 0.5);
+          fill_normal(&r, W2, (size_t)N2 * N, 1.0 / sqrt((double)N));
+          fill_normal(&r, b2, N2, 0.5);
+          h[N] = 12345.0f;
+          o[N2] = 12345.0f;
+          k->linear1_out(N, K, x, W, bias, h, act, N2, W2, b2, o);
+          k->linear1(N, K, x, W, bias, hr, act);
+          k->linear1(N2, N, hr, W2, b2, orf, MLP_ACT_NONE);
+          for (int n = 0; n < N; n++) {
+            /* short inputs take another path in linear1: not the same bits */
+            double scale = fabs(bias[n]);
+            for (int i = 0; i < K; i++) scale += fabs((double)x[i] * W[(size_t)n * K + i]);
+            if (!(fabs((double)h[n] - hr[n]) <= 2e-6 * scale)) good = 0;
+          }
+          for (int j = 0; j < N2; j++) {
+            double scale = fabs(b2[j]);
+            for (int n = 0; n < N; n++) scale += fabs((double)hr[n] * W2[(size_t)j * N + n]);
+            double e = fabs((double)o[j] - orf[j]) / scale;
+            if (e > worst) worst = e;
+            if (!(e < 2e-6)) good = 0;
+          }
+          if (h[N] != 12345.0f || o[N2] != 12345.0f) good = 0;
+          /* a NaN in W2's row j reaches output j only; a NaN input all */
+          int j = N2 / 2;
+          W2[(size_t)j * N] = NAN;
+          k->linear1_out(N, K, x, W, bias, h, act, N2, W2, b2, o);
+          for (int q = 0; q < N2; q++)
+            if (q == j ? !isnan(o[q]) : !isfinite(o[q])) nan_ok = 0;
+          W2[(size_t)j * N] = 0.0f;
+          x[0] = NAN;
+          k->linear1_out(N, K, x, W, bias, h, act, N2, W2, b2, o);
+          for (int q = 0; q < N2; q++)
+            if (!isnan(o[q])) nan_ok = 0;
+          ncase++;
+          free(x); free(W); free(bias); free(W2); free(b2); free(h); free(o);
+          free(hr); free(orf);
+        }
+  TAP_OK(good, "%s linear1_out = linear1 twice in %d cases (worst %.1e), nothing past "
+         "either output", k->name, ncase, worst);
+  TAP_OK(nan_ok, "%s linear1_out: a NaN weight stays in its output, a NaN input reaches all",
+         k->name);
+}
+
 /* ------------------------------------------------------- differentiation */
 
 typedef struct {
@@ -507,6 +573,7 @@ int main(void) {
     test_activations(k);
     test_gemm(k);
     test_linear1(k);
+    test_linear1_out(k);
   }
   netcase cases[] = {
     {3, 1, {5}, 2, MRL_TANH},     {4, 0, {0}, 3, MRL_TANH},
