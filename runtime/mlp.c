@@ -208,22 +208,7 @@ void mlp_forward(const mlp_shape *s, const float *params, const float *x,
   const float *in = x;
   float *out = acts;
   if (batch == 1) {
-    /* one observation (policy act): every layer waits on the last, so the
-    ** kernel applies the activation before its store, not after a reload */
-    for (int l = 0; l < s->nlayers; l++) {
-      int I = s->dims[l], O = s->dims[l + 1];
-      if (l == s->nlayers - 2 && O % k->vw == 0 && s->dims[l + 2] <= k->vw) {
-        /* the last hidden layer and a narrow output layer together */
-        k->linear1_out(O, I, in, params + s->woff[l], params + s->boff[l], out,
-                       (int)s->act, s->dims[l + 2], params + s->woff[l + 1],
-                       params + s->boff[l + 1], out + O);
-        return;
-      }
-      k->linear1(O, I, in, params + s->woff[l], params + s->boff[l], out,
-                 l < s->nlayers - 1 ? (int)s->act : MLP_ACT_NONE);
-      in = out;
-      out += O;
-    }
+    mlp_forward1(s, params, x, acts);
     return;
   }
   for (int l = 0; l < s->nlayers; l++) {

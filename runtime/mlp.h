@@ -13,6 +13,7 @@
 #ifndef MRL_MLP_H
 #define MRL_MLP_H
 
+#include "kernels.h"
 #include "moonrl.h"
 
 typedef struct mlp_shape {
@@ -56,6 +57,31 @@ size_t mlp_scratch_floats(const mlp_shape *s, int batch);
 void mlp_forward(const mlp_shape *s, const float *params, const float *x,
                  int batch, float *acts);
 const float *mlp_output(const mlp_shape *s, const float *acts, int batch);
+
+/* mlp_forward at batch 1 (one observation: a policy acting), inline for
+** the act path.  Every layer waits on the last, so each kernel applies the
+** activation before its store, and the last hidden layer folds itself into
+** a narrow output layer while still in registers.  Returns the output. */
+static inline const float *mlp_forward1(const mlp_shape *s, const float *params,
+                                        const float *x, float *acts) {
+  const mlp_kernels *k = s->kern;
+  const float *in = x;
+  float *out = acts;
+  for (int l = 0; l < s->nlayers; l++) {
+    const int I = s->dims[l], O = s->dims[l + 1];
+    if (l == s->nlayers - 2 && O % k->vw == 0 && s->dims[l + 2] <= k->vw) {
+      k->linear1_out(O, I, in, params + s->woff[l], params + s->boff[l], out,
+                     (int)s->act, s->dims[l + 2], params + s->woff[l + 1],
+                     params + s->boff[l + 1], out + O);
+      return out + O;
+    }
+    k->linear1(O, I, in, params + s->woff[l], params + s->boff[l], out,
+               l < s->nlayers - 1 ? (int)s->act : MLP_ACT_NONE);
+    in = out;
+    out += O;
+  }
+  return in;
+}
 float *mlp_output_mut(const mlp_shape *s, float *acts, int batch);
 
 /* grad += ∂L/∂θ given dy = ∂L/∂y [batch][out]; dx (nullable) := ∂L/∂x.

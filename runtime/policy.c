@@ -443,8 +443,7 @@ static int policy_act1_discrete(mrl_policy *p, const float *obs,
   const int d = p->shape.dims[0], n = p->n;
   if (!obs || !action || d > 16 || n > 16 || !short_row_finite(obs, d))
     return -1;
-  mlp_forward(&p->shape, p->params, obs, 1, p->acts);
-  const float *z = mlp_output(&p->shape, p->acts, 1);
+  const float *z = mlp_forward1(&p->shape, p->params, obs, p->acts);
   if (!short_row_finite(z, n)) return -1;
   double lp = 0.0;
   int a;
