@@ -8,7 +8,12 @@ if ! command -v luajit >/dev/null 2>&1; then
   exit 0
 fi
 BUILD=${BUILD:-build}
-GOLDEN_DIR=${GOLDEN_DIR:-../shared/golden}
+# the shared contract beside the checkout when there is one, else the copy
+# kept in tests/golden (a clone on its own, as CI may make)
+if [ -z "${GOLDEN_DIR:-}" ] || [ ! -f "$GOLDEN_DIR/core.json" ]; then
+  GOLDEN_DIR=../shared/golden
+  [ -f "$GOLDEN_DIR/core.json" ] || GOLDEN_DIR=tests/golden
+fi
 export BUILD
 # The FFI loads $BUILD/libmoonrl.so into luajit; an ASan build of it needs the
 # ASan runtime loaded first (luajit itself is not instrumented).
