@@ -313,6 +313,23 @@ kn_dot_block(int kv, const float *xr, const float *w, ptrdiff_t K,
   return kn_reduce(acc);
 }
 
+/* v[0..K) (K = 1, 2, 4 or 8 < VW) hold VW rows of K products each, row by
+** row; afterwards lane j of v[0] is the sum of row j: the last log2 K
+** levels of the transposing tree. */
+static inline __attribute__((always_inline)) void kn_group_sums(kn_vf *v,
+                                                                const int K) {
+  switch (K) {
+#if KN_VW >= 16
+    case 8: KN_LEVEL(4, 8) KN_LEVEL(2, 4) KN_LEVEL(1, 2) break;
+#endif
+#if KN_VW >= 8
+    case 4: KN_LEVEL(2, 4) KN_LEVEL(1, 2) break;
+#endif
+    case 2: KN_LEVEL(1, 2) break;
+    default: break;
+  }
+}
+
 static void kn_linear_dot(int M, int N, int K, const float *x, const float *W,
                           const float *bias, float *y) {
   const int Kv = K - K % KN_VW, Kt = K - Kv;  /* whole vectors, then a tail */
@@ -353,18 +370,10 @@ static void kn_linear_dot(int M, int N, int K, const float *x, const float *W,
       ** group of K lanes with the last log2 K levels of the tree */
       const kn_vf xrep = kn_repeat(xr, K);
       for (; n + KN_VW <= N; n += KN_VW) {
-        kn_vf v[8];
+        kn_vf v[8] = {0};  /* K is not a constant here: all 8 look read */
         const float *w = W + (ptrdiff_t)n * K;
         for (int q = 0; q < K; q++) v[q] = kn_load(w + q * KN_VW) * xrep;
-        switch (K) {
-#if KN_VW >= 16
-          case 8: KN_LEVEL(4, 8) KN_LEVEL(2, 4) KN_LEVEL(1, 2) break;
-#endif
-#if KN_VW >= 8
-          case 4: KN_LEVEL(2, 4) KN_LEVEL(1, 2) break;
-#endif
-          default: KN_LEVEL(1, 2) break;
-        }
+        kn_group_sums(v, K);
         kn_store(yr + n, v[0] + kn_load(bias + n));
       }
     }
@@ -687,16 +696,7 @@ kn_lin1_short(const int K, int N, const float *x, const float *W,
              : m > 0    ? KN_LOADN(w + q * KN_VW, m) * xrep
                         : kn_set1(0.0f);
     }
-    switch (K) {
-#if KN_VW >= 16
-      case 8: KN_LEVEL(4, 8) KN_LEVEL(2, 4) KN_LEVEL(1, 2) break;
-#endif
-#if KN_VW >= 8
-      case 4: KN_LEVEL(2, 4) KN_LEVEL(1, 2) break;
-#endif
-      case 2: KN_LEVEL(1, 2) break;
-      default: break;
-    }
+    kn_group_sums(v, K);
     if (r == KN_VW) kn_store(y + n, kn_act1(act, v[0] + kn_load(bias + n)));
     else KN_STOREN(y + n, kn_act1(act, v[0] + KN_LOADN(bias + n, r)), r);
   }

@@ -17,6 +17,7 @@
 
 #include "dist.h"
 #include "errmsg.h"
+#include "finite_row.h"
 #include "mlp_packed.h"
 #include "policy_impl.h"
 
@@ -422,17 +423,6 @@ int mrl_policy_forward(mrl_policy *p, const float *params, const float *obs,
   return policy_check_out(p, params, y, batch);
 }
 
-/* Every float of a short row finite: inline bit tests, no call. */
-static inline int short_row_finite(const float *x, int n) {
-  uint32_t bad = 0;
-  for (int i = 0; i < n; i++) {
-    uint32_t u;
-    memcpy(&u, &x[i], sizeof u);
-    bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
-  }
-  return !bad;
-}
-
 /* One observation, a few discrete actions: the call a game makes for every
 ** agent on every frame, without the general path's layers of checks (the
 ** same checks, inline; anything unusual returns -1 for the general path,
@@ -441,10 +431,10 @@ static int policy_act1_discrete(mrl_policy *p, const float *obs,
                                 int deterministic, float *action,
                                 float *logp) {
   const int d = p->shape.dims[0], n = p->n;
-  if (!obs || !action || d > 16 || n > 16 || !short_row_finite(obs, d))
+  if (!obs || !action || d > 16 || n > 16 || !finite_row(obs, (size_t)d))
     return -1;
   const float *z = mlp_forward1(&p->shape, p->params, obs, p->acts);
-  if (!short_row_finite(z, n)) return -1;
+  if (!finite_row(z, (size_t)n)) return -1;
   double lp = 0.0;
   int a;
   if (deterministic) {

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "finite_row.h"
 #include "moonrl.h"
 #include "simd_clones.h"
 
@@ -43,15 +44,7 @@ int mrl_all_finite(const float *x, size_t n) {
   enum { BLOCK = 4096 };
   if (n == 0) return 1;
   if (!x) return 0;
-  if (n <= 16) {  /* an observation row: inline, no call through the clones */
-    uint32_t bad = 0;
-    for (size_t i = 0; i < n; i++) {
-      uint32_t u;
-      memcpy(&u, &x[i], sizeof u);
-      bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
-    }
-    return !bad;
-  }
+  if (n <= 16) return finite_row(x, n);  /* no call through the clones */
   for (size_t start = 0; start < n; start += BLOCK) {
     size_t len = n - start < BLOCK ? n - start : BLOCK;
     if (any_nonfinite(x + start, len)) return 0;
