@@ -458,6 +458,28 @@ static size_t pick(size_t j, size_t n, size_t limit) {
   return j == limit - 1 ? n - 1 : j * (n / limit);
 }
 
+/* Central differences of ref_loss in up to `limit` entries of v (the
+** parameters or the input, n of them, spread by pick) into fd, beside the
+** analytic derivatives of the same entries into gsel; returns how many. */
+static size_t central_diffs(fixture *f, double *v, size_t n, size_t limit,
+                            const float *analytic, double *ybuf, double *fd,
+                            float *gsel) {
+  const double h = 1e-5;
+  size_t m = n < limit ? n : limit;
+  for (size_t j = 0; j < m; j++) {
+    size_t i = pick(j, n, limit);
+    double keep = v[i];
+    v[i] = keep + h;
+    double lp = ref_loss(f, f->pd, f->xd, ybuf);
+    v[i] = keep - h;
+    double lm = ref_loss(f, f->pd, f->xd, ybuf);
+    v[i] = keep;
+    fd[j] = (lp - lm) / (2 * h);
+    gsel[j] = analytic[i];
+  }
+  return m;
+}
+
 static void check_case(const netcase *c, int batch) {
   fixture f;
   fixture_init(&f, c, batch, 1000 + (uint64_t)batch);
@@ -475,33 +497,11 @@ static void check_case(const netcase *c, int batch) {
          "%s: forward = double reference (rel %.1e)", name, rel);
 
   const double h = 1e-5;
-  size_t np = P < 400 ? P : 400;
-  for (size_t j = 0; j < np; j++) {
-    size_t i = pick(j, P, 400);
-    double keep = f.pd[i];
-    f.pd[i] = keep + h;
-    double lp = ref_loss(&f, f.pd, f.xd, y);
-    f.pd[i] = keep - h;
-    double lm = ref_loss(&f, f.pd, f.xd, y);
-    f.pd[i] = keep;
-    fd[j] = (lp - lm) / (2 * h);
-    gsel[j] = f.grad[i];
-  }
+  size_t np = central_diffs(&f, f.pd, P, 400, f.grad, y, fd, gsel);
   TAP_OK(close_vec(gsel, fd, np, 1e-5, 1e-6, &rel),
          "%s: backward = central differences over %zu params (rel %.1e)", name, np, rel);
 
-  size_t nx = X < 300 ? X : 300;
-  for (size_t j = 0; j < nx; j++) {
-    size_t i = pick(j, X, 300);
-    double keep = f.xd[i];
-    f.xd[i] = keep + h;
-    double lp = ref_loss(&f, f.pd, f.xd, y);
-    f.xd[i] = keep - h;
-    double lm = ref_loss(&f, f.pd, f.xd, y);
-    f.xd[i] = keep;
-    fd[j] = (lp - lm) / (2 * h);
-    gsel[j] = f.dx[i];
-  }
+  size_t nx = central_diffs(&f, f.xd, X, 300, f.dx, y, fd, gsel);
   TAP_OK(close_vec(gsel, fd, nx, 1e-5, 1e-6, &rel),
          "%s: dx = central differences (rel %.1e)", name, rel);
 
