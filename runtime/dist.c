@@ -68,21 +68,13 @@ double dist_cat_kl(const float *z_old, const float *z_new, int k) {
 }
 
 int dist_cat_sample_logp(const float *z, int k, double u, double *logp) {
-  /* The few actions of most policies: float exps, kept for the walk, and a
-  ** float log — the caller stores a float log-probability, and a sample
-  ** depends on the last bits only when u lands on a boundary.  The double
-  ** functions cost most of a batch-1 act beside the network. */
+  /* The few actions of most policies: two by a cut on z1 − z0 (dist.h, no
+  ** exp), up to SMALL by float exps kept for the walk and a float log — the
+  ** caller stores a float log-probability, and a sample depends on the
+  ** last bits only when u lands on a boundary.  The double functions cost
+  ** most of a batch-1 act beside the network. */
   enum { SMALL = 16 };
-  if (k == 2) {
-    /* two actions: one exp of −|z1 − z0| is the smaller weight, the
-    ** larger one being 1; the same inverse CDF (category 0 first) */
-    const float d = z[1] - z[0], ad = fabsf(d), e = expf(-ad);
-    const float w0 = d <= 0.0f ? 1.0f : e;
-    const int pick = u * (1.0 + (double)e) < (double)w0 ? 0 : 1;
-    if (logp)
-      *logp = (double)(((pick == 1) == (d > 0.0f) ? 0.0f : -ad) - logf(1.0f + e));
-    return pick;
-  }
+  if (k == 2) return dist_cat2_draw(z, dist_cat2_cut(u), logp);
   if (k <= SMALL) {
     float e[SMALL], m = z[0], s = 0.0f;
     for (int j = 1; j < k; j++)

@@ -15,6 +15,8 @@
 #ifndef MRL_DIST_H
 #define MRL_DIST_H
 
+#include <math.h>
+
 /* ------------------------------------------------------------ categorical */
 
 /* log Σ_j exp(z_j), stabilised by the max. */
@@ -31,6 +33,42 @@ double dist_cat_kl(const float *z_old, const float *z_new, int k);
 int dist_cat_sample(const float *z, int k, double u);
 /* The same draw, with its log-probability (logp nullable) from one logsumexp. */
 int dist_cat_sample_logp(const float *z, int k, double u, double *logp);
+/* Two actions, the draw in two halves so the first can run before the
+** logits exist: category 1 iff z1 − z0 ≥ dist_cat2_cut(u), the inverse CDF
+** of dist_cat_sample (category 0 first) without an exp.  The cut is capped
+** at 103.97, past which float e^−Δ is 0: a category without mass is never
+** drawn, even at u = 0.  dist_cat2_draw also gives log p of the draw. */
+static inline double dist_cat2_cut(double u) {
+  const double t = log((1.0 - u) / u);  /* +inf at u = 0 */
+  return t < 103.97 ? t : 103.97;
+}
+/* log(1 + e^−a) for a ≥ 0 within 2.6e-8: a rational fit of degree (5, 6)
+** on [0, 17.5] minimising the absolute error (mpmath), by Estrin's scheme
+** (plain products and sums: fma() is a libm call without -mfma);
+** past 17.5 the value is below 2.6e-8 and taken as 0. */
+static inline double dist_log1p_exp_neg(double a) {
+  if (!(a < 17.5)) return 0.0;
+  const double a2 = a * a, a4 = a2 * a2;
+  const double p = (-7.65276268101227022e-7 * a + 5.7200931904569184828e-5) * a4 +
+                   (-1.736898360143734781e-3 * a + 2.688595648269248519e-2) * a2 +
+                   (-0.21297317541024580444 * a + 0.69314715955733734374);
+  const double q = ((8.688605213083763745e-5 * a2 +
+                     (3.4734359945367428369e-4 * a + 5.4678806378777925455e-3)) * a4 +
+                    (3.6115322743876447784e-2 * a + 0.15717449533085134668) * a2) +
+                   (0.41409023091765949038 * a + 1.0);
+  return p / q;
+}
+static inline int dist_cat2_draw(const float *z, double cut, double *logp) {
+  const double d = (double)z[1] - (double)z[0], a = fabs(d);
+  const int pick = d >= cut;
+  /* log σ(a) for the larger logit's category, log σ(−a) for the other;
+  ** by arithmetic, not a branch: the draw is random, so a branch on it
+  ** mispredicts half the time and throws away the next call's work */
+  const int other = pick != (d > 0.0);
+  if (logp) *logp = -dist_log1p_exp_neg(a) - a * (double)other;
+  return pick;
+}
+
 /* argmax, the lowest index on ties. */
 int dist_cat_mode(const float *z, int k);
 

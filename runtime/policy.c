@@ -433,13 +433,22 @@ static int policy_act1_discrete(mrl_policy *p, const float *obs,
   const int d = p->shape.dims[0], n = p->n;
   if (!obs || !action || d > 16 || n > 16 || !finite_row(obs, (size_t)d))
     return -1;
+  /* two actions: the uniform and its cut first, so they run in the shadow
+  ** of the network (the general path, on a bad output, draws its own) */
+  const mrl_rng rng = p->rng;
+  const double cut = !deterministic && n == 2 ? dist_cat2_cut(rng_uniform(&p->rng)) : 0.0;
   const float *z = mlp_forward1(&p->shape, p->params, obs, p->acts);
-  if (!finite_row(z, (size_t)n)) return -1;
+  if (!finite_row(z, (size_t)n)) {
+    p->rng = rng;
+    return -1;
+  }
   double lp = 0.0;
   int a;
   if (deterministic) {
     a = dist_cat_mode(z, n);
     if (logp) lp = dist_cat_logp(z, n, a);
+  } else if (n == 2) {
+    a = dist_cat2_draw(z, cut, logp ? &lp : NULL);
   } else {
     a = dist_cat_sample_logp(z, n, rng_uniform(&p->rng), logp ? &lp : NULL);
   }

@@ -193,6 +193,25 @@ static void test_categorical_two(void) {
   TAP_OK(ok_edge, "two actions: u = 0 and u -> 1 take the first and last category with mass");
 }
 
+/* The pieces of the two-action draw: log(1 + e^-a) from its rational fit,
+** and the cut against which z1 - z0 decides. */
+static void test_categorical_two_parts(void) {
+  double worst = 0, at = 0;
+  for (double a = 0; a < 40; a += 1.7e-4) {
+    double e = fabs(dist_log1p_exp_neg(a) - log1p(exp(-a)));
+    if (!(e <= worst)) { worst = e; at = a; }
+  }
+  TAP_OK(worst < 3e-8 && dist_log1p_exp_neg(1e300) == 0 && dist_log1p_exp_neg(0) > 0.6931471 &&
+             dist_log1p_exp_neg(0) < 0.6931472,
+         "log(1 + e^-a) within %.2g of libm (worst at a = %.3g), 0 far out", worst, at);
+  int mono = 1;
+  for (int i = 1; i < 1000; i++) mono &= dist_cat2_cut(i / 1000.0) < dist_cat2_cut((i - 1) / 1000.0);
+  TAP_OK(dist_cat2_cut(0.0) == 103.97 && dist_cat2_cut(0.5) == 0.0 &&
+             fabs(dist_cat2_cut(0.25) - log(3.0)) < 1e-15 && mono &&
+             dist_cat2_cut(0.9999999999999999) > -40,
+         "the cut is log((1-u)/u), capped at 103.97 for u = 0, decreasing in u");
+}
+
 /* ------------------------------------------------------------- gaussian */
 
 static const float MU[3] = {0.2f, -1.0f, 0.5f};
@@ -313,6 +332,7 @@ int main(void) {
   test_categorical_grads();
   test_categorical_sampling();
   test_categorical_two();
+  test_categorical_two_parts();
   test_gaussian();
   test_gaussian_grads();
   return tap_done();

@@ -313,6 +313,44 @@ static void test_act(void) {
          "act at batch 1 reuses its workspace");
   mrl_policy_free(q);
 
+  /* Two actions at batch 1 take their own path (the uniform's cut drawn
+  ** before the network, no branch on the draw): the same draws, one row at
+  ** a time, as one batch, and a refused call leaves the stream alone. */
+  {
+    int h2[2] = {64, 64};
+    enum { R = 2000 };
+    mrl_policy *s1 = make(MRL_DISCRETE, 4, h2, 2, 2, MRL_TANH, 7);
+    mrl_policy *s2 = make(MRL_DISCRETE, 4, h2, 2, 2, MRL_TANH, 7);
+    randomize(s1, 0.3);
+    memcpy(mrl_policy_params(s2), mrl_policy_params(s1),
+           sizeof(float) * mrl_policy_nparams(s1));
+    float *ob = malloc(sizeof(float) * 4 * R), ar[R], lr[R], ab[R], lb[R];
+    fill(ob, 4 * (size_t)R, -2, 2);
+    /* a NaN in the weights: the batch-1 call fails and must not draw */
+    float *w1 = mrl_policy_params(s1), keep = w1[3];
+    w1[3] = NAN;
+    int refused = mrl_policy_act(s1, ob, 1, 0, ar, lr) == MRL_ENONFINITE;
+    w1[3] = keep;
+    int ok1 = 1;
+    for (int i = 0; i < R; i++)
+      ok1 &= mrl_policy_act(s1, ob + 4 * i, 1, 0, ar + i, lr + i) == MRL_OK;
+    ok1 &= mrl_policy_act(s2, ob, R, 0, ab, lb) == MRL_OK;
+    int same = 1, both = 0;
+    double wl = 0;
+    for (int i = 0; i < R; i++) {
+      same &= ar[i] == ab[i];
+      both |= 1 << (int)ar[i];
+      double d = fabs((double)lr[i] - lb[i]);
+      if (!(d <= wl)) wl = d;
+    }
+    TAP_OK(refused && ok1 && same && both == 3 && wl < 1e-6,
+           "two actions: batch-1 draws = one batch's (logp within %.1g), a refused "
+           "call draws nothing", wl);
+    free(ob);
+    mrl_policy_free(s1);
+    mrl_policy_free(s2);
+  }
+
   /* Two handles with one seed draw the same stream. */
   mrl_policy *r1 = make(MRL_DISCRETE, 4, hid, 1, 3, MRL_TANH, 99);
   mrl_policy *r2 = make(MRL_DISCRETE, 4, hid, 1, 3, MRL_TANH, 99);
