@@ -38,6 +38,13 @@ typedef struct mlp_kernels {
   void (*linear1_out)(int N, int K, const float *x, const float *W,
                       const float *bias, float *y, int act, int N2,
                       const float *W2, const float *bias2, float *y2);
+  /* Batch 1 through two hidden layers and a narrow output layer (most
+  ** policies): linear1(H1, K, x, W1, b1, h1, act) then linear1_out(H2, H1,
+  ** h1, W2, b2, h2, act, N2, W3, b3, y), the same values, one call.  w is
+  ** {W1, b1, W2, b2, W3, b3}; acts is h1[H1] h2[H2] y[N2].  Needs
+  ** H2 % vw == 0 and N2 ≤ vw. */
+  void (*forward1_2h)(int K, int H1, int H2, int N2, const float *x,
+                      const float *const *w, float *acts, int act);
   int vw;  /* floats per vector of this table */
   /* y[i] = act(y[i]) in place. */
   void (*act_forward)(mrl_activation act, float *y, size_t n);

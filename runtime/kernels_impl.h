@@ -599,6 +599,7 @@ kn_rows1(const int R, int r, const int KV, int kv, int kt, const float *x,
          kn_vf xt, const float *w, ptrdiff_t K, kn_vf bias) {
   kn_vf v[KN_VW];
   if (KV > 0) {
+    K = KV * KN_VW;
 #pragma GCC unroll 16
     for (int j = 0; j < R; j++) {
       if (j >= r) {
@@ -636,6 +637,7 @@ static inline __attribute__((always_inline)) kn_vf kn_act1(int act, kn_vf v) {
 static inline __attribute__((always_inline)) void
 kn_lin1_rows(const int KV, int N, int K, const float *x, const float *W,
              const float *bias, float *y, int act) {
+  if (KV > 0) K = KV * KN_VW;  /* the callers' promise, now a constant */
   const int kv = KV > 0 ? KV : K / KN_VW, kt = KV > 0 ? 0 : K % KN_VW;
   const kn_vf xt = kt ? KN_LOADN(x + kv * KN_VW, kt) : kn_set1(0.0f);
   int n = 0;
@@ -678,6 +680,33 @@ kn_repeat_scalars(const float *x, const int K) {
   return r;
 }
 
+/* kn_group_sums for one observation, where latency counts: K = 2 or 4
+** sums by the in-lane shuffles of kn_reduce (one cycle each, against three
+** for the cross-lane permutes), which leave lane 4i + m holding a row out of
+** order, then one permute back to row order. */
+#define KN_GS4I(j, c) (4 * ((j) % (KN_VW / 4)) + (j) / (KN_VW / 4))
+#define KN_GS2I(j, c)                                   \
+  ((j) < KN_VW / 2 ? 4 * ((j) / 2) + (j) % 2            \
+                   : 4 * (((j) - KN_VW / 2) / 2) + 2 + (j) % 2)
+static inline __attribute__((always_inline)) void kn_group_sums1(kn_vf *v,
+                                                                 const int K) {
+#if KN_VW >= 8
+  if (K == 4) {
+    v[0] = KN_SP(v[0], v[1], 0) + KN_SP(v[0], v[1], 1);
+    v[1] = KN_SP(v[2], v[3], 0) + KN_SP(v[2], v[3], 1);
+    v[0] = KN_SP(v[0], v[1], 0) + KN_SP(v[0], v[1], 1);
+    v[0] = __builtin_shuffle(v[0], (kn_vi){KN_LANES(KN_GS4I, 0)});
+    return;
+  }
+  if (K == 2) {
+    v[0] = KN_SP(v[0], v[1], 0) + KN_SP(v[0], v[1], 1);
+    v[0] = __builtin_shuffle(v[0], (kn_vi){KN_LANES(KN_GS2I, 0)});
+    return;
+  }
+#endif
+  kn_group_sums(v, K);
+}
+
 /* Rows of K = 1, 2, 4 or 8 < VW floats: a block of VW rows is K whole
 ** vectors of W; times x repeated, each group of K lanes summed by the last
 ** log2 K levels of the transposing tree (observation layers). */
@@ -685,8 +714,19 @@ static inline __attribute__((always_inline)) void
 kn_lin1_short(const int K, int N, const float *x, const float *W,
               const float *bias, float *y, int act) {
   const kn_vf xrep = kn_repeat_scalars(x, K);
-  for (int n = 0; n < N; n += KN_VW) {
-    const int r = N - n < KN_VW ? N - n : KN_VW;
+  int n = 0;
+  /* whole blocks: no lane counts to test, so the loop is straight code */
+#pragma GCC unroll 4
+  for (; n + KN_VW <= N; n += KN_VW) {
+    const float *w = W + (ptrdiff_t)n * K;
+    kn_vf v[8];
+#pragma GCC unroll 8
+    for (int q = 0; q < K; q++) v[q] = kn_load(w + q * KN_VW) * xrep;
+    kn_group_sums1(v, K);
+    kn_store(y + n, kn_act1(act, v[0] + kn_load(bias + n)));
+  }
+  if (n < N) {
+    const int r = N - n;
     const float *w = W + (ptrdiff_t)n * K;
     kn_vf v[8];
 #pragma GCC unroll 8
@@ -696,14 +736,14 @@ kn_lin1_short(const int K, int N, const float *x, const float *W,
              : m > 0    ? KN_LOADN(w + q * KN_VW, m) * xrep
                         : kn_set1(0.0f);
     }
-    kn_group_sums(v, K);
-    if (r == KN_VW) kn_store(y + n, kn_act1(act, v[0] + kn_load(bias + n)));
-    else KN_STOREN(y + n, kn_act1(act, v[0] + KN_LOADN(bias + n, r)), r);
+    kn_group_sums1(v, K);
+    KN_STOREN(y + n, kn_act1(act, v[0] + KN_LOADN(bias + n, r)), r);
   }
 }
 
-static void kn_linear1(int N, int K, const float *x, const float *W,
-                       const float *bias, float *y, int act) {
+static inline __attribute__((always_inline)) void
+kn_linear1_in(int N, int K, const float *x, const float *W, const float *bias,
+              float *y, int act) {
   if (K < KN_VW && (K == 1 || K == 2 || K == 4 || K == 8)) {
     switch (K) {
       case 1: kn_lin1_short(1, N, x, W, bias, y, act); return;
@@ -737,6 +777,7 @@ static inline __attribute__((always_inline)) void
 kn_lin1_out(const int KV, const int R2, int N, int K, const float *x,
             const float *W, const float *bias, float *y, int act, int N2,
             const float *W2, const float *bias2, float *y2) {
+  if (KV > 0) K = KV * KN_VW;  /* the callers' promise, now a constant */
   const int kv = KV > 0 ? KV : K / KN_VW, kt = KV > 0 ? 0 : K % KN_VW;
   const kn_vf xt = kt ? KN_LOADN(x + kv * KN_VW, kt) : kn_set1(0.0f);
   kn_vf acc[KN_VW];
@@ -764,9 +805,10 @@ kn_lin1_out(const int KV, const int R2, int N, int K, const float *x,
     else kn_lin1_out(KV, KN_VW, N, K, x, W, bias, y, act, N2, W2, bias2, y2); \
   } while (0)
 
-static void kn_linear1_out(int N, int K, const float *x, const float *W,
-                           const float *bias, float *y, int act, int N2,
-                           const float *W2, const float *bias2, float *y2) {
+static inline __attribute__((always_inline)) void
+kn_linear1_out_in(int N, int K, const float *x, const float *W,
+                  const float *bias, float *y, int act, int N2,
+                  const float *W2, const float *bias2, float *y2) {
   /* the caller guarantees 1 ≤ N2 ≤ VW; said here so the compiler knows no
   ** branch below touches more than a vector */
   if (N2 > KN_VW) N2 = KN_VW;
@@ -776,11 +818,32 @@ static void kn_linear1_out(int N, int K, const float *x, const float *W,
   else KN_OUT_R2(0);
 }
 
+static void kn_linear1(int N, int K, const float *x, const float *W,
+                       const float *bias, float *y, int act) {
+  kn_linear1_in(N, K, x, W, bias, y, act);
+}
+
+static void kn_linear1_out(int N, int K, const float *x, const float *W,
+                           const float *bias, float *y, int act, int N2,
+                           const float *W2, const float *bias2, float *y2) {
+  kn_linear1_out_in(N, K, x, W, bias, y, act, N2, W2, bias2, y2);
+}
+
+/* Both in one call: the second layer's loads and the first layer's tail
+** then share one instruction window, with no call between them. */
+static void kn_forward1_2h(int K, int H1, int H2, int N2, const float *x,
+                           const float *const *w, float *acts, int act) {
+  kn_linear1_in(H1, K, x, w[0], w[1], acts, act);
+  kn_linear1_out_in(H2, H1, acts, w[2], w[3], acts + H1, act, N2, w[4], w[5],
+                    acts + H1 + H2);
+}
+
 const mlp_kernels KN_TABLE = {.name = KN_NAME,
                               .gemm = kn_gemm,
                               .linear_dot = kn_linear_dot,
                               .linear1 = kn_linear1,
                               .linear1_out = kn_linear1_out,
+                              .forward1_2h = kn_forward1_2h,
                               .vw = KN_VW,
                               .act_forward = kn_act_forward,
                               .act_backward = kn_act_backward,

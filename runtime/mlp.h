@@ -61,10 +61,19 @@ const float *mlp_output(const mlp_shape *s, const float *acts, int batch);
 /* mlp_forward at batch 1 (one observation: a policy acting), inline for
 ** the act path.  Every layer waits on the last, so each kernel applies the
 ** activation before its store, and the last hidden layer folds itself into
-** a narrow output layer while still in registers.  Returns the output. */
+** a narrow output layer while still in registers; two hidden layers (most
+** policies) go in one kernel call.  Returns the output. */
 static inline const float *mlp_forward1(const mlp_shape *s, const float *params,
                                         const float *x, float *acts) {
   const mlp_kernels *k = s->kern;
+  if (s->nlayers == 3 && s->dims[2] % k->vw == 0 && s->dims[3] <= k->vw) {
+    const float *const w[6] = {params + s->woff[0], params + s->boff[0],
+                               params + s->woff[1], params + s->boff[1],
+                               params + s->woff[2], params + s->boff[2]};
+    k->forward1_2h(s->dims[0], s->dims[1], s->dims[2], s->dims[3], x, w, acts,
+                   (int)s->act);
+    return acts + s->dims[1] + s->dims[2];
+  }
   const float *in = x;
   float *out = acts;
   for (int l = 0; l < s->nlayers; l++) {

@@ -392,6 +392,50 @@ static void test_linear1_out(const mlp_kernels *k) {
          k->name);
 }
 
+/* forward1_2h (two hidden layers and the output in one call) against its
+** two halves: the same code inlined, so the same bits, and nothing written
+** past the output. */
+static void test_forward1_2h(const mlp_kernels *k) {
+  const int VW = k->vw;
+  static const int Ks[] = {1, 2, 3, 4, 8, 17, 64};
+  const int H1s[] = {5, VW, 3 * VW, 4 * VW}, H2s[] = {VW, 2 * VW, 4 * VW};
+  const int N2s[] = {1, 2, 3, VW};
+  mrl_rng r;
+  rng_seed(&r, 12);
+  int same = 1, ncase = 0;
+  for (size_t a = 0; a < sizeof Ks / sizeof *Ks; a++)
+    for (int b = 0; b < 4; b++)
+      for (int c = 0; c < 3; c++)
+        for (int d = 0; d < 4; d++)
+          for (int act = MRL_TANH; act <= MRL_RELU; act++) {
+            const int K = Ks[a], H1 = H1s[b], H2 = H2s[c], N2 = N2s[d];
+            const size_t np = (size_t)H1 * K + H1 + (size_t)H2 * H1 + H2 + (size_t)N2 * H2 + N2;
+            float *p = malloc(np * 4), *x = malloc((size_t)K * 4);
+            float *acts = malloc((size_t)(H1 + H2 + N2 + 1) * 4);
+            float *ref = malloc((size_t)(H1 + H2 + N2) * 4);
+            fill_normal(&r, p, np, 0.4);
+            fill_normal(&r, x, K, 1);
+            const float *w[6];
+            w[0] = p;
+            w[1] = w[0] + (size_t)H1 * K;
+            w[2] = w[1] + H1;
+            w[3] = w[2] + (size_t)H2 * H1;
+            w[4] = w[3] + H2;
+            w[5] = w[4] + (size_t)N2 * H2;
+            acts[H1 + H2 + N2] = 12345.0f;
+            k->forward1_2h(K, H1, H2, N2, x, w, acts, act);
+            k->linear1(H1, K, x, w[0], w[1], ref, act);
+            k->linear1_out(H2, H1, ref, w[2], w[3], ref + H1, act, N2, w[4], w[5],
+                           ref + H1 + H2);
+            same &= memcmp(acts, ref, (size_t)(H1 + H2 + N2) * 4) == 0 &&
+                    acts[H1 + H2 + N2] == 12345.0f;
+            ncase++;
+            free(p); free(x); free(acts); free(ref);
+          }
+  TAP_OK(same, "%s forward1_2h = linear1 then linear1_out, bit for bit, in %d shapes",
+         k->name, ncase);
+}
+
 /* ------------------------------------------------------- differentiation */
 
 typedef struct {
@@ -574,6 +618,7 @@ int main(void) {
     test_gemm(k);
     test_linear1(k);
     test_linear1_out(k);
+    test_forward1_2h(k);
   }
   netcase cases[] = {
     {3, 1, {5}, 2, MRL_TANH},     {4, 0, {0}, 3, MRL_TANH},
