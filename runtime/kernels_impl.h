@@ -599,7 +599,7 @@ kn_rows1(const int R, int r, const int KV, int kv, int kt, const float *x,
          kn_vf xt, const float *w, ptrdiff_t K, kn_vf bias) {
   kn_vf v[KN_VW];
   if (KV > 0) {
-    K = KV * KN_VW;
+    K = KV * KN_VW;  /* a constant: the rows become offsets of one pointer */
 #pragma GCC unroll 16
     for (int j = 0; j < R; j++) {
       if (j >= r) {
