@@ -20,6 +20,7 @@
 #include "finite_row.h"
 #include "mlp_packed.h"
 #include "policy_impl.h"
+#include "worker.h"
 
 /* ------------------------------------------------------------ messages */
 
@@ -259,8 +260,14 @@ fail:
   return rc;
 }
 
+struct worker *policy_worker(mrl_policy *p) {
+  if (!p->worker) p->worker = worker_new();
+  return p->worker;
+}
+
 void mrl_policy_free(mrl_policy *p) {
   if (!p) return;
+  worker_free(p->worker);
   free(p->params);
   free(p->grad);
   free(p->low);

@@ -39,6 +39,9 @@ struct mrl_policy {
   double *tr_x, *tr_r, *tr_p;
   float *tr_pf, *tr_apf, *tr_g, *tr_trial;
 
+  /* A parked helper thread for updates (worker.h), made on first use. */
+  struct worker *worker;
+
   /* Cross-process reduction of the trust-region products (NULL: off). */
   mrl_reduce_fn reduce;
   void *reduce_ud;
@@ -60,6 +63,10 @@ int policy_check_obs(mrl_policy *p, const float *obs, int batch);
 int policy_check_actions(mrl_policy *p, const float *actions, int batch);
 /* A caller's parameter vector (NULL allowed: the current params). */
 int policy_check_params(mrl_policy *p, const float *params, const char *name);
+
+/* The policy's helper thread, started on the first call; NULL if the OS
+** gives none (the caller then does the work itself). */
+struct worker *policy_worker(mrl_policy *p);
 
 /* Grows the batch workspaces to hold batch rows; MRL_ENOMEM keeps the old. */
 int policy_reserve(mrl_policy *p, int batch);

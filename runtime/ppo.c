@@ -4,7 +4,6 @@
 ** networks, and an all-or-nothing guard against non-finite values.
 */
 #include <math.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -14,7 +13,9 @@
 #include <unistd.h>
 
 #include "moonrl.h"
+#include "policy_impl.h"
 #include "simd_clones.h"
+#include "worker.h"
 
 static int fail(char *err, size_t errlen, int status, const char *fmt, ...) {
   if (err && errlen) {
@@ -260,8 +261,8 @@ MRL_SIMD_CLONES static void scale(float *x, size_t n, float s) {
 /* --------------------------------------------------- the value helper */
 /* Within a minibatch the value network's loss, gradient and Adam step do
 ** not depend on the policy's, except through the one global gradient
-** norm.  So a helper thread, alive for one mrl_ppo_update, runs the value
-** side while the caller runs the policy side: loss and Σg² on both, the
+** norm.  So a helper thread (the policy's parked worker, worker.h) runs
+** the value side while the caller runs the policy side: loss and Σg² on both, the
 ** caller combines the norm (nn_p + nn_v, always in that order, so the run
 ** is the same bits with or without the helper), then both take their Adam
 ** steps.  One task is out at a time: the caller posts it (a counter), and
@@ -285,7 +286,7 @@ typedef struct vhelper {
   int st_what;             /* 1: value loss, 2: optimiser */
   double vloss, nn_v;
   _Atomic unsigned posted, claimed, done;
-  pthread_t thread;
+  worker *w;
   int running;
 } vhelper;
 
@@ -330,7 +331,7 @@ static void vh_try(vhelper *h, unsigned k) {
   atomic_store_explicit(&h->done, k, memory_order_release);
 }
 
-static void *vh_main(void *arg) {
+static void vh_main(void *arg) {
   vhelper *h = arg;
   unsigned seen = 0;
   for (;;) {
@@ -341,7 +342,6 @@ static void *vh_main(void *arg) {
     if (h->cmd == VH_QUIT) break;
     vh_try(h, k);
   }
-  return NULL;
 }
 
 /* The posted task is done: claimed here if the helper has not started it. */
@@ -365,7 +365,7 @@ static void vh_stop(vhelper *h) {
   /* claimed = posted + 1 first, so the quit task is never run */
   atomic_store(&h->claimed, atomic_load(&h->posted) + 1);
   vh_post(h, VH_QUIT);
-  pthread_join(h->thread, NULL);
+  worker_wait(h->w);
   h->running = 0;
 }
 
@@ -439,8 +439,10 @@ int mrl_ppo_update(mrl_policy *p, mrl_net *value, mrl_optim *popt,
   atomic_init(&h.posted, 0);
   atomic_init(&h.claimed, 0);
   atomic_init(&h.done, 0);
-  if (want_helper(np, nv, mb) && pthread_create(&h.thread, NULL, vh_main, &h) == 0)
+  if (want_helper(np, nv, mb) && (h.w = policy_worker(p)) != NULL) {
+    worker_run(h.w, vh_main, &h);
     h.running = 1;  /* no thread is no failure: the caller runs both sides */
+  }
 
   mrl_ppo_opts lopts = {c->clip_eps, c->ent_coef, c->normalize_advantages};
   mrl_ppo_report acc = {0};
