@@ -546,7 +546,11 @@ typedef struct mrl_ppo_report {
   int stopped_early;         /* 1 when target_kl ended the epochs */
 } mrl_ppo_report;
 
-/* err (nullable) receives a readable message on failure. */
+/* err (nullable) receives a readable message on failure.  With two or more
+** cores and networks big enough to pay for it, the value network's side
+** runs on a helper thread that the policy keeps, asleep, between updates
+** (MRL_PPO_THREADS=1 turns it off; the result is the same bits either way);
+** mrl_policy_free stops it. */
 int mrl_ppo_update(mrl_policy *p, mrl_net *value, mrl_optim *policy_opt,
                    mrl_optim *value_opt, mrl_rollout *r,
                    const mrl_ppo_config *c, mrl_ppo_report *report,
