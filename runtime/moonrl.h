@@ -100,6 +100,9 @@ typedef struct mrl_net mrl_net;
 int mrl_net_new(mrl_net **out, int in_dim, const int *hidden, int nhidden,
                 int out_dim, mrl_activation act, double out_gain, uint64_t seed);
 void mrl_net_free(mrl_net *net);
+/* A separate network with the same shape, kernels and parameters (not the
+** gradient or workspaces), e.g. for another thread to train. */
+int mrl_net_clone(mrl_net **out, const mrl_net *src);
 const char *mrl_net_error(const mrl_net *net);
 int mrl_net_in_dim(const mrl_net *net);
 int mrl_net_out_dim(const mrl_net *net);
@@ -156,6 +159,10 @@ typedef struct mrl_policy mrl_policy;
 
 int mrl_policy_new(mrl_policy **out, const mrl_policy_spec *spec);
 void mrl_policy_free(mrl_policy *p);
+/* A separate policy with the same shape, bounds, kernels, parameters and
+** generator state (not the gradient, workspaces, helper thread or reduce
+** hook): the same calls on both give the same bits. */
+int mrl_policy_clone(mrl_policy **out, const mrl_policy *src);
 const char *mrl_policy_error(const mrl_policy *p);
 int mrl_policy_obs_dim(const mrl_policy *p);
 mrl_action_kind mrl_policy_action_kind(const mrl_policy *p);
@@ -350,19 +357,32 @@ int mrl_gae(const float *rewards, const float *values,
 /* A batch of environments behind function pointers, so the runtime drives
 ** rollouts without knowing whether the envs are Lua scripts on worker
 ** threads, Lua tables in the caller's state, or a game's own C state.
-** Rows are [num_envs][obs_dim] floats; actions [num_envs][action_width]. */
+** Rows are [num_envs][obs_dim] floats; actions [num_envs][action_width].
+**
+** The vecenv owns the env contract; the env side only converts.  The
+** copies form desc.blocks contiguous blocks (block b holds copies
+** [b·N/B, (b+1)·N/B), mrl_vecenv_block), each a private state of the env
+** side: calls for one block never overlap, calls for different blocks run
+** at once on the vecenv's threads (B − 1 helpers and the calling thread).
+** For each copy of its block, in order, ops.reset writes the copy's first
+** observation into mrl_vecenv_row(v, copy) and calls
+** mrl_vecenv_commit_reset; ops.step writes the next observation there and
+** passes reward and flags to mrl_vecenv_commit_step, which checks the row
+** and reward (once), counts the episode, applies the time limit, keeps
+** final_obs and says whether the episode ended, in which case the env side
+** resets that copy at once (seed NULL: its generator continues) as above.
+** A nonzero status from a commit is returned by the op as it is. */
+
+typedef struct mrl_vecenv mrl_vecenv;
 
 typedef struct mrl_env_ops {
-  /* Reset every env; seeds[num_envs] (nullable: continue the generators). */
-  int (*reset)(void *ud, const uint64_t *seeds, float *obs);
-  /* Step every env.  An env whose episode ended (terminated or truncated)
-  ** is reset at once: its obs row receives the new episode's first
-  ** observation and its final_obs row the true last one (for bootstrapping);
-  ** final_obs rows of the other envs are left untouched. */
-  int (*step)(void *ud, const float *actions, float *obs, float *rewards,
-              uint8_t *terminated, uint8_t *truncated, float *final_obs);
-  /* The message of the last failure (never NULL after one). */
-  const char *(*error)(void *ud);
+  /* seeds[num_envs], indexed by copy (nullable: continue the generators). */
+  int (*reset)(void *ud, mrl_vecenv *v, int block, const uint64_t *seeds);
+  /* actions[num_envs][action_width], indexed by copy (clipped if bounded). */
+  int (*step)(void *ud, mrl_vecenv *v, int block, const float *actions);
+  /* The message of block's last failure (never NULL after one); it names
+  ** the copy. */
+  const char *(*error)(void *ud, int block);
   /* Called by mrl_vecenv_free (nullable). */
   void (*destroy)(void *ud);
 } mrl_env_ops;
@@ -372,9 +392,11 @@ typedef struct mrl_env_desc {
   mrl_action_kind action_kind;
   int action_n;              /* categories, or box dimensions */
   const float *low, *high;   /* box bounds [action_n], nullable */
+  int blocks;                /* 0 or 1: one, run in the calling thread */
+  int64_t max_episode_steps; /* an episode this long is truncated; 0: none */
+  const char *name;          /* for messages (copied), nullable */
 } mrl_env_desc;
 
-typedef struct mrl_vecenv mrl_vecenv;
 
 /* The vecenv copies ops and desc and owns ud from now on (destroy is called
 ** by mrl_vecenv_free, also when mrl_vecenv_new fails). */
@@ -398,6 +420,71 @@ const float *mrl_vecenv_final_obs(const mrl_vecenv *v);  /* [N][obs_dim] */
 int mrl_vecenv_drain_episodes(mrl_vecenv *v, double *returns,
                               int64_t *lengths, int cap);
 int64_t mrl_vecenv_total_steps(const mrl_vecenv *v);
+/* For the env side, inside ops.reset/ops.step (see above).  what names the
+** env's method that produced the values, for messages ("step", "reset"). */
+void mrl_vecenv_block(const mrl_vecenv *v, int block, int *first, int *count);
+float *mrl_vecenv_row(mrl_vecenv *v, int copy);
+int mrl_vecenv_commit_reset(mrl_vecenv *v, int copy, const char *what);
+/* reward as the env gave it; *ended: reset this copy now. */
+int mrl_vecenv_commit_step(mrl_vecenv *v, int copy, const char *what,
+                           double reward, int terminated, int truncated,
+                           int *ended);
+
+/* ------------------------------------------------------- normalisation */
+/* Running statistics with Stable-Baselines3's RunningMeanStd semantics
+** (golden kinds running_norm, reward_norm): double mean/var [dim] and a
+** count, starting at 0, 1 and 1e-4.  A batch of n rows with mean m and
+** population variance v is merged as δ = m − mean, tot = count + n,
+** mean += δ·n/tot, var = (var·count + v·n + δ²·count·n/tot)/tot. */
+
+typedef struct mrl_rms mrl_rms;
+
+int mrl_rms_new(mrl_rms **out, int dim);
+void mrl_rms_free(mrl_rms *s);
+const char *mrl_rms_error(const mrl_rms *s);
+int mrl_rms_dim(const mrl_rms *s);
+double mrl_rms_count(const mrl_rms *s);
+void mrl_rms_reset(mrl_rms *s);                       /* back to 0, 1, 1e-4 */
+/* Merge the rows x[rows][dim]; a NaN or Inf refuses the whole batch
+** (MRL_ENONFINITE, nothing changed). */
+int mrl_rms_update(mrl_rms *s, const float *x, int rows);
+/* The same over the union of every process's rows (rows may be 0 on some):
+** counts, sums and squared deviations about the union's mean are summed
+** through the hook (two calls, scalars only), so every process ends with
+** the statistics one process seeing the union would have.  NULL reduce:
+** mrl_rms_update. */
+int mrl_rms_update_reduce(mrl_rms *s, const float *x, int rows,
+                          mrl_reduce_fn reduce, void *ud);
+/* y = clip((x − mean)/sqrt(var + eps), −clip, clip); y may be x. */
+int mrl_rms_apply(mrl_rms *s, const float *x, int rows, double clip,
+                  double eps, float *y);
+/* State for checkpoints; mean/var are [dim] (either may be NULL on get).
+** set refuses non-finite values, var < 0 and count <= 0 (MRL_EINVAL). */
+int mrl_rms_get_state(const mrl_rms *s, double *mean, double *var,
+                      double *count);
+int mrl_rms_set_state(mrl_rms *s, const double *mean, const double *var,
+                      double count);
+
+/* VecNormalize's reward normalisation: a discounted return ret [num_envs]
+** (0 at start) and scalar statistics of it.  One step: ret = ret·gamma + r;
+** the statistics merge the batch of the num_envs returns; out = clip(r /
+** sqrt(var + eps), ±clip); then ret = 0 where dones.  update = 0 (frozen,
+** evaluation) only normalises.  reduce (nullable) merges the returns of
+** every process, as mrl_rms_update_reduce. */
+typedef struct mrl_retnorm mrl_retnorm;
+
+int mrl_retnorm_new(mrl_retnorm **out, int num_envs);
+void mrl_retnorm_free(mrl_retnorm *rn);
+const char *mrl_retnorm_error(const mrl_retnorm *rn);
+int mrl_retnorm_num_envs(const mrl_retnorm *rn);
+mrl_rms *mrl_retnorm_rms(mrl_retnorm *rn);  /* borrowed, dim 1 */
+int mrl_retnorm_step(mrl_retnorm *rn, const float *rewards,
+                     const uint8_t *dones, double gamma, double clip,
+                     double eps, int update, mrl_reduce_fn reduce, void *ud,
+                     float *out);
+/* The returns [num_envs]; set with ret NULL zeroes them (an env reset). */
+int mrl_retnorm_get_ret(const mrl_retnorm *rn, double *ret, int n);
+int mrl_retnorm_set_ret(mrl_retnorm *rn, const double *ret, int n);
 
 /* ------------------------------------------------------ rollout buffer */
 /* Structs of arrays, time-major [steps][num_envs][…]: a whole rollout is
@@ -417,6 +504,25 @@ int mrl_rollout_num_envs(const mrl_rollout *r);
 ** next_values (V(s_{t+1}); V of the true final observation on truncation). */
 int mrl_rollout_collect(mrl_rollout *r, mrl_vecenv *env, mrl_policy *p,
                         mrl_net *value);
+/* Normalisation inside collect, as Stable-Baselines3's VecNormalize in
+** training mode.  obs: each step's raw observation batch is merged into the
+** statistics (update = 1) and normalised; the policy and value net see, and
+** the buffer stores, the normalised rows; truncated envs' final
+** observations and the last observations are normalised with the
+** statistics of that step.  reward: rewards are stored normalised as
+** mrl_retnorm_step (dones = terminated or truncated).  update = 0 freezes
+** both (evaluation).  reduce (nullable) merges the statistics over
+** processes each step.  The handles are borrowed: they must outlive their
+** use by the rollout.  NULL opts, or both handles NULL: off. */
+typedef struct mrl_norm_opts {
+  mrl_rms *obs;            /* nullable; dim = obs_dim */
+  mrl_retnorm *reward;     /* nullable; num_envs = the rollout's */
+  int update;              /* 1: training, 0: frozen statistics */
+  double clip_obs, clip_reward, epsilon, gamma;
+  mrl_reduce_fn reduce;
+  void *reduce_ud;
+} mrl_norm_opts;
+int mrl_rollout_set_norm(mrl_rollout *r, const mrl_norm_opts *opts);
 /* GAE over the collected data (golden kind gae, per env column). */
 int mrl_rollout_gae(mrl_rollout *r, double gamma, double lambda);
 
@@ -445,6 +551,11 @@ typedef struct mrl_optim mrl_optim;
 int mrl_optim_new(mrl_optim **out, mrl_optim_kind kind, size_t nparams,
                   double beta1, double beta2, double eps);
 void mrl_optim_free(mrl_optim *o);
+/* A separate optimiser with src's kind, hyperparameters, step count and
+** moments.  copy: the same into an existing one of the same kind and size
+** (MRL_EINVAL otherwise, dst unchanged). */
+int mrl_optim_clone(mrl_optim **out, const mrl_optim *src);
+int mrl_optim_copy(mrl_optim *dst, const mrl_optim *src);
 const char *mrl_optim_error(const mrl_optim *o);
 size_t mrl_optim_nparams(const mrl_optim *o);
 /* Ascent-free convention: params −= lr · update(grad).  Refuses (and changes
@@ -537,6 +648,19 @@ typedef struct mrl_ppo_config {
   ** minibatch k takes the same positions from every block
   ** (minibatch_size / S rows each; both sizes must divide by S). */
   int shards;
+  /* Adaptive KL (kl_beta > 0; golden kind kl_penalty) instead of the clip:
+  ** the policy minimises −(mean ρA − β·mean KL(π_old‖π_θ)) with its own
+  ** gradient-norm clip (max_grad_norm), advantages normalised once over the
+  ** whole batch; the value network fits the returns (mean squared error) in
+  ** the same minibatches; at the end β becomes mrl_kl_beta_update(β, the
+  ** batch's mean KL, kl_target), reported in mrl_ppo_report.kl_beta.
+  ** clip_eps, clip_value, ent_coef, vf_coef and target_kl are not used. */
+  double kl_beta;
+  double kl_target;
+  /* The minibatch order's generator (NULL: the policy's own).  A job that
+  ** runs beside acting (an in-game agent) takes its own, so the order does
+  ** not depend on how many actions were sampled in between. */
+  mrl_rng *rng;
 } mrl_ppo_config;
 
 typedef struct mrl_ppo_report {
@@ -544,6 +668,7 @@ typedef struct mrl_ppo_report {
   double explained_variance, grad_norm;
   int epochs_done, minibatches;
   int stopped_early;         /* 1 when target_kl ended the epochs */
+  double kl_beta;            /* adaptive KL: β after the update */
 } mrl_ppo_report;
 
 /* err (nullable) receives a readable message on failure.  With two or more
@@ -555,6 +680,36 @@ int mrl_ppo_update(mrl_policy *p, mrl_net *value, mrl_optim *policy_opt,
                    mrl_optim *value_opt, mrl_rollout *r,
                    const mrl_ppo_config *c, mrl_ppo_report *report,
                    char *err, size_t errlen);
+
+/* The same update as a job stepped a piece at a time (a game runs one
+** minibatch per frame; a background trainer runs it on its own thread):
+** begin checks the arguments, snapshots both networks and optimisers and
+** owns every buffer the update needs; step runs minibatches until
+** max_minibatches (<= 0: no limit) or max_seconds (<= 0: no limit; at
+** least one minibatch always runs) and sets *done (nullable) when the
+** update has finished or failed; end finishes what is left, fills the
+** report and frees the job; abort restores the networks and optimisers
+** exactly as they were at begin and frees the job.  Stepping in pieces
+** gives the same bits as one call.  A failed step (non-finite loss or
+** gradient, a failed hook) has already restored everything: it returns
+** the status and mrl_ppo_job_error says why; end then returns it too.
+** Between begin and end/abort the caller leaves the networks, optimisers
+** and rollout alone; one thread at a time may step a job (any thread).
+** With a reduce hook every process must step the same minibatches. */
+typedef struct mrl_ppo_job mrl_ppo_job;
+int mrl_ppo_begin(mrl_ppo_job **out, mrl_policy *p, mrl_net *value,
+                  mrl_optim *policy_opt, mrl_optim *value_opt,
+                  mrl_rollout *r, const mrl_ppo_config *c, char *err,
+                  size_t errlen);
+int mrl_ppo_step(mrl_ppo_job *job, int max_minibatches, double max_seconds,
+                 int *done);
+int mrl_ppo_end(mrl_ppo_job *job, mrl_ppo_report *report, char *err,
+                size_t errlen);
+void mrl_ppo_abort(mrl_ppo_job *job);
+const char *mrl_ppo_job_error(const mrl_ppo_job *job);
+/* Where the job is: epochs begun so far, minibatches done, finished. */
+void mrl_ppo_job_progress(const mrl_ppo_job *job, int *epoch,
+                          int *minibatches, int *finished);
 
 /* Regression of a value network on targets: epochs of shuffled minibatches
 ** of Adam/SGD steps (the critic fit of TRPO/NPG/REINFORCE).  Restores the
@@ -571,6 +726,87 @@ int mrl_value_fit_reduce(mrl_net *value, mrl_optim *opt, const float *obs,
                          int minibatch, double lr, mrl_rng *rng,
                          mrl_reduce_fn reduce, void *reduce_ud,
                          double *final_loss, char *err, size_t errlen);
+
+/* ------------------------------------------------- background training */
+/* A PPO update off the game thread.  The trainer owns private copies of a
+** policy, a value network and both optimisers (moments and the shuffling
+** generator live there), and one thread.  The game keeps acting with its
+** own policy, which the trainer never touches: no lock on the act path.
+**
+**   submit   copies a collected batch in and starts the update (returns
+**            at once; the batch's buffers may be reused immediately)
+**   poll     idle / running / done / failed, never blocks
+**   publish  when done: copies the trained parameters into the game's
+**            networks (O(nparams) memcpy), at a frame boundary the game picks
+**
+** The batch's behaviour log-probabilities are those the game's (possibly
+** lagging) parameters gave at acting time, so PPO's ratio π_θ/μ corrects
+** the lag.  One thread drives the handle (all calls from the game thread). */
+
+typedef struct mrl_bgtrain mrl_bgtrain;
+
+typedef enum mrl_bg_state {
+  MRL_BG_IDLE = 0,     /* nothing pending (new, or published) */
+  MRL_BG_RUNNING = 1,  /* an update is on the thread */
+  MRL_BG_DONE = 2,     /* it finished; publish takes its parameters */
+  MRL_BG_FAILED = 3    /* it was refused (message in mrl_bgtrain_error);
+                       ** the trainer's state is as before it */
+} mrl_bg_state;
+
+/* steps × num_envs transitions, time-major [T][N][…] as mrl_rollout.
+** Either boot_obs is set and the trainer computes V(s_t), the bootstrap
+** values and GAE with ITS critic (on the thread): next value of step t is
+** V(s_{t+1}) of the same env, V(boot_obs) after the last step, 0 when
+** terminated, and when truncated V(final_obs row) (final_obs nullable:
+** V(s_t) then) — or boot_obs is NULL and values, advantages and returns
+** are given (e.g. from mrl_rollout_gae). */
+typedef struct mrl_bg_batch {
+  int steps, num_envs;
+  const float *obs;                 /* [T][N][obs_dim] */
+  const float *actions;             /* [T][N][action_width] */
+  const float *logp;                /* behaviour log π(a|s) at acting time */
+  const float *rewards;             /* [T][N] (boot_obs mode) */
+  const uint8_t *terminated, *truncated;
+  const float *boot_obs;            /* [N][obs_dim], or NULL */
+  const float *final_obs;           /* [T][N][obs_dim], nullable */
+  double gamma, lambda;
+  const float *values, *advantages, *returns;  /* when boot_obs is NULL */
+} mrl_bg_batch;
+
+/* Copies p, value and the optimisers (parameters, generator, moments). */
+int mrl_bgtrain_new(mrl_bgtrain **out, const mrl_policy *p,
+                    const mrl_net *value, const mrl_optim *policy_opt,
+                    const mrl_optim *value_opt);
+/* Waits for a running update to end (it is not cut short), joins. */
+void mrl_bgtrain_free(mrl_bgtrain *bg);
+const char *mrl_bgtrain_error(const mrl_bgtrain *bg);
+/* MRL_ESTATE while running; c->reduce must be NULL (no collective calls
+** from the thread).  A result not yet published is kept: training
+** continues from the trainer's parameters, and publish takes the latest. */
+int mrl_bgtrain_submit(mrl_bgtrain *bg, const mrl_bg_batch *b,
+                       const mrl_ppo_config *c);
+/* The same from a rollout after mrl_rollout_gae. */
+int mrl_bgtrain_submit_rollout(mrl_bgtrain *bg, mrl_rollout *r,
+                               const mrl_ppo_config *c);
+mrl_bg_state mrl_bgtrain_poll(mrl_bgtrain *bg);
+mrl_bg_state mrl_bgtrain_wait(mrl_bgtrain *bg);
+/* Only when done (MRL_ESTATE otherwise, nothing copied): the trained
+** parameters into p and value (nullable), which must have the trainer's
+** sizes; the state becomes idle. */
+int mrl_bgtrain_publish(mrl_bgtrain *bg, mrl_policy *p, mrl_net *value);
+/* Load/resume: p's parameters and generator, value's parameters and the
+** optimisers' state (each nullable) into the trainer.  Not while running. */
+int mrl_bgtrain_sync(mrl_bgtrain *bg, const mrl_policy *p,
+                     const mrl_net *value, const mrl_optim *policy_opt,
+                     const mrl_optim *value_opt);
+/* The report of the last update that succeeded (MRL_ESTATE if none yet or
+** while running); updates: how many have succeeded. */
+int mrl_bgtrain_report(mrl_bgtrain *bg, mrl_ppo_report *out);
+int64_t mrl_bgtrain_updates(const mrl_bgtrain *bg);
+/* The trainer's own objects (for checkpoints), NULL while running. */
+mrl_policy *mrl_bgtrain_policy(mrl_bgtrain *bg);
+mrl_net *mrl_bgtrain_value(mrl_bgtrain *bg);
+mrl_optim *mrl_bgtrain_optim(mrl_bgtrain *bg, int which);  /* 0 policy, 1 value */
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,8 @@ struct mrl_rollout {
   int *gather_idx;       /* [N] env index of each gathered row */
   float *wt;             /* [wt_cap] transposed policy then value weights */
   size_t wt_cap;
+  uint8_t *dones;        /* [N] terminated or truncated (reward norm) */
+  mrl_norm_opts norm;    /* normalisation (norm.obs/reward NULL: off) */
   int collected;         /* the fields hold a complete rollout */
   int have_values;       /* it was collected with a value net */
   char err[512];
@@ -55,6 +57,7 @@ void mrl_rollout_free(mrl_rollout *r) {
   free(r->gather_obs);
   free(r->gather_val);
   free(r->gather_idx);
+  free(r->dones);
   free(r->wt);
   free(r);
 }
@@ -89,8 +92,9 @@ int mrl_rollout_new(mrl_rollout **out, int steps, int num_envs, int obs_dim,
   r->gather_obs = calloc((size_t)num_envs * (size_t)obs_dim, sizeof(float));
   r->gather_val = calloc((size_t)num_envs, sizeof(float));
   r->gather_idx = calloc((size_t)num_envs, sizeof(int));
+  r->dones = calloc((size_t)num_envs, 1);
   ok = ok && r->terminated && r->truncated && r->gather_obs && r->gather_val &&
-       r->gather_idx;
+       r->gather_idx && r->dones;
   if (!ok) {
     mrl_rollout_free(r);
     return MRL_ENOMEM;
@@ -122,6 +126,53 @@ float *mrl_rollout_field_ptr(mrl_rollout *r, mrl_rollout_field f) {
 uint8_t *mrl_rollout_terminated(mrl_rollout *r) { return r ? r->terminated : NULL; }
 uint8_t *mrl_rollout_truncated(mrl_rollout *r) { return r ? r->truncated : NULL; }
 
+int mrl_rollout_set_norm(mrl_rollout *r, const mrl_norm_opts *o) {
+  if (!r) return MRL_EINVAL;
+  if (!o || (!o->obs && !o->reward)) {
+    memset(&r->norm, 0, sizeof r->norm);
+    return MRL_OK;
+  }
+  if (o->obs && mrl_rms_dim(o->obs) != r->obs_dim) {
+    ro_seterr(r, "set_norm: observation statistics of dim %d for obs_dim %d",
+              mrl_rms_dim(o->obs), r->obs_dim);
+    return MRL_EINVAL;
+  }
+  if (o->reward && mrl_retnorm_num_envs(o->reward) != r->num_envs) {
+    ro_seterr(r, "set_norm: a reward normaliser of %d envs for %d",
+              mrl_retnorm_num_envs(o->reward), r->num_envs);
+    return MRL_EINVAL;
+  }
+  if ((o->obs && !(o->clip_obs > 0.0)) ||
+      (o->reward && !(o->clip_reward > 0.0 && o->gamma >= 0.0 &&
+                      o->gamma <= 1.0)) ||
+      !(o->epsilon >= 0.0 && o->epsilon < 1.0)) {
+    ro_seterr(r, "set_norm: clip_obs %g and clip_reward %g must be > 0, gamma "
+              "%g in [0, 1], epsilon %g in [0, 1)", o->clip_obs, o->clip_reward,
+              o->gamma, o->epsilon);
+    return MRL_EINVAL;
+  }
+  r->norm = *o;
+  r->norm.update = o->update != 0;
+  return MRL_OK;
+}
+
+/* The step's raw observations obs_t (rows) merged into the statistics in
+** training mode, then normalised in place. */
+static int ro_norm_obs(mrl_rollout *r, float *obs, int rows, int update,
+                       int t) {
+  mrl_norm_opts *o = &r->norm;
+  if (!o->obs) return MRL_OK;
+  int st = update ? mrl_rms_update_reduce(o->obs, obs, rows, o->reduce,
+                                          o->reduce_ud)
+                  : MRL_OK;
+  if (st == MRL_OK)
+    st = mrl_rms_apply(o->obs, obs, rows, o->clip_obs, o->epsilon, obs);
+  if (st != MRL_OK)
+    ro_seterr(r, "collect: observation normalisation at step %d: %s", t,
+              mrl_rms_error(o->obs));
+  return st;
+}
+
 /* V over the truncated envs' final observations only, written into
 ** next_values row nv; terminated envs get 0, the others are left for the
 ** next step's values. */
@@ -145,7 +196,10 @@ static int ro_bootstrap_ended(mrl_rollout *r, mrl_vecenv *env, mrl_net *value,
     }
   }
   if (k == 0) return MRL_OK;
-  int st = mrl_net_forward(value, r->gather_obs, k, r->gather_val);
+  /* normalised with the step's statistics, never merged into them */
+  int st = ro_norm_obs(r, r->gather_obs, k, 0, -1);
+  if (st != MRL_OK) return st;
+  st = mrl_net_forward(value, r->gather_obs, k, r->gather_val);
   if (st != MRL_OK) {
     ro_seterr(r, "collect: value forward on final observations: %s",
               mrl_net_error(value));
@@ -232,8 +286,10 @@ int mrl_rollout_collect(mrl_rollout *r, mrl_vecenv *env, mrl_policy *p,
     uint8_t *term_t = r->terminated + (size_t)t * row;
     uint8_t *trunc_t = r->truncated + (size_t)t * row;
     memcpy(obs_t, mrl_vecenv_obs(env), row * od * sizeof(float));
+    int st = ro_norm_obs(r, obs_t, n, r->norm.update, t);
+    if (st != MRL_OK) return st;
     float *logp_t = r->f[RO_LOGP] + (size_t)t * row;
-    int st = pwt ? policy_act_wt(p, pwt, obs_t, n, act_t, logp_t)
+    st = pwt ? policy_act_wt(p, pwt, obs_t, n, act_t, logp_t)
                  : mrl_policy_act(p, obs_t, n, 0, act_t, logp_t);
     if (st != MRL_OK) {
       ro_seterr(r, "collect: policy act at step %d: %s", t, mrl_policy_error(p));
@@ -257,10 +313,23 @@ int mrl_rollout_collect(mrl_rollout *r, mrl_vecenv *env, mrl_policy *p,
       ro_seterr(r, "collect: step %d: %s", t, mrl_vecenv_error(env));
       return st;
     }
-    memcpy(r->f[RO_REWARDS] + (size_t)t * row, mrl_vecenv_rewards(env),
-           row * sizeof(float));
+    float *rew_t = r->f[RO_REWARDS] + (size_t)t * row;
     memcpy(term_t, mrl_vecenv_terminated(env), row);
     memcpy(trunc_t, mrl_vecenv_truncated(env), row);
+    if (r->norm.reward) {
+      mrl_norm_opts *o = &r->norm;
+      for (int i = 0; i < n; i++) r->dones[i] = term_t[i] || trunc_t[i];
+      st = mrl_retnorm_step(o->reward, mrl_vecenv_rewards(env), r->dones,
+                            o->gamma, o->clip_reward, o->epsilon, o->update,
+                            o->reduce, o->reduce_ud, rew_t);
+      if (st != MRL_OK) {
+        ro_seterr(r, "collect: reward normalisation at step %d: %s", t,
+                  mrl_retnorm_error(o->reward));
+        return st;
+      }
+    } else {
+      memcpy(rew_t, mrl_vecenv_rewards(env), row * sizeof(float));
+    }
     if (value) {
       st = ro_bootstrap_ended(r, env, value, next_values + (size_t)t * row,
                               term_t, trunc_t);
@@ -270,7 +339,14 @@ int mrl_rollout_collect(mrl_rollout *r, mrl_vecenv *env, mrl_policy *p,
   if (value) {
     /* The envs still running after the last step bootstrap from V of the
     ** observation the next rollout will start from. */
-    int st = mrl_net_forward(value, mrl_vecenv_obs(env), n, r->gather_val);
+    const float *last_obs = mrl_vecenv_obs(env);
+    if (r->norm.obs) {
+      memcpy(r->gather_obs, last_obs, row * od * sizeof(float));
+      int st = ro_norm_obs(r, r->gather_obs, n, 0, r->steps);
+      if (st != MRL_OK) return st;
+      last_obs = r->gather_obs;
+    }
+    int st = mrl_net_forward(value, last_obs, n, r->gather_val);
     if (st != MRL_OK) {
       ro_seterr(r, "collect: value forward on the last observations: %s",
                 mrl_net_error(value));
