@@ -41,6 +41,9 @@ struct mrl_policy {
 
   /* A parked helper thread for updates (worker.h), made on first use. */
   struct worker *worker;
+  /* Updates stay on the calling thread (no helper): a background
+  ** trainer's copy, which must not take the game's core. */
+  int solo;
 
   /* Cross-process reduction of the trust-region products (NULL: off). */
   mrl_reduce_fn reduce;

@@ -1,7 +1,13 @@
 /*
-** ppo.c — the PPO update loop and the critic fit, built only on the public
-** API: minibatch gathering, shuffling, one global gradient norm over both
-** networks, and an all-or-nothing guard against non-finite values.
+** ppo.c — the PPO update as a job that a caller steps: begin takes a
+** snapshot and checks everything, each step runs minibatches (up to a
+** count or a time budget) and keeps the epoch, the order and the position
+** between calls, end reports, abort restores.  Both objectives live here:
+** the clipped surrogate with CleanRL's value loss and one global gradient
+** norm over both networks, and adaptive KL (−(mean ρA − β·KL), β adapted
+** at the end).  mrl_ppo_update is begin + one step of everything + end.
+** All-or-nothing: anything non-finite restores both networks and
+** optimisers exactly.
 */
 #include <math.h>
 #include <sched.h>
@@ -10,32 +16,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "moonrl.h"
 #include "policy_impl.h"
 #include "simd_clones.h"
+#include "train_util.h"
 #include "worker.h"
-
-static int fail(char *err, size_t errlen, int status, const char *fmt, ...) {
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return status;
-}
-
-/* Fisher–Yates with the caller's generator, so a seed fixes the order. */
-static void shuffle(int *idx, int n, mrl_rng *rng) {
-  for (int i = 0; i < n; i++) idx[i] = i;
-  for (int i = n - 1; i > 0; i--) {
-    int j = (int)(mrl_rng_uniform(rng) * (i + 1));
-    if (j > i) j = i;
-    int t = idx[i]; idx[i] = idx[j]; idx[j] = t;
-  }
-}
 
 /* shards S > 1: idx[0, total) is filled so that minibatch k (mb rows from
 ** k·mb) takes positions σ[k·mb/S, …) of one permutation σ of a block's
@@ -45,7 +33,7 @@ static void shuffle(int *idx, int n, mrl_rng *rng) {
 static void shuffle_shards(int *idx, int *sigma, int total, int shards, int mb,
                            mrl_rng *rng) {
   const int bn = total / shards, bmb = mb / shards;
-  shuffle(sigma, bn, rng);
+  tu_shuffle(sigma, bn, rng);
   for (int k = 0; k * bmb < bn; k++) {
     int first = k * bmb, len = bn - first < bmb ? bn - first : bmb;
     for (int s = 0; s < shards; s++)
@@ -53,77 +41,6 @@ static void shuffle_shards(int *idx, int *sigma, int total, int shards, int mb,
         idx[k * mb + s * len + i] = s * bn + sigma[first + i];
   }
 }
-
-/* The sum of a flag over the processes (reduce set), else the flag: every
-** process then refuses together, instead of one leaving the others waiting
-** in a reduction.  A failed reduction counts as set. */
-static int any_process(mrl_reduce_fn reduce, void *ud, int flag) {
-  if (!reduce) return flag;
-  double s = flag ? 1.0 : 0.0;
-  if (reduce(ud, NULL, 0, &s, 1) != MRL_OK) return 1;
-  return s > 0.0;
-}
-
-/* data[n] and s[ns] (ns < 15), means over this process's `count` rows,
-** become means over every process's rows: weighted by count, summed by the
-** hook, divided by the total (returned in *total). */
-static int reduce_mean(mrl_reduce_fn reduce, void *ud, float *data, size_t n,
-                       double *s, int ns, int count, double *total) {
-  double sc[16];
-  sc[0] = count;
-  for (int i = 0; i < ns; i++) sc[i + 1] = s[i] * count;
-  for (size_t i = 0; i < n; i++) data[i] *= (float)count;
-  int st = reduce(ud, data, n, sc, ns + 1);
-  if (st) return st;
-  if (!(sc[0] >= 1.0)) return MRL_ESTATE;
-  for (size_t i = 0; i < n; i++) data[i] = (float)((double)data[i] / sc[0]);
-  for (int i = 0; i < ns; i++) s[i] = sc[i + 1] / sc[0];
-  if (total) *total = sc[0];
-  return MRL_OK;
-}
-
-static void gather(float *dst, const float *src, const int *idx, int n,
-                   int width) {
-  for (int k = 0; k < n; k++)
-    memcpy(dst + (size_t)k * width, src + (size_t)idx[k] * width,
-           sizeof(float) * (size_t)width);
-}
-
-/* ----------------------------------------------------------- snapshots */
-/* A copy of a network's parameters and its optimiser's moments, taken
-** before an update so a refused update leaves no trace. */
-
-typedef struct snapshot {
-  float *params, *m, *v;
-  size_t n;
-  int64_t steps;
-} snapshot;
-
-static int snap_take(snapshot *s, const float *params, mrl_optim *o, size_t n) {
-  s->n = n;
-  s->params = malloc(sizeof(float) * n * 3);
-  if (!s->params) return MRL_ENOMEM;
-  s->m = s->params + n;
-  s->v = s->m + n;
-  memcpy(s->params, params, sizeof(float) * n);
-  float *m = mrl_optim_moment(o, 0), *v = mrl_optim_moment(o, 1);
-  if (m) memcpy(s->m, m, sizeof(float) * n);
-  if (v) memcpy(s->v, v, sizeof(float) * n);
-  s->steps = mrl_optim_steps(o);
-  return MRL_OK;
-}
-
-static void snap_restore(const snapshot *s, float *params, mrl_optim *o) {
-  memcpy(params, s->params, sizeof(float) * s->n);
-  float *m = mrl_optim_moment(o, 0), *v = mrl_optim_moment(o, 1);
-  if (m) memcpy(m, s->m, sizeof(float) * s->n);
-  if (v) memcpy(v, s->v, sizeof(float) * s->n);
-  mrl_optim_set_steps(o, s->steps);
-}
-
-static void snap_free(snapshot *s) { free(s->params); s->params = NULL; }
-
-/* -------------------------------------------------------------- update */
 
 typedef struct minibatch {
   float *obs, *actions, *logp, *adv, *ret, *oldv;
@@ -145,25 +62,25 @@ static double explained_variance(const float *pred, const float *target,
 static int check_config(const mrl_ppo_config *c, int total, char *err,
                         size_t errlen) {
   if (c->epochs < 1)
-    return fail(err, errlen, MRL_EINVAL, "epochs: expected >= 1, got %d", c->epochs);
+    return tu_fail(err, errlen, MRL_EINVAL, "epochs: expected >= 1, got %d", c->epochs);
   if (c->minibatch_size < 1 || c->minibatch_size > total)
-    return fail(err, errlen, MRL_EINVAL,
+    return tu_fail(err, errlen, MRL_EINVAL,
                 "minibatch_size: expected 1..%d (the rollout size), got %d",
                 total, c->minibatch_size);
   if (!(c->lr >= 0) || !isfinite(c->lr))
-    return fail(err, errlen, MRL_EINVAL, "lr: expected a finite number >= 0");
+    return tu_fail(err, errlen, MRL_EINVAL, "lr: expected a finite number >= 0");
   if (!(c->clip_eps > 0) || !isfinite(c->clip_eps))
-    return fail(err, errlen, MRL_EINVAL, "clip_eps: expected a finite number > 0");
+    return tu_fail(err, errlen, MRL_EINVAL, "clip_eps: expected a finite number > 0");
   if (!isfinite(c->ent_coef) || !isfinite(c->vf_coef) ||
       !isfinite(c->clip_value) || !isfinite(c->max_grad_norm) ||
       !isfinite(c->target_kl))
-    return fail(err, errlen, MRL_EINVAL, "ppo config: coefficients must be finite");
+    return tu_fail(err, errlen, MRL_EINVAL, "ppo config: coefficients must be finite");
   if (c->shards < 0 || (c->shards > 1 && (total % c->shards || c->minibatch_size % c->shards)))
-    return fail(err, errlen, MRL_EINVAL,
+    return tu_fail(err, errlen, MRL_EINVAL,
                 "shards: expected 0, 1 or a divisor of the rollout size (%d) and of minibatch_size (%d), got %d",
                 total, c->minibatch_size, c->shards);
   if (c->shards > 1 && c->reduce)
-    return fail(err, errlen, MRL_EINVAL, "shards: not with a reduce hook (each process holds one shard)");
+    return tu_fail(err, errlen, MRL_EINVAL, "shards: not with a reduce hook (each process holds one shard)");
   return MRL_OK;
 }
 
@@ -221,7 +138,7 @@ static int reduce_minibatch(const mrl_ppo_config *c, float *rb, float *pg,
   memcpy(rb + np, vg, sizeof(float) * nv);
   double s[6] = {ps->loss, ps->policy_loss, ps->entropy, ps->clip_fraction,
                  ps->approx_kl, *vloss};
-  int st = reduce_mean(c->reduce, c->reduce_ud, rb, np + nv, s, 6, n, NULL);
+  int st = tu_reduce_mean(c->reduce, c->reduce_ud, rb, np + nv, s, 6, n, NULL);
   if (st) return st;
   memcpy(pg, rb, sizeof(float) * np);
   memcpy(vg, rb + np, sizeof(float) * nv);
@@ -288,6 +205,7 @@ typedef struct vhelper {
   _Atomic unsigned posted, claimed, done;
   worker *w;
   int running;
+  unsigned seen0;          /* posted when the helper started */
 } vhelper;
 
 static inline void vh_relax(int i) {
@@ -333,7 +251,7 @@ static void vh_try(vhelper *h, unsigned k) {
 
 static void vh_main(void *arg) {
   vhelper *h = arg;
-  unsigned seen = 0;
+  unsigned seen = h->seen0;
   for (;;) {
     unsigned k;
     for (int i = 0; (k = atomic_load_explicit(&h->posted, memory_order_acquire)) == seen; i++)
@@ -367,12 +285,15 @@ static void vh_stop(vhelper *h) {
   vh_post(h, VH_QUIT);
   worker_wait(h->w);
   h->running = 0;
+  /* the quit task counts as done, so a later vh_sync returns at once */
+  atomic_store(&h->done, atomic_load(&h->posted));
 }
 
 /* The helper pays from a few thousand parameters per minibatch up, and
 ** only with a second core; MRL_PPO_THREADS=1 turns it off (it never
 ** changes the result, only the time). */
-static int want_helper(size_t np, size_t nv, int mb) {
+static int want_helper(mrl_policy *p, size_t np, size_t nv, int mb) {
+  if (p->solo) return 0;
   const char *e = getenv("MRL_PPO_THREADS");
   if (e && atoi(e) == 1) return 0;
 #ifdef _SC_NPROCESSORS_ONLN
@@ -381,238 +302,432 @@ static int want_helper(size_t np, size_t nv, int mb) {
   return (double)(np < nv ? np : nv) * (double)mb >= 65536.0;
 }
 
-int mrl_ppo_update(mrl_policy *p, mrl_net *value, mrl_optim *popt,
-                   mrl_optim *vopt, mrl_rollout *r, const mrl_ppo_config *c,
-                   mrl_ppo_report *rep, char *err, size_t errlen) {
-  if (!p || !value || !popt || !vopt || !r || !c)
-    return fail(err, errlen, MRL_EINVAL, "ppo_update: NULL argument");
+/* ------------------------------------------------------------ the job */
+/* Everything an update needs between two steps lives here, so a caller
+** may step it one minibatch per frame, or from another thread than the one
+** that began it: the shuffled order, the epoch and the position in it, the
+** minibatch buffers, the running sums and the snapshot an abort restores.
+** The caller keeps the networks, optimisers and rollout alive and
+** untouched (but for reading) until mrl_ppo_end or mrl_ppo_abort. */
+
+struct mrl_ppo_job {
+  mrl_policy *p;
+  mrl_net *value;
+  mrl_optim *popt, *vopt;
+  mrl_ppo_config c;          /* a copy: the caller's may go away */
+  mrl_rng *rng;
+  int total, od, aw, mb, shards, nmbe, kl_mode;
+  size_t np, nv;
+  const float *obs, *act, *logp, *adv, *ret, *val;
+  float *buf, *rbuf;         /* minibatch rows; the reduce hook's buffer */
+  float *advn, *ent;         /* adaptive KL: normalised advantages, entropies */
+  int *idx;                  /* the epoch's order (+ a block permutation) */
+  double *mstat;             /* the reduce hook's per-epoch advantage stats */
+  minibatch m;
+  tu_snapshot sp, sv;        /* before the update (sp.params: π_old for KL) */
+  vhelper h;
+  /* where the update is */
+  int epoch, pos, finished, status, restored;
+  double epoch_kl;
+  int epoch_mb, nmb;
+  double kl_sum, clip_sum, pl_sum, vl_sum, ent_sum, gn_sum;
+  mrl_ppo_report acc;
+  char err[256];
+};
+
+static int job_fail(mrl_ppo_job *j, int st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int job_fail(mrl_ppo_job *j, int st, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(j->err, sizeof j->err, fmt, ap);
+  va_end(ap);
+  return st;
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void job_free(mrl_ppo_job *j) {
+  free(j->buf); free(j->idx); free(j->mstat); free(j->advn);
+  tu_snap_free(&j->sp); tu_snap_free(&j->sv);
+  free(j);
+}
+
+static void job_restore(mrl_ppo_job *j) {
+  if (j->restored) return;
+  tu_snap_restore(&j->sp, mrl_policy_params(j->p), j->popt);
+  tu_snap_restore(&j->sv, mrl_net_params(j->value), j->vopt);
+  j->restored = 1;
+}
+
+/* Adaptive KL: the advantages normalised once over the whole batch (over
+** every process's batch with a reduce hook), sample std + 1e-8. */
+static int kl_normalize(mrl_ppo_job *j) {
+  const int n = j->total;
+  double s[2] = {0, n};
+  for (int i = 0; i < n; i++) { s[0] += j->adv[i]; j->advn[i] = j->adv[i]; }
+  if (!j->c.normalize_advantages) return MRL_OK;
+  if (j->c.reduce && j->c.reduce(j->c.reduce_ud, NULL, 0, s, 2))
+    return job_fail(j, MRL_ESTATE, "ppo: the reduce hook failed");
+  if (s[1] < 2) return MRL_OK;
+  double mean = s[0] / s[1], q = 0;
+  for (int i = 0; i < n; i++) { double d = j->adv[i] - mean; q += d * d; }
+  if (j->c.reduce && j->c.reduce(j->c.reduce_ud, NULL, 0, &q, 1))
+    return job_fail(j, MRL_ESTATE, "ppo: the reduce hook failed");
+  double sd = sqrt(q / (s[1] - 1)) + 1e-8;
+  for (int i = 0; i < n; i++) j->advn[i] = (float)((j->adv[i] - mean) / sd);
+  return MRL_OK;
+}
+
+int mrl_ppo_begin(mrl_ppo_job **out, mrl_policy *p, mrl_net *value,
+                  mrl_optim *popt, mrl_optim *vopt, mrl_rollout *r,
+                  const mrl_ppo_config *c, char *err, size_t errlen) {
+  if (out) *out = NULL;
+  if (!out || !p || !value || !popt || !vopt || !r || !c)
+    return tu_fail(err, errlen, MRL_EINVAL, "ppo: NULL argument");
   const int total = mrl_rollout_steps(r) * mrl_rollout_num_envs(r);
   const int od = mrl_policy_obs_dim(p), aw = mrl_policy_action_width(p);
   const size_t np = mrl_policy_nparams(p), nv = mrl_net_nparams(value);
   int st = check_config(c, total, err, errlen);
   if (st) return st;
+  const int kl_mode = c->kl_beta > 0;
+  if (kl_mode && (!isfinite(c->kl_beta) || !(c->kl_target > 0) || !isfinite(c->kl_target)))
+    return tu_fail(err, errlen, MRL_EINVAL,
+                   "kl_beta/kl_target: expected finite numbers > 0 for adaptive KL");
+  if (kl_mode && c->shards > 1)
+    return tu_fail(err, errlen, MRL_EINVAL, "shards: not with adaptive KL");
   if (mrl_net_in_dim(value) != od || mrl_net_out_dim(value) != 1)
-    return fail(err, errlen, MRL_EINVAL,
-                "value: expected a network %d → 1, got %d → %d", od,
-                mrl_net_in_dim(value), mrl_net_out_dim(value));
+    return tu_fail(err, errlen, MRL_EINVAL,
+                   "value: expected a network %d → 1, got %d → %d", od,
+                   mrl_net_in_dim(value), mrl_net_out_dim(value));
   if (mrl_optim_nparams(popt) != np || mrl_optim_nparams(vopt) != nv)
-    return fail(err, errlen, MRL_EINVAL,
-                "optimisers: sized for %zu and %zu parameters, networks have %zu and %zu",
-                mrl_optim_nparams(popt), mrl_optim_nparams(vopt), np, nv);
-
-  const float *obs = mrl_rollout_field_ptr(r, MRL_RO_OBS);
-  const float *act = mrl_rollout_field_ptr(r, MRL_RO_ACTIONS);
-  const float *logp = mrl_rollout_field_ptr(r, MRL_RO_LOGP);
+    return tu_fail(err, errlen, MRL_EINVAL,
+                   "optimisers: sized for %zu and %zu parameters, networks have %zu and %zu",
+                   mrl_optim_nparams(popt), mrl_optim_nparams(vopt), np, nv);
   const float *adv = mrl_rollout_field_ptr(r, MRL_RO_ADVANTAGES);
   const float *ret = mrl_rollout_field_ptr(r, MRL_RO_RETURNS);
-  const float *val = mrl_rollout_field_ptr(r, MRL_RO_VALUES);
-  if (any_process(c->reduce, c->reduce_ud,
-                  !mrl_all_finite(adv, (size_t)total) || !mrl_all_finite(ret, (size_t)total)))
-    return fail(err, errlen, MRL_ENONFINITE,
-                "rollout: non-finite advantages or returns (a NaN/Inf reward or value?); update refused");
+  if (tu_any_process(c->reduce, c->reduce_ud,
+                     !mrl_all_finite(adv, (size_t)total) || !mrl_all_finite(ret, (size_t)total)))
+    return tu_fail(err, errlen, MRL_ENONFINITE,
+                   "rollout: non-finite advantages or returns (a NaN/Inf reward or value?); update refused");
 
-  const int mb = c->minibatch_size;
-  const int shards = c->shards > 1 ? c->shards : 1;
+  mrl_ppo_job *j = calloc(1, sizeof *j);
+  if (!j) return tu_fail(err, errlen, MRL_ENOMEM, "ppo: out of memory");
+  j->p = p; j->value = value; j->popt = popt; j->vopt = vopt; j->c = *c;
+  j->rng = c->rng ? c->rng : mrl_policy_rng(p);
+  j->total = total; j->od = od; j->aw = aw; j->np = np; j->nv = nv;
+  j->mb = c->minibatch_size;
+  j->shards = c->shards > 1 ? c->shards : 1;
+  j->nmbe = (total + j->mb - 1) / j->mb;
+  j->kl_mode = kl_mode;
+  j->obs = mrl_rollout_field_ptr(r, MRL_RO_OBS);
+  j->act = mrl_rollout_field_ptr(r, MRL_RO_ACTIONS);
+  j->logp = mrl_rollout_field_ptr(r, MRL_RO_LOGP);
+  j->adv = adv; j->ret = ret;
+  j->val = mrl_rollout_field_ptr(r, MRL_RO_VALUES);
+  const int mb = j->mb;
   /* the reduce hook's buffer: both gradients side by side */
   size_t per_mb = (size_t)mb * (size_t)(od + aw + 4) + (c->reduce ? np + nv : 0);
-  float *buf = malloc(sizeof(float) * per_mb);
-  int *idx = malloc(sizeof(int) * ((size_t)total + (shards > 1 ? (size_t)(total / shards) : 0)));
+  j->buf = malloc(sizeof(float) * per_mb);
+  j->idx = malloc(sizeof(int) * ((size_t)total + (j->shards > 1 ? (size_t)(total / j->shards) : 0)));
   /* the reduce hook's per-epoch advantage statistics: 2 + 3 per minibatch */
-  const int nmbe = (total + mb - 1) / mb;
-  double *mstat = c->reduce && c->normalize_advantages
-                      ? malloc(sizeof(double) * 5 * (size_t)nmbe) : NULL;
-  snapshot sp = {0}, sv = {0};
-  if (!buf || !idx || (c->reduce && c->normalize_advantages && !mstat) ||
-      snap_take(&sp, mrl_policy_params(p), popt, np) ||
-      snap_take(&sv, mrl_net_params(value), vopt, nv)) {
-    free(buf); free(idx); free(mstat); snap_free(&sp); snap_free(&sv);
-    return fail(err, errlen, MRL_ENOMEM, "ppo_update: out of memory");
+  int want_mstat = c->reduce && c->normalize_advantages && !kl_mode;
+  if (want_mstat) j->mstat = malloc(sizeof(double) * 5 * (size_t)j->nmbe);
+  if (kl_mode) {
+    j->advn = malloc(sizeof(float) * 2 * (size_t)total);
+    j->ent = j->advn ? j->advn + total : NULL;
   }
-  minibatch m = {buf, buf + (size_t)mb * od, NULL, NULL, NULL, NULL};
-  m.logp = m.actions + (size_t)mb * aw;
-  m.adv = m.logp + mb; m.ret = m.adv + mb; m.oldv = m.ret + mb;
-  float *rbuf = c->reduce ? m.oldv + mb : NULL;
-
-  vhelper h;
-  memset(&h, 0, sizeof h);
-  h.value = value; h.vopt = vopt; h.m = &m; h.c = c; h.nv = nv;
-  atomic_init(&h.posted, 0);
-  atomic_init(&h.claimed, 0);
-  atomic_init(&h.done, 0);
-  if (want_helper(np, nv, mb) && (h.w = policy_worker(p)) != NULL) {
-    worker_run(h.w, vh_main, &h);
-    h.running = 1;  /* no thread is no failure: the caller runs both sides */
+  if (!j->buf || !j->idx || (want_mstat && !j->mstat) || (kl_mode && !j->advn) ||
+      tu_snap_take(&j->sp, mrl_policy_params(p), popt, np) ||
+      tu_snap_take(&j->sv, mrl_net_params(value), vopt, nv)) {
+    job_free(j);
+    return tu_fail(err, errlen, MRL_ENOMEM, "ppo: out of memory");
   }
+  minibatch *m = &j->m;
+  m->obs = j->buf;
+  m->actions = m->obs + (size_t)mb * od;
+  m->logp = m->actions + (size_t)mb * aw;
+  m->adv = m->logp + mb; m->ret = m->adv + mb; m->oldv = m->ret + mb;
+  j->rbuf = c->reduce ? m->oldv + mb : NULL;
+  if (kl_mode && (st = kl_normalize(j))) {
+    tu_fail(err, errlen, st, "%s", j->err);
+    job_free(j);
+    return st;
+  }
+  vhelper *h = &j->h;
+  h->value = value; h->vopt = vopt; h->m = m; h->c = &j->c; h->nv = nv;
+  atomic_init(&h->posted, 0);
+  atomic_init(&h->claimed, 0);
+  atomic_init(&h->done, 0);
+  j->acc.kl_beta = c->kl_beta;
+  *out = j;
+  return MRL_OK;
+}
 
+/* The start of an epoch: a new order (and, with a reduce hook, the
+** minibatches' global advantage statistics). */
+static int epoch_begin(mrl_ppo_job *j) {
+  if (j->shards > 1) shuffle_shards(j->idx, j->idx + j->total, j->total, j->shards, j->mb, j->rng);
+  else tu_shuffle(j->idx, j->total, j->rng);
+  j->epoch_kl = 0;
+  j->epoch_mb = 0;
+  if (j->mstat) {
+    int st = epoch_adv_stats(&j->c, j->adv, j->idx, j->total, j->mb, j->mstat,
+                             j->mstat + 2 * j->nmbe);
+    if (st) return job_fail(j, st, "ppo_update: the reduce hook failed");
+  }
+  return MRL_OK;
+}
+
+static int helper_failed(mrl_ppo_job *j) {
+  if (j->h.st_what == 1)
+    return job_fail(j, j->h.st, "value loss: %s", mrl_net_error(j->value));
+  return job_fail(j, j->h.st, "optimiser: %s", mrl_optim_error(j->vopt));
+}
+
+static void gather_rows(mrl_ppo_job *j, const int *ix, int n, const float *adv) {
+  minibatch *m = &j->m;
+  tu_gather(m->obs, j->obs, ix, n, j->od);
+  tu_gather(m->actions, j->act, ix, n, j->aw);
+  tu_gather(m->logp, j->logp, ix, n, 1);
+  tu_gather(m->adv, adv, ix, n, 1);
+  tu_gather(m->ret, j->ret, ix, n, 1);
+  tu_gather(m->oldv, j->val, ix, n, 1);
+}
+
+/* One minibatch of the clipped objective at j->pos: the policy's side
+** here, the value network's on the helper (or here), one global norm. */
+static int clip_minibatch(mrl_ppo_job *j) {
+  const mrl_ppo_config *c = &j->c;
+  const int start = j->pos, n = j->total - start < j->mb ? j->total - start : j->mb;
+  vhelper *h = &j->h;
+  minibatch *m = &j->m;
+  /* the helper's previous step is done before its inputs change */
+  vh_sync(h);
+  if (h->st) return helper_failed(j);
+  gather_rows(j, j->idx + start, n, j->adv);
+  h->n = n;
+  vh_post(h, VH_LOSS);
   mrl_ppo_opts lopts = {c->clip_eps, c->ent_coef, c->normalize_advantages};
-  mrl_ppo_report acc = {0};
-  double kl_sum = 0, clip_sum = 0, pl_sum = 0, vl_sum = 0, ent_sum = 0, gn_sum = 0;
-  int nmb = 0;
-  mrl_rng *rng = mrl_policy_rng(p);
-  float *pg = mrl_policy_grad(p);
-  st = MRL_OK;
+  /* A single-sample minibatch has no std to normalise by. */
+  lopts.normalize_advantages = c->normalize_advantages && n > 1;
+  if (j->mstat) {
+    /* the global statistics of this minibatch, from epoch_adv_stats */
+    const double am = j->mstat[2 * (start / j->mb)], ai = j->mstat[2 * (start / j->mb) + 1];
+    for (int i = 0; i < n; i++) m->adv[i] = (float)(((double)m->adv[i] - am) * ai);
+    lopts.normalize_advantages = 0;
+  }
+  float *pg = mrl_policy_grad(j->p);
+  mrl_ppo_stats ps;
+  int st = mrl_policy_ppo_loss(j->p, m->obs, m->actions, m->logp, m->adv, n, &lopts, &ps);
+  double nn_p = st ? 0 : sumsq(pg, j->np);
+  vh_sync(h);
+  if (st) return job_fail(j, st, "policy loss: %s", mrl_policy_error(j->p));
+  if (h->st) return helper_failed(j);
+  double vloss = h->vloss;
+  if (c->reduce) {
+    st = reduce_minibatch(c, j->rbuf, pg, j->np, mrl_net_grad(j->value), j->nv, n, &ps,
+                          &vloss, &nn_p, &h->nn_v);
+    if (st) return job_fail(j, st, "ppo_update: the reduce hook failed");
+  }
+  /* CleanRL: loss = pg − ent·H + vf_coef·½·v_loss, one norm over all. */
+  double gnorm = sqrt(nn_p + h->nn_v);
+  if (!isfinite(gnorm) || !isfinite(ps.loss) || !isfinite(vloss))
+    return job_fail(j, MRL_ENONFINITE,
+                    "ppo_update: non-finite %s in epoch %d; update refused, parameters restored",
+                    !isfinite(ps.loss) ? "policy loss" : !isfinite(vloss) ? "value loss" : "gradient",
+                    j->epoch + 1);
+  h->clip_scale = 1.0f;
+  if (c->max_grad_norm > 0 && gnorm > c->max_grad_norm) {
+    h->clip_scale = (float)(c->max_grad_norm / (gnorm + 1e-6));
+    scale(pg, j->np, h->clip_scale);
+  }
+  vh_post(h, VH_STEP);
+  st = mrl_optim_step(j->popt, mrl_policy_params(j->p), pg, c->lr);
+  if (st) return job_fail(j, st, "optimiser: %s", mrl_optim_error(j->popt));
+  j->kl_sum += ps.approx_kl; j->clip_sum += ps.clip_fraction;
+  j->pl_sum += ps.policy_loss; j->vl_sum += vloss; j->ent_sum += ps.entropy;
+  j->gn_sum += gnorm;
+  j->epoch_kl += ps.approx_kl; j->epoch_mb++;
+  j->nmb++;
+  return MRL_OK;
+}
 
-  for (int epoch = 0; epoch < c->epochs && st == MRL_OK; epoch++) {
-    if (shards > 1) shuffle_shards(idx, idx + total, total, shards, mb, rng);
-    else shuffle(idx, total, rng);
-    if (mstat && (st = epoch_adv_stats(c, adv, idx, total, mb, mstat, mstat + 2 * nmbe))) {
-      fail(err, errlen, st, "ppo_update: the reduce hook failed");
-      break;
-    }
-    double epoch_kl = 0;
-    int epoch_mb = 0;
-    /* A short tail minibatch is dropped only if empty; CleanRL's sizes
-    ** divide evenly, others keep every sample. */
-    for (int start = 0; start < total; start += mb) {
-      int n = total - start < mb ? total - start : mb;
-      const int *ix = idx + start;
-      /* the helper's previous step is done before its inputs change */
-      vh_sync(&h);
-      if (h.st) break;
-      gather(m.obs, obs, ix, n, od);
-      gather(m.actions, act, ix, n, aw);
-      gather(m.logp, logp, ix, n, 1);
-      gather(m.adv, adv, ix, n, 1);
-      gather(m.ret, ret, ix, n, 1);
-      gather(m.oldv, val, ix, n, 1);
-      h.n = n;
-      vh_post(&h, VH_LOSS);
-      /* A single-sample minibatch has no std to normalise by. */
-      lopts.normalize_advantages = c->normalize_advantages && n > 1;
-      if (mstat) {
-        /* the global statistics of this minibatch, from epoch_adv_stats */
-        const double am = mstat[2 * (start / mb)], ai = mstat[2 * (start / mb) + 1];
-        for (int i = 0; i < n; i++) m.adv[i] = (float)(((double)m.adv[i] - am) * ai);
-        lopts.normalize_advantages = 0;
-      }
-      mrl_ppo_stats ps;
-      st = mrl_policy_ppo_loss(p, m.obs, m.actions, m.logp, m.adv, n, &lopts, &ps);
-      double nn_p = st ? 0 : sumsq(pg, np);
-      vh_sync(&h);
-      if (st) { fail(err, errlen, st, "policy loss: %s", mrl_policy_error(p)); break; }
-      if (h.st) break;
-      double vloss = h.vloss;
-      if (c->reduce) {
-        st = reduce_minibatch(c, rbuf, pg, np, mrl_net_grad(value), nv, n, &ps,
-                              &vloss, &nn_p, &h.nn_v);
-        if (st) { fail(err, errlen, st, "ppo_update: the reduce hook failed"); break; }
-      }
-      /* CleanRL: loss = pg − ent·H + vf_coef·½·v_loss, one norm over all. */
-      double gnorm = sqrt(nn_p + h.nn_v);
-      if (!isfinite(gnorm) || !isfinite(ps.loss) || !isfinite(vloss)) {
-        st = fail(err, errlen, MRL_ENONFINITE,
-                  "ppo_update: non-finite %s in epoch %d; update refused, parameters restored",
-                  !isfinite(ps.loss) ? "policy loss" : !isfinite(vloss) ? "value loss" : "gradient",
-                  epoch + 1);
-        break;
-      }
-      h.clip_scale = 1.0f;
-      if (c->max_grad_norm > 0 && gnorm > c->max_grad_norm) {
-        h.clip_scale = (float)(c->max_grad_norm / (gnorm + 1e-6));
-        scale(pg, np, h.clip_scale);
-      }
-      vh_post(&h, VH_STEP);
-      st = mrl_optim_step(popt, mrl_policy_params(p), pg, c->lr);
-      if (st) { fail(err, errlen, st, "optimiser: %s", mrl_optim_error(popt)); break; }
-      kl_sum += ps.approx_kl; clip_sum += ps.clip_fraction;
-      pl_sum += ps.policy_loss; vl_sum += vloss; ent_sum += ps.entropy;
-      gn_sum += gnorm;
-      epoch_kl += ps.approx_kl; epoch_mb++;
-      nmb++;
-    }
-    vh_sync(&h);
-    if (!st && h.st) {
-      st = h.st;
-      if (h.st_what == 1) fail(err, errlen, st, "value loss: %s", mrl_net_error(value));
-      else fail(err, errlen, st, "optimiser: %s", mrl_optim_error(vopt));
-    }
+/* One minibatch of adaptive KL: −(mean ρA − β·KL(π_old‖π_θ)) on the
+** policy (its own gradient norm clip), the plain squared error on the
+** value network (the critic fit in the same minibatches). */
+static int kl_minibatch(mrl_ppo_job *j) {
+  const mrl_ppo_config *c = &j->c;
+  const int start = j->pos, n = j->total - start < j->mb ? j->total - start : j->mb;
+  minibatch *m = &j->m;
+  gather_rows(j, j->idx + start, n, j->advn);
+  double loss = 0, mkl = 0, vloss = 0, gnorm = 0;
+  float *pg = mrl_policy_grad(j->p), *vg = mrl_net_grad(j->value);
+  int st = mrl_policy_kl_penalty_loss(j->p, j->sp.params, m->obs, m->actions, m->logp,
+                                      m->adv, n, j->acc.kl_beta, &loss, &mkl);
+  if (st) return job_fail(j, st, "policy loss: %s", mrl_policy_error(j->p));
+  if (c->reduce && (st = tu_reduce_mean(c->reduce, c->reduce_ud, pg, j->np, &loss, 1, n, NULL)))
+    return job_fail(j, st, "ppo: the reduce hook failed");
+  gnorm = sqrt(sumsq(pg, j->np));
+  if (!isfinite(loss) || !isfinite(gnorm))
+    return job_fail(j, MRL_ENONFINITE,
+                    "ppo: non-finite %s in epoch %d; update refused, parameters restored",
+                    !isfinite(loss) ? "policy loss" : "gradient", j->epoch + 1);
+  if (c->max_grad_norm > 0) mrl_clip_grad_norm(pg, j->np, c->max_grad_norm, NULL);
+  st = mrl_optim_step(j->popt, mrl_policy_params(j->p), pg, c->lr);
+  if (st) return job_fail(j, st, "optimiser: %s", mrl_optim_error(j->popt));
+  st = mrl_net_value_loss(j->value, m->obs, m->ret, n, &vloss, NULL);
+  if (st) return job_fail(j, st, "value loss: %s", mrl_net_error(j->value));
+  if (c->reduce && (st = tu_reduce_mean(c->reduce, c->reduce_ud, vg, j->nv, &vloss, 1, n, NULL)))
+    return job_fail(j, st, "ppo: the reduce hook failed");
+  if (!isfinite(vloss))
+    return job_fail(j, MRL_ENONFINITE,
+                    "ppo: non-finite value loss in epoch %d; update refused, parameters restored",
+                    j->epoch + 1);
+  st = mrl_optim_step(j->vopt, mrl_net_params(j->value), vg, c->lr);
+  if (st) return job_fail(j, st, "optimiser: %s", mrl_optim_error(j->vopt));
+  j->pl_sum += loss; j->vl_sum += vloss; j->gn_sum += gnorm;
+  j->nmb++;
+  return MRL_OK;
+}
+
+/* Adaptive KL, after the last epoch: the mean KL(π_old‖π_θ) and entropy
+** over the batch (over all processes), then β's update. */
+static int kl_finish(mrl_ppo_job *j) {
+  double s[2] = {0, 0};
+  int st = mrl_policy_kl(j->p, j->sp.params, NULL, j->obs, j->total, NULL, &s[0]);
+  if (!st) st = mrl_policy_evaluate(j->p, NULL, j->obs, j->act, j->total, NULL, j->ent);
+  if (st) return job_fail(j, st, "ppo: %s", mrl_policy_error(j->p));
+  for (int i = 0; i < j->total; i++) s[1] += j->ent[i];
+  s[1] /= j->total;
+  if (j->c.reduce && (st = tu_reduce_mean(j->c.reduce, j->c.reduce_ud, NULL, 0, s, 2, j->total, NULL)))
+    return job_fail(j, st, "ppo: the reduce hook failed");
+  if (!isfinite(s[0]))
+    return job_fail(j, MRL_ENONFINITE, "ppo: non-finite KL after the update; update refused, parameters restored");
+  j->acc.approx_kl = s[0];
+  j->acc.entropy = s[1];
+  j->acc.kl_beta = mrl_kl_beta_update(j->acc.kl_beta, s[0], j->c.kl_target);
+  return MRL_OK;
+}
+
+/* The end of an epoch: the value side done, the early stop (clip only). */
+static int epoch_end(mrl_ppo_job *j) {
+  if (!j->kl_mode) {
+    vh_sync(&j->h);
+    if (j->h.st) return helper_failed(j);
+  }
+  j->acc.epochs_done = j->epoch + 1;
+  j->epoch++;
+  j->pos = 0;
+  /* SB3 stops once the KL passes 1.5·target; here the epoch's mean KL. */
+  if (!j->kl_mode && j->c.target_kl > 0 && j->epoch_mb &&
+      j->epoch_kl / j->epoch_mb > 1.5 * j->c.target_kl) {
+    j->acc.stopped_early = 1;
+    j->finished = 1;
+  }
+  if (j->epoch >= j->c.epochs) j->finished = 1;
+  if (j->finished && j->kl_mode) return kl_finish(j);
+  return MRL_OK;
+}
+
+int mrl_ppo_step(mrl_ppo_job *j, int max_minibatches, double max_seconds,
+                 int *done) {
+  if (done) *done = 1;
+  if (!j) return MRL_EINVAL;
+  if (j->status) return j->status;
+  if (j->finished) return MRL_OK;
+  vhelper *h = &j->h;
+  /* the helper runs for this step only: between steps (a game's frames)
+  ** it must not spin on a core */
+  if (!j->kl_mode && want_helper(j->p, j->np, j->nv, j->mb) &&
+      (h->w = policy_worker(j->p)) != NULL) {
+    h->seen0 = atomic_load(&h->posted);
+    worker_run(h->w, vh_main, h);
+    h->running = 1;  /* no thread is no failure: the caller runs both sides */
+  }
+  const double t0 = max_seconds > 0 ? now_seconds() : 0;
+  int st = MRL_OK, count = 0;
+  /* A short tail minibatch is dropped only if empty; CleanRL's sizes
+  ** divide evenly, others keep every sample. */
+  while (!j->finished) {
+    if (j->pos == 0 && (st = epoch_begin(j))) break;
+    st = j->kl_mode ? kl_minibatch(j) : clip_minibatch(j);
     if (st) break;
-    acc.epochs_done = epoch + 1;
-    /* SB3 stops once the KL passes 1.5·target; here the epoch's mean KL. */
-    if (c->target_kl > 0 && epoch_mb && epoch_kl / epoch_mb > 1.5 * c->target_kl) {
-      acc.stopped_early = 1;
-      break;
+    j->pos += j->mb;
+    count++;
+    if (j->pos >= j->total && (st = epoch_end(j))) break;
+    if (max_minibatches > 0 && count >= max_minibatches) break;
+    if (max_seconds > 0 && now_seconds() - t0 >= max_seconds) break;
+  }
+  vh_stop(h);
+  if (!st && h->st) st = helper_failed(j);
+  if (st) {
+    j->status = st;
+    job_restore(j);
+    if (!strstr(j->err, "update refused")) {
+      size_t k = strlen(j->err);
+      snprintf(j->err + k, sizeof j->err - k, "; update refused, parameters restored");
     }
   }
-  vh_stop(&h);
+  if (done) *done = j->finished || st;
+  return st;
+}
 
+const char *mrl_ppo_job_error(const mrl_ppo_job *j) {
+  return j ? j->err : "NULL job";
+}
+
+void mrl_ppo_job_progress(const mrl_ppo_job *j, int *epoch, int *minibatches,
+                          int *finished) {
+  if (epoch) *epoch = j ? j->epoch : 0;
+  if (minibatches) *minibatches = j ? j->nmb : 0;
+  if (finished) *finished = j ? j->finished : 0;
+}
+
+int mrl_ppo_end(mrl_ppo_job *j, mrl_ppo_report *rep, char *err,
+                size_t errlen) {
+  if (!j) return tu_fail(err, errlen, MRL_EINVAL, "ppo: NULL job");
+  int st = j->status;
+  if (!st && !j->finished) st = mrl_ppo_step(j, 0, 0, NULL);
+  mrl_ppo_report acc = j->acc;
   if (st) {
-    snap_restore(&sp, mrl_policy_params(p), popt);
-    snap_restore(&sv, mrl_net_params(value), vopt);
-  } else if (nmb) {
+    tu_fail(err, errlen, st, "%s", j->err);
+  } else if (j->nmb) {
+    const int nmb = j->nmb;
     acc.minibatches = nmb;
-    acc.approx_kl = kl_sum / nmb;
-    acc.clip_fraction = clip_sum / nmb;
-    acc.policy_loss = pl_sum / nmb;
-    acc.value_loss = vl_sum / nmb;
-    acc.entropy = ent_sum / nmb;
-    acc.grad_norm = gn_sum / nmb;
-    acc.explained_variance = explained_variance(val, ret, (size_t)total);
+    acc.policy_loss = j->pl_sum / nmb;
+    acc.value_loss = j->vl_sum / nmb;
+    acc.grad_norm = j->gn_sum / nmb;
+    if (!j->kl_mode) {
+      acc.approx_kl = j->kl_sum / nmb;
+      acc.clip_fraction = j->clip_sum / nmb;
+      acc.entropy = j->ent_sum / nmb;
+    }
+    acc.explained_variance = explained_variance(j->val, j->ret, (size_t)j->total);
   }
   if (rep) *rep = acc;
-  free(buf); free(idx); free(mstat); snap_free(&sp); snap_free(&sv);
+  job_free(j);
   return st;
 }
 
-/* ----------------------------------------------------------- value fit */
-
-int mrl_value_fit(mrl_net *value, mrl_optim *opt, const float *obs,
-                  const float *targets, int n, int epochs, int minibatch,
-                  double lr, mrl_rng *rng, double *final_loss, char *err,
-                  size_t errlen) {
-  return mrl_value_fit_reduce(value, opt, obs, targets, n, epochs, minibatch,
-                              lr, rng, NULL, NULL, final_loss, err, errlen);
+void mrl_ppo_abort(mrl_ppo_job *j) {
+  if (!j) return;
+  job_restore(j);
+  job_free(j);
 }
 
-int mrl_value_fit_reduce(mrl_net *value, mrl_optim *opt, const float *obs,
-                         const float *targets, int n, int epochs,
-                         int minibatch, double lr, mrl_rng *rng,
-                         mrl_reduce_fn reduce, void *reduce_ud,
-                         double *final_loss, char *err, size_t errlen) {
-  if (!value || !opt || !obs || !targets || !rng)
-    return fail(err, errlen, MRL_EINVAL, "value_fit: NULL argument");
-  if (n < 1 || n > MRL_MAX_BATCH)
-    return fail(err, errlen, MRL_EINVAL, "n: expected 1..%d, got %d", MRL_MAX_BATCH, n);
-  if (epochs < 1 || minibatch < 1)
-    return fail(err, errlen, MRL_EINVAL, "epochs and minibatch: expected >= 1");
-  if (!(lr >= 0) || !isfinite(lr))
-    return fail(err, errlen, MRL_EINVAL, "lr: expected a finite number >= 0");
-  const int od = mrl_net_in_dim(value);
-  const size_t nv = mrl_net_nparams(value);
-  if (mrl_net_out_dim(value) != 1 || mrl_optim_nparams(opt) != nv)
-    return fail(err, errlen, MRL_EINVAL, "value_fit: expected a 1-output network and a matching optimiser");
-  if (any_process(reduce, reduce_ud, !mrl_all_finite(targets, (size_t)n)))
-    return fail(err, errlen, MRL_ENONFINITE, "targets: non-finite value; fit refused");
-  if (minibatch > n) minibatch = n;
-  float *mo = malloc(sizeof(float) * (size_t)minibatch * (size_t)(od + 1));
-  int *idx = malloc(sizeof(int) * (size_t)n);
-  snapshot s = {0};
-  if (!mo || !idx || snap_take(&s, mrl_net_params(value), opt, nv)) {
-    free(mo); free(idx); snap_free(&s);
-    return fail(err, errlen, MRL_ENOMEM, "value_fit: out of memory");
+int mrl_ppo_update(mrl_policy *p, mrl_net *value, mrl_optim *popt,
+                   mrl_optim *vopt, mrl_rollout *r, const mrl_ppo_config *c,
+                   mrl_ppo_report *rep, char *err, size_t errlen) {
+  mrl_ppo_job *j;
+  int st = mrl_ppo_begin(&j, p, value, popt, vopt, r, c, err, errlen);
+  if (st) {
+    if (rep) memset(rep, 0, sizeof *rep);
+    return st;
   }
-  float *mt = mo + (size_t)minibatch * od;
-  double loss = 0;
-  int st = MRL_OK;
-  for (int e = 0; e < epochs && !st; e++) {
-    shuffle(idx, n, rng);
-    for (int start = 0; start < n; start += minibatch) {
-      int k = n - start < minibatch ? n - start : minibatch;
-      gather(mo, obs, idx + start, k, od);
-      gather(mt, targets, idx + start, k, 1);
-      st = mrl_net_value_loss(value, mo, mt, k, &loss, NULL);
-      if (st) { fail(err, errlen, st, "value loss: %s", mrl_net_error(value)); break; }
-      if (reduce &&
-          (st = reduce_mean(reduce, reduce_ud, mrl_net_grad(value), nv, &loss, 1, k, NULL))) {
-        fail(err, errlen, st, "value_fit: the reduce hook failed");
-        break;
-      }
-      st = mrl_optim_step(opt, mrl_net_params(value), mrl_net_grad(value), lr);
-      if (st) { fail(err, errlen, st, "optimiser: %s", mrl_optim_error(opt)); break; }
-    }
-  }
-  if (st) snap_restore(&s, mrl_net_params(value), opt);
-  else if (final_loss) *final_loss = loss;
-  free(mo); free(idx); snap_free(&s);
-  return st;
+  return mrl_ppo_end(j, rep, err, errlen);
 }
