@@ -18,9 +18,10 @@
 #include <unistd.h>
 
 #include "host.h"
-#include "l_util.h"
+#include "l_module.h"
 #include "lauxlib.h"
 #include "lualib.h"
+#include "moonrl.h"
 #ifdef MRL_HAVE_MPI
 #include "moonrl_mpi.h" /* MPI=1 builds: bindings/mpi */
 #endif

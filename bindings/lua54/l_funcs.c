@@ -1,16 +1,13 @@
 /*
 ** l_funcs.c — the free functions of moonrl.core (returns, GAE, the adaptive
-** KL coefficient), the moonrl.Rng class, and the module opener.
+** KL coefficient) and the moonrl.Rng class.
 */
 #include <math.h>
 #include <string.h>
 
-#include "l_util.h"
-#include "vecenv_lua.h"
-
-#define MRLL_VERSION "0.1.0"
-
-int mrlL_open_st(lua_State *L); /* l_st.c */
+#include "l_funcs.h"
+#include "l_module.h"
+#include "l_tensor.h"
 
 /* returns(rewards, gamma) → reward_to_go [T], discounted_return */
 static int l_returns(lua_State *L) {
@@ -163,26 +160,4 @@ int mrlL_open_funcs(lua_State *L) {
   mrlL_newclass(L, MRLL_RNG, rng_methods, rng_metas, NULL);
   luaL_setfuncs(L, funcs, 0);
   return 0;
-}
-
-int luaopen_moonrl_core(lua_State *L) {
-  if (mrl_abi_version() != MRL_ABI_VERSION)
-    return luaL_error(L, "moonrl.core: libmoonrl ABI %d, compiled against %d",
-                      mrl_abi_version(), (int)MRL_ABI_VERSION);
-  lua_newtable(L);
-  mrlL_open_tensor(L);
-  mrlL_open_policy(L);
-  mrlL_open_net(L);
-  mrlL_open_optim(L);
-  mrlL_open_funcs(L);
-  mrlL_open_train(L);
-  mrlL_open_st(L); /* l_st.c: safetensors, generator/optimiser state, now() */
-  mrl_lua_open_vecenv(L); /* vecenv_lua.c */
-  lua_pushliteral(L, MRLL_VERSION);
-  lua_setfield(L, -2, "version");
-  lua_pushinteger(L, MRL_ABI_VERSION);
-  lua_setfield(L, -2, "abi");
-  lua_pushliteral(L, "lua54");
-  lua_setfield(L, -2, "binding");
-  return 1;
 }

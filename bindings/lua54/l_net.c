@@ -5,7 +5,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "l_util.h"
+#include "l_module.h"
+#include "l_net.h"
+#include "l_tensor.h"
 
 typedef struct lnet {
   mrl_net *h;        /* NULL once closed */

@@ -4,7 +4,10 @@
 #include <math.h>
 #include <string.h>
 
-#include "l_util.h"
+#include "l_module.h"
+#include "l_net.h"
+#include "l_policy.h"
+#include "l_tensor.h"
 
 typedef struct loptim {
   mrl_optim *h; /* NULL once closed */

@@ -10,7 +10,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "l_util.h"
+#include "l_module.h"
+#include "l_policy.h"
+#include "l_tensor.h"
 
 typedef struct lpolicy {
   mrl_policy *h;           /* NULL once closed */

@@ -15,7 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "l_util.h"
+#include "l_module.h"
+#include "l_tensor.h"
 
 /* Names are sorted so that a file's layout does not depend on the hash
 ** order of the Lua table it came from. */

@@ -6,12 +6,16 @@
 ** there is nothing to free.  A view (a row t[i], view(), reshape(), or a
 ** policy's gradient buffer) points into another object's memory and keeps
 ** that object alive through its user value.
+**
+** The readers of array arguments (mrlL_checkmat / checkvec / checkactions)
+** live here too: every class takes its arrays through them.
 */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "l_util.h"
+#include "l_module.h"
+#include "l_tensor.h"
 
 /* Largest element count we accept: 2^28 floats (1 GiB) keeps byte sizes and
 ** int indices sane, is far above any batch, and far below a request that
@@ -87,6 +91,236 @@ mrlL_tensor *mrlL_checktensor(lua_State *L, int arg) {
   if (t == NULL) mrlL_typeerror(L, arg, MRLL_TENSOR);
   mrlL_tensordata(L, t);
   return t;
+}
+
+/* ------------------------------------------------ arrays from arguments
+** A matrix, vector or action argument is a tensor (used in place) or a Lua
+** table (copied into scratch userdata left on the stack). */
+
+/* Describes a tensor's shape into the buffer, e.g. "tensor [3][5]". */
+static const char *shapestr(lua_State *L, const mrlL_tensor *t) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, "moonrl.Tensor ");
+  for (int d = 0; d < t->ndim; d++) {
+    lua_pushfstring(L, "[%d]", t->shape[d]);
+    luaL_addvalue(&b);
+  }
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
+/* Reads the number at the top of the stack into *out (popping it); returns
+** 0 when it is not a number (booleans allowed when allow_bool). */
+static int popnum(lua_State *L, float *out, int allow_bool) {
+  lua_Number v;
+  int t = lua_type(L, -1); /* numeric strings are not numbers here */
+  if (t == LUA_TNUMBER)
+    v = lua_tonumber(L, -1);
+  else if (allow_bool && t == LUA_TBOOLEAN)
+    v = lua_toboolean(L, -1) ? 1 : 0;
+  else {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_pop(L, 1);
+  *out = (float)v;
+  return 1;
+}
+
+static void badelem(lua_State *L, int arg, int i, int j) {
+  const char *tn = luaL_typename(L, -1);
+  if (j > 0)
+    luaL_argerror(L, arg, lua_pushfstring(L, "number expected at [%d][%d], got %s",
+                                          i, j, tn));
+  luaL_argerror(L, arg, lua_pushfstring(L, "number expected at [%d], got %s", i, tn));
+}
+
+static void nonfinite(lua_State *L, int arg, int i, int j, float v) {
+  const char *vs = isnan(v) ? "nan" : v > 0 ? "inf" : "-inf";
+  if (j > 0)
+    luaL_argerror(L, arg, lua_pushfstring(L, "finite number expected at [%d][%d], got %s",
+                                          i, j, vs));
+  luaL_argerror(L, arg, lua_pushfstring(L, "finite number expected at [%d], got %s", i, vs));
+}
+
+void mrlL_checkmat(lua_State *L, int arg, int cols, int rows_want,
+                   mrlL_mat *m) {
+  mrlL_tensor *t;
+  arg = lua_absindex(L, arg);
+  if ((t = mrlL_totensor(L, arg)) != NULL) {
+    const float *d = mrlL_tensordata(L, t);
+    int rows = -1, batched = 0;
+    if (t->ndim == 1 && t->shape[0] == cols) {
+      rows = 1;
+    } else if (t->ndim == 2 && t->shape[1] == cols) {
+      rows = t->shape[0];
+      batched = 1;
+    }
+    if (rows < 0 || (rows_want >= 0 && rows != rows_want)) {
+      if (rows_want >= 0)
+        luaL_argerror(L, arg, lua_pushfstring(L, "moonrl.Tensor [%d][%d] expected, got %s",
+                                              rows_want, cols, shapestr(L, t)));
+      luaL_argerror(L, arg, lua_pushfstring(L, "moonrl.Tensor [%d] or [N][%d] expected, got %s",
+                                            cols, cols, shapestr(L, t)));
+    }
+    if (rows == 0) luaL_argerror(L, arg, "at least one row expected, got an empty moonrl.Tensor");
+    if (rows > MRL_MAX_BATCH) luaL_argerror(L, arg, "too many rows");
+    mrlL_checkfinite(L, arg, d, t->numel);
+    m->data = d;
+    m->rows = rows;
+    m->cols = cols;
+    m->batched = batched;
+    return;
+  }
+  if (lua_type(L, arg) != LUA_TTABLE) {
+    const char *e = lua_pushfstring(L, "moonrl.Tensor or table of %d numbers", cols);
+    mrlL_typeerror(L, arg, e);
+  }
+  int first = lua_rawgeti(L, arg, 1);
+  lua_pop(L, 1);
+  lua_Integer len = luaL_len(L, arg);
+  if (first == LUA_TTABLE) { /* rows */
+    if (len > MRL_MAX_BATCH)
+      luaL_argerror(L, arg, "too many rows");
+    if (rows_want >= 0 && len != rows_want)
+      luaL_argerror(L, arg, lua_pushfstring(L, "%d rows expected, got %d",
+                                            rows_want, (int)len));
+    float *d = mrlL_scratch(L, (size_t)len * (size_t)cols);
+    for (int i = 1; i <= (int)len; i++) {
+      if (lua_rawgeti(L, arg, i) != LUA_TTABLE)
+        luaL_argerror(L, arg, lua_pushfstring(L, "row %d: table of %d numbers expected, got %s",
+                                              i, cols, luaL_typename(L, -1)));
+      lua_Integer rl = luaL_len(L, -1);
+      if (rl != cols)
+        luaL_argerror(L, arg, lua_pushfstring(L, "row %d: %d numbers expected, got %d",
+                                              i, cols, (int)rl));
+      float *row = d + (size_t)(i - 1) * (size_t)cols;
+      for (int j = 1; j <= cols; j++) {
+        lua_rawgeti(L, -1, j);
+        if (!popnum(L, &row[j - 1], 0)) {
+          lua_rawgeti(L, -1, j);
+          badelem(L, arg, i, j);
+        }
+        if (!isfinite(row[j - 1])) nonfinite(L, arg, i, j, row[j - 1]);
+      }
+      lua_pop(L, 1);
+    }
+    m->data = d;
+    m->rows = (int)len;
+    m->batched = 1;
+  } else if (first == LUA_TNUMBER) { /* one row */
+    if (len != cols || (rows_want >= 0 && rows_want != 1))
+      luaL_argerror(L, arg,
+                    rows_want > 1
+                        ? lua_pushfstring(L, "%d rows of %d numbers expected, got a flat table",
+                                          rows_want, cols)
+                        : lua_pushfstring(L, "table of %d numbers expected, got %d",
+                                          cols, (int)len));
+    float *d = mrlL_scratch(L, (size_t)cols);
+    for (int j = 1; j <= cols; j++) {
+      lua_rawgeti(L, arg, j);
+      if (!popnum(L, &d[j - 1], 0)) {
+        lua_rawgeti(L, arg, j);
+        badelem(L, arg, j, 0);
+      }
+      if (!isfinite(d[j - 1])) nonfinite(L, arg, j, 0, d[j - 1]);
+    }
+    m->data = d;
+    m->rows = 1;
+    m->batched = 0;
+  } else {
+    luaL_argerror(L, arg, lua_pushfstring(L, "table of %d numbers or of rows expected, "
+                                             "got a table whose [1] is %s",
+                                          cols, lua_typename(L, first)));
+  }
+  m->cols = cols;
+}
+
+const float *mrlL_checkvec(lua_State *L, int arg, int n_want, int *n,
+                           int allow_bool) {
+  mrlL_tensor *t;
+  arg = lua_absindex(L, arg);
+  if ((t = mrlL_totensor(L, arg)) != NULL) {
+    const float *d = mrlL_tensordata(L, t);
+    if ((n_want >= 0 && t->numel != (size_t)n_want) || t->numel == 0 ||
+        t->numel > MRL_MAX_BATCH)
+      luaL_argerror(L, arg, n_want >= 0
+                                ? lua_pushfstring(L, "moonrl.Tensor of %d elements expected, got %s",
+                                                  n_want, shapestr(L, t))
+                                : lua_pushfstring(L, "non-empty moonrl.Tensor expected, got %s",
+                                                  shapestr(L, t)));
+    mrlL_checkfinite(L, arg, d, t->numel);
+    if (n) *n = (int)t->numel;
+    return d;
+  }
+  if (lua_type(L, arg) != LUA_TTABLE) {
+    if (n_want >= 0)
+      mrlL_typeerror(L, arg, lua_pushfstring(L, "moonrl.Tensor or table of %d numbers", n_want));
+    mrlL_typeerror(L, arg, "moonrl.Tensor or table of numbers");
+  }
+  lua_Integer len = luaL_len(L, arg);
+  if ((n_want >= 0 && len != n_want) || len <= 0 || len > MRL_MAX_BATCH)
+    luaL_argerror(L, arg, n_want >= 0
+                              ? lua_pushfstring(L, "table of %d numbers expected, got %d",
+                                                n_want, (int)len)
+                              : lua_pushfstring(L, "non-empty table of numbers expected, got %d",
+                                                (int)len));
+  float *d = mrlL_scratch(L, (size_t)len);
+  for (int i = 1; i <= (int)len; i++) {
+    lua_rawgeti(L, arg, i);
+    if (!popnum(L, &d[i - 1], allow_bool)) {
+      lua_rawgeti(L, arg, i);
+      badelem(L, arg, i, 0);
+    }
+    if (!isfinite(d[i - 1])) nonfinite(L, arg, i, 0, d[i - 1]);
+  }
+  if (n) *n = (int)len;
+  return d;
+}
+
+const float *mrlL_checkactions(lua_State *L, int arg, mrl_action_kind kind,
+                               int n, int batch) {
+  arg = lua_absindex(L, arg);
+  if (kind == MRL_DISCRETE) {
+    const float *a;
+    if (batch == 1 && lua_type(L, arg) == LUA_TNUMBER) {
+      float *d = mrlL_scratch(L, 1);
+      d[0] = (float)lua_tonumber(L, arg);
+      a = d;
+    } else {
+      a = mrlL_checkvec(L, arg, batch, NULL, 0);
+    }
+    for (int i = 0; i < batch; i++) {
+      float v = a[i];
+      if (v != floorf(v) || v < 0 || v >= (float)n)
+        luaL_argerror(L, arg, lua_pushfstring(L, "action at [%d] must be an integer in "
+                                                 "[0, %d), got %f",
+                                              i + 1, n, (double)v));
+    }
+    return a;
+  }
+  if (n == 1 && lua_type(L, arg) == LUA_TTABLE) {
+    /* {a0, a1, …} is also accepted for a one-dimensional box */
+    int first = lua_rawgeti(L, arg, 1);
+    lua_pop(L, 1);
+    if (first == LUA_TNUMBER) return mrlL_checkvec(L, arg, batch, NULL, 0);
+  }
+  if (n == 1 && batch == 1 && lua_type(L, arg) == LUA_TNUMBER) {
+    float *d = mrlL_scratch(L, 1);
+    d[0] = (float)lua_tonumber(L, arg);
+    mrlL_checkfinite(L, arg, d, 1);
+    return d;
+  }
+  mrlL_tensor *t = mrlL_totensor(L, arg);
+  if (t != NULL && n == 1 && t->ndim == 1 && t->shape[0] == batch) {
+    const float *d = mrlL_tensordata(L, t);
+    mrlL_checkfinite(L, arg, d, t->numel);
+    return d;
+  }
+  mrlL_mat m;
+  mrlL_checkmat(L, arg, n, batch, &m);
+  return m.data;
 }
 
 /* Methods use the metatable upvalue for a cheap self check. */

@@ -7,8 +7,10 @@
 #include <math.h>
 #include <string.h>
 
+#include "l_funcs.h"
+#include "l_module.h"
 #include "l_reduce.h"
-#include "l_util.h"
+#include "l_tensor.h"
 
 #define MRLL_ROLLOUT "moonrl.Rollout" /* vecenv_lua.c */
 

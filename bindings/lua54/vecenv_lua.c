@@ -59,7 +59,8 @@
 #include <unistd.h>
 #endif
 
-#include "l_util.h"
+#include "l_module.h"
+#include "l_tensor.h"
 #include "lualib.h"
 #include "moonrl.h"
 #include "vecenv_lua.h"

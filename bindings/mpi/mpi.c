@@ -30,7 +30,7 @@
 #include <string.h>
 
 #include "l_reduce.h"
-#include "l_util.h"
+#include "l_tensor.h"
 #include "lauxlib.h"
 #include "moonrl_mpi.h"
 
