@@ -1,0 +1,131 @@
+-- moonrl.core.optim (LuaJIT), the counterpart of bindings/lua54/l_optim.c:
+-- moonrl.Optim (Adam, SGD), clip_grad_norm, all_finite.
+-- A part of moonrl/core.lua (see PARTS there): it takes helpers from I, adds
+-- its functions to core, and puts in I what later parts use.
+
+return function(core, I)
+  local type, tonumber, getmetatable, setmetatable = type, tonumber, getmetatable, setmetatable
+  local format = string.format
+  local C, ffi, double1_t, raise, argerror = I.C, I.ffi, I.double1_t, I.raise, I.argerror
+  local istensor, isobj, typeerror, isfinite = I.istensor, I.isobj, I.typeerror, I.isfinite
+  local checknumber, optintfield, optnumfield = I.checknumber, I.optintfield, I.optnumfield
+  local optenumfield, newclass, status_string = I.optenumfield, I.newclass, I.status_string
+  local failwith, handle_arg, tdata, checkvec = I.failwith, I.handle_arg, I.tdata, I.checkvec
+  local policy_mt, POLICY_CLOSED, net_mt = I.policy_mt, I.POLICY_CLOSED, I.net_mt
+  local NET_CLOSED = I.NET_CLOSED
+
+  -- -------------------------------------------------------------- Optim
+
+  local O = {}
+  local optim_mt = newclass("moonrl.Optim", O)
+  local optkinds = {"adam", "sgd"}
+
+  local function checkoptim(self, fname)
+    if getmetatable(self) ~= optim_mt then typeerror(fname, 0, "moonrl.Optim", self) end
+    local h = self.h
+    if h == nil then raise("attempt to use a closed moonrl.Optim") end
+    return h
+  end
+
+  optim_mt.__tostring = function(self)
+    if self.h == nil then return "moonrl.Optim (closed)" end
+    return format("moonrl.Optim (%s, %d params, %d steps)", optkinds[self._kind + 1], self._n,
+                  tonumber(C.mrl_optim_steps(self.h)))
+  end
+
+  function core.optim(t)
+    if type(t) ~= "table" or isobj(t) then typeerror("optim", 1, "table", t) end
+    local kind = optenumfield(t, "kind", "adam", optkinds)
+    if t.n == nil then raise("bad field 'n' (integer expected, got nil)") end
+    local n = optintfield(t, "n", 1, 1, 2 ^ 31)
+    local b1 = optnumfield(t, "beta1", kind == 0 and 0.9 or 0)
+    local b2 = optnumfield(t, "beta2", 0.999)
+    local eps = optnumfield(t, "eps", 1e-8)
+    local out = ffi.new("mrl_optim *[1]")
+    local st = C.mrl_optim_new(out, kind, n, b1, b2, eps)
+    if st ~= 0 then raise("cannot create optimiser: " .. status_string(st)) end
+    local h = ffi.gc(out[0], C.mrl_optim_free)
+    return setmetatable({h = h, _kind = kind, _n = n}, optim_mt)
+  end
+
+  function O.close(self)
+    if getmetatable(self) ~= optim_mt then typeerror("close", 0, "moonrl.Optim", self) end
+    local h = self.h
+    if h ~= nil then
+      self.h = nil
+      ffi.gc(h, nil)
+      C.mrl_optim_free(h)
+    end
+  end
+
+  -- Own parameter and gradient buffers of a Policy or Net (nil otherwise).
+  local function buffers(v)
+    local mt = getmetatable(v)
+    if mt == policy_mt then
+      if v.h == nil then raise(POLICY_CLOSED) end
+      return C.mrl_policy_params(v.h), C.mrl_policy_grad(v.h), v._nparams
+    elseif mt == net_mt then
+      if v.h == nil then raise(NET_CLOSED) end
+      return C.mrl_net_params(v.h), C.mrl_net_grad(v.h), v._nparams
+    end
+  end
+
+  function O.step(self, target, a2, a3)
+    local h = checkoptim(self, "step")
+    local params, g, n, lrarg, lr = buffers(target)
+    if params ~= nil then
+      lrarg, lr = 2, a2
+    else
+      if not istensor(target) then
+        typeerror("step", 1, "moonrl.Policy, moonrl.Net or moonrl.Tensor", target)
+      end
+      params = tdata(target)
+      n = target.n_
+      if n ~= self._n then
+        argerror("step", 1, format("%d parameters expected, got %d", self._n, n))
+      end
+      g = checkvec(a2, "step", 2, n, false)
+      lrarg, lr = 3, a3
+    end
+    if n ~= self._n then argerror("step", 1, format("%d parameters expected, got %d", self._n, n)) end
+    lr = checknumber("step", lrarg, lr)
+    if not isfinite(lr) then argerror("step", lrarg, "finite number expected") end
+    local st = C.mrl_optim_step(h, params, g, lr)
+    if st ~= 0 then failwith(C.mrl_optim_error, h, st) end
+    return tonumber(C.mrl_optim_steps(h))
+  end
+
+  function O.reset(self)
+    C.mrl_optim_reset(checkoptim(self, "reset"))
+    return self
+  end
+
+  function O.steps(self) return tonumber(C.mrl_optim_steps(checkoptim(self, "steps"))) end
+  function O.nparams(self) checkoptim(self, "nparams") return self._n end
+  function O.kind(self) checkoptim(self, "kind") return optkinds[self._kind + 1] end
+
+  function core.clip_grad_norm(t, max)
+    if not istensor(t) then typeerror("clip_grad_norm", 1, "moonrl.Tensor", t) end
+    local d = tdata(t)
+    max = checknumber("clip_grad_norm", 2, max)
+    if not (max > 0) or not isfinite(max) then
+      argerror("clip_grad_norm", 2, "finite number > 0 expected")
+    end
+    local norm = double1_t()
+    local st = C.mrl_clip_grad_norm(d, t.n_, max, norm)
+    if st ~= 0 then
+      argerror("clip_grad_norm", 1, format("finite values expected (%s)", status_string(st)))
+    end
+    return norm[0]
+  end
+
+  function core.all_finite(t)
+    if not istensor(t) then typeerror("all_finite", 1, "moonrl.Tensor", t) end
+    return C.mrl_all_finite(tdata(t), t.n_) ~= 0
+  end
+
+  local function checkoptim_arg(v, f, n) return handle_arg(optim_mt, "moonrl.Optim", v, f, n) end
+
+  I.optim_mt = optim_mt
+  I.checkoptim_arg = checkoptim_arg
+end

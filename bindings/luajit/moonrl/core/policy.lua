@@ -1,0 +1,558 @@
+-- moonrl.core.policy (LuaJIT), the counterpart of bindings/lua54/l_policy.c:
+-- moonrl.Policy: construction, acting (the hot path, with its unrolled
+-- per-size variants), losses and gradients, natural gradients.
+-- A part of moonrl/core.lua (see PARTS there): it takes helpers from I, adds
+-- its functions to core, and puts in I what later parts use.
+
+return function(core, I)
+  local type, tostring, tonumber, getmetatable = type, tostring, tonumber, getmetatable
+  local setmetatable, rawget, floor, huge = setmetatable, rawget, math.floor, math.huge
+  local format, concat = string.format, table.concat
+  local C, ffi, MAX_WIDTH, MAX_LAYERS, floats_t = I.C, I.ffi, I.MAX_WIDTH, I.MAX_LAYERS, I.floats_t
+  local ints_t, double1_t, box_t, raise = I.ints_t, I.double1_t, I.box_t, I.raise
+  local argerror, istensor, isobj, typename = I.argerror, I.istensor, I.isobj, I.typename
+  local typeerror, isfinite, checknumber = I.typeerror, I.isfinite, I.checknumber
+  local optnumber, checkinteger, checkoption = I.optnumber, I.checkinteger, I.checkoption
+  local optintfield, optnumfield, optboolfield = I.optintfield, I.optnumfield, I.optboolfield
+  local intarrayfield, optenumfield, floatsfield = I.intarrayfield, I.optenumfield, I.floatsfield
+  local newclass, failwith, floatarray = I.newclass, I.failwith, I.floatarray
+  local checktable, handle_arg, tdata, new1 = I.checktable, I.handle_arg, I.tdata, I.new1
+  local new2, pushview, checkmat, checkvec = I.new2, I.pushview, I.checkmat, I.checkvec
+  local DISCRETE, BOX, checkactions = I.DISCRETE, I.BOX, I.checkactions
+
+  local kinds = {"discrete", "box"}
+  local acts = {"tanh", "relu"}
+  local fishers = {"analytic", "empirical"}
+
+  -- ------------------------------------------------------------- Policy
+
+  local P = {}
+  local policy_mt = newclass("moonrl.Policy", P)
+  local POLICY_CLOSED = "attempt to use a closed moonrl.Policy"
+  local fast_act -- defined after P.act
+
+  local function checkpolicy(self, fname)
+    if getmetatable(self) ~= policy_mt then typeerror(fname, 0, "moonrl.Policy", self) end
+    local h = self.h
+    if h == nil then raise(POLICY_CLOSED) end
+    return h
+  end
+
+  local function pfail(self, st) failwith(C.mrl_policy_error, self.h, st) end
+
+  policy_mt.__tostring = function(self)
+    local h = self.h
+    if h == nil then return "moonrl.Policy (closed)" end
+    local hid = {}
+    for i = 0, C.mrl_policy_nhidden(h) - 1 do hid[#hid + 1] = tostring(C.mrl_policy_hidden(h, i)) end
+    return format("moonrl.Policy (obs %d, %s %d, hidden {%s}, %s, %d params)", self._obs_dim,
+                  kinds[self._kind + 1], self._n, concat(hid, ", "),
+                  acts[tonumber(C.mrl_policy_activation(h)) + 1], self._nparams)
+  end
+
+  function core.policy(t)
+    if type(t) ~= "table" or isobj(t) then typeerror("policy", 1, "table", t) end
+    if t.obs_dim == nil then raise("bad field 'obs_dim' (integer expected, got nil)") end
+    local spec = ffi.new("mrl_policy_spec")
+    spec.obs_dim = optintfield(t, "obs_dim", 0, 1, MAX_WIDTH)
+    local hidden = {64, 64}
+    if t.hidden ~= nil then hidden = intarrayfield(t, "hidden", MAX_LAYERS, 1, MAX_WIDTH) end
+    local hbuf = ints_t(#hidden > 0 and #hidden or 1)
+    for i = 1, #hidden do hbuf[i - 1] = hidden[i] end
+    spec.nhidden = #hidden
+    spec.hidden = #hidden > 0 and hbuf or nil
+    spec.activation = optenumfield(t, "activation", "tanh", acts)
+    spec.init_log_std = optnumfield(t, "init_log_std", 0)
+    spec.out_gain = optnumfield(t, "out_gain", 0.01)
+    local seed = optintfield(t, "seed", 0)
+    spec.seed = seed < 0 and ffi.cast("uint64_t", ffi.cast("int64_t", seed)) or seed
+    local a = t.action
+    if type(a) ~= "table" or isobj(a) then
+      raise(format("bad field 'action' (table expected, got %s)", typename(a)))
+    end
+    if a.type == nil then raise("bad field 'action.type' ('discrete' or 'box' expected, got nil)") end
+    spec.action_kind = optenumfield(a, "type", "discrete", kinds)
+    if a.n == nil then raise("bad field 'action.n' (integer expected, got nil)") end
+    local an = optintfield(a, "n", 1, 1, MAX_WIDTH)
+    spec.action_n = an
+    local bounds
+    if spec.action_kind == BOX then
+      bounds = floats_t(2 * an)
+      local hl = floatsfield(a, "low", bounds, 0, an)
+      local hh = floatsfield(a, "high", bounds, an, an)
+      if hl ~= hh then raise("bad field 'action' (give both low and high, or neither)") end
+      if hl then
+        spec.low = bounds
+        spec.high = bounds + an
+        for i = 0, an - 1 do
+          local lo, hi = bounds[i], bounds[an + i]
+          if not (lo <= hi) then
+            raise(format("bad field 'action' (low[%d] <= high[%d] expected)", i + 1, i + 1))
+          end
+        end
+      end
+    end
+    local out = ffi.new("mrl_policy *[1]")
+    local st = C.mrl_policy_new(out, spec)
+    if st ~= 0 then raise("cannot create policy: " .. status_string(st)) end
+    local h = ffi.gc(out[0], C.mrl_policy_free)
+    local width = C.mrl_policy_action_width(h)
+    local obs_dim = spec.obs_dim
+    local self = {
+      h = h, box = box_t(), _kind = tonumber(spec.action_kind), _n = an, _width = width,
+      _obs_dim = obs_dim, _out_dim = C.mrl_policy_out_dim(h),
+      _nparams = tonumber(C.mrl_policy_nparams(h)),
+      _init_log_std = spec.init_log_std, _out_gain = spec.out_gain, _seed = seed,
+      -- the single-state path's rows, reused by every act(flat_table)
+      obs1 = floats_t(obs_dim), act1 = floats_t(width), logp1 = floats_t(1),
+    }
+    self.box[0] = h
+    self.act = fast_act(obs_dim, self._kind) -- nil: the methods table's
+    return setmetatable(self, policy_mt)
+  end
+
+  function P.close(self)
+    if getmetatable(self) ~= policy_mt then typeerror("close", 0, "moonrl.Policy", self) end
+    local h = self.h
+    if h ~= nil then
+      self.h = nil
+      self.box[0] = nil
+      ffi.gc(h, nil)
+      C.mrl_policy_free(h)
+    end
+  end
+
+  function P.obs_dim(self) checkpolicy(self, "obs_dim") return self._obs_dim end
+  function P.action_kind(self) checkpolicy(self, "action_kind") return kinds[self._kind + 1] end
+  function P.action_n(self) checkpolicy(self, "action_n") return self._n end
+  function P.action_width(self) checkpolicy(self, "action_width") return self._width end
+  function P.nparams(self) checkpolicy(self, "nparams") return self._nparams end
+
+  function P.spec(self)
+    local h = checkpolicy(self, "spec")
+    local hidden = {}
+    for i = 0, C.mrl_policy_nhidden(h) - 1 do hidden[i + 1] = C.mrl_policy_hidden(h, i) end
+    local action = {type = kinds[self._kind + 1], n = self._n}
+    local low = C.mrl_policy_low(h)
+    if self._kind == BOX and low ~= nil then
+      action.low = floatarray(low, self._n)
+      action.high = floatarray(C.mrl_policy_high(h), self._n)
+    end
+    return {obs_dim = self._obs_dim, hidden = hidden,
+            activation = acts[tonumber(C.mrl_policy_activation(h)) + 1], action = action,
+            init_log_std = self._init_log_std, out_gain = self._out_gain, seed = self._seed}
+  end
+
+  function P.bounds(self)
+    local h = checkpolicy(self, "bounds")
+    local low = C.mrl_policy_low(h)
+    if self._kind ~= BOX or low == nil then return end
+    return floatarray(low, self._n), floatarray(C.mrl_policy_high(h), self._n)
+  end
+
+  function P.params(self)
+    local h = checkpolicy(self, "params")
+    local t = new1(self._nparams)
+    local st = C.mrl_policy_get_params(h, t.d_, self._nparams)
+    if st ~= 0 then pfail(self, st) end
+    return t
+  end
+
+  function P.set_params(self, v)
+    local h = checkpolicy(self, "set_params")
+    local d = checkvec(v, "set_params", 1, self._nparams, false)
+    local st = C.mrl_policy_set_params(h, d, self._nparams)
+    if st ~= 0 then pfail(self, st) end
+    return self
+  end
+
+  function P.grad(self)
+    local h = checkpolicy(self, "grad")
+    return pushview(self, self.box, 1, C.mrl_policy_grad(h), 1, {self._nparams})
+  end
+
+  function P.params_view(self)
+    local h = checkpolicy(self, "params_view")
+    return pushview(self, self.box, 1, C.mrl_policy_params(h), 1, {self._nparams})
+  end
+
+  local function optparams(self, v, fname, argn)
+    if v == nil then return nil end
+    return (checkvec(v, fname, argn, self._nparams, false))
+  end
+
+  function P.forward(self, obs, params)
+    local h = checkpolicy(self, "forward")
+    local d, rows, batched = checkmat(obs, "forward", 1, self._obs_dim, -1)
+    local pp = optparams(self, params, "forward", 2)
+    local out = batched and new2(rows, self._out_dim) or new1(self._out_dim)
+    local st = C.mrl_policy_forward(h, pp, d, rows, out.d_)
+    if st ~= 0 then pfail(self, st) end
+    return out
+  end
+
+  local function pushaction(self, a)
+    if self._kind == DISCRETE then return a[0] end
+    return floatarray(a, self._width)
+  end
+
+  -- The hot path: one state as a flat Lua table of obs_dim numbers, read into
+  -- the policy's own row; the discrete action comes back as a number.
+  function P.act(self, obs, det)
+    if getmetatable(self) ~= policy_mt then typeerror("act", 0, "moonrl.Policy", self) end
+    local h = self.h
+    if h == nil then raise(POLICY_CLOSED) end
+    local dflag = det and 1 or 0
+    if type(obs) == "table" then
+      local n = self._obs_dim
+      if #obs == n then
+        local o = self.obs1
+        local ok = true
+        for j = 1, n do
+          local x = rawget(obs, j)
+          if type(x) ~= "number" then ok = false break end
+          o[j - 1] = x
+          local f = o[j - 1]
+          if f ~= f or f == huge or f == -huge then
+            argerror("act", 1, format("finite number expected at [%d], got %s", j,
+                                      f ~= f and "nan" or "inf"))
+          end
+        end
+        if ok then
+          local a1, lp1 = self.act1, self.logp1
+          local st = C.mrl_policy_act(h, o, 1, dflag, a1, lp1)
+          if st ~= 0 then pfail(self, st) end
+          if self._kind == DISCRETE then return a1[0], lp1[0] end
+          return floatarray(a1, self._width), lp1[0]
+        end
+      end
+      -- not a flat row: the general reader gives batches or the precise error
+    end
+    local d, rows, batched = checkmat(obs, "act", 1, self._obs_dim, -1)
+    if not batched then
+      local a1, lp1 = self.act1, self.logp1
+      local st = C.mrl_policy_act(h, d, 1, dflag, a1, lp1)
+      if st ~= 0 then pfail(self, st) end
+      return pushaction(self, a1), lp1[0]
+    end
+    local a = new2(rows, self._width)
+    local lp = new1(rows)
+    local st = C.mrl_policy_act(h, d, rows, dflag, a.d_, lp.d_)
+    if st ~= 0 then pfail(self, st) end
+    return a, lp
+  end
+
+  -- policy:act(flat_table) specialised per observation size: the reads are
+  -- unrolled, so the caller's loop compiles into one trace holding the whole
+  -- call (a generic `for j = 1, n` loop becomes its own short trace that
+  -- exits on every call).  Anything unusual goes to the general P.act, which
+  -- also raises the precise errors.  Generated once per (size, kind).
+  local ACT_UNROLL_MAX = 32
+  local act_makers = {}
+
+  fast_act = function(obs_dim, kind)
+    if obs_dim > ACT_UNROLL_MAX then return nil end
+    local key = obs_dim * 2 + kind
+    local maker = act_makers[key]
+    if not maker then
+      local src = {"local getmetatable, rawget, type, mt, C, slow, pfail, floatarray = ...\n",
+                   "return function(self, obs, det)\n",
+                   "  if getmetatable(self) ~= mt then return slow(self, obs, det) end\n",
+                   "  local h = self.h\n",
+                   "  if h == nil or type(obs) ~= 'table' or #obs ~= ", obs_dim,
+                   " then return slow(self, obs, det) end\n"}
+      local xs, checks, stores, sums = {}, {}, {}, {}
+      for j = 1, obs_dim do
+        xs[j] = "x" .. j
+        checks[j] = "type(x" .. j .. ") ~= 'number'"
+        stores[j] = ("  o[%d] = x%d\n"):format(j - 1, j)
+        sums[j] = ("(o[%d] - o[%d])"):format(j - 1, j - 1)
+      end
+      local reads = {}
+      for j = 1, obs_dim do reads[j] = "rawget(obs, " .. j .. ")" end
+      src[#src + 1] = "  local " .. concat(xs, ", ") .. " = " .. concat(reads, ", ") .. "\n"
+      src[#src + 1] = "  if " .. concat(checks, " or ") .. " then return slow(self, obs, det) end\n"
+      src[#src + 1] = "  local o = self.obs1\n"
+      src[#src + 1] = concat(stores)
+      -- x − x is NaN exactly when x (as float32) is NaN or ±Inf
+      src[#src + 1] = "  local s = " .. concat(sums, " + ") .. "\n"
+      src[#src + 1] = "  if s ~= s then return slow(self, obs, det) end\n"
+      src[#src + 1] = "  local a1, lp1 = self.act1, self.logp1\n"
+      src[#src + 1] = "  local st = C.mrl_policy_act(h, o, 1, det and 1 or 0, a1, lp1)\n"
+      src[#src + 1] = "  if st ~= 0 then pfail(self, st) end\n"
+      if kind == DISCRETE then
+        src[#src + 1] = "  return a1[0], lp1[0]\n"
+      else
+        src[#src + 1] = "  return floatarray(a1, self._width), lp1[0]\n"
+      end
+      src[#src + 1] = "end\n"
+      maker = assert(loadstring(concat(src), "=moonrl.core act(" .. obs_dim .. ")"))
+      act_makers[key] = maker
+    end
+    return maker(getmetatable, rawget, type, policy_mt, C, P.act, pfail, floatarray)
+  end
+
+  function P.act_into(self, obs, actions, logp, det)
+    local h = checkpolicy(self, "act_into")
+    if not istensor(obs) then typeerror("act_into", 1, "moonrl.Tensor", obs) end
+    local d, rows = checkmat(obs, "act_into", 1, self._obs_dim, -1)
+    if not istensor(actions) then typeerror("act_into", 2, "moonrl.Tensor", actions) end
+    if actions.n_ ~= rows * self._width then
+      argerror("act_into", 2, format("%d elements expected, got %d", rows * self._width, actions.n_))
+    end
+    local ld = nil
+    if logp ~= nil then
+      if not istensor(logp) then typeerror("act_into", 3, "moonrl.Tensor or nil", logp) end
+      if logp.n_ ~= rows then
+        argerror("act_into", 3, format("%d elements expected, got %d", rows, logp.n_))
+      end
+    end
+    local ad = tdata(actions)
+    if logp ~= nil then ld = tdata(logp) end
+    local st = C.mrl_policy_act(h, d, rows, det and 1 or 0, ad, ld)
+    if st ~= 0 then pfail(self, st) end
+  end
+
+  function P.evaluate(self, obs, actions, params)
+    local h = checkpolicy(self, "evaluate")
+    local d, rows, batched = checkmat(obs, "evaluate", 1, self._obs_dim, -1)
+    local a = checkactions(actions, "evaluate", 2, self._kind, self._n, rows)
+    local pp = optparams(self, params, "evaluate", 3)
+    if not batched then
+      local out = floats_t(2)
+      local st = C.mrl_policy_evaluate(h, pp, d, a, 1, out, out + 1)
+      if st ~= 0 then pfail(self, st) end
+      return out[0], out[1]
+    end
+    local lp, ent = new1(rows), new1(rows)
+    local st = C.mrl_policy_evaluate(h, pp, d, a, rows, lp.d_, ent.d_)
+    if st ~= 0 then pfail(self, st) end
+    return lp, ent
+  end
+
+  function P.kl(self, po, pn, obs)
+    local h = checkpolicy(self, "kl")
+    local a = optparams(self, po, "kl", 1)
+    local b = optparams(self, pn, "kl", 2)
+    local d, rows = checkmat(obs, "kl", 3, self._obs_dim, -1)
+    local kl = new1(rows)
+    local mean = double1_t()
+    local st = C.mrl_policy_kl(h, a, b, d, rows, kl.d_, mean)
+    if st ~= 0 then pfail(self, st) end
+    return kl, mean[0]
+  end
+
+  function P.grad_weighted_logp(self, obs, actions, weights, scale)
+    local fname = "grad_weighted_logp"
+    local h = checkpolicy(self, fname)
+    local d, rows = checkmat(obs, fname, 1, self._obs_dim, -1)
+    local a = checkactions(actions, fname, 2, self._kind, self._n, rows)
+    local w = checkvec(weights, fname, 3, rows, false)
+    scale = optnumber(fname, 4, scale, 1)
+    if not isfinite(scale) then argerror(fname, 4, "finite number expected") end
+    local obj = double1_t()
+    local st = C.mrl_policy_grad_weighted_logp(h, d, a, w, rows, scale, obj)
+    if st ~= 0 then pfail(self, st) end
+    return obj[0]
+  end
+
+
+
+  function P.ppo_loss(self, obs, actions, old_logp, adv, opts)
+    local fname = "ppo_loss"
+    local h = checkpolicy(self, fname)
+    local d, rows = checkmat(obs, fname, 1, self._obs_dim, -1)
+    local a = checkactions(actions, fname, 2, self._kind, self._n, rows)
+    local olp = checkvec(old_logp, fname, 3, rows, false)
+    local ad = checkvec(adv, fname, 4, rows, false)
+    local o = ffi.new("mrl_ppo_opts")
+    o.clip_eps, o.ent_coef, o.normalize_advantages = 0.2, 0, 1
+    if opts ~= nil then
+      checktable(opts, fname, 5)
+      o.clip_eps = optnumfield(opts, "clip_eps", 0.2)
+      o.ent_coef = optnumfield(opts, "ent_coef", 0)
+      o.normalize_advantages = optboolfield(opts, "normalize_advantages", true) and 1 or 0
+    end
+    local s = ffi.new("mrl_ppo_stats")
+    local st = C.mrl_policy_ppo_loss(h, d, a, olp, ad, rows, o, s)
+    if st ~= 0 then pfail(self, st) end
+    return {loss = s.loss, policy_loss = s.policy_loss, entropy = s.entropy,
+            clip_fraction = s.clip_fraction, approx_kl = s.approx_kl}
+  end
+
+  function P.kl_penalty_loss(self, params_old, obs, actions, old_logp, adv, beta)
+    local fname = "kl_penalty_loss"
+    local h = checkpolicy(self, fname)
+    local po = checkvec(params_old, fname, 1, self._nparams, false)
+    local d, rows = checkmat(obs, fname, 2, self._obs_dim, -1)
+    local a = checkactions(actions, fname, 3, self._kind, self._n, rows)
+    local olp = checkvec(old_logp, fname, 4, rows, false)
+    local ad = checkvec(adv, fname, 5, rows, false)
+    beta = checknumber(fname, 6, beta)
+    if not isfinite(beta) or beta < 0 then argerror(fname, 6, "finite number >= 0 expected") end
+    local out = ffi.new("double[2]")
+    local st = C.mrl_policy_kl_penalty_loss(h, po, d, a, olp, ad, rows, beta, out, out + 1)
+    if st ~= 0 then pfail(self, st) end
+    return out[0], out[1]
+  end
+
+  -- (obs, actions|nil) at argn, argn+1 and the Fisher name at farg.
+  local function fisherargs(self, fname, argn, farg, obs, actions, fisher)
+    local f = checkoption(fname, farg, fisher, "analytic", fishers)
+    local d, rows = checkmat(obs, fname, argn, self._obs_dim, -1)
+    local a = nil
+    if actions ~= nil then
+      a = checkactions(actions, fname, argn + 1, self._kind, self._n, rows)
+    elseif f == 1 then
+      argerror(fname, argn + 1, "actions expected for the empirical Fisher")
+    end
+    return f, d, rows, a
+  end
+
+  local function checkdamping(fname, argn, v)
+    local x = checknumber(fname, argn, v)
+    if not isfinite(x) or x < 0 then argerror(fname, argn, "finite number >= 0 expected") end
+    return x
+  end
+
+  local function checkiters(fname, argn, v)
+    local x = checkinteger(fname, argn, v)
+    if x < 1 or x > 100000 then argerror(fname, argn, "integer in [1, 100000] expected") end
+    return x
+  end
+
+  function P.fvp(self, obs, actions, v, damping, fisher)
+    local h = checkpolicy(self, "fvp")
+    local f, d, rows, a = fisherargs(self, "fvp", 1, 5, obs, actions, fisher)
+    local vv = checkvec(v, "fvp", 3, self._nparams, false)
+    local dm = checkdamping("fvp", 4, damping)
+    local out = new1(self._nparams)
+    local st = C.mrl_policy_fvp(h, f, d, a, rows, vv, dm, out.d_)
+    if st ~= 0 then pfail(self, st) end
+    return out
+  end
+
+  function P.cg(self, obs, actions, g, damping, iters, fisher)
+    local h = checkpolicy(self, "cg")
+    local f, d, rows, a = fisherargs(self, "cg", 1, 6, obs, actions, fisher)
+    local gg = checkvec(g, "cg", 3, self._nparams, false)
+    local dm = checkdamping("cg", 4, damping)
+    local it = checkiters("cg", 5, iters)
+    local x = new1(self._nparams)
+    local xAx = double1_t()
+    local st = C.mrl_policy_cg(h, f, d, a, rows, gg, dm, it, x.d_, xAx)
+    if st ~= 0 then pfail(self, st) end
+    return x, xAx[0]
+  end
+
+  function P.npg_step(self, obs, actions, g, damping, iters, max_kl, fisher)
+    local h = checkpolicy(self, "npg_step")
+    local f, d, rows, a = fisherargs(self, "npg_step", 1, 7, obs, actions, fisher)
+    local gg = checkvec(g, "npg_step", 3, self._nparams, false)
+    local dm = checkdamping("npg_step", 4, damping)
+    local it = checkiters("npg_step", 5, iters)
+    local mk = checknumber("npg_step", 6, max_kl)
+    if not isfinite(mk) or mk <= 0 then argerror("npg_step", 6, "finite number > 0 expected") end
+    local s = new1(self._nparams)
+    local st = C.mrl_policy_npg_step(h, f, d, a, rows, gg, dm, it, mk, s.d_)
+    if st ~= 0 then pfail(self, st) end
+    return s
+  end
+
+  function P.trpo_step(self, obs, actions, old_logp, adv, opts)
+    local fname = "trpo_step"
+    local h = checkpolicy(self, fname)
+    local d, rows = checkmat(obs, fname, 1, self._obs_dim, -1)
+    local a = checkactions(actions, fname, 2, self._kind, self._n, rows)
+    local olp = checkvec(old_logp, fname, 3, rows, false)
+    local ad = checkvec(adv, fname, 4, rows, false)
+    local o = ffi.new("mrl_trpo_opts")
+    o.max_kl, o.damping, o.backtrack_coef, o.cg_iters, o.max_backtracks = 0.01, 0.1, 0.8, 10, 10
+    if opts ~= nil then
+      checktable(opts, fname, 5)
+      o.max_kl = optnumfield(opts, "max_kl", 0.01)
+      o.damping = optnumfield(opts, "damping", 0.1)
+      o.backtrack_coef = optnumfield(opts, "backtrack_coef", 0.8)
+      o.cg_iters = optintfield(opts, "cg_iters", 10, 1, 100000)
+      o.max_backtracks = optintfield(opts, "max_backtracks", 10, 1, 1000)
+    end
+    local r = ffi.new("mrl_trpo_result")
+    local st = C.mrl_policy_trpo_step(h, d, a, olp, ad, rows, o, r)
+    if st ~= 0 then pfail(self, st) end
+    return {accepted = r.accepted_j >= 0, accepted_j = r.accepted_j, mean_kl = r.mean_kl,
+            improvement = r.improvement, surrogate_before = r.surrogate_before}
+  end
+
+  local estimators = {"reinforce", "reward_to_go", "is_trajectory", "is_per_decision",
+                      "is_full", "is_first_order"}
+  local baselines = {"none", "mean", "optimal", "value"}
+
+  function P.pg_gradient(self, obs, actions, rewards, blp, values, offsets, opts)
+    local fname = "pg_gradient"
+    local h = checkpolicy(self, fname)
+    local d, T = checkmat(obs, fname, 1, self._obs_dim, -1)
+    local a = checkactions(actions, fname, 2, self._kind, self._n, T)
+    local r = checkvec(rewards, fname, 3, T, false)
+    local b, v = nil, nil
+    if blp ~= nil then b = checkvec(blp, fname, 4, T, false) end
+    if values ~= nil then v = checkvec(values, fname, 5, T, false) end
+    checktable(offsets, fname, 6)
+    local len = #offsets
+    if len < 1 or len > T + 1 then
+      argerror(fname, 6, format("1 to %d offsets expected, got %d", T + 1, len))
+    end
+    local off = ints_t(len + 1)
+    for i = 0, len - 1 do
+      local x = rawget(offsets, i + 1)
+      if type(x) ~= "number" or x ~= floor(x) or x < 0 or x > T or (i == 0 and x ~= 0) or
+         (i > 0 and x <= off[i - 1]) then
+        argerror(fname, 6, format("offset [%d]: strictly increasing integers from 0 to %d expected",
+                                  i + 1, T))
+      end
+      off[i] = x
+    end
+    local nep = len
+    if off[len - 1] == T then nep = len - 1 else off[len] = T end
+    if nep < 1 then argerror(fname, 6, "at least one episode expected") end
+    checktable(opts, fname, 7)
+    local o = ffi.new("mrl_pg_opts")
+    o.estimator = optenumfield(opts, "estimator", "reinforce", estimators)
+    o.baseline = optenumfield(opts, "baseline", "none", baselines)
+    o.gamma = optnumfield(opts, "gamma", 0.99)
+    o.weight_clip = optnumfield(opts, "weight_clip", 0)
+    o.self_normalize = optboolfield(opts, "self_normalize", false) and 1 or 0
+    if o.estimator >= 2 and b == nil then
+      argerror(fname, 4, format("behavior_logp expected for estimator '%s'",
+                                estimators[tonumber(o.estimator) + 1]))
+    end
+    if o.baseline == 3 and v == nil then argerror(fname, 5, "values expected for baseline 'value'") end
+    local g = new1(self._nparams)
+    local s = ffi.new("mrl_pg_stats")
+    local st = C.mrl_pg_gradient(h, d, a, r, b, v, off, nep, o, g.d_, s)
+    if st ~= 0 then pfail(self, st) end
+    return g, {mean_ratio = s.mean_ratio, ess = s.ess, mean_return = s.mean_return}
+  end
+
+  function P.gumbel_grad(self, obs, scores, tau)
+    local fname = "gumbel_grad"
+    local h = checkpolicy(self, fname)
+    if self._kind ~= DISCRETE then raise("gumbel_grad needs a discrete policy") end
+    local d, rows, batched = checkmat(obs, fname, 1, self._obs_dim, -1)
+    local sc = checkmat(scores, fname, 2, self._n, rows)
+    tau = checknumber(fname, 3, tau)
+    if not isfinite(tau) or tau <= 0 then argerror(fname, 3, "finite number > 0 expected") end
+    local a = new1(rows)
+    local obj = double1_t()
+    local st = C.mrl_policy_gumbel_grad(h, d, sc, rows, tau, a.d_, obj)
+    if st ~= 0 then pfail(self, st) end
+    if not batched then return a.d_[0], obj[0] end
+    return a, obj[0]
+  end
+
+  local function checkpolicy_arg(v, f, n) return handle_arg(policy_mt, "moonrl.Policy", v, f, n) end
+
+  I.acts = acts
+  I.policy_mt = policy_mt
+  I.POLICY_CLOSED = POLICY_CLOSED
+  I.checkpolicy_arg = checkpolicy_arg
+end
