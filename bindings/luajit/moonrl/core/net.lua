@@ -189,4 +189,5 @@ return function(core, I)
   I.net_mt = net_mt
   I.NET_CLOSED = NET_CLOSED
   I.checknet_arg = checknet_arg
+  I.checknet = checknet
 end

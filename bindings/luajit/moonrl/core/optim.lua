@@ -128,4 +128,5 @@ return function(core, I)
 
   I.optim_mt = optim_mt
   I.checkoptim_arg = checkoptim_arg
+  I.checkoptim = checkoptim
 end

@@ -555,4 +555,5 @@ return function(core, I)
   I.policy_mt = policy_mt
   I.POLICY_CLOSED = POLICY_CLOSED
   I.checkpolicy_arg = checkpolicy_arg
+  I.checkpolicy = checkpolicy
 end

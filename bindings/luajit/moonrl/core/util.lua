@@ -293,4 +293,5 @@ return function(core, I)
   I.floatarray = floatarray
   I.checktable = checktable
   I.handle_arg = handle_arg
+  I.CLASSNAME = CLASSNAME
 end
