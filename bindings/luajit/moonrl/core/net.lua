@@ -14,8 +14,6 @@ return function(core, I)
   local handle_arg, new1, new2, pushview = I.handle_arg, I.new1, I.new2, I.pushview
   local checkmat, checkvec, acts = I.checkmat, I.checkvec, I.acts
 
-  -- ---------------------------------------------------------------- Net
-
   local N = {}
   local net_mt = newclass("moonrl.Net", N)
   local NET_CLOSED = "attempt to use a closed moonrl.Net"

@@ -14,8 +14,6 @@ return function(core, I)
   local policy_mt, POLICY_CLOSED, net_mt = I.policy_mt, I.POLICY_CLOSED, I.net_mt
   local NET_CLOSED = I.NET_CLOSED
 
-  -- -------------------------------------------------------------- Optim
-
   local O = {}
   local optim_mt = newclass("moonrl.Optim", O)
   local optkinds = {"adam", "sgd"}

@@ -24,8 +24,6 @@ return function(core, I)
   local acts = {"tanh", "relu"}
   local fishers = {"analytic", "empirical"}
 
-  -- ------------------------------------------------------------- Policy
-
   local P = {}
   local policy_mt = newclass("moonrl.Policy", P)
   local POLICY_CLOSED = "attempt to use a closed moonrl.Policy"

@@ -14,8 +14,6 @@ return function(core, I)
   local checkvec, policy_mt, POLICY_CLOSED = I.checkvec, I.policy_mt, I.POLICY_CLOSED
   local checkoptim_arg, rng_mt = I.checkoptim_arg, I.rng_mt
 
-  -- ------------------------------------------ checkpoints, state, clock
-
   -- Names sorted, so a file's layout does not depend on hash order.
   function core.st_write(path, tensors, metadata)
     local fname = "st_write"

@@ -13,8 +13,6 @@ return function(core, I)
   local typeerror, numstr, nonfinite_name = I.typeerror, I.numstr, I.nonfinite_name
   local isfinite, checknumber, checkinteger = I.isfinite, I.checknumber, I.checkinteger
 
-  -- ------------------------------------------------------------- tensors
-
   local anchors = setmetatable({}, {__mode = "k"}) -- view → the object it lives in
   local OWNERNAME = {"moonrl.Policy", "moonrl.Net", "moonrl.Rollout", "moonrl.VecEnv"}
 

@@ -13,8 +13,6 @@ return function(core, I)
   local NET_CLOSED, optim_mt, rng_mt, checkrng = I.NET_CLOSED, I.optim_mt, I.rng_mt, I.checkrng
   local newrng = I.newrng
 
-  -- ----------------------------------------------------------- training
-
   function core.value_fit(value, optim, obs, targets, opts)
     local fname = "value_fit"
     if getmetatable(value) ~= net_mt then typeerror(fname, 1, "moonrl.Net", value) end
