@@ -540,6 +540,25 @@ typedef enum mrl_rollout_field {
 float *mrl_rollout_field_ptr(mrl_rollout *r, mrl_rollout_field f);
 uint8_t *mrl_rollout_terminated(mrl_rollout *r);   /* [T][N] */
 uint8_t *mrl_rollout_truncated(mrl_rollout *r);    /* [T][N] */
+/* Filling without a vecenv (an agent in a game loop): put step t of env
+** the observation, unclipped action and behaviour log-prob at acting time,
+** then its outcome (final_obs, nullable: the true last observation of a
+** truncated episode).  When every step is put, bootstrap records V(s_t)
+** and the bootstraps (V(s_{t+1}); 0 after termination; V(final_obs) after
+** truncation, V(s_t) without one; V(next_obs[env]) after the last step)
+** and makes the rollout ready for mrl_rollout_gae. */
+int mrl_rollout_put(mrl_rollout *r, int t, int env, const float *obs,
+                    const float *action, double logp);
+int mrl_rollout_put_outcome(mrl_rollout *r, int t, int env, double reward,
+                            int terminated, int truncated,
+                            const float *final_obs);
+int mrl_rollout_bootstrap(mrl_rollout *r, mrl_net *value,
+                          const float *next_obs);  /* [N][obs_dim] */
+/* How stale the behaviour log-probs μ are for the policy now: the means
+** over the rollout of π(a|s)/μ(a|s) and of log μ − log π (1 and 0 when
+** nothing changed since acting). */
+int mrl_rollout_behaviour(mrl_rollout *r, mrl_policy *p, double *ratio,
+                          double *kl);
 
 /* ---------------------------------------------------------- optimisers */
 

@@ -9,6 +9,7 @@
 ** networks through (mlp_packed.h), which grow on the first collect with
 ** larger networks and are reused after.
 */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,8 @@ struct mrl_rollout {
   size_t wt_cap;
   uint8_t *dones;        /* [N] terminated or truncated (reward norm) */
   mrl_norm_opts norm;    /* normalisation (norm.obs/reward NULL: off) */
+  float *final_obs;      /* [T][N][obs_dim] put_outcome's, made on first use */
+  uint8_t *has_final;    /* [T][N] */
   int collected;         /* the fields hold a complete rollout */
   int have_values;       /* it was collected with a value net */
   char err[512];
@@ -58,6 +61,8 @@ void mrl_rollout_free(mrl_rollout *r) {
   free(r->gather_val);
   free(r->gather_idx);
   free(r->dones);
+  free(r->final_obs);
+  free(r->has_final);
   free(r->wt);
   free(r);
 }
@@ -381,5 +386,148 @@ int mrl_rollout_gae(mrl_rollout *r, double gamma, double lambda) {
       return st;
     }
   }
+  return MRL_OK;
+}
+
+/* ------------------------------------------------ filling step by step */
+/* An agent in a game loop owns no vecenv: it puts each transition as it
+** happens, then bootstraps the full rollout with the critic of the time. */
+
+static int ro_check_slot(mrl_rollout *r, int t, int env, const char *what) {
+  if (t < 0 || t >= r->steps || env < 0 || env >= r->num_envs) {
+    ro_seterr(r, "%s: step %d of env %d outside the rollout (%d steps, %d envs)",
+              what, t, env, r->steps, r->num_envs);
+    return MRL_EINVAL;
+  }
+  return MRL_OK;
+}
+
+int mrl_rollout_put(mrl_rollout *r, int t, int env, const float *obs,
+                    const float *action, double logp) {
+  if (!r) return MRL_EINVAL;
+  int st = ro_check_slot(r, t, env, "put");
+  if (st) return st;
+  if (!obs || !action) {
+    ro_seterr(r, "put: NULL %s", obs ? "action" : "observation");
+    return MRL_EINVAL;
+  }
+  size_t k = (size_t)t * (size_t)r->num_envs + (size_t)env;
+  memcpy(r->obs + k * (size_t)r->obs_dim, obs, sizeof(float) * (size_t)r->obs_dim);
+  memcpy(r->actions + k * (size_t)r->width, action, sizeof(float) * (size_t)r->width);
+  r->f[RO_LOGP][k] = (float)logp;
+  r->collected = 0;
+  return MRL_OK;
+}
+
+int mrl_rollout_put_outcome(mrl_rollout *r, int t, int env, double reward,
+                            int terminated, int truncated,
+                            const float *final_obs) {
+  if (!r) return MRL_EINVAL;
+  int st = ro_check_slot(r, t, env, "put_outcome");
+  if (st) return st;
+  size_t k = (size_t)t * (size_t)r->num_envs + (size_t)env;
+  size_t rows = (size_t)r->steps * (size_t)r->num_envs, d = (size_t)r->obs_dim;
+  if (final_obs && !r->final_obs) {
+    r->final_obs = calloc(rows * d, sizeof(float));
+    r->has_final = calloc(rows, 1);
+    if (!r->final_obs || !r->has_final) {
+      free(r->final_obs); free(r->has_final);
+      r->final_obs = NULL; r->has_final = NULL;
+      ro_seterr(r, "put_outcome: out of memory for final observations");
+      return MRL_ENOMEM;
+    }
+  }
+  r->f[RO_REWARDS][k] = (float)reward;
+  r->terminated[k] = terminated != 0;
+  r->truncated[k] = truncated != 0;
+  if (r->has_final) {
+    r->has_final[k] = final_obs != NULL;
+    if (final_obs) memcpy(r->final_obs + k * d, final_obs, sizeof(float) * d);
+  }
+  r->collected = 0;
+  return MRL_OK;
+}
+
+int mrl_rollout_bootstrap(mrl_rollout *r, mrl_net *value,
+                          const float *next_obs) {
+  if (!r) return MRL_EINVAL;
+  if (!value || !next_obs) {
+    ro_seterr(r, "bootstrap: NULL %s", value ? "next observations" : "value net");
+    return MRL_EINVAL;
+  }
+  if (mrl_net_in_dim(value) != r->obs_dim || mrl_net_out_dim(value) != 1) {
+    ro_seterr(r, "bootstrap: the value net maps %d -> %d, expected %d -> 1",
+              mrl_net_in_dim(value), mrl_net_out_dim(value), r->obs_dim);
+    return MRL_EINVAL;
+  }
+  const int n = r->num_envs, T = r->steps;
+  const size_t d = (size_t)r->obs_dim, row = (size_t)n;
+  float *vals = r->f[RO_VALUES], *nv = r->f[RO_NEXT_VALUES];
+  int st = mrl_net_forward(value, r->obs, T * n, vals);
+  if (!st) st = mrl_net_forward(value, next_obs, n, r->gather_val);
+  if (st) {
+    ro_seterr(r, "bootstrap: value forward: %s", mrl_net_error(value));
+    return st;
+  }
+  if (T > 1) memcpy(nv, vals + row, sizeof(float) * row * (size_t)(T - 1));
+  memcpy(nv + row * (size_t)(T - 1), r->gather_val, sizeof(float) * row);
+  for (int t = 0; t < T; t++) {
+    size_t base = (size_t)t * row;
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+      size_t x = base + (size_t)i;
+      if (r->terminated[x]) {
+        nv[x] = 0.0f;
+      } else if (r->truncated[x]) {
+        if (r->has_final && r->has_final[x]) {
+          memcpy(r->gather_obs + (size_t)k * d, r->final_obs + x * d, sizeof(float) * d);
+          r->gather_idx[k++] = i;
+        } else {
+          nv[x] = vals[x];  /* no final observation: V(s_t) */
+        }
+      }
+    }
+    if (k && (st = mrl_net_forward(value, r->gather_obs, k, r->gather_val))) {
+      ro_seterr(r, "bootstrap: value forward on final observations: %s",
+                mrl_net_error(value));
+      return st;
+    }
+    for (int j = 0; j < k; j++) nv[base + (size_t)r->gather_idx[j]] = r->gather_val[j];
+  }
+  r->collected = 1;
+  r->have_values = 1;
+  r->err[0] = '\0';
+  return MRL_OK;
+}
+
+int mrl_rollout_behaviour(mrl_rollout *r, mrl_policy *p, double *ratio,
+                          double *kl) {
+  if (!r || !p) return MRL_EINVAL;
+  const int rows = r->steps * r->num_envs;
+  if (mrl_policy_obs_dim(p) != r->obs_dim || mrl_policy_action_width(p) != r->width) {
+    ro_seterr(r, "behaviour: the policy does not fit the rollout");
+    return MRL_EINVAL;
+  }
+  float *now = malloc(sizeof(float) * (size_t)rows);
+  if (!now) {
+    ro_seterr(r, "behaviour: out of memory");
+    return MRL_ENOMEM;
+  }
+  int st = mrl_policy_evaluate(p, NULL, r->obs, r->actions, rows, now, NULL);
+  if (st) {
+    ro_seterr(r, "behaviour: %s", mrl_policy_error(p));
+    free(now);
+    return st;
+  }
+  double rs = 0, ks = 0;
+  const float *mu = r->f[RO_LOGP];
+  for (int i = 0; i < rows; i++) {
+    double dl = (double)now[i] - (double)mu[i];
+    rs += exp(dl);
+    ks -= dl;
+  }
+  free(now);
+  if (ratio) *ratio = rs / rows;
+  if (kl) *kl = ks / rows;
   return MRL_OK;
 }
