@@ -499,6 +499,8 @@ void mrl_rollout_free(mrl_rollout *r);
 const char *mrl_rollout_error(const mrl_rollout *r);
 int mrl_rollout_steps(const mrl_rollout *r);
 int mrl_rollout_num_envs(const mrl_rollout *r);
+int mrl_rollout_obs_dim(const mrl_rollout *r);
+int mrl_rollout_action_width(const mrl_rollout *r);
 /* Collect steps × num_envs transitions with the policy (sampling) and,
 ** when value is not NULL, record V(s_t) and the bootstrap values
 ** next_values (V(s_{t+1}); V of the true final observation on truncation). */
@@ -725,6 +727,9 @@ int mrl_ppo_step(mrl_ppo_job *job, int max_minibatches, double max_seconds,
 int mrl_ppo_end(mrl_ppo_job *job, mrl_ppo_report *report, char *err,
                 size_t errlen);
 void mrl_ppo_abort(mrl_ppo_job *job);
+/* Frees the job without touching the networks or optimisers (they keep
+** what the steps so far did): for when they are already gone. */
+void mrl_ppo_discard(mrl_ppo_job *job);
 const char *mrl_ppo_job_error(const mrl_ppo_job *job);
 /* Where the job is: epochs begun so far, minibatches done, finished. */
 void mrl_ppo_job_progress(const mrl_ppo_job *job, int *epoch,
@@ -813,16 +818,23 @@ mrl_bg_state mrl_bgtrain_wait(mrl_bgtrain *bg);
 ** parameters into p and value (nullable), which must have the trainer's
 ** sizes; the state becomes idle. */
 int mrl_bgtrain_publish(mrl_bgtrain *bg, mrl_policy *p, mrl_net *value);
-/* Load/resume: p's parameters and generator, value's parameters and the
-** optimisers' state (each nullable) into the trainer.  Not while running. */
-int mrl_bgtrain_sync(mrl_bgtrain *bg, const mrl_policy *p,
-                     const mrl_net *value, const mrl_optim *policy_opt,
-                     const mrl_optim *value_opt);
+/* Not while running (MRL_ESTATE).  sync_in (load/resume): p's parameters
+** and generator, value's parameters and the optimisers' state, each
+** nullable, into the trainer; the state becomes idle (an unpublished
+** result is dropped).  sync_out (checkpoints): the same from the trainer
+** into the given objects (a trainer checkpoint: its moments and shuffling
+** generator).  Sizes and optimiser kinds must match (MRL_EINVAL, nothing
+** copied). */
+int mrl_bgtrain_sync_in(mrl_bgtrain *bg, const mrl_policy *p,
+                        const mrl_net *value, const mrl_optim *policy_opt,
+                        const mrl_optim *value_opt);
+int mrl_bgtrain_sync_out(mrl_bgtrain *bg, mrl_policy *p, mrl_net *value,
+                         mrl_optim *policy_opt, mrl_optim *value_opt);
 /* The report of the last update that succeeded (MRL_ESTATE if none yet or
 ** while running); updates: how many have succeeded. */
 int mrl_bgtrain_report(mrl_bgtrain *bg, mrl_ppo_report *out);
 int64_t mrl_bgtrain_updates(const mrl_bgtrain *bg);
-/* The trainer's own objects (for checkpoints), NULL while running. */
+/* The trainer's own objects, borrowed, NULL while running. */
 mrl_policy *mrl_bgtrain_policy(mrl_bgtrain *bg);
 mrl_net *mrl_bgtrain_value(mrl_bgtrain *bg);
 mrl_optim *mrl_bgtrain_optim(mrl_bgtrain *bg, int which);  /* 0 policy, 1 value */

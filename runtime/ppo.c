@@ -683,7 +683,7 @@ const char *mrl_ppo_job_error(const mrl_ppo_job *j) {
 
 void mrl_ppo_job_progress(const mrl_ppo_job *j, int *epoch, int *minibatches,
                           int *finished) {
-  if (epoch) *epoch = j ? j->epoch : 0;
+  if (epoch) *epoch = j ? j->epoch + (j->pos > 0) : 0;
   if (minibatches) *minibatches = j ? j->nmb : 0;
   if (finished) *finished = j ? j->finished : 0;
 }
@@ -718,6 +718,10 @@ void mrl_ppo_abort(mrl_ppo_job *j) {
   if (!j) return;
   job_restore(j);
   job_free(j);
+}
+
+void mrl_ppo_discard(mrl_ppo_job *j) {
+  if (j) job_free(j);
 }
 
 int mrl_ppo_update(mrl_policy *p, mrl_net *value, mrl_optim *popt,

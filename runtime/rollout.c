@@ -113,6 +113,8 @@ const char *mrl_rollout_error(const mrl_rollout *r) {
 }
 int mrl_rollout_steps(const mrl_rollout *r) { return r ? r->steps : 0; }
 int mrl_rollout_num_envs(const mrl_rollout *r) { return r ? r->num_envs : 0; }
+int mrl_rollout_obs_dim(const mrl_rollout *r) { return r ? r->obs_dim : 0; }
+int mrl_rollout_action_width(const mrl_rollout *r) { return r ? r->width : 0; }
 
 float *mrl_rollout_field_ptr(mrl_rollout *r, mrl_rollout_field f) {
   if (!r) return NULL;

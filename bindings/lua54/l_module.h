@@ -19,7 +19,8 @@ int mrlL_open_policy(lua_State *L); /* l_policy.c: policy */
 int mrlL_open_net(lua_State *L);    /* l_net.c: net */
 int mrlL_open_optim(lua_State *L);  /* l_optim.c: optim, clip_grad_norm, all_finite */
 int mrlL_open_funcs(lua_State *L);  /* l_funcs.c: returns, gae, kl_beta_update, rng */
-int mrlL_open_train(lua_State *L);  /* l_train.c: ppo_update, value_fit, policy_set_reduce */
+int mrlL_open_train(lua_State *L);  /* l_train.c: value_fit, policy_set_reduce, rollout_put/outcome/bootstrap/behaviour */
+int mrlL_open_ppo(lua_State *L);    /* l_ppo.c: ppo_update, ppo_begin (moonrl.PpoJob) */
 int mrlL_open_st(lua_State *L);     /* l_st.c: st_write/st_read, rng/optim state, now */
 
 /* The module opener (also put in package.preload by the host, and by

@@ -1,7 +1,9 @@
 /*
 ** l_train.c — the update routines that work on several handles at once:
-** core.ppo_update (policy, value net, two optimisers, a rollout) and
-** core.value_fit (a critic regression).  Both leave every object as it was
+** core.value_fit (a critic regression) and the filling of a rollout one
+** transition at a time (core.rollout_put / rollout_outcome /
+** rollout_bootstrap / rollout_behaviour, the in-game agent's buffer);
+** PPO is in l_ppo.c.  Both leave every object as it was
 ** when they fail, so they raise with the runtime's message.
 */
 #include <math.h>
@@ -25,73 +27,6 @@ static mrlL_reducer *optreducer(lua_State *L, int idx, const char *k) {
   }
   lua_pop(L, 1); /* the table keeps the reducer alive during the call */
   return r;
-}
-
-static void setnum(lua_State *L, const char *k, double v) {
-  lua_pushnumber(L, v);
-  lua_setfield(L, -2, k);
-}
-
-/* core.ppo_update(policy, value, policy_opt, value_opt, rollout, [config])
-** → {policy_loss, value_loss, entropy, approx_kl, clip_fraction,
-**    explained_variance, grad_norm, epochs_done, minibatches, stopped_early} */
-static int l_ppo_update(lua_State *L) {
-  mrl_ppo_config c;
-  mrl_ppo_report r;
-  memset(&c, 0, sizeof c);
-  char err[256];
-  lua_settop(L, 6);
-  mrl_policy *p = mrlL_checkpolicy(L, 1);
-  mrl_net *v = mrlL_checknet(L, 2);
-  mrl_optim *po = mrlL_checkoptim(L, 3);
-  mrl_optim *vo = mrlL_checkoptim(L, 4);
-  mrl_rollout *ro = (mrl_rollout *)mrlL_checkhandle(L, 5, MRLL_ROLLOUT);
-  /* Stable-Baselines3's defaults */
-  c.epochs = 10;
-  c.minibatch_size = 64;
-  c.lr = 3e-4;
-  c.clip_eps = 0.2;
-  c.clip_value = 0;
-  c.ent_coef = 0;
-  c.vf_coef = 0.5;
-  c.max_grad_norm = 0.5;
-  c.target_kl = 0;
-  c.normalize_advantages = 1;
-  if (!lua_isnil(L, 6)) {
-    luaL_checktype(L, 6, LUA_TTABLE);
-    c.epochs = (int)mrlL_optintfield(L, 6, "epochs", c.epochs, 1, 1000000);
-    c.minibatch_size = (int)mrlL_optintfield(L, 6, "minibatch_size", c.minibatch_size, 1,
-                                             MRL_MAX_BATCH);
-    c.lr = mrlL_optnumfield(L, 6, "lr", c.lr);
-    c.clip_eps = mrlL_optnumfield(L, 6, "clip_eps", c.clip_eps);
-    c.clip_value = mrlL_optnumfield(L, 6, "clip_value", c.clip_value);
-    c.ent_coef = mrlL_optnumfield(L, 6, "ent_coef", c.ent_coef);
-    c.vf_coef = mrlL_optnumfield(L, 6, "vf_coef", c.vf_coef);
-    c.max_grad_norm = mrlL_optnumfield(L, 6, "max_grad_norm", c.max_grad_norm);
-    c.target_kl = mrlL_optnumfield(L, 6, "target_kl", c.target_kl);
-    c.normalize_advantages = mrlL_optboolfield(L, 6, "normalize_advantages", 1);
-    c.shards = (int)mrlL_optintfield(L, 6, "shards", 0, 0, MRL_MAX_BATCH);
-    mrlL_reducer *red = optreducer(L, 6, "reduce");
-    if (red) { c.reduce = red->fn; c.reduce_ud = red->ud; }
-  }
-  err[0] = '\0';
-  int st = mrl_ppo_update(p, v, po, vo, ro, &c, &r, err, sizeof err);
-  if (st != MRL_OK) return luaL_error(L, "ppo_update: %s", err[0] ? err : mrl_status_string(st));
-  lua_createtable(L, 0, 10);
-  setnum(L, "policy_loss", r.policy_loss);
-  setnum(L, "value_loss", r.value_loss);
-  setnum(L, "entropy", r.entropy);
-  setnum(L, "approx_kl", r.approx_kl);
-  setnum(L, "clip_fraction", r.clip_fraction);
-  setnum(L, "explained_variance", r.explained_variance);
-  setnum(L, "grad_norm", r.grad_norm);
-  lua_pushinteger(L, r.epochs_done);
-  lua_setfield(L, -2, "epochs_done");
-  lua_pushinteger(L, r.minibatches);
-  lua_setfield(L, -2, "minibatches");
-  lua_pushboolean(L, r.stopped_early);
-  lua_setfield(L, -2, "stopped_early");
-  return 1;
 }
 
 /* core.value_fit(value, optim, obs, targets, [{epochs=, minibatch=, lr=,
@@ -163,12 +98,86 @@ static int l_policy_set_reduce(lua_State *L) {
   return 0;
 }
 
+/* ------------------------------------------------ a rollout step by step */
+
+/* An action argument: a number (discrete, or a 1-wide box) or a vector of
+** the rollout's action width. */
+static const float *checkaction(lua_State *L, int arg, int width, float *one) {
+  if (lua_type(L, arg) == LUA_TNUMBER && width == 1) {
+    *one = (float)lua_tonumber(L, arg);
+    if (!isfinite(*one)) luaL_argerror(L, arg, "finite number expected");
+    return one;
+  }
+  return mrlL_checkvec(L, arg, width, NULL, 0);
+}
+
+static int ro_status(lua_State *L, mrl_rollout *ro, int st, const char *fname) {
+  if (st != MRL_OK)
+    return luaL_error(L, "%s: %s", fname, st == MRL_ENOMEM ? "out of memory" : mrl_rollout_error(ro));
+  return 0;
+}
+
+/* core.rollout_put(rollout, t, env, obs, action, logp): step t (0-based) of
+** env (0-based) as acted: observation, unclipped action, behaviour log-prob. */
+static int l_rollout_put(lua_State *L) {
+  lua_settop(L, 6);
+  mrl_rollout *ro = (mrl_rollout *)mrlL_checkhandle(L, 1, MRLL_ROLLOUT);
+  int t = (int)luaL_checkinteger(L, 2), env = (int)luaL_checkinteger(L, 3);
+  const float *o = mrlL_checkvec(L, 4, mrl_rollout_obs_dim(ro), NULL, 0);
+  float one;
+  const float *a = checkaction(L, 5, mrl_rollout_action_width(ro), &one);
+  double logp = luaL_checknumber(L, 6);
+  return ro_status(L, ro, mrl_rollout_put(ro, t, env, o, a, logp), "rollout_put");
+}
+
+/* core.rollout_outcome(rollout, t, env, reward, terminated, truncated,
+** [final_obs]) */
+static int l_rollout_outcome(lua_State *L) {
+  lua_settop(L, 7);
+  mrl_rollout *ro = (mrl_rollout *)mrlL_checkhandle(L, 1, MRLL_ROLLOUT);
+  int t = (int)luaL_checkinteger(L, 2), env = (int)luaL_checkinteger(L, 3);
+  double rew = luaL_checknumber(L, 4);
+  if (!isfinite(rew)) return luaL_argerror(L, 4, "finite reward expected");
+  const float *fin = lua_isnil(L, 7) ? NULL : mrlL_checkvec(L, 7, mrl_rollout_obs_dim(ro), NULL, 0);
+  return ro_status(L, ro, mrl_rollout_put_outcome(ro, t, env, rew, lua_toboolean(L, 5),
+                                                  lua_toboolean(L, 6), fin),
+                   "rollout_outcome");
+}
+
+/* core.rollout_bootstrap(rollout, value, next_obs): values and bootstraps
+** with the value net; next_obs [num_envs][obs_dim] (one row: flat). */
+static int l_rollout_bootstrap(lua_State *L) {
+  lua_settop(L, 3);
+  mrl_rollout *ro = (mrl_rollout *)mrlL_checkhandle(L, 1, MRLL_ROLLOUT);
+  mrl_net *v = mrlL_checknet(L, 2);
+  mrlL_mat m;
+  mrlL_checkmat(L, 3, mrl_rollout_obs_dim(ro), mrl_rollout_num_envs(ro), &m);
+  return ro_status(L, ro, mrl_rollout_bootstrap(ro, v, m.data), "rollout_bootstrap");
+}
+
+/* core.rollout_behaviour(rollout, policy) → mean ratio π/μ, mean log μ − log π */
+static int l_rollout_behaviour(lua_State *L) {
+  mrl_rollout *ro = (mrl_rollout *)mrlL_checkhandle(L, 1, MRLL_ROLLOUT);
+  mrl_policy *p = mrlL_checkpolicy(L, 2);
+  double ratio = 0, kl = 0;
+  ro_status(L, ro, mrl_rollout_behaviour(ro, p, &ratio, &kl), "rollout_behaviour");
+  lua_pushnumber(L, ratio);
+  lua_pushnumber(L, kl);
+  return 2;
+}
+
 int mrlL_open_train(lua_State *L) {
   lua_pushcfunction(L, l_policy_set_reduce);
   lua_setfield(L, -2, "policy_set_reduce");
-  lua_pushcfunction(L, l_ppo_update);
-  lua_setfield(L, -2, "ppo_update");
   lua_pushcfunction(L, l_value_fit);
   lua_setfield(L, -2, "value_fit");
+  lua_pushcfunction(L, l_rollout_put);
+  lua_setfield(L, -2, "rollout_put");
+  lua_pushcfunction(L, l_rollout_outcome);
+  lua_setfield(L, -2, "rollout_outcome");
+  lua_pushcfunction(L, l_rollout_bootstrap);
+  lua_setfield(L, -2, "rollout_bootstrap");
+  lua_pushcfunction(L, l_rollout_behaviour);
+  lua_setfield(L, -2, "rollout_behaviour");
   return 0;
 }
