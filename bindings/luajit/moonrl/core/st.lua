@@ -145,7 +145,7 @@ return function(core, I)
     end
   end
 
-  local RNG_STATE_BYTES = 48
+  local RNG_STATE_BYTES = ffi.C.MRL_RNG_STATE_BYTES
 
   -- The generator of a Policy (sampling, minibatch shuffling) or an Rng.
   local function checkgen(v, fname)

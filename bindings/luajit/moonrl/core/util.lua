@@ -12,9 +12,10 @@ return function(core, I)
 
   local MAXDIM = 4
   local MAXNUMEL = 2 ^ 28  -- as the Lua 5.4 module: 1 GiB of floats
-  local MAX_BATCH = 16777216
-  local MAX_WIDTH = 65536
-  local MAX_LAYERS = 16
+  -- the runtime's limits (moonrl.h), as the C module uses them
+  local MAX_BATCH = ffi.C.MRL_MAX_BATCH
+  local MAX_WIDTH = ffi.C.MRL_MAX_WIDTH
+  local MAX_LAYERS = ffi.C.MRL_MAX_LAYERS
 
   local floats_t = ffi.typeof("float[?]")
   local u8s_t = ffi.typeof("uint8_t[?]")
