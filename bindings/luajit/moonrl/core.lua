@@ -159,12 +159,12 @@ local core = {version = "0.1.0", abi = EXPECTED_ABI, binding = "luajit", _intern
 -- dependency order: each is moonrl/core/<name>.lua returning
 -- function(core, I), which adds its functions to core and the helpers later
 -- parts use to I.  A new part is a new file plus its name here.
-local PARTS = {"util", "tensor", "policy", "net", "optim", "funcs", "train", "st"}
+local PARTS = {"util", "tensor", "policy", "net", "optim", "funcs", "train", "ppo", "st"}
 for i = 1, #PARTS do
   require("moonrl.core." .. PARTS[i])(core, I)
 end
 
--- core.vecenv / core.rollout / core.ppo_update live in moonrl/core/vecenv.lua
+-- core.vecenv / core.rollout live in moonrl/core/vecenv.lua
 -- (environments stepped in this Lua state; see there).
 do
   local ok, err = pcall(require, "moonrl.core.vecenv")

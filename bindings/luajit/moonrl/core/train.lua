@@ -1,6 +1,8 @@
 -- moonrl.core.train (LuaJIT), the counterpart of bindings/lua54/l_train.c:
--- the update routines over several handles: value_fit (ppo_update is in
--- moonrl/core/vecenv.lua, beside the rollout).
+-- the update routines over several handles: value_fit, and the filling of
+-- a rollout one transition at a time (rollout_put / rollout_outcome /
+-- rollout_bootstrap / rollout_behaviour, the in-game agent's buffer).  PPO
+-- is in moonrl/core/ppo.lua.
 -- A part of moonrl/core.lua (see PARTS there): it takes helpers from I, adds
 -- its functions to core, and puts in I what later parts use.
 
@@ -50,5 +52,74 @@ return function(core, I)
       raise("value_fit: " .. (msg ~= "" and msg or status_string(st)))
     end
     return loss[0]
+  end
+
+  -- ------------------------------------------- a rollout step by step
+  -- (the rollout check is ppo.lua's, which loads after this part: looked
+  -- up at call time)
+
+  local float1_t = ffi.typeof("float[1]")
+  local one = float1_t()
+
+  local function ro_status(h, st, fname)
+    if st ~= 0 then
+      local msg = ffi.string(C.mrl_rollout_error(h))
+      raise(fname .. ": " .. (msg ~= "" and msg or status_string(st)))
+    end
+  end
+
+  local function checkaction(a, fname, argn, width)
+    if type(a) == "number" and width == 1 then
+      if a ~= a or a == math.huge or a == -math.huge then argerror(fname, argn, "finite number expected") end
+      one[0] = a
+      return one
+    end
+    return checkvec(a, fname, argn, width, false)
+  end
+
+  local function checkint(x, fname, argn)
+    if type(x) ~= "number" or x ~= math.floor(x) then typeerror(fname, argn, "integer", x) end
+    return x
+  end
+
+  function core.rollout_put(rollout, t, env, obs, action, logp)
+    local fname = "rollout_put"
+    local h = I.checkrollout_arg(rollout, fname, 1)
+    t, env = checkint(t, fname, 2), checkint(env, fname, 3)
+    local o = checkvec(obs, fname, 4, C.mrl_rollout_obs_dim(h), false)
+    local a = checkaction(action, fname, 5, C.mrl_rollout_action_width(h))
+    if type(logp) ~= "number" then typeerror(fname, 6, "number", logp) end
+    ro_status(h, C.mrl_rollout_put(h, t, env, o, a, logp), fname)
+  end
+
+  function core.rollout_outcome(rollout, t, env, reward, terminated, truncated, final_obs)
+    local fname = "rollout_outcome"
+    local h = I.checkrollout_arg(rollout, fname, 1)
+    t, env = checkint(t, fname, 2), checkint(env, fname, 3)
+    if type(reward) ~= "number" then typeerror(fname, 4, "number", reward) end
+    if reward ~= reward or reward == math.huge or reward == -math.huge then
+      argerror(fname, 4, "finite reward expected")
+    end
+    local fin = nil
+    if final_obs ~= nil then fin = checkvec(final_obs, fname, 7, C.mrl_rollout_obs_dim(h), false) end
+    ro_status(h, C.mrl_rollout_put_outcome(h, t, env, reward, (terminated and terminated ~= 0) and 1 or 0,
+                                           (truncated and truncated ~= 0) and 1 or 0, fin), fname)
+  end
+
+  function core.rollout_bootstrap(rollout, value, next_obs)
+    local fname = "rollout_bootstrap"
+    local h = I.checkrollout_arg(rollout, fname, 1)
+    local v = I.checknet_arg(value, fname, 2)
+    local d = checkmat(next_obs, fname, 3, C.mrl_rollout_obs_dim(h), C.mrl_rollout_num_envs(h))
+    ro_status(h, C.mrl_rollout_bootstrap(h, v, d), fname)
+  end
+
+  function core.rollout_behaviour(rollout, policy)
+    local fname = "rollout_behaviour"
+    local h = I.checkrollout_arg(rollout, fname, 1)
+    local p = I.checkpolicy_arg(policy, fname, 2)
+    local ratio, kl = double1_t(), double1_t()
+    ro_status(h, C.mrl_rollout_behaviour(h, p, ratio, kl), fname)
+    return ratio[0], kl[0]
   end
 end

@@ -1,4 +1,4 @@
--- moonrl.core.vecenv (LuaJIT): core.vecenv, core.rollout and core.ppo_update
+-- moonrl.core.vecenv (LuaJIT): core.vecenv and core.rollout
 -- for the FFI binding, with the Lua interface of bindings/lua54/vecenv_lua.c
 -- (moonrl.VecEnv, moonrl.Rollout).  Loaded by moonrl/core.lua, which passes
 -- itself to the function this file returns.
@@ -799,45 +799,5 @@ return function(core)
     jit.off(VE.reset)
     jit.off(VE.step)
     jit.off(VE.collect)
-  end
-
-  -- --------------------------------------------------------- ppo_update
-
-  function core.ppo_update(policy, value, popt, vopt, rollout, config)
-    local fname = "ppo_update"
-    local p = I.checkpolicy_arg(policy, fname, 1)
-    local v = I.checknet_arg(value, fname, 2)
-    local po = I.checkoptim_arg(popt, fname, 3)
-    local vo = I.checkoptim_arg(vopt, fname, 4)
-    local ro = checkrollout(rollout, fname, 5)
-    local c = ffi.new("mrl_ppo_config")
-    c.epochs, c.minibatch_size, c.lr, c.clip_eps, c.clip_value = 10, 64, 3e-4, 0.2, 0
-    c.ent_coef, c.vf_coef, c.max_grad_norm, c.target_kl = 0, 0.5, 0.5, 0
-    c.normalize_advantages = 1
-    if config ~= nil then
-      I.checktable(config, fname, 6)
-      c.epochs = I.optintfield(config, "epochs", 10, 1, 1000000)
-      c.minibatch_size = I.optintfield(config, "minibatch_size", 64, 1, MAX_BATCH)
-      c.lr = I.optnumfield(config, "lr", 3e-4)
-      c.clip_eps = I.optnumfield(config, "clip_eps", 0.2)
-      c.clip_value = I.optnumfield(config, "clip_value", 0)
-      c.ent_coef = I.optnumfield(config, "ent_coef", 0)
-      c.vf_coef = I.optnumfield(config, "vf_coef", 0.5)
-      c.max_grad_norm = I.optnumfield(config, "max_grad_norm", 0.5)
-      c.target_kl = I.optnumfield(config, "target_kl", 0)
-      c.normalize_advantages = I.optboolfield(config, "normalize_advantages", true) and 1 or 0
-    end
-    local rep = ffi.new("mrl_ppo_report")
-    local err = ffi.new("char[256]")
-    local st = C.mrl_ppo_update(p, v, po, vo, ro, c, rep, err, 256)
-    if st ~= OK then
-      local msg = ffi.string(err)
-      raise("ppo_update: " .. (msg ~= "" and msg or I.status_string(st)))
-    end
-    return {policy_loss = rep.policy_loss, value_loss = rep.value_loss, entropy = rep.entropy,
-            approx_kl = rep.approx_kl, clip_fraction = rep.clip_fraction,
-            explained_variance = rep.explained_variance, grad_norm = rep.grad_norm,
-            epochs_done = rep.epochs_done, minibatches = rep.minibatches,
-            stopped_early = rep.stopped_early ~= 0}
   end
 end

@@ -1,0 +1,195 @@
+-- moonrl.core.ppo (LuaJIT), the counterpart of bindings/lua54/l_ppo.c:
+-- core.ppo_update (one call) and core.ppo_begin → moonrl.PpoJob, stepped a
+-- piece at a time (runtime/ppo.c's mrl_ppo_begin / step / end / abort).
+-- A job references every object it works on; a failed step has already
+-- restored them and returns nil, message; a collected unfinished job is
+-- aborted (restored).  Reducers do not exist in this binding.
+-- A part of moonrl/core.lua (see PARTS there).
+
+local ffi = require "ffi"
+
+return function(core, I)
+  local getmetatable, setmetatable, format, type = getmetatable, setmetatable, string.format, type
+  local C, raise, argerror, typeerror = I.C, I.raise, I.argerror, I.typeerror
+  local optintfield, optnumfield, optboolfield = I.optintfield, I.optnumfield, I.optboolfield
+  local checktable, typename, status_string, rng_mt = I.checktable, I.typename, I.status_string, I.rng_mt
+  local MAX_BATCH = I.MAX_BATCH
+  local int1_t = ffi.typeof("int[1]")
+
+  -- The rollout class is made by moonrl/core/vecenv.lua, loaded after the parts.
+  local function checkrollout(v, fname, argn)
+    local mt = getmetatable(v)
+    if type(v) ~= "table" or mt == nil or mt.__name ~= "moonrl.Rollout" then
+      typeerror(fname, argn, "moonrl.Rollout", v)
+    end
+    if v.h == nil then raise("attempt to use a closed moonrl.Rollout") end
+    return v.h
+  end
+  I.checkrollout_arg = checkrollout
+
+  -- The config table (nil: SB3's defaults) into a new mrl_ppo_config.
+  local function checkconfig(config, fname)
+    local c = ffi.new("mrl_ppo_config")
+    c.epochs, c.minibatch_size, c.lr, c.clip_eps, c.clip_value = 10, 64, 3e-4, 0.2, 0
+    c.ent_coef, c.vf_coef, c.max_grad_norm, c.target_kl = 0, 0.5, 0.5, 0
+    c.normalize_advantages = 1
+    local rng
+    if config ~= nil then
+      checktable(config, fname, 6)
+      c.epochs = optintfield(config, "epochs", 10, 1, 1000000)
+      c.minibatch_size = optintfield(config, "minibatch_size", 64, 1, MAX_BATCH)
+      c.lr = optnumfield(config, "lr", 3e-4)
+      c.clip_eps = optnumfield(config, "clip_eps", 0.2)
+      c.clip_value = optnumfield(config, "clip_value", 0)
+      c.ent_coef = optnumfield(config, "ent_coef", 0)
+      c.vf_coef = optnumfield(config, "vf_coef", 0.5)
+      c.max_grad_norm = optnumfield(config, "max_grad_norm", 0.5)
+      c.target_kl = optnumfield(config, "target_kl", 0)
+      c.normalize_advantages = optboolfield(config, "normalize_advantages", true) and 1 or 0
+      c.shards = optintfield(config, "shards", 0, 0, MAX_BATCH)
+      c.kl_beta = optnumfield(config, "kl_beta", 0)
+      c.kl_target = optnumfield(config, "kl_target", 0)
+      if config.reduce ~= nil then
+        raise("bad field 'reduce' (reducers are not available in the LuaJIT binding)")
+      end
+      rng = config.rng
+      if rng ~= nil then
+        if getmetatable(rng) ~= rng_mt then
+          raise(format("bad field 'rng' (moonrl.Rng expected, got %s)", typename(rng)))
+        end
+        I.checkrng(rng, fname)
+        c.rng = rng.h
+      end
+    end
+    return c, rng
+  end
+
+  local function report(rep, kl)
+    return {policy_loss = rep.policy_loss, value_loss = rep.value_loss, entropy = rep.entropy,
+            approx_kl = rep.approx_kl, clip_fraction = rep.clip_fraction,
+            explained_variance = rep.explained_variance, grad_norm = rep.grad_norm,
+            epochs_done = rep.epochs_done, minibatches = rep.minibatches,
+            stopped_early = rep.stopped_early ~= 0, kl_beta = kl and rep.kl_beta or nil}
+  end
+
+  local function checkargs(fname, policy, value, popt, vopt, rollout)
+    return I.checkpolicy_arg(policy, fname, 1), I.checknet_arg(value, fname, 2),
+           I.checkoptim_arg(popt, fname, 3), I.checkoptim_arg(vopt, fname, 4),
+           checkrollout(rollout, fname, 5)
+  end
+
+  function core.ppo_update(policy, value, popt, vopt, rollout, config)
+    local fname = "ppo_update"
+    local p, v, po, vo, ro = checkargs(fname, policy, value, popt, vopt, rollout)
+    local c = checkconfig(config, fname)
+    local rep = ffi.new("mrl_ppo_report")
+    local err = ffi.new("char[256]")
+    local st = C.mrl_ppo_update(p, v, po, vo, ro, c, rep, err, 256)
+    if st ~= 0 then
+      local msg = ffi.string(err)
+      raise("ppo_update: " .. (msg ~= "" and msg or status_string(st)))
+    end
+    return report(rep, c.kl_beta > 0)
+  end
+
+  -- -------------------------------------------------------------- PpoJob
+
+  local JOB = {}
+  local job_mt = I.newclass("moonrl.PpoJob", JOB)
+
+  -- Every object the job works on is still open (a closed one is freed).
+  local function alive(refs)
+    for i = 1, 5 do if refs[i].h == nil then return false end end
+    return true
+  end
+
+  local function checkjob(self, fname)
+    if getmetatable(self) ~= job_mt then typeerror(fname, 0, "moonrl.PpoJob", self) end
+    local h = self.h
+    if h == nil then raise("attempt to use a finished moonrl.PpoJob") end
+    if not alive(self.refs) then raise("ppo job: an object it works on was closed while the update ran") end
+    return h
+  end
+
+  -- Ends the job's C side without the finaliser.
+  local function detach(self)
+    local h = self.h
+    self.h = nil
+    ffi.gc(h, nil)
+    return h
+  end
+
+  function core.ppo_begin(policy, value, popt, vopt, rollout, config)
+    local fname = "ppo_begin"
+    local p, v, po, vo, ro = checkargs(fname, policy, value, popt, vopt, rollout)
+    local c, rng = checkconfig(config, fname)
+    local out = ffi.new("mrl_ppo_job *[1]")
+    local err = ffi.new("char[256]")
+    local st = C.mrl_ppo_begin(out, p, v, po, vo, ro, c, err, 256)
+    if st ~= 0 then
+      local msg = ffi.string(err)
+      raise("ppo_begin: " .. (msg ~= "" and msg or status_string(st)))
+    end
+    local refs = {policy, value, popt, vopt, rollout, rng}
+    local h = ffi.gc(out[0], function(j)
+      if alive(refs) then C.mrl_ppo_abort(j) else C.mrl_ppo_discard(j) end
+    end)
+    return setmetatable({h = h, refs = refs, kl = c.kl_beta > 0}, job_mt)
+  end
+
+  -- job:step([max_minibatches], [max_seconds]) → done, or nil, message
+  function JOB.step(self, k, secs)
+    local h = checkjob(self, "step")
+    k = k or 0
+    secs = secs or 0
+    if type(k) ~= "number" or k < 0 or k > 1e9 or k ~= math.floor(k) then
+      argerror("step", 1, "minibatches >= 0 expected")
+    end
+    if type(secs) ~= "number" or not (secs >= 0) or secs == math.huge then
+      argerror("step", 2, "seconds >= 0 expected")
+    end
+    local done = int1_t()
+    local st = C.mrl_ppo_step(h, k, secs, done)
+    if st ~= 0 then
+      local msg = ffi.string(C.mrl_ppo_job_error(h))
+      C.mrl_ppo_abort(detach(self))
+      return nil, msg
+    end
+    return done[0] ~= 0
+  end
+
+  -- job:finish() → report, or nil, message
+  function JOB.finish(self)
+    checkjob(self, "finish")
+    local h = detach(self)
+    local rep = ffi.new("mrl_ppo_report")
+    local err = ffi.new("char[256]")
+    local st = C.mrl_ppo_end(h, rep, err, 256)
+    if st ~= 0 then
+      local msg = ffi.string(err)
+      return nil, msg ~= "" and msg or status_string(st)
+    end
+    return report(rep, self.kl)
+  end
+
+  function JOB.abort(self)
+    if getmetatable(self) ~= job_mt then typeerror("abort", 0, "moonrl.PpoJob", self) end
+    if self.h == nil then return end
+    checkjob(self, "abort")
+    C.mrl_ppo_abort(detach(self))
+  end
+
+  function JOB.progress(self)
+    local h = checkjob(self, "progress")
+    local e, n, f = int1_t(), int1_t(), int1_t()
+    C.mrl_ppo_job_progress(h, e, n, f)
+    return e[0], n[0], f[0] ~= 0
+  end
+
+  job_mt.__tostring = function(self)
+    if self.h == nil then return "moonrl.PpoJob (finished)" end
+    local e, n, f = int1_t(), int1_t(), int1_t()
+    C.mrl_ppo_job_progress(self.h, e, n, f)
+    return format("moonrl.PpoJob (epoch %d, %d minibatches%s)", e[0], n[0], f[0] ~= 0 and ", finished" or "")
+  end
+end
