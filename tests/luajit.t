@@ -31,7 +31,10 @@ command -v timeout >/dev/null 2>&1 && limit="timeout 1800"
 status=0
 out=$($limit busted --lua=luajit -o TAP tests/lua 2>&1) || status=1
 golden=$($limit luajit bindings/luajit/run.lua golden "$GOLDEN_DIR/core.json" "$GOLDEN_DIR/envs.json" 2>&1) || status=1
-echo "1..2"
+# golden-2: the kinds implemented so far (as tests/golden.t)
+KINDS2=running_norm,reward_norm
+golden2=$($limit luajit bindings/luajit/run.lua golden --kinds "$KINDS2" "$GOLDEN_DIR/core2.json" 2>&1) || status=1
+echo "1..3"
 echo "$out" | sed 's/^/    /'
 if [ "$(echo "$out" | grep -c '^not ok')" = 0 ] && echo "$out" | grep -q '^1\.\.'; then
   echo "ok 1 - busted specs under LuaJIT ($(echo "$out" | grep -c '^ok') passed)"
@@ -43,5 +46,11 @@ if [ "$(echo "$golden" | grep -c '^not ok')" = 0 ] && echo "$golden" | grep -q '
   echo "ok 2 - golden vectors under LuaJIT ($(echo "$golden" | grep -c '^ok') passed)"
 else
   echo "not ok 2 - golden vectors under LuaJIT"
+fi
+echo "$golden2" | sed 's/^/    /'
+if [ "$(echo "$golden2" | grep -c '^not ok')" = 0 ] && echo "$golden2" | grep -q '^1\.\.'; then
+  echo "ok 3 - golden-2 vectors ($KINDS2) under LuaJIT ($(echo "$golden2" | grep -c '^ok') passed)"
+else
+  echo "not ok 3 - golden-2 vectors ($KINDS2) under LuaJIT"
 fi
 exit $status

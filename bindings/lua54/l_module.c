@@ -14,7 +14,7 @@
 ** (l_st.c keeps core.tensor for st_write). */
 static const lua_CFunction parts[] = {
   mrlL_open_tensor, mrlL_open_policy, mrlL_open_net,   mrlL_open_optim,
-  mrlL_open_funcs,  mrlL_open_train,  mrlL_open_ppo,   mrlL_open_st,    mrl_lua_open_vecenv,
+  mrlL_open_funcs,  mrlL_open_train,  mrlL_open_ppo,  mrlL_open_st, mrlL_open_norm,    mrlL_open_bgtrain, mrl_lua_open_vecenv,
 };
 
 int luaopen_moonrl_core(lua_State *L) {

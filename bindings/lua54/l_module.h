@@ -21,7 +21,9 @@ int mrlL_open_optim(lua_State *L);  /* l_optim.c: optim, clip_grad_norm, all_fin
 int mrlL_open_funcs(lua_State *L);  /* l_funcs.c: returns, gae, kl_beta_update, rng */
 int mrlL_open_train(lua_State *L);  /* l_train.c: value_fit, policy_set_reduce, rollout_put/outcome/bootstrap/behaviour */
 int mrlL_open_ppo(lua_State *L);    /* l_ppo.c: ppo_update, ppo_begin (moonrl.PpoJob) */
+int mrlL_open_bgtrain(lua_State *L); /* l_bgtrain.c: bgtrain (moonrl.BgTrain) */
 int mrlL_open_st(lua_State *L);     /* l_st.c: st_write/st_read, rng/optim state, now */
+int mrlL_open_norm(lua_State *L);   /* l_norm.c: rms, reward_norm, rollout_set_norm */
 
 /* The module opener (also put in package.preload by the host, and by
 ** vecenv_lua.c into its worker states). */

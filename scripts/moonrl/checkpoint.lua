@@ -105,9 +105,11 @@ local function write(path, tensors, meta)
   if not ok then error("cannot save " .. path .. ": " .. tostring(err), 3) end
 end
 
+-- {mean, var, count} of a core.rms: the format older files hold too.
 local function rms_state(rms)
   if not rms then return nil end
-  return {mean = rms.mean, var = rms.var, count = rms.count}
+  local st = rms:state()
+  return {mean = json.array(st.mean), var = json.array(st.var), count = st.count}
 end
 
 -- policy:save(path, [extra]) — the policy alone (plus `extra` metadata
@@ -222,6 +224,11 @@ function M.save_trainer(tr, path)
   meta.trainer = json.encode(state)
   if tr.env_id then meta.env = tostring(tr.env_id) end
   if tr.obs_rms then meta.obs_norm = json.encode(rms_state(tr.obs_rms)) end
+  if tr.rew_norm then
+    local st = tr.rew_norm:state()
+    st.ret = json.array(st.ret)
+    meta.reward_norm = json.encode(st)
+  end
   write(path, tensors, meta)
   return path
 end
@@ -266,12 +273,19 @@ function M.restore(tr, path)
   for i, r in ipairs(state.window) do tr.window[i] = r end
   for i, l in ipairs(state.window_len) do tr.window_len[i] = l end
   if state.extra and tr.set_extra_state then tr:set_extra_state(state.extra) end
+  -- the normalisers' statistics (a file saved without one leaves the
+  -- trainer's fresh; one saved with one turns it on)
   local norm = decode(meta, "obs_norm", path)
   if norm then
-    if not tr.obs_rms then
-      tr.obs_rms = require("moonrl.wrap").RunningMeanStd.new(tr.obs_dim)
-    end
-    tr.obs_rms:set_state(norm)
+    tr.obs_rms = tr.obs_rms or core.rms(tr.obs_dim)
+    local ok, err = pcall(tr.obs_rms.set_state, tr.obs_rms, norm)
+    if not ok then error(path .. ": obs_norm: " .. tostring(err), 0) end
+  end
+  local rnorm = decode(meta, "reward_norm", path)
+  if rnorm then
+    tr.rew_norm = tr.rew_norm or core.reward_norm(tr.num_envs)
+    local ok, err = pcall(tr.rew_norm.set_state, tr.rew_norm, rnorm)
+    if not ok then error(path .. ": reward_norm: " .. tostring(err), 0) end
   end
   tr.need_reset = true
   return tr

@@ -269,7 +269,41 @@ function kinds.env_trajectory(c)
   return envs.run_trajectory(need(c, "env"), need(c, "state"), need(c, "actions"))
 end
 
+-- Stable-Baselines3's RunningMeanStd: the batches merged in order, then obs
+-- normalised (golden-2).
+function kinds.running_norm(c, objs)
+  local batches, obs = need(c, "batches"), need(c, "obs")
+  if type(batches) ~= "table" or #batches == 0 or type(obs) ~= "table" or #obs == 0 then
+    error("batches and obs must be non-empty arrays of rows", 0)
+  end
+  local dim = type(obs[1]) == "table" and #obs[1] or 0
+  local s = core().rms(dim)
+  objs[#objs + 1] = s
+  for _, b in ipairs(batches) do s:update(b) end
+  local st = s:state()
+  return {mean = st.mean, var = st.var, count = st.count,
+          normalized = s:normalize(obs, need(c, "clip_obs"), need(c, "epsilon"))}
+end
+
+-- VecNormalize's reward normalisation, one step per row of rewards.
+function kinds.reward_norm(c, objs)
+  local rewards, dones = need(c, "rewards"), need(c, "dones")
+  if type(rewards) ~= "table" or #rewards == 0 or type(dones) ~= "table" or #dones ~= #rewards then
+    error("rewards and dones must be arrays of the same T rows", 0)
+  end
+  local rn = core().reward_norm(type(rewards[1]) == "table" and #rewards[1] or 0)
+  objs[#objs + 1] = rn
+  local gamma, clip, eps = need(c, "gamma"), need(c, "clip_reward"), need(c, "epsilon")
+  local out = {}
+  for t = 1, #rewards do out[t] = rn:step(rewards[t], dones[t], gamma, clip, eps) end
+  local st = rn:state()
+  return {normalized = out, ret_mean = st.mean, ret_var = st.var, ret_count = st.count}
+end
+
 golden.kinds = kinds
+
+-- The file formats this runner reads (golden-2 is a superset of golden-1).
+golden.formats = {["moonrl-golden-1"] = true, ["moonrl-golden-2"] = true}
 
 -- Runs one case; returns nil when it passes, else the reason.
 function golden.check(case)
@@ -351,9 +385,10 @@ function golden.main(args, out)
       local ok, d = pcall(json.decode, text)
       if ok then doc = d else err = d end
     end
-    if doc and (type(doc) ~= "table" or doc.format ~= "moonrl-golden-1"
+    if doc and (type(doc) ~= "table" or not golden.formats[doc.format]
                 or type(doc.cases) ~= "table") then
-      doc, err = nil, "not a moonrl-golden-1 file"
+      doc, err = nil, "not a moonrl-golden-1 or moonrl-golden-2 file (format "
+                      .. tostring(type(doc) == "table" and doc.format or nil) .. ")"
     end
     if not doc then
       entries[#entries + 1] = {name = path, err = "cannot load: " .. tostring(err)}

@@ -96,6 +96,9 @@ function OP.init(self)
   if self.obs_rms then
     error("offpolicy: option 'normalize_obs' is not supported (wrap the env instead)", 5)
   end
+  if self.rew_norm then
+    error("offpolicy: option 'normalize_reward' is not supported (wrap the env instead)", 5)
+  end
   if require("moonrl.world").distributed then
     error("offpolicy: distributed (MPI) runs are not supported", 5)
   end

@@ -109,6 +109,9 @@ function R.init(self)
   if self.obs_rms then
     error("reinforce: option 'normalize_obs' is not supported (wrap the env instead)", 5)
   end
+  if self.rew_norm then
+    error("reinforce: option 'normalize_reward' is not supported (wrap the env instead)", 5)
+  end
   if require("moonrl.world").distributed then
     -- per-rank episode batches and critics: not reduced over ranks yet
     error("reinforce: distributed (MPI) runs are not supported", 5)

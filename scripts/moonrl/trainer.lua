@@ -26,14 +26,15 @@
 -- n_steps (the rollout length) is read once, at construction: the
 -- rollout buffer has that size.
 --
--- Observation normalisation (normalize_obs = true): observations are
--- standardised with running statistics (moonrl.wrap.RunningMeanStd) and
--- clipped to ±obs_clip (10).  The statistics are frozen while a rollout is
--- collected and merged with its raw observations after it, so one rollout
--- sees one normaliser; they are saved in checkpoints and policy files.  This
--- path collects step by step in Lua (the plain path is one C call per
--- rollout), so use it where it pays (Pendulum-like scales), not for
--- CartPole.
+-- Normalisation, as Stable-Baselines3's VecNormalize in training mode, done
+-- by the C collect (mrl_rollout_set_norm): normalize_obs = true (SB3:
+-- norm_obs) merges each step's raw observations into running statistics
+-- (core.rms) and acts on them standardised and clipped to ±obs_clip (SB3:
+-- clip_obs, 10); normalize_reward = true (SB3: norm_reward) stores rewards
+-- divided by the running std of the discounted return (gamma = the
+-- trainer's), clipped to ±clip_reward (10).  Both are saved in checkpoints
+-- (observation statistics also in policy files); a distributed run merges
+-- them over every rank each step.
 --
 -- Resuming exactly: a checkpoint holds the parameters, the optimiser
 -- moments and step counts, the generators (the policy's, which samples
@@ -117,9 +118,14 @@ M.Trainer = Trainer
 local COMMON = {
   gamma = 0.99, gae_lambda = 0.95, n_steps = 2048,
   normalize_obs = false, obs_clip = 10,
+  normalize_reward = false, clip_reward = 10,
   stats_window = 20,
 }
 M.COMMON = COMMON
+
+-- Stable-Baselines3's VecNormalize names for the common options.
+local COMMON_ALIASES = {norm_obs = "normalize_obs", clip_obs = "obs_clip",
+                       norm_reward = "normalize_reward"}
 
 -- Algorithm classes: T.class(name, defaults) → a table with :new(opts) and
 -- __call, so `rl.ppo{...}` and `require("moonrl.ppo"){...}` both work.
@@ -159,8 +165,9 @@ function M.new(cls, opts)
   local own = cls.structural or {}
   for k, v in pairs(opts) do
     if not STRUCTURAL[k] and not own[k] then
-      if hp[k] == nil and cls.aliases and cls.aliases[k] then
-        local canon = cls.aliases[k]
+      local alias = hp[k] == nil and ((cls.aliases and cls.aliases[k]) or COMMON_ALIASES[k])
+      if alias then
+        local canon = alias
         if opts[canon] ~= nil then
           error(("%s: options '%s' and '%s' are the same; give one"):format(cls.name, k, canon), 3)
         end
@@ -229,9 +236,8 @@ function M.new(cls, opts)
   self.episodes = 0
   self.reset_envs_on_save = opts.reset_envs_on_save ~= false
   self.elapsed = 0          -- wall seconds spent in learn() (informational)
-  if self:hpv("normalize_obs") then
-    self.obs_rms = require("moonrl.wrap").RunningMeanStd.new(self.obs_dim)
-  end
+  if self:hpv("normalize_obs") then self.obs_rms = core.rms(self.obs_dim) end
+  if self:hpv("normalize_reward") then self.rew_norm = core.reward_norm(self.num_envs) end
   self.n_steps = floor(self:hpv("n_steps"))
   self.rollout = env:rollout(self.n_steps)
   if cls.init then cls.init(self) end
@@ -258,7 +264,7 @@ function Trainer:_join_world()
   W.bcast_rng(self.policy)
   W.bcast_rng(self.rng)
   if self.obs_rms then
-    local st = self.obs_rms:get_state()
+    local st = self.obs_rms:state()
     local d = self.obs_dim
     local flat = {st.count}
     for j = 1, d do flat[1 + j], flat[1 + d + j] = st.mean[j], st.var[j] end
@@ -266,6 +272,11 @@ function Trainer:_join_world()
     for j = 1, d do st.mean[j], st.var[j] = flat[1 + j], flat[1 + d + j] end
     st.count = flat[1]
     self.obs_rms:set_state(st)
+  end
+  if self.rew_norm then
+    local st = self.rew_norm:state()
+    local flat = W.bcast_numbers({st.mean, st.var, st.count})
+    self.rew_norm:set_state({mean = flat[1], var = flat[2], count = flat[3]})
   end
 end
 
@@ -359,16 +370,19 @@ end
 function Trainer:collect(callbacks)
   local env = self.env
   if self.need_reset then
-    local obs = env:reset(self:_segment_seed(self.segment))
-    if self._raw then self._raw:copy(obs) end
+    env:reset(self:_segment_seed(self.segment))
+    if self.rew_norm then self.rew_norm:reset_returns() end
     self.need_reset = false
   end
-  if self.obs_rms then
-    self:_with_sampling_rng(self._collect_normalized, self)
-  else
-    self:_with_sampling_rng(env.collect, env, self.rollout, self.policy, self.value)
-    self.rollout:gae(self:hpv("gamma"), self:hpv("gae_lambda"))
+  if self.obs_rms or self.rew_norm then
+    core.rollout_set_norm(self.rollout, {
+      obs = self.obs_rms, reward = self.rew_norm, update = true,
+      clip_obs = self:hpv("obs_clip"), clip_reward = self:hpv("clip_reward"),
+      epsilon = 1e-8, gamma = self:hpv("gamma"),
+      reduce = W.distributed and W.reducer or nil})
   end
+  self:_with_sampling_rng(env.collect, env, self.rollout, self.policy, self.value)
+  self.rollout:gae(self:hpv("gamma"), self:hpv("gae_lambda"))
   local n = self.n_steps * self.num_envs * W.size
   self.steps_done = self.steps_done + n
   self:_record_episodes(callbacks or self._callbacks)
@@ -376,159 +390,11 @@ function Trainer:collect(callbacks)
   return n
 end
 
--- ---------------------------------------------- normalised collection
-
--- Normalises row-major raw values src (flat tensor or table, 1-based, from
--- offset) into dst (flat), n rows of obs_dim.
-function Trainer:_normalize_into(dst, doff, src, soff, nrows)
-  local d = self.obs_dim
-  local mean, var = self.obs_rms.mean, self.obs_rms.var
-  local clip = self:hpv("obs_clip")
-  local sd = self._sd
-  if not sd or self._sd_count ~= self.obs_rms.count then
-    sd = {}
-    for j = 1, d do sd[j] = math.sqrt(var[j] + 1e-8) end
-    self._sd, self._sd_count = sd, self.obs_rms.count
-  end
-  for r = 0, nrows - 1 do
-    for j = 1, d do
-      local x = (src[soff + r * d + j] - mean[j]) / sd[j]
-      if x > clip then x = clip elseif x < -clip then x = -clip end
-      dst[doff + r * d + j] = x
-    end
-  end
-end
-
--- The same rollout as env:collect + rollout:gae, but acting on normalised
--- observations: stepped from Lua, one batch of num_envs per step.
-function Trainer:_collect_normalized()
-  local env, ro, policy, value = self.env, self.rollout, self.policy, self.value
-  local T, N, D = self.n_steps, self.num_envs, self.obs_dim
-  if not self._raw then
-    self._raw = core.zeros(N, D)               -- current raw observations
-    self._raw_flat = self._raw:reshape(N * D)
-    self._rawbuf = core.zeros(T * N * D)       -- the rollout's raw observations
-    self._fin_flat = core.zeros(D)
-    self._nf = core.zeros(1, D)
-    self._nf_flat = self._nf:reshape(D)
-    self._nraw = core.zeros(N, D)
-    self._nraw_flat = self._nraw:reshape(N * D)
-    if not env.started then
-      self._raw:copy(env:reset())
-    else
-      -- envs stepped elsewhere: restart them where this path can see them
-      self._raw:copy(env:reset(self:_segment_seed(self.segment)))
-    end
-  end
-  local obs = ro:field("obs")
-  local obs_flat = obs:reshape(T * N * D)
-  local act = ro:field("actions")
-  local logp = ro:field("logp")
-  local rew = ro:field("rewards"):reshape(T * N)
-  local vals = ro:field("values"):reshape(T * N)
-  local nvals = ro:field("next_values"):reshape(T * N)
-  local adv = ro:field("advantages"):reshape(T * N)
-  local ret = ro:field("returns"):reshape(T * N)
-  local term, trunc = {}, {}
-  local rawbuf, raw_flat = self._rawbuf, self._raw_flat
-  for t = 0, T - 1 do
-    local base = t * N * D
-    for k = 1, N * D do rawbuf[base + k] = raw_flat[k] end
-    self:_normalize_into(obs_flat, base, raw_flat, 0, N)
-    local obs_t = obs[t + 1]
-    policy:act_into(obs_t, act[t + 1], logp[t + 1])
-    local v = value:forward(obs_t)
-    for i = 1, N do vals[t * N + i] = v[i][1] end
-    local nobs, r, te, tr = env:step(act[t + 1])
-    local fin
-    for i = 1, N do
-      local k = t * N + i
-      rew[k] = r[i]
-      term[k], trunc[k] = te[i] ~= 0, tr[i] ~= 0
-      if term[k] then
-        nvals[k] = 0
-      elseif trunc[k] then
-        fin = fin or env:final_obs()
-        for j = 1, D do self._fin_flat[j] = fin[i][j] end
-        self:_normalize_into(self._nf_flat, 0, self._fin_flat, 0, 1)
-        nvals[k] = value:forward(self._nf)[1][1]
-      end
-    end
-    self._raw:copy(nobs)
-  end
-  -- bootstrap values of the envs that went on
-  self:_normalize_into(self._nraw_flat, 0, raw_flat, 0, N)
-  local vlast = value:forward(self._nraw)
-  for t = 0, T - 1 do
-    for i = 1, N do
-      local k = t * N + i
-      if not term[k] and not trunc[k] then
-        nvals[k] = t < T - 1 and vals[k + N] or vlast[i][1]
-      end
-    end
-  end
-  -- GAE per env column (golden kind gae)
-  local gamma, lam = self:hpv("gamma"), self:hpv("gae_lambda")
-  for i = 1, N do
-    local a = 0
-    for t = T - 1, 0, -1 do
-      local k = t * N + i
-      local nt = term[k] and 0 or 1
-      local delta = rew[k] + gamma * nt * nvals[k] - vals[k]
-      local cont = (term[k] or trunc[k]) and 0 or 1
-      a = delta + gamma * lam * cont * a
-      adv[k] = a
-      ret[k] = a + vals[k]
-    end
-  end
-  -- merge the rollout's raw observations into the statistics
-  if W.distributed then return self:_merge_world_obs(rawbuf, T * N) end
-  local d = D
-  local rows = T * N
-  local mean, var = {}, {}
-  for j = 1, d do
-    local s = 0
-    for r = 0, rows - 1 do s = s + rawbuf[r * d + j] end
-    local m = s / rows
-    local q = 0
-    for r = 0, rows - 1 do local e = rawbuf[r * d + j] - m; q = q + e * e end
-    mean[j], var[j] = m, q / rows
-  end
-  self.obs_rms:merge(mean, var, rows)
-end
-
--- The same merge over every rank's rollout (two passes, as above): every
--- rank ends with the same statistics.
-function Trainer:_merge_world_obs(rawbuf, rows)
-  local d = self.obs_dim
-  local s = {}
-  for j = 1, d do
-    local a = 0
-    for r = 0, rows - 1 do a = a + rawbuf[r * d + j] end
-    s[j] = a
-  end
-  s[d + 1] = rows
-  s = W.sum(s)
-  local total = s[d + 1]
-  local mean, q = {}, {}
-  for j = 1, d do
-    local m = s[j] / total
-    local a = 0
-    for r = 0, rows - 1 do local e = rawbuf[r * d + j] - m; a = a + e * e end
-    mean[j], q[j] = m, a
-  end
-  q = W.sum(q)
-  local var = {}
-  for j = 1, d do var[j] = q[j] / total end
-  self.obs_rms:merge(mean, var, total)
-end
-
--- Normalised observations for acting outside training (play, evaluation).
+-- Normalised observations (one row, or rows) for acting outside training
+-- (play, evaluation): the statistics are not updated.
 function Trainer:normalize(obs)
   if not self.obs_rms then return obs end
-  local out = {}
-  self:_normalize_into(out, 0, obs, 0, 1)
-  return out
+  return self.obs_rms:normalize(obs, self:hpv("obs_clip"), 1e-8):totable()
 end
 
 -- ------------------------------------------------------------ update
@@ -751,6 +617,8 @@ function Trainer:close()
   if self.csv then self.csv:close(); self.csv = nil end
   if self.owns_env and self.env then self.env:close() end
   if self.rollout then self.rollout:close() end
+  if self.obs_rms then self.obs_rms:close() end
+  if self.rew_norm then self.rew_norm:close() end
 end
 
 function Trainer:__tostring()

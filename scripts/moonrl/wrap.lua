@@ -168,71 +168,47 @@ end
 
 ---------------------------------------------------------------- running statistics
 
--- Per-dimension running mean and variance, merged batch by batch with the
--- parallel formula of Chan et al. (exact for any split).  Like Gymnasium's
--- RunningMeanStd it starts at mean 0, var 1 with a tiny pseudo-count, so
--- early normalisation is finite.
+-- Per-dimension running mean and variance: a thin view of core.rms (the
+-- merge is the C runtime's, Stable-Baselines3's RunningMeanStd: mean 0,
+-- var 1 and a pseudo-count of 1e-4 at start, so early normalisation is
+-- finite).  rms.mean, rms.var and rms.count read the handle.
+local core_
+local function core()
+  if not core_ then core_ = require "moonrl.core" end
+  return core_
+end
+
 local RunningMeanStd = {}
-RunningMeanStd.__index = RunningMeanStd
 wrap.RunningMeanStd = RunningMeanStd
-
-function RunningMeanStd.new(dim, count)
-  local self = setmetatable({dim = dim, mean = {}, var = {}, count = count or 1e-4}, RunningMeanStd)
-  for i = 1, dim do self.mean[i], self.var[i] = 0.0, 1.0 end
-  return self
+local RMS_FIELDS = {mean = true, var = true, count = true}
+RunningMeanStd.__index = function(self, k)
+  if RMS_FIELDS[k] then return self.h:state()[k] end
+  return RunningMeanStd[k]
 end
 
--- Merge a batch summarised by its mean, (population) variance and size.
-function RunningMeanStd:merge(bmean, bvar, bcount)
-  local n = self.count
-  local tot = n + bcount
-  for i = 1, self.dim do
-    local delta = bmean[i] - self.mean[i]
-    local m2 = self.var[i] * n + bvar[i] * bcount + delta * delta * n * bcount / tot
-    self.mean[i] = self.mean[i] + delta * bcount / tot
-    self.var[i] = m2 / tot
-  end
-  self.count = tot
+function RunningMeanStd.new(dim)
+  return setmetatable({dim = dim, h = core().rms(dim)}, RunningMeanStd)
 end
 
-function RunningMeanStd:update(x)
-  local zero = {}
-  for i = 1, self.dim do zero[i] = 0.0 end
-  self:merge(x, zero, 1)
-end
-
--- rows: a list of observations (e.g. one per env of a vector)
+-- x: one observation; rows: a list of them (e.g. one per env of a vector)
+function RunningMeanStd:update(x) self.h:update(x) end
 function RunningMeanStd:update_batch(rows)
-  local n = #rows
-  if n == 0 then return end
-  local mean, var = {}, {}
-  for i = 1, self.dim do
-    local s = 0.0
-    for r = 1, n do s = s + rows[r][i] end
-    local m = s / n
-    local q = 0.0
-    for r = 1, n do local d = rows[r][i] - m; q = q + d * d end
-    mean[i], var[i] = m, q / n
-  end
-  self:merge(mean, var, n)
+  if #rows > 0 then self.h:update(rows) end
 end
 
-function RunningMeanStd:get_state()
-  return {mean = copy_array(self.mean), var = copy_array(self.var), count = self.count}
+-- clip((x - mean) / sqrt(var + epsilon), ±clip) as a table.
+function RunningMeanStd:normalize(x, clip, epsilon)
+  return self.h:normalize(x, clip, epsilon):totable()
 end
+
+function RunningMeanStd:get_state() return self.h:state() end
 
 function RunningMeanStd:set_state(t)
-  if type(t) ~= "table" or type(t.mean) ~= "table" or type(t.var) ~= "table"
-     or #t.mean ~= self.dim or #t.var ~= self.dim or not is_finite(t.count) or t.count <= 0 then
-    error("RunningMeanStd:set_state: expected {mean = [" .. self.dim .. "], var = [" .. self.dim
-      .. "], count > 0}", 2)
+  local ok, err = pcall(self.h.set_state, self.h, t)
+  if not ok then
+    error("RunningMeanStd:set_state: " .. tostring(err) .. " (expected {mean = ["
+          .. self.dim .. "], var = [" .. self.dim .. "], count > 0})", 2)
   end
-  for i = 1, self.dim do
-    if not is_finite(t.mean[i]) or not is_finite(t.var[i]) or t.var[i] < 0 then
-      error("RunningMeanStd:set_state: mean[" .. i .. "] / var[" .. i .. "] must be finite, var >= 0", 2)
-    end
-  end
-  self.mean, self.var, self.count = copy_array(t.mean), copy_array(t.var), t.count
 end
 
 ---------------------------------------------------------------- normalisers
@@ -261,13 +237,7 @@ end
 
 -- (obs - mean) / sqrt(var + epsilon), clipped; does not update statistics.
 function NormalizeObs:normalize(obs)
-  local rms, out, c, eps = self.rms, {}, self.clip, self.epsilon
-  for i = 1, rms.dim do
-    local z = (obs[i] - rms.mean[i]) / sqrt(rms.var[i] + eps)
-    if z > c then z = c elseif z < -c then z = -c end
-    out[i] = z
-  end
-  return out
+  return self.rms:normalize(obs, self.clip, self.epsilon)
 end
 
 function NormalizeObs:_observe(obs)

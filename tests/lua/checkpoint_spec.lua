@@ -150,10 +150,15 @@ describe("trainer checkpoints", function()
   end
 
   for _, case in ipairs({{"ppo"}, {"ppo", {normalize_obs = true}},
+                         {"ppo", {normalize_obs = true, normalize_reward = true}},
+                         {"trpo", {norm_reward = true}},
                          {"ppo", {kl_penalty = {beta = 0.5, target_kl = 0.01}}},
                          {"trpo"}, {"trpo", {lagrangian = {lambda = 1}}}, {"npg"}}) do
     local algo, extra = case[1], case[2]
-    local what = algo .. (extra and (" " .. next(extra)) or "")
+    local keys = {}
+    for k in pairs(extra or {}) do keys[#keys + 1] = k end
+    table.sort(keys)
+    local what = algo .. (#keys > 0 and (" " .. table.concat(keys, "+")) or "")
     it("resume exactly: " .. what, function()
       local path = tmp("ck")
       local a = make(algo, extra)
@@ -176,9 +181,41 @@ describe("trainer checkpoints", function()
       assert.are.equal(a.updates, b.updates)
       assert.are.equal(a.kl_beta, b.kl_beta)
       assert.are.equal(a.lagrange_lambda, b.lagrange_lambda)
-      if a.obs_rms then assert.are.same(a.obs_rms.mean, b.obs_rms.mean) end
+      if a.obs_rms then assert.are.same(a.obs_rms:state(), b.obs_rms:state()) end
+      if a.rew_norm then assert.are.same(a.rew_norm:state(), b.rew_norm:state()) end
     end)
   end
+
+  it("save the normalisers, load the old format and refuse hostile statistics", function()
+    local path = tmp("ckn")
+    local a = make("ppo", {normalize_obs = true, normalize_reward = true})
+    a:learn(128)
+    a:save(path)
+    local meta = header(path).__metadata__
+    local on, rn = json.decode(meta.obs_norm), json.decode(meta.reward_norm)
+    assert.are.same(a.obs_rms:state(), on)
+    assert.are.equal(a.rew_norm:state().count, rn.count)
+    -- a file with the statistics only (the Lua trainer's old format) turns
+    -- observation normalisation on; hostile statistics are refused
+    local tensors = core.st_read(path)
+    local function rewrite(obs_norm)
+      local m = {}
+      for k, v in pairs(meta) do m[k] = v end
+      m.reward_norm, m.obs_norm = nil, obs_norm
+      assert(core.st_write(path, tensors, m))
+    end
+    rewrite(json.encode({mean = {1, 2, 3, 4}, var = {1, 1, 1, 4}, count = 7}))
+    local b = make("ppo", {resume = path})
+    assert.are.same({mean = {1, 2, 3, 4}, var = {1, 1, 1, 4}, count = 7}, b.obs_rms:state())
+    assert.is_nil(b.rew_norm)
+    rewrite(json.encode({mean = {1, 2, 3, 4}, var = {1, -1, 1, 4}, count = 7}))
+    raises(function() make("ppo", {resume = path}) end, "var[1] = -1")
+    rewrite(json.encode({mean = {1, 2, 3, 4}, var = {1, 1, 1, 4}, count = 0}))
+    raises(function() make("ppo", {resume = path}) end, "obs_norm: rms set_state: count 0")
+    os.remove(path)
+    a:close()
+    b:close()
+  end)
 
   it("refuse to resume another algorithm or shape", function()
     local path = tmp("ck2")

@@ -134,4 +134,59 @@ describe("moonrl.golden", function()
     assert.matches("\nnot ok 2 %- bad: unknown kind 'mystery'\n", text)
     assert.matches("\n1 passed, 1 failed\n$", text)
   end)
+
+  -- Runs golden.main over files holding docs; returns status, output.
+  local function run_docs(docs, args)
+    local paths, all = {}, {}
+    for i, d in ipairs(docs) do
+      paths[i] = os.tmpname()
+      local f = assert(io.open(paths[i], "w"))
+      f:write(json.encode(d))
+      f:close()
+    end
+    for _, a in ipairs(args or {}) do all[#all + 1] = a end
+    for _, p in ipairs(paths) do all[#all + 1] = p end
+    local lines = {}
+    local out = {write = function(_, s) lines[#lines + 1] = s end, flush = function() end}
+    local status = golden.main(all, out)
+    for _, p in ipairs(paths) do os.remove(p) end
+    return status, table.concat(lines)
+  end
+
+  it("reads golden-1 and golden-2 files, mixed, and refuses other formats", function()
+    local ret = {name = "r", kind = "returns", rewards = {1}, gamma = 0.9,
+                 expect = {discounted_return = 1, reward_to_go = {1}}}
+    local status, text = run_docs({{format = "moonrl-golden-1", cases = {ret}},
+                                   {format = "moonrl-golden-2", cases = {ret}}})
+    assert.equal(0, status)
+    assert.matches("\n2 passed, 0 failed\n$", text)
+    status, text = run_docs({{format = "moonrl-golden-3", cases = {ret}}})
+    assert.equal(1, status)
+    assert.matches("not a moonrl%-golden%-1 or moonrl%-golden%-2 file", text)
+  end)
+
+  it("running_norm and reward_norm by hand (SB3 VecNormalize)", function()
+    -- one batch {1, 3}: mean 2, var 1, n 2, from mean 0, var 1, count 1e-4
+    local tot = 2.0001
+    local m, v = 4 / tot, (1e-4 + 2 + 4 * 1e-4 * 2 / tot) / tot
+    local case = {kind = "running_norm", batches = {{{1}, {3}}}, obs = {{5}, {1e6}},
+                  clip_obs = 10, epsilon = 1e-8, tol = tol,
+                  expect = {mean = {m}, var = {v}, count = tot,
+                            normalized = {{(5 - m) / math.sqrt(v + 1e-8)}, {10}}}}
+    assert.is_nil(golden.check(case))
+    case.expect.var[1] = v * 1.01
+    assert.matches("var", golden.check(case))
+    -- rewards {1, 3}, env 2 done: ret {1, 3} merged, then ret[2] = 0
+    local rcase = {kind = "reward_norm", rewards = {{1, 3}, {2, 4}},
+                   dones = {{false, true}, {false, false}}, gamma = 0.5,
+                   clip_reward = 10, epsilon = 1e-8, tol = tol, expect = {}}
+    local delta = 3.25 - m
+    local v2 = (v * tot + 0.5625 * 2 + delta * delta * tot * 2 / (tot + 2)) / (tot + 2)
+    rcase.expect = {normalized = {{1 / math.sqrt(v + 1e-8), 3 / math.sqrt(v + 1e-8)},
+                                  {2 / math.sqrt(v2 + 1e-8), 4 / math.sqrt(v2 + 1e-8)}},
+                    ret_mean = m + delta * 2 / (tot + 2), ret_var = v2, ret_count = tot + 2}
+    assert.is_nil(golden.check(rcase))
+    rcase.gamma = 0.9
+    assert.is_not_nil(golden.check(rcase))
+  end)
 end)

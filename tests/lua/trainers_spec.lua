@@ -167,12 +167,43 @@ describe("trainers", function()
   it("normalise observations when asked and keep the statistics", function()
     local t = small("ppo", {normalize_obs = true})
     t:learn(64)
-    assert.is_table(t.obs_rms)
-    assert.is_true(t.obs_rms.count > 60)
+    -- every step's batch of 2 observations (and the reset) merged
+    assert.is_true(t.obs_rms:count() >= 64)
+    local st = t.obs_rms:state()
+    assert.are.equal(4, #st.mean)
+    for j = 1, 4 do assert.is_true(st.var[j] >= 0) end
     -- the rollout holds normalised observations (clipped to ±10)
     local o = t.rollout:field("obs"):reshape(16 * 2 * 4)
     for i = 1, o:numel() do assert.is_true(math.abs(o[i]) <= 10) end
     t:close()
+  end)
+
+  it("normalise rewards when asked (SB3 norm_reward), with gamma the trainer's", function()
+    local t = small("ppo", {norm_reward = true, gamma = 0.9, clip_reward = 5})
+    assert.is_not_nil(t.rew_norm)
+    t:collect()
+    -- CartPole pays 1 a step: stored rewards are 1/sqrt(var + eps) of the
+    -- discounted returns, the same number for every env at a step
+    local r = t.rollout:field("rewards"):reshape(32)
+    assert.is_true(r[1] ~= 1 and r[1] > 0 and r[1] <= 5)
+    local st = t.rew_norm:state()
+    assert.are.equal(16 * 2 + 1e-4, st.count)
+    -- the same steps replayed by hand through a fresh normaliser
+    local ref = core.reward_norm(2)
+    local te, tr = t.rollout:field("terminated"), t.rollout:field("truncated")
+    for k = 1, 16 do
+      local d = {te[k][1] ~= 0 or tr[k][1] ~= 0, te[k][2] ~= 0 or tr[k][2] ~= 0}
+      local o = ref:step({1, 1}, d, 0.9, 5, 1e-8)
+      assert.are.equal(o[1], r[2 * k - 1])
+      assert.are.equal(o[2], r[2 * k])
+    end
+    assert.are.same(ref:state(), t.rew_norm:state())
+    ref:close()
+    t:close()
+    raises(function() small("ppo", {norm_reward = true, normalize_reward = true}) end,
+           "are the same")
+    raises(function() rl.reinforce{env = env(1, 1), normalize_reward = true} end,
+           "normalize_reward")
   end)
 
   it("raise clear errors for bad options", function()

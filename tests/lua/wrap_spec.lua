@@ -9,6 +9,7 @@ local wrap = require "moonrl.wrap"
 local envs = require "moonrl.envs"
 
 local helper = dofile(here .. "helper.lua")
+local core = require "moonrl.core"
 local expect_error, near, same_array = helper.raises, helper.near, helper.same_array
 
 -- A scripted env: observations obs_seq[t] (t = 0 after reset), rewards
@@ -126,24 +127,30 @@ describe("RunningMeanStd", function()
     local data = {}
     local r = envs.rng.new(2)
     for i = 1, 101 do data[i] = {r:normal(1, 2), r:uniform(-3, 3)} end
-    local one, parts = wrap.RunningMeanStd.new(2, 0), wrap.RunningMeanStd.new(2, 0)
-    -- count 0 start: a merge from nothing is the batch itself
+    local one, parts = wrap.RunningMeanStd.new(2), wrap.RunningMeanStd.new(2)
     one:update_batch(data)
     local a, b = {}, {}
     for i = 1, 101 do if i <= 37 then a[#a + 1] = data[i] else b[#b + 1] = data[i] end end
     parts:update_batch(a)
     for i = 1, #b do parts:update(b[i]) end
+    -- the data as the statistics see them (float32), merged into the start
+    -- state mean 0, var 1, count 1e-4 by SB3's formula
+    local f = {}
+    for i = 1, 101 do f[i] = core.tensor(data[i]):totable() end
     for d = 1, 2 do
       local s, s2 = 0, 0
-      for i = 1, 101 do s = s + data[i][d] end
+      for i = 1, 101 do s = s + f[i][d] end
       local m = s / 101
-      for i = 1, 101 do s2 = s2 + (data[i][d] - m) ^ 2 end
-      near(one.mean[d], m, 1e-12)
-      near(one.var[d], s2 / 101, 1e-12)
-      near(parts.mean[d], m, 1e-12)
-      near(parts.var[d], s2 / 101, 1e-12)
+      for i = 1, 101 do s2 = s2 + (f[i][d] - m) ^ 2 end
+      local tot = 101 + 1e-4
+      local mean = m * 101 / tot
+      local var = (1e-4 + s2 + m * m * 1e-4 * 101 / tot) / tot
+      near(one.mean[d], mean, 1e-12)
+      near(one.var[d], var, 1e-12)
+      near(parts.mean[d], mean, 1e-12)
+      near(parts.var[d], var, 1e-12)
     end
-    assert.are.equal(101, parts.count)
+    near(parts.count, 101 + 1e-4, 1e-12)
   end)
 end)
 
@@ -180,7 +187,7 @@ describe("wrap.normalize_obs", function()
     assert.are.equal(st.count, e.rms.count)
     local f = wrap.normalize_obs(gaussian_env({1}, {1}, 3), {training = false})
     f:set_stats({mean = {1}, var = {4}, count = 10})
-    near(f:normalize({5})[1], (5 - 1) / math.sqrt(4 + 1e-8), 1e-12)
+    near(f:normalize({5})[1], (5 - 1) / math.sqrt(4 + 1e-8), 1e-6)  -- float32 rows
     assert.are.equal(2, e:normalize({1e6})[1])
     assert.are.equal(-2, e:normalize({-1e6})[1])
     same_array(e.observation_space.high, {2})

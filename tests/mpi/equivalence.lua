@@ -148,5 +148,35 @@ if w.rank == 0 then
         "value_fit: the 2-rank fit equals the 1-rank fit over the whole batch")
 end
 
+-- ------------------------------------------------------- normaliser
+-- each rank merges its own rows through the reducer; rank 0 merges both
+-- ranks' rows locally in one batch: the same statistics up to rounding
+local function rows_of(rank)
+  local r, g = {}, core.rng(70 + rank)
+  for i = 1, 5 + 4 * rank do r[i] = {g:normal() * 3 + rank, g:uniform() - 2} end
+  g:close()
+  return r
+end
+local rms = core.rms(2)
+rms:update(rows_of(w.rank), W.reducer)
+rms:update(rows_of(1 - w.rank), W.reducer)
+if w.rank == 0 then
+  local ref = core.rms(2)
+  local union = rows_of(0)
+  for _, x in ipairs(rows_of(1)) do union[#union + 1] = x end
+  ref:update(union)
+  ref:update(union)
+  local a, b = rms:state(), ref:state()
+  local d = math.abs(a.count - b.count)
+  for j = 1, 2 do
+    d = math.max(d, math.abs(a.mean[j] - b.mean[j]), math.abs(a.var[j] - b.var[j]))
+  end
+  diag(("rms: max |d| %.3g (count %g)"):format(d, a.count))
+  check(d < 1e-12 and a.count == 2 * 14 + 1e-4,
+        "rms: a 2-rank update through the reducer equals one update over the union")
+  ref:close()
+end
+rms:close()
+
 if w.rank == 0 then print("1.." .. n) end
 W.finish()

@@ -1,6 +1,6 @@
 -- tests/mpi.t, test a (run under mpirun -np 2): after N updates every rank
 -- holds bit-identical parameters (policy, value, both optimisers' moments)
--- for PPO, PPO with observation normalisation, TRPO and NPG — while the
+-- for PPO, PPO with observation and reward normalisation, TRPO and NPG — while the
 -- ranks' rollouts differed.  Rank 0 prints TAP lines.
 local rl = require "moonrl"
 local core = rl.core
@@ -36,7 +36,8 @@ end
 
 local cases = {
   {"ppo", "CartPole-v1", {n_steps = 64, batch_size = 32, epochs = 3}},
-  {"ppo", "Pendulum-v1", {n_steps = 64, batch_size = 64, epochs = 2, normalize_obs = true}},
+  {"ppo", "Pendulum-v1", {n_steps = 64, batch_size = 64, epochs = 2, normalize_obs = true,
+                           normalize_reward = true}},
   {"trpo", "CartPole-v1", {n_steps = 64, batch_size = 64, n_critic_updates = 2}},
   {"npg", "Acrobot-v1", {n_steps = 64, batch_size = 64, n_critic_updates = 2}},
   {"ppo", "CartPole-v1", {n_steps = 64, batch_size = 32, epochs = 2},
@@ -67,7 +68,7 @@ for _, c in ipairs(cases) do
   check(state_mismatches(agent) == 0,
         algo .. " " .. id .. ": after 5 updates every rank holds bit-identical parameters and optimiser state")
   if agent.obs_rms then
-    local st = agent.obs_rms:get_state()
+    local st = agent.obs_rms:state()
     local flat = {st.count}
     for j = 1, #st.mean do flat[#flat + 1] = st.mean[j]; flat[#flat + 1] = st.var[j] end
     local root = mpi.bcast(flat, 0)
@@ -75,6 +76,15 @@ for _, c in ipairs(cases) do
     for i = 1, #flat do if flat[i] ~= root[i] then bad = bad + 1 end end
     check(W.sum({bad})[1] == 0 and st.count > 2 * 64 * 2 * 5 - 1,
           algo .. " " .. id .. ": the observation normaliser is merged over both ranks (count " .. st.count .. ")")
+  end
+  if agent.rew_norm then
+    local st = agent.rew_norm:state()
+    local flat = {st.mean, st.var, st.count}
+    local root = mpi.bcast(flat, 0)
+    local bad = 0
+    for i = 1, 3 do if flat[i] ~= root[i] then bad = bad + 1 end end
+    check(W.sum({bad})[1] == 0 and st.count > 2 * 2 * 64 * 5 - 1,
+          algo .. " " .. id .. ": the reward normaliser is merged over both ranks (count " .. st.count .. ")")
   end
   agent:close()
 end

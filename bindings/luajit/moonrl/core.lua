@@ -159,7 +159,7 @@ local core = {version = "0.1.0", abi = EXPECTED_ABI, binding = "luajit", _intern
 -- dependency order: each is moonrl/core/<name>.lua returning
 -- function(core, I), which adds its functions to core and the helpers later
 -- parts use to I.  A new part is a new file plus its name here.
-local PARTS = {"util", "tensor", "policy", "net", "optim", "funcs", "train", "ppo", "st"}
+local PARTS = {"util", "tensor", "policy", "net", "optim", "funcs", "train", "ppo", "st", "norm", "bgtrain"}
 for i = 1, #PARTS do
   require("moonrl.core." .. PARTS[i])(core, I)
 end

@@ -38,15 +38,14 @@ function M.play(path, o)
   end
   local env = rl.envs.make(env_id, config)
   local norm = info.obs_norm
+  local rms
+  if norm then
+    rms = rl.core.rms(#norm.mean)
+    rms:set_state(norm)
+  end
   local function prep(obs)
-    if not norm then return obs end
-    local x = {}
-    for j = 1, #obs do
-      local v = (obs[j] - norm.mean[j]) / math.sqrt(norm.var[j] + 1e-8)
-      if v > 10 then v = 10 elseif v < -10 then v = -10 end
-      x[j] = v
-    end
-    return x
+    if not rms then return obs end
+    return rms:normalize(obs, 10, 1e-8):totable()
   end
   local render = o.render and type(env.render) == "function"
   if o.render and not render then

@@ -119,8 +119,9 @@ function M.run(cfg, o)
   local json = require "moonrl.json"
   local extra = {env = cfg.env, env_opts = json.encode(cfg.env_opts and copy(cfg.env_opts) or {})}
   if agent.obs_rms then
-    extra.obs_norm = json.encode({mean = agent.obs_rms.mean, var = agent.obs_rms.var,
-                                  count = agent.obs_rms.count})
+    local st = agent.obs_rms:state()
+    extra.obs_norm = json.encode({mean = json.array(st.mean), var = json.array(st.var),
+                                  count = st.count})
   end
   require("moonrl.checkpoint").save_policy(agent.policy, out .. "/policy.safetensors", extra)
   agent:save(out .. "/checkpoint.safetensors")
