@@ -70,33 +70,35 @@ typedef struct cpvec { cp e[NE]; } cpvec;
 static void cp_obs(const cp *e, float *row) {
   for (int j = 0; j < 4; j++) row[j] = (float)e->s[j];
 }
-static int v_reset(void *ud, const uint64_t *seeds, float *obs) {
-  cpvec *v = ud;
+static int v_reset(void *ud, mrl_vecenv *v, int block, const uint64_t *seeds) {
+  cpvec *c = ud;
+  (void)block;  /* one block */
   for (int i = 0; i < NE; i++) {
-    if (seeds) v->e[i].rng = seeds[i] * 0x9E3779B97F4A7C15ull + 1;
-    cp_reset(&v->e[i]);
-    cp_obs(&v->e[i], obs + 4 * i);
+    if (seeds) c->e[i].rng = seeds[i] * 0x9E3779B97F4A7C15ull + 1;
+    cp_reset(&c->e[i]);
+    cp_obs(&c->e[i], mrl_vecenv_row(v, i));
+    mrl_vecenv_commit_reset(v, i, "reset");
   }
   return MRL_OK;
 }
-static int v_step(void *ud, const float *a, float *obs, float *rew, uint8_t *te,
-                  uint8_t *tr, float *fin) {
-  cpvec *v = ud;
+static int v_step(void *ud, mrl_vecenv *v, int block, const float *a) {
+  cpvec *c = ud;
+  (void)block;
   for (int i = 0; i < NE; i++) {
-    int r = cp_step(&v->e[i], (int)a[i]);
-    rew[i] = 1.0f;
-    te[i] = r == 1;
-    tr[i] = r == 2;
-    cp_obs(&v->e[i], obs + 4 * i);
-    if (r) {
-      memcpy(fin + 4 * i, obs + 4 * i, 4 * sizeof(float));
-      cp_reset(&v->e[i]);
-      cp_obs(&v->e[i], obs + 4 * i);
+    int r = cp_step(&c->e[i], (int)a[i]), ended;
+    float *row = mrl_vecenv_row(v, i);
+    cp_obs(&c->e[i], row);
+    int st = mrl_vecenv_commit_step(v, i, "step", 1.0, r == 1, r == 2, &ended);
+    if (st != MRL_OK) return st;
+    if (ended) {
+      cp_reset(&c->e[i]);
+      cp_obs(&c->e[i], row);
+      if ((st = mrl_vecenv_commit_reset(v, i, "reset")) != MRL_OK) return st;
     }
   }
   return MRL_OK;
 }
-static const char *v_error(void *ud) { (void)ud; return ""; }
+static const char *v_error(void *ud, int block) { (void)ud; (void)block; return ""; }
 static void v_destroy(void *ud) { free(ud); }
 
 int main(void) {
@@ -123,7 +125,7 @@ int main(void) {
 
   /* 2. collection in C: vecenv + policy + value */
   cpvec *ud = calloc(1, sizeof *ud);
-  mrl_env_desc d = {NE, 4, MRL_DISCRETE, 2, NULL, NULL};
+  mrl_env_desc d = {NE, 4, MRL_DISCRETE, 2, NULL, NULL, 0, 0, NULL};
   mrl_env_ops ops = {v_reset, v_step, v_error, v_destroy};
   mrl_vecenv *v = NULL;
   int hidden[2] = {64, 64};

@@ -1,12 +1,18 @@
 /*
-** vecenv.c — a batch of environments behind mrl_env_ops.
+** vecenv.c — a batch of environments behind mrl_env_ops, and the env
+** contract, written once for every binding.
 **
 ** The vecenv owns the contiguous row buffers the envs write into
 ** ([N][obs_dim] obs and final_obs, [N] rewards and flags), clips box actions
 ** into a scratch copy before they reach the envs (the caller's buffer keeps
 ** the unclipped sample, which is what the policy's log-prob refers to), and
-** keeps the per-env episode accumulators and a ring of finished episodes.
-** No allocation happens after mrl_vecenv_new.
+** through the commits checks each row and reward once, counts episodes,
+** applies the time limit, keeps final_obs, and keeps a ring of finished
+** episodes.  With blocks > 1 the blocks run on a pool (pool.h): the caller
+** and blocks − 1 parked helpers.  A commit touches only its copy's slots
+** and its block's message, so blocks never share a write; the ring is
+** filled after the join, in copy order.  No allocation happens after
+** mrl_vecenv_new.
 */
 #include <math.h>
 #include <stdarg.h>
@@ -15,6 +21,8 @@
 #include <string.h>
 
 #include "moonrl.h"
+#include "finite_row.h"
+#include "pool.h"
 
 /* Finished episodes kept between drains; when full the oldest are dropped,
 ** so a caller that never drains costs a bounded amount of memory. */
@@ -36,10 +44,22 @@ struct mrl_vecenv {
   double *ring_return;      /* [ring_cap] */
   int64_t *ring_length;
   int ring_cap, ring_head, ring_count;  /* head: index of the oldest */
+  double *end_return;       /* [N] the episode that ended at this step */
+  int64_t *end_length;
   int64_t total_steps;
   int started;              /* a successful reset happened since the last failure */
-  char err[512];
+  int blocks;               /* >= 1 */
+  pool *pool;               /* blocks - 1 helpers, NULL for one block */
+  /* the run in flight */
+  int cmd;                  /* VE_RESET or VE_STEP */
+  const void *cmd_arg;      /* seeds or actions */
+  int *blk_st;              /* [blocks] status of each block's op */
+  char (*blk_err)[512];     /* [blocks] a commit's message, "" if none */
+  char name[96];
+  char err[600];
 };
+
+enum { VE_RESET = 1, VE_STEP = 2 };
 
 static void ve_seterr(mrl_vecenv *v, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -48,12 +68,6 @@ static void ve_seterr(mrl_vecenv *v, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(v->err, sizeof v->err, fmt, ap);
   va_end(ap);
-}
-
-/* The ops' own message, never NULL. */
-static const char *ve_ops_error(mrl_vecenv *v) {
-  const char *m = v->ops.error ? v->ops.error(v->ud) : NULL;
-  return m && *m ? m : "environment failed without a message";
 }
 
 static int desc_ok(const mrl_env_desc *d) {
@@ -71,6 +85,7 @@ static int desc_ok(const mrl_env_desc *d) {
   /* Rows × width must fit comfortably in size_t and in one batch. */
   if ((size_t)d->num_envs * (size_t)d->obs_dim > (size_t)MRL_MAX_BATCH * 64)
     return 0;
+  if (d->blocks < 0 || d->blocks > d->num_envs || d->max_episode_steps < 0) return 0;
   return 1;
 }
 
@@ -87,6 +102,11 @@ static void ve_release(mrl_vecenv *v) {
   free(v->ep_length);
   free(v->ring_return);
   free(v->ring_length);
+  free(v->end_return);
+  free(v->end_length);
+  free(v->blk_st);
+  free(v->blk_err);
+  pool_free(v->pool);
   free(v);
 }
 
@@ -121,9 +141,19 @@ int mrl_vecenv_new(mrl_vecenv **out, const mrl_env_ops *ops, void *ud,
   v->ep_length = calloc(n, sizeof(int64_t));
   v->ring_return = calloc((size_t)v->ring_cap, sizeof(double));
   v->ring_length = calloc((size_t)v->ring_cap, sizeof(int64_t));
+  v->end_return = calloc(n, sizeof(double));
+  v->end_length = calloc(n, sizeof(int64_t));
+  v->blocks = desc->blocks > 1 ? desc->blocks : 1;
+  v->desc.blocks = v->blocks;
+  v->blk_st = calloc((size_t)v->blocks, sizeof(int));
+  v->blk_err = calloc((size_t)v->blocks, sizeof *v->blk_err);
+  snprintf(v->name, sizeof v->name, "%s", desc->name ? desc->name : "env");
+  v->desc.name = v->name;
   int ok = v->obs && v->final_obs && v->rewards && v->terminated &&
            v->truncated && v->act_scratch && v->seeds && v->ep_return &&
-           v->ep_length && v->ring_return && v->ring_length;
+           v->ep_length && v->ring_return && v->ring_length && v->end_return &&
+           v->end_length && v->blk_st && v->blk_err;
+  if (ok && v->blocks > 1) ok = (v->pool = pool_new(v->blocks - 1)) != NULL;
   if (ok && desc->low) {
     v->bounds = malloc(2 * (size_t)an * sizeof(float));
     if (v->bounds) {
@@ -158,17 +188,126 @@ const mrl_env_desc *mrl_vecenv_desc(const mrl_vecenv *v) {
   return v ? &v->desc : NULL;
 }
 
-static int ve_check_obs(mrl_vecenv *v, const char *what) {
-  size_t n = (size_t)v->desc.num_envs * (size_t)v->desc.obs_dim;
-  if (mrl_all_finite(v->obs, n)) return MRL_OK;
-  for (size_t k = 0; k < n; k++)
-    if (!isfinite(v->obs[k])) {
-      ve_seterr(v, "%s: env %zu returned a non-finite observation (obs[%zu] = %g)",
-                what, k / (size_t)v->desc.obs_dim, k % (size_t)v->desc.obs_dim,
-                (double)v->obs[k]);
+void mrl_vecenv_block(const mrl_vecenv *v, int block, int *first, int *count) {
+  int64_t n = v->desc.num_envs, b = v->blocks;
+  int lo = (int)(block * n / b), hi = (int)((block + 1) * n / b);
+  *first = lo;
+  *count = hi - lo;
+}
+
+float *mrl_vecenv_row(mrl_vecenv *v, int copy) {
+  return v->obs + (size_t)copy * (size_t)v->desc.obs_dim;
+}
+
+static int ve_block_of(const mrl_vecenv *v, int copy) {
+  /* the block whose range holds copy (see mrl_vecenv_block) */
+  int64_t n = v->desc.num_envs, b = v->blocks;
+  int k = (int)(((int64_t)copy * b + b - 1) / n);
+  while (k > 0 && (int)(k * n / b) > copy) k--;
+  while (k + 1 < b && (int)((k + 1) * n / b) <= copy) k++;
+  return k;
+}
+
+static void ve_blk_err(mrl_vecenv *v, int copy, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void ve_blk_err(mrl_vecenv *v, int copy, const char *fmt, ...) {
+  char *out = v->blk_err[ve_block_of(v, copy)];
+  int k = snprintf(out, 512, "env '%s' copy %d: ", v->name, copy);
+  va_list ap;
+  va_start(ap, fmt);
+  if (k > 0 && k < 512) vsnprintf(out + k, 512 - (size_t)k, fmt, ap);
+  va_end(ap);
+}
+
+static const char *ve_what_value(double x) {
+  return x != x ? "NaN" : isinf(x) ? (x > 0 ? "inf" : "-inf") : "a value beyond float32";
+}
+
+/* The one finiteness check of an observation row. */
+static int ve_check_row(mrl_vecenv *v, int copy, const char *what) {
+  size_t d = (size_t)v->desc.obs_dim;
+  const float *row = v->obs + (size_t)copy * d;
+  if (finite_row(row, d)) return MRL_OK;
+  for (size_t j = 0; j < d; j++)
+    if (!isfinite(row[j])) {
+      ve_blk_err(v, copy, "%s returned non-finite obs[%zu] = %s", what ? what : "env",
+                 j + 1, ve_what_value(row[j]));
       break;
     }
   return MRL_ENONFINITE;
+}
+
+int mrl_vecenv_commit_reset(mrl_vecenv *v, int copy, const char *what) {
+  int st = ve_check_row(v, copy, what);
+  if (st != MRL_OK) return st;
+  v->ep_return[copy] = 0.0;
+  v->ep_length[copy] = 0;
+  return MRL_OK;
+}
+
+int mrl_vecenv_commit_step(mrl_vecenv *v, int copy, const char *what,
+                           double reward, int terminated, int truncated,
+                           int *ended) {
+  *ended = 0;
+  int st = ve_check_row(v, copy, what);
+  if (st != MRL_OK) return st;
+  float r = (float)reward;
+  if (!isfinite(r)) {
+    ve_blk_err(v, copy, "%s returned non-finite reward = %s", what ? what : "env",
+               ve_what_value(reward));
+    return MRL_ENONFINITE;
+  }
+  int64_t len = ++v->ep_length[copy];
+  v->ep_return[copy] += (double)r;
+  /* the time limit: a terminated episode stays terminated */
+  if (!terminated && v->desc.max_episode_steps > 0 && len >= v->desc.max_episode_steps)
+    truncated = 1;
+  v->rewards[copy] = r;
+  v->terminated[copy] = (uint8_t)(terminated != 0);
+  v->truncated[copy] = (uint8_t)(truncated != 0);
+  if (terminated || truncated) {
+    size_t d = (size_t)v->desc.obs_dim;
+    memcpy(v->final_obs + (size_t)copy * d, v->obs + (size_t)copy * d, d * sizeof(float));
+    v->end_return[copy] = v->ep_return[copy];
+    v->end_length[copy] = len;
+    v->ep_return[copy] = 0.0;
+    v->ep_length[copy] = 0;
+    *ended = 1;
+  }
+  return MRL_OK;
+}
+
+static void ve_run_block(void *arg, int k) {
+  mrl_vecenv *v = arg;
+  v->blk_err[k][0] = '\0';
+  v->blk_st[k] = v->cmd == VE_RESET
+                     ? v->ops.reset(v->ud, v, k, (const uint64_t *)v->cmd_arg)
+                     : v->ops.step(v->ud, v, k, (const float *)v->cmd_arg);
+}
+
+/* Runs the command on every block; the lowest failing block (so the lowest
+** failing copy) reports, whatever the thread timing. */
+static int ve_run(mrl_vecenv *v, int cmd, const void *arg, const char *what) {
+  v->cmd = cmd;
+  v->cmd_arg = arg;
+  if (v->pool) {
+    pool_start(v->pool, ve_run_block, v, v->blocks);
+    pool_finish(v->pool, 1);
+  } else {
+    ve_run_block(v, 0);
+  }
+  for (int k = 0; k < v->blocks; k++) {
+    int st = v->blk_st[k];
+    if (st == MRL_OK) continue;
+    if (v->blk_err[k][0]) {  /* a commit's: it names the env and copy */
+      ve_seterr(v, "%s", v->blk_err[k]);
+      return st;
+    }
+    const char *m = v->ops.error ? v->ops.error(v->ud, k) : NULL;
+    ve_seterr(v, "%s: %s", what, m && *m ? m : "environment failed without a message");
+    return st == MRL_ENOMEM ? st : MRL_EENV;
+  }
+  return MRL_OK;
 }
 
 int mrl_vecenv_reset(mrl_vecenv *v, uint64_t seed) {
@@ -176,19 +315,12 @@ int mrl_vecenv_reset(mrl_vecenv *v, uint64_t seed) {
   int n = v->desc.num_envs;
   for (int i = 0; i < n; i++) v->seeds[i] = seed + (uint64_t)i;
   v->started = 0;
-  int st = v->ops.reset(v->ud, v->seeds, v->obs);
-  if (st != MRL_OK) {
-    ve_seterr(v, "reset: %s", ve_ops_error(v));
-    return st == MRL_ENOMEM ? st : MRL_EENV;
-  }
-  st = ve_check_obs(v, "reset");
+  int st = ve_run(v, VE_RESET, v->seeds, "reset");
   if (st != MRL_OK) return st;
   /* A reset abandons the running episodes; they are not reported. */
   memset(v->rewards, 0, (size_t)n * sizeof(float));
   memset(v->terminated, 0, (size_t)n);
   memset(v->truncated, 0, (size_t)n);
-  memset(v->ep_return, 0, (size_t)n * sizeof(double));
-  memset(v->ep_length, 0, (size_t)n * sizeof(int64_t));
   v->started = 1;
   v->err[0] = '\0';
   return MRL_OK;
@@ -249,38 +381,16 @@ int mrl_vecenv_step(mrl_vecenv *v, const float *actions) {
       send = v->act_scratch;
     }
   }
-  int st = v->ops.step(v->ud, send, v->obs, v->rewards, v->terminated,
-                       v->truncated, v->final_obs);
+  int st = ve_run(v, VE_STEP, send, "step");
   if (st != MRL_OK) {
     /* Some envs may have stepped and others not: only a reset can bring
     ** the batch back to a known state. */
     v->started = 0;
-    ve_seterr(v, "step: %s", ve_ops_error(v));
-    return st == MRL_ENOMEM ? st : MRL_EENV;
-  }
-  st = ve_check_obs(v, "step");
-  if (st == MRL_OK && !mrl_all_finite(v->rewards, (size_t)n)) {
-    for (int i = 0; i < n; i++)
-      if (!isfinite(v->rewards[i])) {
-        ve_seterr(v, "step: env %d returned a non-finite reward (%g)", i,
-                  (double)v->rewards[i]);
-        break;
-      }
-    st = MRL_ENONFINITE;
-  }
-  if (st != MRL_OK) {
-    v->started = 0;
     return st;
   }
-  for (int i = 0; i < n; i++) {
-    v->ep_return[i] += (double)v->rewards[i];
-    v->ep_length[i]++;
-    if (v->terminated[i] || v->truncated[i]) {
-      ve_push_episode(v, v->ep_return[i], v->ep_length[i]);
-      v->ep_return[i] = 0.0;
-      v->ep_length[i] = 0;
-    }
-  }
+  for (int i = 0; i < n; i++)
+    if (v->terminated[i] || v->truncated[i])
+      ve_push_episode(v, v->end_return[i], v->end_length[i]);
   v->total_steps += n;
   return MRL_OK;
 }

@@ -20,6 +20,10 @@ worker *worker_new(void);
 void worker_run(worker *w, void (*fn)(void *), void *arg);
 /* Returns once the call started by worker_run has returned. */
 void worker_wait(worker *w);
+/* 1 when the call started by worker_run has returned (or none was
+** started), 0 while it runs; never waits for it.  worker_wait is still
+** due before the next worker_run (it then returns at once). */
+int worker_done(worker *w);
 /* Stops and joins the thread (after worker_wait); NULL is a no-op. */
 void worker_free(worker *w);
 

@@ -2,16 +2,14 @@
 ** vecenv_lua.c — moonrl.VecEnv: Gymnasium-style Lua envs behind mrl_env_ops,
 ** stepped in batches on a pool of worker threads; and moonrl.Rollout.
 **
-** Three ways to run the N env copies, all through the same ops:
+** The env contract (checks of rows and rewards, the time limit, episode
+** counting, auto-reset and final_obs) and the threads are the runtime's
+** (runtime/vecenv.c, runtime/pool.c); this file converts Lua values into
+** the vecenv's rows.  Three ways to run the N env copies:
 **  - threads = K > 1 (and N > 1): K workers, each owning a private lua_State
-**    holding a contiguous block of copies (worker w gets copies
-**    [w·N/K, (w+1)·N/K)).  Worker 0 is the calling thread, workers 1..K-1
-**    are pthreads: the caller publishes a command and bumps a generation
-**    counter; then every thread, the caller included, claims blocks (an
-**    atomic counter) until none is left, and the caller waits for the
-**    count of finished blocks.  Whoever is on a core does the work, so a
-**    descheduled helper never stalls a step.  (K = min(threads, N);
-**    threads = 1 is the same as threads = 0.)
+**    holding a contiguous block of copies (worker w is the vecenv's block
+**    w, copies [w·N/K, (w+1)·N/K)), run at once on the vecenv's pool.
+**    (K = min(threads, N); threads = 1 is the same as threads = 0.)
 **  - threads = 0 or 1 (or N = 1): one private lua_State with every copy, stepped
 **    in the calling thread.
 **  - an inline env (source is a table in the caller's state): the copies
@@ -44,20 +42,11 @@
 */
 #include <limits.h>
 #include <math.h>
-#include <pthread.h>
-#include <sched.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
-#ifdef __linux__
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
 
 #include "l_module.h"
 #include "l_tensor.h"
@@ -71,20 +60,6 @@
 enum { VL_RESET = 1, VL_STEP = 2 };
 enum { VL_MAXDEPTH = 16 };
 
-/* Waiting: spin for up to VL_SPIN_NS, then yield VL_YIELDS times, then
-** sleep on a futex.  The caller steps worker 0's copies itself, so
-** threads = K runs K - 1 pthreads and nothing waits idle while a core could
-** work; a helper's spin covers the caller's short gap between steps (the
-** policy's forward pass), so it rarely pays for a futex wake-up.  Measured
-** on 2 cores: spinning with 3 busy threads (caller waiting + 2 workers)
-** was 10-30x slower than this arrangement. */
-#ifndef VL_SPIN_NS
-#define VL_SPIN_NS 50000
-#endif
-#ifndef VL_YIELDS
-#define VL_YIELDS 20
-#endif
-
 typedef struct vl_pool vl_pool;
 
 typedef struct vl_worker {
@@ -96,15 +71,12 @@ typedef struct vl_worker {
   int obs_ref;       /* registry ref: reusable obs tables for step_into and
                      ** reset_into, made on first use (0: not yet) */
   int cur;           /* copy being run, for the error message */
-  /* Per-worker staging, one cache-aligned block: the per-env scalars are
-  ** written here and copied out once per batch, so two workers never
-  ** write the same cache line env by env (false sharing cost more than
-  ** the copy). */
-  void *stage;
-  int64_t *ep_steps; /* [count] steps of the running episodes */
-  float *rew;        /* [count] */
-  uint8_t *te, *tr;  /* [count] */
-  int failed;
+  /* the call being run on this block */
+  int cmd;           /* VL_RESET or VL_STEP */
+  mrl_vecenv *v;
+  const uint64_t *seeds;
+  const float *actions;
+  int st;            /* a commit's status (the vecenv has the message) */
   /* memory of the private state (vl_alloc) */
   size_t mem;
   int mem_hit;       /* an allocation was refused since the flag was cleared */
@@ -113,8 +85,6 @@ typedef struct vl_worker {
   int new_ref;       /* a reload in progress */
   uint8_t *swap;     /* [count] 1 = swap at the next episode boundary */
   int nswap;
-  pthread_t thread;
-  int has_thread;
   char err[560];
 } vl_worker;
 
@@ -122,9 +92,8 @@ struct vl_pool {
   int n, obs_dim, action_n, width;
   mrl_action_kind kind;
   int inline_env;
-  int nworkers;            /* lua_States; worker 0 runs in the caller */
-  int nthreads;            /* started pthreads: workers 1 .. nworkers-1 */
-  int64_t max_steps;       /* time limit per episode, 0 = none */
+  int nworkers;            /* lua_States = the vecenv's blocks */
+  int64_t max_steps;       /* time limit per episode, 0 = none (the vecenv's) */
   lua_Integer budget;      /* instructions per env call, 0 = none */
   size_t mem_cap;          /* bytes per private state, 0 = none */
   int trusted;             /* no sandbox: the host's globals and cpath */
@@ -139,19 +108,6 @@ struct vl_pool {
   float *term_f, *trunc_f; /* [n] float mirrors of the flags for Lua views */
   float *act_buf;          /* [n] discrete actions read from a Lua array */
   lua_State *callerL;      /* inline mode: the state of the current call */
-  /* the command being run */
-  int cmd;
-  const uint64_t *seeds;
-  const float *actions;
-  float *obs, *rewards, *final_obs;
-  uint8_t *term, *trunc;
-  /* synchronisation */
-  _Atomic uint32_t gen;
-  _Atomic uint32_t next;   /* next block to claim in this batch */
-  _Atomic uint32_t done;   /* blocks finished in this batch */
-  _Atomic int sleepers;
-  _Atomic int caller_sleeping;
-  _Atomic int stop;
   char name[96];           /* env id for messages */
   char err[600];
 };
@@ -160,67 +116,6 @@ static char vl_budget_key;
 
 /* Instructions a load may spend outside env calls (moonrl's own checks). */
 enum { VL_LOAD_EXTRA = 1000000 };
-
-/* ------------------------------------------------------------ waiting */
-
-static inline void vl_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield");
-#endif
-}
-
-#ifdef __linux__
-static void vl_futex_wait(_Atomic uint32_t *addr, uint32_t val) {
-  syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
-}
-static void vl_futex_wake(_Atomic uint32_t *addr, int n) {
-  syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
-}
-#else
-/* Elsewhere: a short sleep instead of a futex (correct, slower). */
-static void vl_futex_wait(_Atomic uint32_t *addr, uint32_t val) {
-  struct timespec ts = {0, 20000};
-  if (atomic_load(addr) == val) nanosleep(&ts, NULL);
-}
-static void vl_futex_wake(_Atomic uint32_t *addr, int n) { (void)addr; (void)n; }
-#endif
-
-/* Waits until *addr != val; sleepers counts the threads that may be in the
-** futex, so a waker can skip the syscall when nobody sleeps.  The seq_cst
-** order (sleepers++ before the futex's own check of *addr; store to *addr
-** before the waker reads sleepers) makes a lost wake-up impossible. */
-static int64_t vl_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* Waits until *addr != val; sleepers counts the threads that may be in the
-** futex, so a waker can skip the syscall when nobody sleeps.  The seq_cst
-** order (sleepers++ before the futex's own check of *addr; store to *addr
-** before the waker reads sleepers) makes a lost wake-up impossible. */
-static uint32_t vl_wait_change(_Atomic uint32_t *addr, uint32_t val,
-                               _Atomic int *sleepers) {
-  uint32_t cur;
-  int64_t start = vl_ns();
-  for (int i = 1;; i++) {
-    if ((cur = atomic_load_explicit(addr, memory_order_acquire)) != val) return cur;
-    vl_relax();
-    if ((i & 63) == 0 && vl_ns() - start > VL_SPIN_NS) break;
-  }
-  for (int i = 0; i < VL_YIELDS; i++) {
-    if ((cur = atomic_load_explicit(addr, memory_order_acquire)) != val) return cur;
-    sched_yield();
-  }
-  for (;;) {
-    atomic_fetch_add(sleepers, 1);
-    vl_futex_wait(addr, val);
-    atomic_fetch_sub(sleepers, 1);
-    if ((cur = atomic_load(addr)) != val) return cur;
-  }
-}
 
 /* ------------------------------------------------------- plain-data copy */
 
@@ -682,14 +577,8 @@ static void vl_read_obs(lua_State *W, vl_pool *p, int idx, float *row,
     if (t != LUA_TNUMBER)
       luaL_error(W, "%s returned obs[%d] of type %s (expected a number)", what,
                  j + 1, lua_typename(W, t));
-    double x = lua_tonumber(W, -1);
+    row[j] = (float)lua_tonumber(W, -1);  /* checked by the vecenv's commit */
     lua_pop(W, 1);
-    float f = (float)x;
-    if (!isfinite(f))
-      luaL_error(W, "%s returned non-finite obs[%d] = %s", what, j + 1,
-                 x != x ? "NaN" : isinf(x) ? (x > 0 ? "inf" : "-inf")
-                                           : "a value beyond float32");
-    row[j] = f;
   }
 }
 
@@ -697,11 +586,14 @@ static inline void vl_arm(lua_State *W, vl_pool *p) {
   if (p->budget > 0) lua_sethook(W, vl_hook, LUA_MASKCOUNT, (int)p->budget);
 }
 
-/* env:reset(seed or nil) on the env at `env`, obs into row.  An env with
-** the optional fast path reset_into(seed, obs) fills the reusable table at
-** obs_tab instead of returning a new one (same checks on what it wrote). */
-static void vl_reset_one(lua_State *W, vl_pool *p, int env, const uint64_t *seed,
-                         float *row, int obs_tab) {
+/* env:reset(seed or nil) on the env at `env`, obs into copy i's row, then
+** committed; returns the commit's status.  An env with the optional fast
+** path reset_into(seed, obs) fills the reusable table at obs_tab instead of
+** returning a new one (same checks on what it wrote). */
+static int vl_reset_one(lua_State *W, vl_worker *w, int env, const uint64_t *seed,
+                        int i, int obs_tab) {
+  vl_pool *p = w->pool;
+  float *row = mrl_vecenv_row(w->v, i);
   vl_arm(W, p);  /* before the lookup: an __index function is env code too */
   int fast = lua_getfield(W, env, "reset_into") == LUA_TFUNCTION;
   if (!fast) {
@@ -715,11 +607,12 @@ static void vl_reset_one(lua_State *W, vl_pool *p, int env, const uint64_t *seed
     lua_pushvalue(W, obs_tab);
     lua_call(W, 3, 0);
     vl_read_obs(W, p, obs_tab, row, "reset_into");
-    return;
+    return mrl_vecenv_commit_reset(w->v, i, "reset_into");
   }
   lua_call(W, 2, 1);
   vl_read_obs(W, p, lua_gettop(W), row, "reset");
   lua_pop(W, 1);
+  return mrl_vecenv_commit_reset(w->v, i, "reset");
 }
 
 /* In W (protected): the worker's reusable obs tables, one per copy, each
@@ -737,15 +630,16 @@ static void vl_make_obs_tables(lua_State *W, vl_worker *w) {
   w->obs_ref = luaL_ref(W, LUA_REGISTRYINDEX);
 }
 
-/* In W (protected): runs the pool's command on the worker's copies. */
+/* In W (protected): runs the block's call on the worker's copies; a
+** commit's failure ends it with w->st set (the vecenv has the message). */
 static int vl_batch(lua_State *W) {
   vl_worker *w = lua_touserdata(W, 1);
   vl_pool *p = w->pool;
-  int od = p->obs_dim, width = p->width;
+  int width = p->width;
   lua_rawgeti(W, LUA_REGISTRYINDEX, w->envs_ref);
   int list = lua_gettop(W);
   int acts = 0;
-  if (p->cmd == VL_STEP && p->kind == MRL_BOX) {
+  if (w->cmd == VL_STEP && p->kind == MRL_BOX) {
     lua_rawgeti(W, LUA_REGISTRYINDEX, w->acts_ref);
     acts = lua_gettop(W);
   }
@@ -756,17 +650,15 @@ static int vl_batch(lua_State *W) {
   for (int k = 0; k < w->count; k++) {
     int i = w->first + k;
     w->cur = i;
-    float *row = p->obs + (size_t)i * od;
     lua_rawgeti(W, list, k + 1);
     int env = base + 1;
     lua_rawgeti(W, obsl, k + 1);  /* base + 2: this copy's obs table */
     int otab = base + 2;
-    if (p->cmd == VL_RESET) {
-      const uint64_t *sp = p->seeds ? &p->seeds[i] : NULL;
+    if (w->cmd == VL_RESET) {
+      const uint64_t *sp = w->seeds ? &w->seeds[i] : NULL;
       uint64_t rs = p->seed_base + (uint64_t)i + (uint64_t)p->reloads * 1000003u;
       if (vl_swap(W, w, list, env, k) && !sp) sp = &rs;
-      vl_reset_one(W, p, env, sp, row, otab);
-      w->ep_steps[k] = 0;
+      if ((w->st = vl_reset_one(W, w, env, sp, i, otab)) != MRL_OK) return 0;
       lua_settop(W, base);
       continue;
     }
@@ -780,7 +672,7 @@ static int vl_batch(lua_State *W) {
       lua_getfield(W, env, "step");
     }
     lua_pushvalue(W, env);
-    const float *a = p->actions + (size_t)i * width;
+    const float *a = w->actions + (size_t)i * width;
     if (p->kind == MRL_DISCRETE) {
       lua_pushinteger(W, (lua_Integer)a[0]);
     } else {
@@ -803,49 +695,33 @@ static int vl_batch(lua_State *W) {
       lua_call(W, 2, 4);
       r = otab + 1;  /* obs, reward, terminated, truncated */
     }
-    vl_read_obs(W, p, r, row, what);
+    vl_read_obs(W, p, r, mrl_vecenv_row(w->v, i), what);
     if (lua_type(W, r + 1) != LUA_TNUMBER)
       luaL_error(W, "%s returned reward of type %s (expected a number; step "
                     "must return obs, reward, terminated, truncated, info)",
                  what, luaL_typename(W, r + 1));
-    double rew = lua_tonumber(W, r + 1);
-    if (!isfinite((float)rew))
-      luaL_error(W, "%s returned non-finite reward = %s", what,
-                 rew != rew ? "NaN" : isinf(rew) ? (rew > 0 ? "inf" : "-inf")
-                                                 : "a value beyond float32");
     if (lua_type(W, r + 2) != LUA_TBOOLEAN)
       luaL_error(W, "%s returned terminated of type %s (expected a boolean)",
                  what, luaL_typename(W, r + 2));
     if (lua_type(W, r + 3) != LUA_TBOOLEAN)
       luaL_error(W, "%s returned truncated of type %s (expected a boolean)",
                  what, luaL_typename(W, r + 3));
-    int term = lua_toboolean(W, r + 2), trunc = lua_toboolean(W, r + 3);
-    /* The registered time limit, applied here so it costs no extra call. */
-    w->ep_steps[k]++;
-    if (!term && p->max_steps > 0 && w->ep_steps[k] >= p->max_steps) trunc = 1;
-    w->rew[k] = (float)rew;
-    w->te[k] = (uint8_t)term;
-    w->tr[k] = (uint8_t)trunc;
-    if (term || trunc) {
-      memcpy(p->final_obs + (size_t)i * od, row, (size_t)od * sizeof(float));
+    int ended;
+    w->st = mrl_vecenv_commit_step(w->v, i, what, lua_tonumber(W, r + 1),
+                                   lua_toboolean(W, r + 2), lua_toboolean(W, r + 3),
+                                   &ended);
+    if (w->st != MRL_OK) return 0;
+    if (ended) {
       lua_settop(W, otab);
       uint64_t rs = p->seed_base + (uint64_t)i + (uint64_t)p->reloads * 1000003u;
-      vl_reset_one(W, p, env, vl_swap(W, w, list, env, k) ? &rs : NULL, row, otab);
-      w->ep_steps[k] = 0;
+      w->st = vl_reset_one(W, w, env, vl_swap(W, w, list, env, k) ? &rs : NULL, i, otab);
+      if (w->st != MRL_OK) return 0;
     }
     lua_settop(W, base);
-  }
-  if (p->cmd == VL_STEP) {
-    size_t c = (size_t)w->count;
-    memcpy(p->rewards + w->first, w->rew, c * sizeof(float));
-    memcpy(p->term + w->first, w->te, c);
-    memcpy(p->trunc + w->first, w->tr, c);
   }
   return 0;
 }
 
-/* Runs worker w's part of the current command in its state (or L for an
-** inline env); on failure leaves the message in w->err. */
 /* The message of a failed call in worker w's state: names the env and the
 ** copy, and the memory cap when an allocation was refused. */
 static void vl_fail_msg(vl_worker *w, lua_State *W, char *out, size_t len) {
@@ -859,126 +735,73 @@ static void vl_fail_msg(vl_worker *w, lua_State *W, char *out, size_t len) {
     snprintf(out, len, "env '%s' copy %d: %s", p->name, w->cur, msg);
 }
 
-static void vl_run_worker(vl_worker *w, lua_State *W) {
-  w->failed = 0;
+/* Runs the block's call in worker w's state (or L for an inline env):
+** MRL_OK, a commit's status, or MRL_EENV with the message in w->err. */
+static int vl_run_worker(vl_worker *w, lua_State *W) {
+  w->st = MRL_OK;
   w->mem_hit = 0;
+  int st = MRL_OK;
   lua_pushcfunction(W, vl_batch);
   lua_pushlightuserdata(W, w);
   if (lua_pcall(W, 1, 0, 0) != LUA_OK) {
     vl_fail_msg(w, W, w->err, sizeof w->err);
-    w->failed = 1;
+    st = MRL_EENV;
+  } else {
+    st = w->st;
   }
   /* a budget error leaves the hook firing at every instruction */
   if (w->L && w->pool->budget > 0) lua_sethook(W, NULL, 0, 0);
+  return st;
 }
 
-/* Claims blocks of the current batch until none is left, running each in
-** its worker's own state (a state is used by one thread at a time: the
-** claim is exclusive, and the done/next atomics order one batch's use
-** before the next).  Whoever gets there first does the work, so a helper
-** that the OS has not scheduled costs nothing: the caller takes its block. */
-static void vl_claim(vl_pool *p) {
-  uint32_t k, nb = (uint32_t)p->nworkers;
-  while ((k = atomic_fetch_add(&p->next, 1)) < nb) {
-    vl_run_worker(&p->w[k], p->w[k].L);
-    if (atomic_fetch_add(&p->done, 1) + 1 == nb &&
-        atomic_load(&p->caller_sleeping) > 0)
-      vl_futex_wake(&p->done, 1);
+/* Runs block k's call, on whichever thread the vecenv gives it. */
+static int vl_run_block(vl_pool *p, mrl_vecenv *v, int k) {
+  vl_worker *w = &p->w[k];
+  w->v = v;
+  if (!p->inline_env) return vl_run_worker(w, w->L);
+  lua_State *L = p->callerL;
+  /* The caller's own hook (a REPL's interrupt, a profiler) comes back
+  ** after the batch. */
+  lua_Hook h = lua_gethook(L);
+  int mask = lua_gethookmask(L), count = lua_gethookcount(L);
+  if (p->budget > 0) {
+    lua_pushinteger(L, p->budget);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &vl_budget_key);
   }
-}
-
-static void *vl_thread(void *arg) {
-  vl_pool *p = arg;
-  uint32_t seen = 0;  /* gen starts at 0 and moves only once all threads exist */
-  for (;;) {
-    seen = vl_wait_change(&p->gen, seen, &p->sleepers);
-    if (atomic_load(&p->stop)) break;
-    vl_claim(p);
-  }
-  return NULL;
-}
-
-/* Runs the command set in the pool on every worker and waits. */
-static int vl_run_all(vl_pool *p) {
-  if (p->inline_env) {
-    lua_State *L = p->callerL;
-    /* The caller's own hook (a REPL's interrupt, a profiler) comes back
-    ** after the batch. */
-    lua_Hook h = lua_gethook(L);
-    int mask = lua_gethookmask(L), count = lua_gethookcount(L);
-    if (p->budget > 0) {
-      lua_pushinteger(L, p->budget);
-      lua_rawsetp(L, LUA_REGISTRYINDEX, &vl_budget_key);
-    }
-    vl_run_worker(&p->w[0], L);
-    if (p->budget > 0) lua_sethook(L, h, mask, count);
-  } else if (p->nthreads == 0) {
-    vl_run_worker(&p->w[0], p->w[0].L);
-  } else {
-    /* The command fields are written; these stores publish them. */
-    atomic_store(&p->done, 0);
-    atomic_store(&p->next, 0);
-    atomic_fetch_add(&p->gen, 1);
-    if (atomic_load(&p->sleepers) > 0) vl_futex_wake(&p->gen, INT_MAX);
-    vl_claim(p);
-    uint32_t d, nb = (uint32_t)p->nworkers;
-    while ((d = atomic_load_explicit(&p->done, memory_order_acquire)) != nb)
-      vl_wait_change(&p->done, d, &p->caller_sleeping);
-  }
-  /* The lowest failing copy reports, whatever the thread timing. */
-  for (int k = 0; k < p->nworkers; k++)
-    if (p->w[k].failed) {
-      snprintf(p->err, sizeof p->err, "%s", p->w[k].err);
-      return MRL_EENV;
-    }
-  return MRL_OK;
+  int st = vl_run_worker(w, L);
+  if (p->budget > 0) lua_sethook(L, h, mask, count);
+  return st;
 }
 
 /* --------------------------------------------------------------- ops */
 
-static int vl_ops_reset(void *ud, const uint64_t *seeds, float *obs) {
+static int vl_ops_reset(void *ud, mrl_vecenv *v, int block, const uint64_t *seeds) {
   vl_pool *p = ud;
-  p->cmd = VL_RESET;
-  p->seeds = seeds;
-  p->obs = obs;
-  return vl_run_all(p);
+  p->w[block].cmd = VL_RESET;
+  p->w[block].seeds = seeds;
+  return vl_run_block(p, v, block);
 }
 
-static int vl_ops_step(void *ud, const float *actions, float *obs,
-                       float *rewards, uint8_t *terminated, uint8_t *truncated,
-                       float *final_obs) {
+static int vl_ops_step(void *ud, mrl_vecenv *v, int block, const float *actions) {
   vl_pool *p = ud;
-  p->cmd = VL_STEP;
-  p->actions = actions;
-  p->obs = obs;
-  p->rewards = rewards;
-  p->term = terminated;
-  p->trunc = truncated;
-  p->final_obs = final_obs;
-  int st = vl_run_all(p);
-  if (st == MRL_OK)
-    for (int i = 0; i < p->n; i++) {
-      p->term_f[i] = (float)terminated[i];
-      p->trunc_f[i] = (float)truncated[i];
-    }
-  return st;
+  p->w[block].cmd = VL_STEP;
+  p->w[block].actions = actions;
+  return vl_run_block(p, v, block);
 }
 
-static const char *vl_ops_error(void *ud) { return ((vl_pool *)ud)->err; }
+/* Called by the vecenv for the lowest failing block only, after the join. */
+static const char *vl_ops_error(void *ud, int block) {
+  vl_pool *p = ud;
+  snprintf(p->err, sizeof p->err, "%s", p->w[block].err);
+  return p->err;
+}
 
-/* Stops and joins the threads, closes the private states, drops the inline
-** env references (p->callerL must be set for that), frees everything. */
+/* Closes the private states, drops the inline env references (p->callerL
+** must be set for that), frees everything. */
 static void vl_pool_free(vl_pool *p) {
   if (!p) return;
-  if (p->nthreads > 0) {
-    atomic_store(&p->stop, 1);
-    atomic_fetch_add(&p->gen, 1);
-    vl_futex_wake(&p->gen, INT_MAX);
-  }
   for (int k = 0; p->w && k < p->nworkers; k++) {
     vl_worker *w = &p->w[k];
-    if (w->has_thread) pthread_join(w->thread, NULL);
-    free(w->stage);
     free(w->swap);
     if (w->L) {
       lua_close(w->L);
@@ -1063,6 +886,16 @@ static int vl_raise(lua_State *L, vl_box *b, int st, const char *what) {
 
 static void vl_make_views(lua_State *L, vl_box *b, int self);
 
+/* The float views of the vecenv's flags (a Lua tensor is float) follow the
+** last step. */
+static void vl_flag_views(vl_box *b) {
+  const uint8_t *te = mrl_vecenv_terminated(b->v), *tr = mrl_vecenv_truncated(b->v);
+  for (int i = 0; i < b->pool->n; i++) {
+    b->pool->term_f[i] = (float)te[i];
+    b->pool->trunc_f[i] = (float)tr[i];
+  }
+}
+
 static int vl_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
@@ -1140,15 +973,6 @@ static int vl_new(lua_State *L) {
     w->count = (int)((int64_t)(k + 1) * n / p->nworkers) - w->first;
     w->envs_ref = w->acts_ref = LUA_NOREF;
     w->cfg_ref = w->pending_ref = w->new_ref = LUA_NOREF;
-    size_t c = (size_t)w->count;
-    size_t bytes = (c * (sizeof(int64_t) + sizeof(float) + 2) + 63) / 64 * 64;
-    w->stage = aligned_alloc(64, bytes);
-    if (!w->stage) return luaL_error(L, "vecenv: out of memory");
-    memset(w->stage, 0, bytes);
-    w->ep_steps = w->stage;
-    w->rew = (float *)(w->ep_steps + c);
-    w->te = (uint8_t *)(w->rew + c);
-    w->tr = w->te + c;
   }
 
   vl_loadargs args = {NULL, L, lua_istable(L, 3) ? 3 : 0, env_path, max_steps};
@@ -1239,17 +1063,10 @@ static int vl_new(lua_State *L) {
       lua_setiuservalue(L, ud, VL_UV_OSPACE + k);
     }
   }
+  /* The vecenv runs block k (worker k's copies) on its pool. */
   mrl_env_desc desc = {n, p->obs_dim, p->kind, p->action_n,
-                       p->bounds, p->bounds ? p->bounds + p->action_n : NULL};
-  /* Threads start last: everything they read is in place.  Worker 0 is
-  ** the calling thread. */
-  for (int k = 1; k < p->nworkers; k++) {
-    vl_worker *w = &p->w[k];
-    if (pthread_create(&w->thread, NULL, vl_thread, p) != 0)
-      return luaL_error(L, "vecenv: cannot start worker thread %d", k);
-    w->has_thread = 1;
-    p->nthreads = k;
-  }
+                       p->bounds, p->bounds ? p->bounds + p->action_n : NULL,
+                       p->nworkers, p->max_steps, p->name};
   b->pending = NULL;  /* mrl_vecenv_new owns p now, even when it fails */
   int st = mrl_vecenv_new(&b->v, &vl_ops, p, &desc);
   if (st != MRL_OK)
@@ -1360,6 +1177,7 @@ static int vl_step(lua_State *L) {
   int st = mrl_vecenv_step(v, a);
   vl_unhide(&hd);
   if (st != MRL_OK) return vl_raise(L, b, st, "step");
+  vl_flag_views(b);
   vl_push_views(L, 1, VL_UV_OBS, VL_UV_TRUNC);
   return 4;
 }
@@ -1407,7 +1225,7 @@ static int vl_obs_dim(lua_State *L) {
 
 static int vl_threads(lua_State *L) {
   vl_pool *p = vl_checkvec(L)->pool;
-  lua_pushinteger(L, p->nthreads > 0 ? p->nworkers : 0);
+  lua_pushinteger(L, p->nworkers > 1 ? p->nworkers : 0);
   return 1;
 }
 
@@ -1436,7 +1254,7 @@ static int vl_tostring(lua_State *L) {
     vl_pool *p = b->pool;
     lua_pushfstring(L, VL_VECENV " (%s, %d envs, %s)", p->name, p->n,
                     p->inline_env ? "inline"
-                    : p->nthreads ? lua_pushfstring(L, "%d threads", p->nworkers)
+                    : p->nworkers > 1 ? lua_pushfstring(L, "%d threads", p->nworkers)
                                   : "calling thread");
   }
   return 1;
@@ -1647,12 +1465,7 @@ static int vl_collect(lua_State *L) {
   vl_unhide(&hd);
   if (st == MRL_EENV) return luaL_error(L, "%s", b->pool->err);
   if (st != MRL_OK) return luaL_error(L, "%s", mrl_rollout_error(rb->r));
-  /* The flag mirrors follow the last step. */
-  const uint8_t *te = mrl_vecenv_terminated(b->v), *tr = mrl_vecenv_truncated(b->v);
-  for (int i = 0; i < b->pool->n; i++) {
-    b->pool->term_f[i] = (float)te[i];
-    b->pool->trunc_f[i] = (float)tr[i];
-  }
+  vl_flag_views(b);
   lua_settop(L, 2);
   return 1;
 }

@@ -6,7 +6,8 @@
 ** Env i terminates when c reaches term_at[i] (0 = never) and is truncated
 ** when c reaches trunc_at (0 = never, terminated wins).  fail_at_step > 0
 ** makes the step with that global number fail; nan_at_step puts a NaN in
-** obs.  The last actions received are kept for the clipping test. */
+** env 0's obs.  The time limit of a vecenv (desc.max_episode_steps) is the
+** vecenv's own, on top of trunc_at.  The last actions received are kept for the clipping test. */
 #ifndef COUNTER_ENV_H
 #define COUNTER_ENV_H
 #include <stdint.h>
@@ -36,47 +37,58 @@ static void ce_obs(counter_env *e, int i, float *row) {
   row[1] = (float)(e->seed[i] % 10000);
 }
 
-static int ce_reset(void *ud, const uint64_t *seeds, float *obs) {
+static int ce_reset(void *ud, mrl_vecenv *v, int block, const uint64_t *seeds) {
   counter_env *e = ud;
-  for (int i = 0; i < e->n; i++) {
+  int first, count;
+  mrl_vecenv_block(v, block, &first, &count);
+  for (int i = first; i < first + count; i++) {
     if (seeds) e->seed[i] = seeds[i];
     e->counter[i] = 0;
-    ce_obs(e, i, obs + 2 * i);
+    ce_obs(e, i, mrl_vecenv_row(v, i));
+    int st = mrl_vecenv_commit_reset(v, i, "reset");
+    if (st != MRL_OK) return st;
   }
   return MRL_OK;
 }
 
-static int ce_step(void *ud, const float *actions, float *obs, float *rewards,
-                   uint8_t *terminated, uint8_t *truncated, float *final_obs) {
+static int ce_step(void *ud, mrl_vecenv *v, int block, const float *actions) {
   counter_env *e = ud;
-  e->steps_done++;
-  if (e->steps_done == e->fail_at_step) {
+  int first, count;
+  mrl_vecenv_block(v, block, &first, &count);
+  if (block == 0) e->steps_done++;
+  if (block == 0 && e->steps_done == e->fail_at_step) {
     snprintf(e->err, sizeof e->err, "counter env copy 1: boom at step %d",
              e->steps_done);
     return MRL_EENV;
   }
-  memcpy(e->last_actions, actions, (size_t)e->n * e->width * sizeof(float));
-  for (int i = 0; i < e->n; i++) {
+  memcpy(e->last_actions + first * e->width, actions + first * e->width,
+         (size_t)count * e->width * sizeof(float));
+  for (int i = first; i < first + count; i++) {
+    float *row = mrl_vecenv_row(v, i);
     e->counter[i]++;
-    rewards[i] = 1.0f + actions[i * e->width];
     int term = e->term_at[i] > 0 && e->counter[i] >= e->term_at[i];
     int trunc = !term && e->trunc_at > 0 && e->counter[i] >= e->trunc_at;
-    terminated[i] = (uint8_t)term;
-    truncated[i] = (uint8_t)trunc;
-    ce_obs(e, i, obs + 2 * i);
-    if (term || trunc) {
-      memcpy(final_obs + 2 * i, obs + 2 * i, 2 * sizeof(float));
+    ce_obs(e, i, row);
+    if (i == 0 && e->steps_done == e->nan_at_step) row[1] = 0.0f / 0.0f;
+    int ended;
+    int st = mrl_vecenv_commit_step(v, i, "step", 1.0 + actions[i * e->width], term,
+                                    trunc, &ended);
+    if (st != MRL_OK) return st;
+    if (ended) {
       /* A new episode: the generator "continues" (seed + 1000). */
       e->seed[i] += 1000;
       e->counter[i] = 0;
-      ce_obs(e, i, obs + 2 * i);
+      ce_obs(e, i, row);
+      if ((st = mrl_vecenv_commit_reset(v, i, "reset")) != MRL_OK) return st;
     }
   }
-  if (e->steps_done == e->nan_at_step) obs[1] = 0.0f / 0.0f;
   return MRL_OK;
 }
 
-static const char *ce_error(void *ud) { return ((counter_env *)ud)->err; }
+static const char *ce_error(void *ud, int block) {
+  (void)block;
+  return ((counter_env *)ud)->err;
+}
 
 static void ce_destroy(void *ud) {
   counter_env *e = ud;

@@ -7,7 +7,7 @@
 
 static mrl_vecenv *make(counter_env *e, mrl_action_kind kind, int an,
                         const float *low, const float *high) {
-  mrl_env_desc d = {e->n, 2, kind, an, low, high};
+  mrl_env_desc d = {e->n, 2, kind, an, low, high, 0, 0, NULL};
   mrl_vecenv *v = NULL;
   int st = mrl_vecenv_new(&v, &ce_ops, e, &d);
   return st == MRL_OK ? v : NULL;
@@ -17,7 +17,7 @@ static void test_validation(void) {
   int destroyed = 0;
   counter_env *e = ce_new(2, 1);
   e->destroyed = &destroyed;
-  mrl_env_desc d = {2, 0, MRL_DISCRETE, 2, NULL, NULL};  /* obs_dim 0 */
+  mrl_env_desc d = {2, 0, MRL_DISCRETE, 2, NULL, NULL, 0, 0, NULL};  /* obs_dim 0 */
   mrl_vecenv *v = (mrl_vecenv *)1;
   TAP_OK(mrl_vecenv_new(&v, &ce_ops, e, &d) == MRL_EINVAL && v == NULL,
          "obs_dim 0 is refused");
@@ -25,12 +25,12 @@ static void test_validation(void) {
 
   float lo[1] = {1}, hi[1] = {-1};
   mrl_env_desc bad[] = {
-    {0, 2, MRL_DISCRETE, 2, NULL, NULL},
-    {2, 2, (mrl_action_kind)7, 2, NULL, NULL},
-    {2, 2, MRL_DISCRETE, 0, NULL, NULL},
-    {2, 2, MRL_BOX, 1, lo, NULL},
-    {2, 2, MRL_BOX, 1, lo, hi},
-    {2, 2, MRL_DISCRETE, 1, hi, lo},
+    {0, 2, MRL_DISCRETE, 2, NULL, NULL, 0, 0, NULL},
+    {2, 2, (mrl_action_kind)7, 2, NULL, NULL, 0, 0, NULL},
+    {2, 2, MRL_DISCRETE, 0, NULL, NULL, 0, 0, NULL},
+    {2, 2, MRL_BOX, 1, lo, NULL, 0, 0, NULL},
+    {2, 2, MRL_BOX, 1, lo, hi, 0, 0, NULL},
+    {2, 2, MRL_DISCRETE, 1, hi, lo, 0, 0, NULL},
   };
   int all = 1;
   for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
@@ -172,8 +172,8 @@ static void test_errors(void) {
   TAP_OK(mrl_vecenv_step(v, a) == MRL_ESTATE, "after a failure the batch needs a reset");
   TAP_OK(mrl_vecenv_reset(v, 0) == MRL_OK, "reset recovers");
   TAP_OK(mrl_vecenv_step(v, a) == MRL_ENONFINITE, "NaN observation detected");
-  TAP_OK(strstr(mrl_vecenv_error(v), "non-finite observation") &&
-             strstr(mrl_vecenv_error(v), "env 0"),
+  TAP_OK(strstr(mrl_vecenv_error(v), "step returned non-finite obs[2] = NaN") &&
+             strstr(mrl_vecenv_error(v), "env 'env' copy 0"),
          "NaN message: %s", mrl_vecenv_error(v));
   TAP_OK(mrl_vecenv_reset(v, 0) == MRL_OK && mrl_vecenv_step(v, a) == MRL_OK,
          "usable again after reset");
@@ -199,6 +199,64 @@ static void test_determinism(void) {
   TAP_OK(memcmp(o1, o2, sizeof o1) == 0, "same seed and actions: same observations");
 }
 
+/* The vecenv's own time limit, and blocks run on its threads. */
+static void test_time_limit_and_blocks(void) {
+  float o[2][3 * 4 * 2];
+  double rets[2][16];
+  int64_t lens[2][16];
+  int ks[2];
+  for (int run = 0; run < 2; run++) {
+    counter_env *e = ce_new(4, 1);
+    e->term_at[0] = 2;  /* terminated before the limit */
+    mrl_env_desc d = {4, 2, MRL_DISCRETE, 2, NULL, NULL, run == 0 ? 1 : 3, 3, "ctr"};
+    mrl_vecenv *v = NULL;
+    TAP_OK(mrl_vecenv_new(&v, &ce_ops, e, &d) == MRL_OK, "vecenv with %d blocks", d.blocks);
+    TAP_OK(strcmp(mrl_vecenv_desc(v)->name, "ctr") == 0, "desc name is a copy");
+    int first, count, covered = 0, ok = 1;
+    for (int b = 0; b < mrl_vecenv_desc(v)->blocks; b++) {
+      mrl_vecenv_block(v, b, &first, &count);
+      ok &= first == covered && count >= 1;
+      covered += count;
+    }
+    TAP_OK(ok && covered == 4, "blocks partition the copies in order");
+    mrl_vecenv_reset(v, 7);
+    float a[4] = {0, 1, 0, 1};
+    for (int s = 0; s < 3; s++) {
+      TAP_OK(mrl_vecenv_step(v, a) == MRL_OK, "step %d", s);
+      memcpy(o[run] + s * 8, mrl_vecenv_obs(v), 8 * sizeof(float));
+    }
+    const uint8_t *tr = mrl_vecenv_truncated(v), *te = mrl_vecenv_terminated(v);
+    TAP_OK(tr[1] && tr[2] && tr[3] && !te[1] && !tr[0],
+           "the limit of 3 truncates envs 1-3 at step 3");
+    TAP_OK(mrl_vecenv_final_obs(v)[2] == 3, "final_obs holds the last row");
+    ks[run] = mrl_vecenv_drain_episodes(v, rets[run], lens[run], 16);
+    TAP_OK(ks[run] == 4 && lens[run][0] == 2 && lens[run][1] == 3 && rets[run][2] == 3,
+           "episodes in copy order: %d", ks[run]);
+    mrl_vecenv_free(v);
+  }
+  TAP_OK(memcmp(o[0], o[1], sizeof o[0]) == 0 && ks[0] == ks[1] &&
+             memcmp(lens[0], lens[1], 4 * sizeof lens[0][0]) == 0 &&
+             memcmp(rets[0], rets[1], 4 * sizeof rets[0][0]) == 0,
+         "3 blocks on threads give the same rows and episodes as one");
+
+  /* errors: the lowest failing copy reports, with threads too */
+  counter_env *e = ce_new(4, 1);
+  e->nan_at_step = 2;
+  mrl_env_desc d = {4, 2, MRL_DISCRETE, 2, NULL, NULL, 2, 0, "ctr"};
+  mrl_vecenv *v = NULL;
+  mrl_vecenv_new(&v, &ce_ops, e, &d);
+  mrl_vecenv_reset(v, 0);
+  float a[4] = {0, 0, 0, 0};
+  mrl_vecenv_step(v, a);
+  TAP_OK(mrl_vecenv_step(v, a) == MRL_ENONFINITE &&
+             strstr(mrl_vecenv_error(v), "env 'ctr' copy 0: step returned non-finite obs[2]"),
+         "a NaN row from a threaded block: %s", mrl_vecenv_error(v));
+  mrl_vecenv_free(v);
+  mrl_env_desc bad = {4, 2, MRL_DISCRETE, 2, NULL, NULL, 5, 0, NULL};
+  e = ce_new(4, 1);
+  TAP_OK(mrl_vecenv_new(&v, &ce_ops, e, &bad) == MRL_EINVAL, "more blocks than envs refused");
+}
+
 int main(void) {
   test_validation();
   test_autoreset_and_episodes();
@@ -206,5 +264,6 @@ int main(void) {
   test_clipping();
   test_errors();
   test_determinism();
+  test_time_limit_and_blocks();
   return tap_done();
 }

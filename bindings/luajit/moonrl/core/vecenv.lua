@@ -34,7 +34,7 @@ return function(core)
   local C = I.C
   local raise, argerror, typeerror, typename = I.raise, I.argerror, I.typeerror, I.typename
   local format, concat = string.format, table.concat
-  local floor, huge = math.floor, math.huge
+  local floor = math.floor
   local type, rawget, pcall, tostring, setmetatable, getmetatable =
     type, rawget, pcall, tostring, setmetatable, getmetatable
 
@@ -44,10 +44,9 @@ return function(core)
 
   local floats_t = ffi.typeof("float[?]")
   local box_t = ffi.typeof("void *[1]")
-  local reset_cb_t = ffi.typeof("int (*)(void *, const uint64_t *, float *)")
-  local step_cb_t = ffi.typeof("int (*)(void *, const float *, float *, float *, " ..
-                               "uint8_t *, uint8_t *, float *)")
-  local error_cb_t = ffi.typeof("const char *(*)(void *)")
+  local reset_cb_t = ffi.typeof("int (*)(void *, mrl_vecenv *, int, const uint64_t *)")
+  local step_cb_t = ffi.typeof("int (*)(void *, mrl_vecenv *, int, const float *)")
+  local error_cb_t = ffi.typeof("const char *(*)(void *, int)")
 
   -- Plain data (numbers, strings, booleans, tables of those) copied, so env
   -- copies never share a config table (the 5.4 binding copies it into each
@@ -224,7 +223,8 @@ return function(core)
     return sp
   end
 
-  -- Reads an obs array into row (float *), with the 5.4 binding's messages.
+  -- Reads an obs array into row (float *), with the 5.4 binding's messages
+  -- (the values are checked by the vecenv's commit).
   local function read_obs(o, row, od, what)
     if type(o) ~= "table" then
       error(format("%s returned obs of type %s (expected an array of %d numbers)",
@@ -239,12 +239,6 @@ return function(core)
         error(format("%s returned obs[%d] of type %s (expected a number)", what, j, type(x)), 0)
       end
       row[j - 1] = x
-      local f = row[j - 1]
-      if f ~= f or f == huge or f == -huge then
-        error(format("%s returned non-finite obs[%d] = %s", what, j,
-                     x ~= x and "NaN" or (x == huge and "inf") or (x == -huge and "-inf")
-                     or "a value beyond float32"), 0)
-      end
     end
   end
 
@@ -509,8 +503,6 @@ return function(core)
         acts[i] = a
       end
     end
-    local ep_steps = {}
-    for i = 1, n do ep_steps[i] = 0 end
     local term_f, trunc_f = floats_t(n), floats_t(n)
 
     local self = setmetatable({
@@ -534,17 +526,25 @@ return function(core)
     -- The batches run under one pcall each (run_batch); S.cur names the
     -- copy an error comes from.  No pcall per env: they would keep the
     -- loops from compiling into one trace.
-    local function reset_batch(seeds, obs)
+    -- The vecenv's contract (row and reward checks, time limit, episode
+    -- counts, final_obs) is in the commits; this converts.
+    local ended = ffi.new("int[1]")
+    local function reset_one(v, env, i, seed)
+      read_obs(guard(budget, call_reset, env, seed), C.mrl_vecenv_row(v, i), od, "reset")
+      return C.mrl_vecenv_commit_reset(v, i, "reset")
+    end
+
+    local function reset_batch(v, seeds)
       for i = 0, n - 1 do
         S.cur = i
         local s = seeds ~= nil and tonumber(seeds[i]) or nil
-        read_obs(guard(budget, call_reset, envs[i + 1], s), obs + i * od, od, "reset")
-        ep_steps[i + 1] = 0
+        local st = reset_one(v, envs[i + 1], i, s)
+        if st ~= OK then return st end
       end
       return OK
     end
 
-    local function step_batch(actions, obs, rewards, term, trunc, final_obs)
+    local function step_batch(v, actions)
       for i = 0, n - 1 do
         S.cur = i
         local env = envs[i + 1]
@@ -556,18 +556,10 @@ return function(core)
           for j = 1, width do a[j] = actions[i * width + j - 1] end
         end
         local o, r, te, tr = guard(budget, call_step, env, a)
-        local row = obs + i * od
-        read_obs(o, row, od, "step")
+        read_obs(o, C.mrl_vecenv_row(v, i), od, "step")
         if type(r) ~= "number" then
           error(format("step returned reward of type %s (expected a number; step " ..
                        "must return obs, reward, terminated, truncated, info)", type(r)), 0)
-        end
-        rewards[i] = r
-        local rf = rewards[i]
-        if rf ~= rf or rf == huge or rf == -huge then
-          error(format("step returned non-finite reward = %s",
-                       r ~= r and "NaN" or (r == huge and "inf") or
-                       (r == -huge and "-inf") or "a value beyond float32"), 0)
         end
         if type(te) ~= "boolean" then
           error(format("step returned terminated of type %s (expected a boolean)", type(te)), 0)
@@ -575,18 +567,11 @@ return function(core)
         if type(tr) ~= "boolean" then
           error(format("step returned truncated of type %s (expected a boolean)", type(tr)), 0)
         end
-        -- the registered time limit, applied here so it costs no extra call
-        local steps = ep_steps[i + 1] + 1
-        ep_steps[i + 1] = steps
-        if not te and max_steps > 0 and steps >= max_steps then tr = true end
-        term[i] = te and 1 or 0
-        trunc[i] = tr and 1 or 0
-        term_f[i] = te and 1 or 0
-        trunc_f[i] = tr and 1 or 0
-        if te or tr then
-          ffi.copy(final_obs + i * od, row, od * 4)
-          read_obs(guard(budget, call_reset, env, nil), row, od, "reset")
-          ep_steps[i + 1] = 0
+        local st = C.mrl_vecenv_commit_step(v, i, "step", r, te and 1 or 0, tr and 1 or 0, ended)
+        if st ~= OK then return st end
+        if ended[0] ~= 0 then
+          st = reset_one(v, env, i, nil)
+          if st ~= OK then return st end
         end
       end
       return OK
@@ -611,13 +596,13 @@ return function(core)
       return unpack(res, 1, table.maxn(res))
     end
     local cbs = {
-      ffi.cast(reset_cb_t, function(_, seeds, obs)
-        local ok_, st = run_batch(reset_batch, seeds, obs)
+      ffi.cast(reset_cb_t, function(_, v, _, seeds)
+        local ok_, st = run_batch(reset_batch, v, seeds)
         if not ok_ then return fail(S.cur, st) end
         return st
       end),
-      ffi.cast(step_cb_t, function(_, a, o, r, te, tr, f)
-        local ok_, st = run_batch(step_batch, a, o, r, te, tr, f)
+      ffi.cast(step_cb_t, function(_, v, _, a)
+        local ok_, st = run_batch(step_batch, v, a)
         if not ok_ then return fail(S.cur, st) end
         return st
       end),
@@ -628,6 +613,7 @@ return function(core)
     ops.reset, ops.step, ops.error, ops.destroy = cbs[1], cbs[2], cbs[3], nil
     local desc = ffi.new("mrl_env_desc")
     desc.num_envs, desc.obs_dim, desc.action_kind, desc.action_n = n, od, kind, an
+    desc.blocks, desc.max_episode_steps, desc.name = 1, max_steps, name
     if sp.bounds then
       desc.low, desc.high = sp.bounds, sp.bounds + an
     end
@@ -738,6 +724,12 @@ return function(core)
     local st = C.mrl_vecenv_step(h, a)
     unhide(self, h)
     if st ~= OK then vraise(self, h, st) end
+    local te, tr = C.mrl_vecenv_terminated(h), C.mrl_vecenv_truncated(h)
+    local term_f, trunc_f = self._term_f, self._trunc_f
+    for i = 0, n - 1 do
+      term_f[i] = te[i]
+      trunc_f[i] = tr[i]
+    end
     return self._obs, self._rew, self._term, self._trunc
   end
 
