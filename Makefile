@@ -52,7 +52,7 @@ HOST := $(BUILD)/moonrl
 LUAMOD := $(BUILD)/lua/moonrl/core.so
 CDEF := $(BUILD)/moonrl_cdef.h
 
-.PHONY: all deps run test test-unit test-asan bench install clean check-deps
+.PHONY: all deps run test test-unit test-asan tsan bench install clean check-deps
 
 all: $(LIB_A) $(LIB_SO) $(HOST) $(LUAMOD) $(CDEF)
 
@@ -131,9 +131,24 @@ test-unit: all $(CTEST_BIN)
 test-asan:
 	ASAN_OPTIONS=detect_leaks=1 $(MAKE) --no-print-directory BUILD=build-asan SAN=1 OPT=-O1 test-unit
 
+# ThreadSanitizer over the threaded code (the background trainer's game
+# loop against an update, the parked worker) in its own build dir; any
+# report fails the run.  A few seconds.
+TSAN_BUILD ?= build-tsan
+TSAN_TESTS := test_bgtrain test_worker
+tsan:
+	$(MAKE) --no-print-directory BUILD=$(TSAN_BUILD) OPT=-O1 \
+	  EXTRA_CFLAGS=-fsanitize=thread LDFLAGS_SAN=-fsanitize=thread \
+	  $(TSAN_TESTS:%=$(TSAN_BUILD)/tests/%)
+	@for t in $(TSAN_TESTS); do \
+	  echo "tsan: $$t"; \
+	  TSAN_OPTIONS="halt_on_error=1 exitcode=66" $(TSAN_BUILD)/tests/$$t >/dev/null || exit 1; \
+	done
+
 test: deps
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory tsan
 
 # A sub-make after deps, so what deps just installed (readline, mpicc,
 # pkg-config) is seen by the variables computed when make reads this file.

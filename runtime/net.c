@@ -68,6 +68,24 @@ int mrl_net_new(mrl_net **out, int in_dim, const int *hidden, int nhidden,
   return MRL_OK;
 }
 
+int mrl_net_clone(mrl_net **out, const mrl_net *src) {
+  if (!out) return MRL_EINVAL;
+  *out = NULL;
+  if (!src) return MRL_EINVAL;
+  mrl_net *net = calloc(1, sizeof *net);
+  if (!net) return MRL_ENOMEM;
+  net->shape = src->shape;  /* the same kernel variant, so the same bits */
+  net->params = mlp_alloc_floats(net->shape.nparams);
+  net->grad = mlp_alloc_floats(net->shape.nparams);
+  if (!net->params || !net->grad) {
+    mrl_net_free(net);
+    return MRL_ENOMEM;
+  }
+  memcpy(net->params, src->params, net->shape.nparams * sizeof(float));
+  *out = net;
+  return MRL_OK;
+}
+
 void mrl_net_free(mrl_net *net) {
   if (!net) return;
   free(net->params);

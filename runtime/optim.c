@@ -81,6 +81,31 @@ nomem:
   return MRL_ENOMEM;
 }
 
+int mrl_optim_clone(mrl_optim **out, const mrl_optim *src) {
+  if (!out) return MRL_EINVAL;
+  *out = NULL;
+  if (!src) return MRL_EINVAL;
+  int st = mrl_optim_new(out, src->kind, src->n, src->beta1, src->beta2, src->eps);
+  if (st) return st;
+  mrl_optim_copy(*out, src);
+  return MRL_OK;
+}
+
+int mrl_optim_copy(mrl_optim *dst, const mrl_optim *src) {
+  if (!dst || !src) return MRL_EINVAL;
+  if (dst->kind != src->kind || dst->n != src->n || !dst->m != !src->m)
+    return optim_fail(dst, MRL_EINVAL,
+                      "copy: expected an optimiser of the same kind and size (%zu parameters), got %zu",
+                      dst->n, src->n);
+  dst->beta1 = src->beta1;
+  dst->beta2 = src->beta2;
+  dst->eps = src->eps;
+  dst->t = src->t;
+  if (src->m) memcpy(dst->m, src->m, src->n * sizeof(float));
+  if (src->v) memcpy(dst->v, src->v, src->n * sizeof(float));
+  return MRL_OK;
+}
+
 void mrl_optim_free(mrl_optim *o) {
   if (!o) return;
   free(o->m);

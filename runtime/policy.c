@@ -260,7 +260,36 @@ fail:
   return rc;
 }
 
+int mrl_policy_clone(mrl_policy **out, const mrl_policy *src) {
+  if (!out) return MRL_EINVAL;
+  *out = NULL;
+  if (!src) return MRL_EINVAL;
+  mrl_policy *p = calloc(1, sizeof *p);
+  if (!p) return MRL_ENOMEM;
+  p->shape = src->shape;  /* the same kernel variant, so the same bits */
+  p->kind = src->kind;
+  p->n = src->n;
+  p->width = src->width;
+  p->nnet = src->nnet;
+  p->nparams = src->nparams;
+  p->rng = src->rng;
+  p->params = mlp_alloc_floats(p->nparams);
+  p->grad = mlp_alloc_floats(p->nparams);
+  p->row = policy_alloc(4 * (size_t)p->n, sizeof(double));
+  if (!p->params || !p->grad || !p->row ||
+      (src->low && !(p->low = policy_copy_bound(src->low, p->n))) ||
+      (src->high && !(p->high = policy_copy_bound(src->high, p->n))) ||
+      policy_reserve(p, 1)) {
+    mrl_policy_free(p);
+    return MRL_ENOMEM;
+  }
+  memcpy(p->params, src->params, p->nparams * sizeof(float));
+  *out = p;
+  return MRL_OK;
+}
+
 struct worker *policy_worker(mrl_policy *p) {
+  if (p->solo) return NULL;
   if (!p->worker) p->worker = worker_new();
   return p->worker;
 }
