@@ -245,6 +245,9 @@ local trainer_common = [[
   agent:collect() / agent:update() -> stats: one rollout, one update;
   agent:save(path), agent:close(); agent.policy is the moonrl.Policy.
   env: rl.make(...) or an env id (with env_opts = {num_envs =, threads =}).
+  normalize_obs / normalize_reward (SB3: norm_obs / norm_reward, clip_obs =
+  obs_clip = 10, clip_reward = 10): VecNormalize in the C collect, saved
+  in checkpoints (ppo, trpo, npg).
   Any hyperparameter may be a function of progress in [0, 1] (rl.schedule).
   Ctrl-C in the REPL stops learn at the next Lua instruction; the policy
   keeps the parameters of its last finished update.  help("Trainer").]]
