@@ -587,12 +587,24 @@ void mrl_optim_reset(mrl_optim *o);
 int64_t mrl_optim_steps(const mrl_optim *o);
 float *mrl_optim_moment(mrl_optim *o, int which);  /* 0: m, 1: v (Adam) */
 void mrl_optim_set_steps(mrl_optim *o, int64_t t);
+/* Restores a saved state all or nothing: n must be the optimiser's size, m
+** (v) given exactly when it has that moment (mrl_optim_moment non-NULL),
+** every value finite, v >= 0, 0 <= steps < INT64_MAX.  Otherwise MRL_EINVAL
+** (MRL_ENONFINITE for a NaN/Inf) with what was wrong on the handle, and
+** nothing changed. */
+int mrl_optim_set_state(mrl_optim *o, int64_t steps, const float *m,
+                        const float *v, size_t n);
 
 /* Scales g so that ‖g‖₂ ≤ max_norm; *norm (nullable) gets the norm before.
 ** Returns MRL_ENONFINITE (g unchanged) if the norm is not finite. */
 int mrl_clip_grad_norm(float *g, size_t n, double max_norm, double *norm);
 /* 1 when every value is finite. */
 int mrl_all_finite(const float *x, size_t n);
+/* The index of the first NaN/Inf, or n when there is none. */
+size_t mrl_first_nonfinite(const float *x, size_t n);
+/* Σ x and ‖x‖₂, accumulated in double. */
+double mrl_sum(const float *x, size_t n);
+double mrl_norm2(const float *x, size_t n);
 
 /* --------------------------------------------------------- checkpoints */
 /* safetensors: an 8-byte little-endian header length, a JSON header
@@ -610,7 +622,9 @@ typedef struct mrl_st_tensor {
   int64_t shape[MRL_ST_MAX_DIMS];
 } mrl_st_tensor;
 
-/* metadata: nkeys pairs of NUL-terminated strings (keys[i] → values[i]). */
+/* metadata: nkeys pairs of NUL-terminated strings (keys[i] → values[i]).
+** Tensors and keys are written sorted by name (strcmp), so the bytes do not
+** depend on the caller's order; a name or key given twice is MRL_EINVAL. */
 int mrl_st_write(const char *path, const mrl_st_tensor *tensors, int ntensors,
                  const char *const *keys, const char *const *values,
                  int nkeys, char *err, size_t errlen);
@@ -629,11 +643,24 @@ int mrl_st_ndim(const mrl_st_file *f, int i);
 int64_t mrl_st_dim(const mrl_st_file *f, int i, int d);
 int64_t mrl_st_numel(const mrl_st_file *f, int i);
 int mrl_st_find(const mrl_st_file *f, const char *name); /* index or −1 */
+/* The shape of tensor i for a reader of at most maxdim (<= MRL_ST_MAX_DIMS)
+** dimensions of at most maxlen each: *ndim and shape[0..*ndim), a scalar
+** read as a 1-element vector.  An empty tensor, more dimensions or a
+** dimension outside [1, maxlen] is MRL_EFORMAT with "tensor '<name>' …" in
+** err. */
+int mrl_st_shape(const mrl_st_file *f, int i, int maxdim, int64_t maxlen,
+                 int *ndim, int *shape, char *err, size_t errlen);
 /* Converts F32/F64/F16/BF16 to float32; n must equal the element count. */
 int mrl_st_read(const mrl_st_file *f, int i, float *out, size_t n);
 int mrl_st_meta_count(const mrl_st_file *f);
 const char *mrl_st_meta_key(const mrl_st_file *f, int i);
 const char *mrl_st_meta_get(const mrl_st_file *f, const char *key); /* or NULL */
+
+/* Replaces path with len bytes of data as the checkpoint writer does: a
+** temporary file next to it, fsync, rename, fsync of the folder, so a crash
+** leaves the old file or the new one.  MRL_EIO with "<path>: …" in err. */
+int mrl_write_file_atomic(const char *path, const void *data, size_t len,
+                          char *err, size_t errlen);
 
 /* ---------------------------------------------------------- PPO update */
 /* One PPO update over a collected rollout (after mrl_rollout_gae): epochs
@@ -734,6 +761,21 @@ const char *mrl_ppo_job_error(const mrl_ppo_job *job);
 /* Where the job is: epochs begun so far, minibatches done, finished. */
 void mrl_ppo_job_progress(const mrl_ppo_job *job, int *epoch,
                           int *minibatches, int *finished);
+
+/* Behaviour cloning: epochs of shuffled minibatches of optimiser steps on
+** −mean log π(a|s) over n demonstrations (unit-weight score-function
+** gradient: maximum likelihood), with rng's order.  The report: the last
+** epoch's mean −log π over its minibatches, −mean log π over all n after
+** training, and (discrete policies; NaN otherwise) the fraction of states
+** whose mode is the demonstrated action.  Restores the policy and the
+** optimiser if a step turns non-finite. */
+typedef struct mrl_bc_report {
+  double last_epoch_nll, nll, accuracy;
+} mrl_bc_report;
+int mrl_policy_bc_fit(mrl_policy *p, mrl_optim *opt, const float *obs,
+                      const float *actions, int n, int epochs, int minibatch,
+                      double lr, mrl_rng *rng, mrl_bc_report *report,
+                      char *err, size_t errlen);
 
 /* Regression of a value network on targets: epochs of shuffled minibatches
 ** of Adam/SGD steps (the critic fit of TRPO/NPG/REINFORCE).  Restores the

@@ -1,6 +1,7 @@
 /*
 ** l_train.c — the update routines that work on several handles at once:
-** core.value_fit (a critic regression) and the filling of a rollout one
+** core.value_fit (a critic regression), core.bc_fit (behaviour cloning) and
+** the filling of a rollout one
 ** transition at a time (core.rollout_put / rollout_outcome /
 ** rollout_bootstrap / rollout_behaviour, the in-game agent's buffer);
 ** PPO is in l_ppo.c.  Both leave every object as it was
@@ -69,6 +70,54 @@ static int l_value_fit(lua_State *L) {
                                 err, sizeof err);
   if (st != MRL_OK) return luaL_error(L, "value_fit: %s", err[0] ? err : mrl_status_string(st));
   lua_pushnumber(L, loss);
+  return 1;
+}
+
+/* core.bc_fit(policy, optim, obs, actions, [{epochs=, minibatch=, lr=,
+** rng = moonrl.Rng | seed = n}]) → {last_epoch_nll, nll, accuracy}
+** (behaviour cloning; accuracy only for a discrete policy) */
+static int l_bc_fit(lua_State *L) {
+  mrlL_mat obs;
+  char err[256];
+  lua_settop(L, 5);
+  mrl_policy *p = mrlL_checkpolicy(L, 1);
+  mrl_optim *o = mrlL_checkoptim(L, 2);
+  mrlL_checkmat(L, 3, mrl_policy_obs_dim(p), -1, &obs);
+  const float *act = mrlL_checkactions(L, 4, mrl_policy_action_kind(p),
+                                       mrl_policy_action_n(p), obs.rows);
+  int epochs = 10, mb = 64;
+  double lr = 1e-3;
+  mrl_rng *rng = NULL;
+  lua_Integer seed = 0;
+  if (!lua_isnil(L, 5)) {
+    luaL_checktype(L, 5, LUA_TTABLE);
+    epochs = (int)mrlL_optintfield(L, 5, "epochs", epochs, 1, 1000000);
+    mb = (int)mrlL_optintfield(L, 5, "minibatch", mb, 1, MRL_MAX_BATCH);
+    lr = mrlL_optnumfield(L, 5, "lr", lr);
+    seed = mrlL_optintfield(L, 5, "seed", 0, LUA_MININTEGER, LUA_MAXINTEGER);
+    if (lua_getfield(L, 5, "rng") != LUA_TNIL) {
+      if (luaL_testudata(L, -1, MRLL_RNG) == NULL)
+        return luaL_error(L, "bad field 'rng' (%s expected, got %s)", MRLL_RNG,
+                          luaL_typename(L, -1));
+      rng = mrlL_checkrng(L, lua_gettop(L));
+    }
+    lua_pop(L, 1); /* the Rng stays referenced by argument 5 */
+  }
+  if (rng == NULL) rng = mrlL_newrng(L, (uint64_t)seed);
+  mrl_bc_report r;
+  err[0] = '\0';
+  int st = mrl_policy_bc_fit(p, o, obs.data, act, obs.rows, epochs, mb, lr, rng, &r, err,
+                             sizeof err);
+  if (st != MRL_OK) return luaL_error(L, "bc_fit: %s", err[0] ? err : mrl_status_string(st));
+  lua_createtable(L, 0, 3);
+  lua_pushnumber(L, r.last_epoch_nll);
+  lua_setfield(L, -2, "last_epoch_nll");
+  lua_pushnumber(L, r.nll);
+  lua_setfield(L, -2, "nll");
+  if (mrl_policy_action_kind(p) == MRL_DISCRETE) {
+    lua_pushnumber(L, r.accuracy);
+    lua_setfield(L, -2, "accuracy");
+  }
   return 1;
 }
 
@@ -171,6 +220,8 @@ int mrlL_open_train(lua_State *L) {
   lua_setfield(L, -2, "policy_set_reduce");
   lua_pushcfunction(L, l_value_fit);
   lua_setfield(L, -2, "value_fit");
+  lua_pushcfunction(L, l_bc_fit);
+  lua_setfield(L, -2, "bc_fit");
   lua_pushcfunction(L, l_rollout_put);
   lua_setfield(L, -2, "rollout_put");
   lua_pushcfunction(L, l_rollout_outcome);

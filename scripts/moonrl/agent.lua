@@ -11,18 +11,23 @@
 --   end
 --
 -- What it owns: a policy, a value net, two Adam optimisers and two buffers
--- of n_steps transitions (obs, action, behaviour log-prob, reward, flags).
--- act/observe fill the current buffer.  When it is full (the next act()
--- call supplies the observation that bootstraps its last value) it is handed
--- to the update and the other buffer starts filling.  train_step(budget_ms)
--- then does the PPO update in pieces: the first piece computes V(s) for the
--- whole batch in one forward and the GAE advantages; every later piece is
--- one minibatch step (clipped surrogate + entropy on the policy, ½·vf_coef
--- times the (optionally clipped) value loss on the critic, one global
--- gradient norm over both, Adam on each — the same step as core.ppo_update),
--- until the time budget is spent.  The epoch, the shuffled order and the
--- position in it are kept across frames.  train_step always does at least
--- one piece when there is work, so an update ends even with tiny budgets.
+-- of n_steps transitions (C rollouts of one env: obs, action, behaviour
+-- log-prob, reward, flags, final observations).  act/observe fill the
+-- current buffer (core.rollout_put / rollout_outcome).  When it is full
+-- (the next act() call supplies the observation that bootstraps its last
+-- value) it is handed to the update and the other buffer starts filling.
+-- train_step(budget_ms) then does the PPO update in pieces, all in C: the
+-- first piece computes V(s) and the bootstraps (core.rollout_bootstrap),
+-- the GAE advantages and how stale the behaviour log-probs are
+-- (core.rollout_behaviour), and begins the update (core.ppo_begin); every
+-- later piece is one minibatch step of that job (clipped surrogate +
+-- entropy on the policy, ½·vf_coef times the (optionally clipped) value
+-- loss on the critic, one global gradient norm over both, Adam on each —
+-- core.ppo_update's step, the same engine), until the time budget is spent.
+-- The job keeps the epoch, the shuffled order and the position in it
+-- across frames.  train_step always does at least one piece when there is
+-- work, so an update ends even with tiny budgets.  The hyperparameters of
+-- an update are read (schedules resolved) when it begins.
 --
 -- Acting while an update is in progress (the off-policy correction):
 -- act() always uses the current parameters, which change piece by piece
@@ -51,10 +56,9 @@
 --
 -- Learning from the player (behaviour cloning): agent:record(obs, action)
 -- stores a demonstration, agent:pretrain{epochs =, batch_size =, lr =}
--- maximises Σ log π(a|s) over them by minibatch Adam (policy:
--- grad_weighted_logp with unit weights — the score-function gradient with
--- every "advantage" equal to 1, i.e. maximum likelihood), after which PPO
--- fine-tunes as usual.
+-- maximises Σ log π(a|s) over them by minibatch Adam (core.bc_fit: the
+-- score-function gradient with every "advantage" equal to 1, i.e. maximum
+-- likelihood), after which PPO fine-tunes as usual.
 --
 -- Methods:
 --   agent:act(obs, [deterministic]) → action, logp   obs: flat table of obs
@@ -96,7 +100,7 @@
 local core = require "moonrl.core"
 local schedule = require "moonrl.schedule"
 
-local floor, sqrt, exp, huge = math.floor, math.sqrt, math.exp, math.huge
+local floor, exp, huge = math.floor, math.exp, math.huge
 local now = core.now or os.clock
 
 local Agent = {}
@@ -130,15 +134,13 @@ end
 
 -- ------------------------------------------------------------ buffers
 
+-- A C rollout of T steps of one env; obs/act/logp are flat views of its
+-- fields (for inspection), boot the observation after the last step.
 local function new_buffer(T, D, W)
-  local b = {n = 0, obs = {}, act = {}, logp = {}, rew = {}, term = {}, trunc = {},
-             fin = {}, hasfin = {}, boot = {}}
-  -- filled to full size once, so acting never grows a table
-  for i = 1, T * D do b.obs[i] = 0; b.fin[i] = 0 end
-  for i = 1, T * W do b.act[i] = 0 end
-  for i = 1, T do
-    b.logp[i], b.rew[i], b.term[i], b.trunc[i], b.hasfin[i] = 0, 0, false, false, false
-  end
+  local ro = core.rollout{steps = T, num_envs = 1, obs_dim = D, action_width = W}
+  local b = {n = 0, ro = ro, boot = {},
+             obs = ro:field("obs"):reshape(T * D), act = ro:field("actions"):reshape(T * W),
+             logp = ro:field("logp"):reshape(T)}
   for i = 1, D do b.boot[i] = 0 end
   return b
 end
@@ -211,23 +213,17 @@ local function build(t)
   }, Agent)
   self.bufs = {new_buffer(T, D, W), new_buffer(T, D, W)}
   self.cur = self.bufs[1]
+  -- staging rows (element writes, no temporaries: acting allocates nothing)
+  self._obs1 = core.zeros(1, D)
+  self._obs1f = self._obs1:reshape(D)
+  self._fin1 = core.zeros(D)
   if not self.discrete then
-    self._obs1 = core.zeros(1, D)
-    self._obs1f = self._obs1:reshape(D)   -- element writes, no temporaries
     self._act1 = core.zeros(W)
     self._logp1 = core.zeros(1)
     self._aout = {}
     for j = 1, W do self._aout[j] = 0 end
     self.low, self.high = policy:bounds()
   end
-  -- update scratch: full-batch tensors, minibatch tensors, Lua staging rows
-  self._O, self._A = core.zeros(T, D), core.zeros(T, W)
-  self._L = core.zeros(T)
-  self._mb = {}
-  self._idx = {}
-  for i = 1, T do self._idx[i] = i - 1 end
-  self._pgrad, self._vgrad = policy:grad(), value:grad()
-  self._ppo_opts = {clip_eps = 0.2, ent_coef = 0, normalize_advantages = true}
   return self
 end
 
@@ -306,22 +302,17 @@ function Agent:act(obs, deterministic)
   end
   if self.cur.n >= self.n_steps then hand_over(self, obs) end
   local b = self.cur
-  local D, W = self.obs_dim, self.width
   local a, logp
   if self.discrete then
     a, logp = self.policy:act(obs)
+    local o = self._obs1f
+    for j = 1, self.obs_dim do o[j] = obs[j] end
+    core.rollout_put(b.ro, b.n, 0, o, a, logp)
   else
+    -- (_act_box staged obs in _obs1f and the unclipped action in _act1)
     a, logp = self:_act_box(obs, false)
-    local row = self._act1
-    local base = b.n * W
-    for j = 1, W do b.act[base + j] = row[j] end
+    core.rollout_put(b.ro, b.n, 0, self._obs1f, self._act1, logp)
   end
-  local n = b.n
-  local base = n * D
-  local bo = b.obs
-  for j = 1, D do bo[base + j] = obs[j] end
-  if self.discrete then b.act[n + 1] = a end
-  b.logp[n + 1] = logp
   self.last_act = "sampled"
   return a, logp
 end
@@ -361,18 +352,14 @@ function Agent:observe(reward, terminated, truncated, final_obs)
     return nil
   end
   local b = self.cur
-  local n = b.n + 1
-  b.rew[n], b.term[n], b.trunc[n] = reward, terminated, truncated
-  local hf = false
+  local fin = nil
   if truncated and not terminated and final_obs ~= nil then
     check_obs(self, final_obs, "observe")
-    local D = self.obs_dim
-    local base = (n - 1) * D
-    for j = 1, D do b.fin[base + j] = final_obs[j] end
-    hf = true
+    fin = self._fin1
+    for j = 1, self.obs_dim do fin[j] = final_obs[j] end
   end
-  b.hasfin[n] = hf
-  b.n = n
+  core.rollout_outcome(b.ro, b.n, 0, reward, terminated, truncated, fin)
+  b.n = b.n + 1
   self.steps = self.steps + 1
   self.ep_return = self.ep_return + reward
   self.ep_length = self.ep_length + 1
@@ -398,187 +385,34 @@ end
 
 -- ------------------------------------------------------------ updating
 
--- Views [k][…] of the minibatch tensors, made once per size k.
-local function mb_tensors(self, k)
-  local m = self._mb[k]
-  if m then return m end
-  local D, W = self.obs_dim, self.width
-  m = {obs = core.zeros(k, D), act = core.zeros(k, W), logp = core.zeros(k),
-       adv = core.zeros(k), ret = core.zeros(k), oldv = core.zeros(k),
-       s_obs = {}, s_act = {}, s_logp = {}, s_adv = {}, s_ret = {}, s_oldv = {}}
-  for i = 1, k * D do m.s_obs[i] = 0 end
-  for i = 1, k * W do m.s_act[i] = 0 end
-  for i = 1, k do m.s_logp[i], m.s_adv[i], m.s_ret[i], m.s_oldv[i] = 0, 0, 0, 0 end
-  self._mb[k] = m
-  return m
-end
-
--- First piece: values, bootstrap, GAE, staleness, snapshots.
+-- First piece: values and bootstraps, GAE, staleness, and the job (which
+-- takes the snapshot an abandoned update restores).
 local function prepare(self)
   local b = self.ready
-  local T, D = self.n_steps, self.obs_dim
-  local O = self._O
-  O:copy(b.obs)
-  self._A:copy(b.act)
-  self._L:copy(b.logp)
-  local value = self.value
-  local vals = value:forward(O):reshape(T):totable()
-  local nv = {}
-  for t = 1, T - 1 do nv[t] = vals[t + 1] end
-  nv[T] = value:forward(b.boot)[1]
-  for t = 1, T do
-    if b.trunc[t] and not b.term[t] then
-      if b.hasfin[t] then
-        local row = {}
-        for j = 1, D do row[j] = b.fin[(t - 1) * D + j] end
-        nv[t] = value:forward(row)[1]
-      else
-        nv[t] = vals[t]
-      end
-    end
-  end
-  local adv, ret = core.gae(b.rew, vals, nv, b.term, b.trunc,
-                            self:hpv("gamma"), self:hpv("gae_lambda"))
-  if not (core.all_finite(adv) and core.all_finite(ret)) then
-    error("agent: non-finite advantages or returns (rewards too large?); update refused, parameters unchanged", 0)
-  end
+  core.rollout_bootstrap(b.ro, self.value, b.boot)
+  b.ro:gae(self:hpv("gamma"), self:hpv("gae_lambda"))
   -- how far the behaviour policy is from the current one on this batch
-  local logp_now = self.policy:evaluate(O, self._A)
-  local rs, ks = 0, 0
-  for t = 1, T do
-    local d = logp_now[t] - b.logp[t]
-    rs = rs + exp(d)
-    ks = ks - d
-  end
-  self.upd = {
-    buf = b, epoch = 0, pos = T + 1, stopped = false,
-    vals = vals, adv = adv:totable(), ret = ret:totable(),
-    behaviour_ratio = rs / T, behaviour_kl = ks / T,
-    snap_p = self.policy:params(), snap_v = value:params(),
-    snap_po = core.optim_state(self.policy_optim),
-    snap_vo = core.optim_state(self.value_optim),
-    n_mb = 0, epoch_mb = 0, epoch_kl = 0,
-    s_pl = 0, s_vl = 0, s_ent = 0, s_kl = 0, s_clip = 0, s_gn = 0,
-    t0 = now(), pieces = 1,
-  }
-end
-
--- Fisher–Yates on the 0-based row indices with the agent's generator.
-local function shuffle(rng, idx, n)
-  for i = n, 2, -1 do
-    local j = floor(rng:uniform() * i) + 1
-    if j > i then j = i end
-    idx[i], idx[j] = idx[j], idx[i]
-  end
-end
-
--- Scales a gradient view by s in (0, 1] with clip_grad_norm (whose factor is
--- max/(norm + 1e-6)), or element by element when s ≥ 1.
-local function scale_grad(g, norm, s)
-  if s == 1 or norm == 0 then return end
-  if s < 1 then
-    core.clip_grad_norm(g, s * (norm + 1e-6))
-  else
-    for i = 1, g:numel() do g[i] = g[i] * s end
-  end
-end
-
--- One minibatch step; returns true when the update is complete.
-local function minibatch(self)
-  local u = self.upd
-  local T = self.n_steps
-  if u.pos > T then
-    u.epoch = u.epoch + 1
-    u.pos, u.epoch_mb, u.epoch_kl = 1, 0, 0
-    shuffle(self.rng, self._idx, T)
-  end
-  local bs = self.hp.batch_size
-  local k = T - u.pos + 1
-  if k > bs then k = bs end
-  local m = mb_tensors(self, k)
-  local b = u.buf
-  local D, W = self.obs_dim, self.width
-  local idx = self._idx
-  local so, sa, sl, sad, sr, sv = m.s_obs, m.s_act, m.s_logp, m.s_adv, m.s_ret, m.s_oldv
-  local bo, ba, bl = b.obs, b.act, b.logp
-  local adv, ret, vals = u.adv, u.ret, u.vals
-  for r = 0, k - 1 do
-    local i = idx[u.pos + r]
-    local s, d = i * D, r * D
-    for j = 1, D do so[d + j] = bo[s + j] end
-    s, d = i * W, r * W
-    for j = 1, W do sa[d + j] = ba[s + j] end
-    sl[r + 1], sad[r + 1], sr[r + 1], sv[r + 1] = bl[i + 1], adv[i + 1], ret[i + 1], vals[i + 1]
-  end
-  m.obs:copy(so); m.act:copy(sa); m.logp:copy(sl)
-  m.adv:copy(sad); m.ret:copy(sr); m.oldv:copy(sv)
-  u.pos = u.pos + k
-
-  local opts = self._ppo_opts
-  opts.clip_eps = self:hpv("clip")
-  opts.ent_coef = self:hpv("ent_coef")
-  opts.normalize_advantages = self.hp.normalize_advantages and k > 1
-  local ps = self.policy:ppo_loss(m.obs, m.act, m.logp, m.adv, opts)
-  local vloss = self.value:value_loss_clipped(m.obs, m.ret, m.oldv, self:hpv("clip_vf"))
-  -- CleanRL's loss pg − ent·H + vf_coef·½·v_loss, one norm over both nets
-  local c = 0.5 * self:hpv("vf_coef")
-  local pg, vg = self._pgrad, self._vgrad
-  local np, nvn = pg:norm(), vg:norm()
-  local gn = sqrt(np * np + c * c * nvn * nvn)
-  if not (isfinite(gn) and isfinite(ps.loss) and isfinite(vloss)) then
-    error(("agent: non-finite %s in epoch %d; update refused, parameters restored")
-          :format(not isfinite(ps.loss) and "policy loss" or not isfinite(vloss) and "value loss"
-                  or "gradient", u.epoch), 0)
-  end
-  local s = 1
-  local max_norm = self:hpv("max_grad_norm")
-  if max_norm > 0 and gn > max_norm then s = max_norm / (gn + 1e-6) end
-  scale_grad(pg, np, s)
-  scale_grad(vg, nvn, c * s)
-  local lr = self:hpv("lr")
-  self.policy_optim:step(self.policy, lr)
-  self.value_optim:step(self.value, lr)
-  u.n_mb, u.epoch_mb = u.n_mb + 1, u.epoch_mb + 1
-  u.epoch_kl = u.epoch_kl + ps.approx_kl
-  u.s_pl, u.s_vl, u.s_ent = u.s_pl + ps.policy_loss, u.s_vl + vloss, u.s_ent + ps.entropy
-  u.s_kl, u.s_clip, u.s_gn = u.s_kl + ps.approx_kl, u.s_clip + ps.clip_fraction, u.s_gn + gn
-  if u.pos <= T then return false end
-  -- the end of an epoch: SB3 stops once the KL passes 1.5·target (here the
-  -- epoch's mean approximate KL)
-  local tkl = self:hpv("target_kl")
-  if tkl > 0 and u.epoch_kl / u.epoch_mb > 1.5 * tkl then
-    u.stopped = true
-    return true
-  end
-  return u.epoch >= floor(self:hpv("epochs"))
+  local ratio, kl = core.rollout_behaviour(b.ro, self.policy)
+  local job = core.ppo_begin(self.policy, self.value, self.policy_optim, self.value_optim, b.ro, {
+    epochs = floor(self:hpv("epochs")), minibatch_size = self.hp.batch_size,
+    lr = self:hpv("lr"), clip_eps = self:hpv("clip"), clip_value = self:hpv("clip_vf"),
+    ent_coef = self:hpv("ent_coef"), vf_coef = self:hpv("vf_coef"),
+    max_grad_norm = self:hpv("max_grad_norm"), target_kl = self:hpv("target_kl"),
+    normalize_advantages = self.hp.normalize_advantages, rng = self.rng,
+  })
+  self.upd = {buf = b, job = job, behaviour_ratio = ratio, behaviour_kl = kl,
+              t0 = now(), pieces = 1, lr = self:hpv("lr")}
 end
 
 local function complete(self)
   local u = self.upd
-  local n = u.n_mb > 0 and u.n_mb or 1
-  -- explained variance of the values the advantages were computed with:
-  -- 1 − Var(R − V) / Var(R)
-  local T = self.n_steps
-  local ret, vals = u.ret, u.vals
-  local mr, me = 0, 0
-  for t = 1, T do mr = mr + ret[t]; me = me + (ret[t] - vals[t]) end
-  mr, me = mr / T, me / T
-  local vr, ve = 0, 0
-  for t = 1, T do
-    local d = ret[t] - mr
-    local e = ret[t] - vals[t] - me
-    vr, ve = vr + d * d, ve + e * e
-  end
-  local ev = vr > 0 and 1 - ve / vr or 0
+  local rep, err = u.job:finish()
+  if not rep then error(err, 0) end
   self.updates = self.updates + 1
-  local stats = {
-    policy_loss = u.s_pl / n, value_loss = u.s_vl / n, entropy = u.s_ent / n,
-    approx_kl = u.s_kl / n, clip_fraction = u.s_clip / n, grad_norm = u.s_gn / n,
-    explained_variance = ev, minibatches = u.n_mb, epochs_done = u.epoch,
-    stopped_early = u.stopped, behaviour_ratio = u.behaviour_ratio,
-    behaviour_kl = u.behaviour_kl, pieces = u.pieces, update_time = now() - u.t0,
-    updates = self.updates, steps = self.steps, lr = self:hpv("lr"),
-  }
+  local stats = rep
+  stats.behaviour_ratio, stats.behaviour_kl = u.behaviour_ratio, u.behaviour_kl
+  stats.pieces, stats.update_time = u.pieces, now() - u.t0
+  stats.updates, stats.steps, stats.lr = self.updates, self.steps, u.lr
   for k, v in pairs(self:episode_stats()) do stats[k] = v end
   self.last_stats = stats
   self.upd, self.ready = nil, nil
@@ -587,12 +421,8 @@ end
 
 local function abandon(self, err)
   local u = self.upd
-  if u then
-    self.policy:set_params(u.snap_p)
-    self.value:set_params(u.snap_v)
-    core.set_optim_state(self.policy_optim, u.snap_po)
-    core.set_optim_state(self.value_optim, u.snap_vo)
-  end
+  -- a failed step has already restored everything; otherwise abort does
+  if u and u.job then u.job:abort() end
   self.upd, self.ready = nil, nil
   err = tostring(err)
   if not err:find("update refused", 1, true) then
@@ -601,16 +431,6 @@ local function abandon(self, err)
   self.last_error = err
   self.failed_updates = (self.failed_updates or 0) + 1
   return nil, self.last_error
-end
-
--- One piece of work; true when an update completed.
-local function piece(self)
-  if not self.upd then
-    prepare(self)
-    return false
-  end
-  self.upd.pieces = self.upd.pieces + 1
-  return minibatch(self)
 end
 
 function Agent:train_step(budget_ms, max_pieces)
@@ -622,14 +442,30 @@ function Agent:train_step(budget_ms, max_pieces)
   end
   if not self.ready then return nil end
   local deadline = budget_ms and now() + budget_ms / 1000 or huge
-  local left = max_pieces or huge
-  repeat
-    local ok, done = pcall(piece, self)
-    if not ok then return abandon(self, done) end
+  local left = max_pieces and floor(max_pieces) or huge
+  if not self.upd then
+    local ok, err = pcall(prepare, self)
+    if not ok then return abandon(self, err) end
     left = left - 1
-    if done then return complete(self) end
-  until left <= 0 or now() >= deadline
-  return nil
+    if left <= 0 or now() >= deadline then return nil end
+  end
+  -- minibatch pieces: up to `left`, until the deadline, at least one
+  local u = self.upd
+  local k = left == huge and 0 or left
+  local secs = 0
+  if deadline ~= huge then
+    secs = deadline - now()
+    if secs <= 0 then k, secs = 1, 0 end
+  end
+  local _, before = u.job:progress()
+  local done, err = u.job:step(k, secs)
+  if done == nil then return abandon(self, err) end
+  local _, after = u.job:progress()
+  u.pieces = u.pieces + after - before
+  if not done then return nil end
+  local ok, stats = pcall(complete, self)
+  if not ok then return abandon(self, stats) end
+  return stats
 end
 
 function Agent:busy() return self.ready ~= nil end
@@ -713,64 +549,12 @@ function Agent:pretrain(opts)
   if type(epochs) ~= "number" or epochs < 1 then fail("pretrain", 1, "epochs must be >= 1") end
   if type(bs) ~= "number" or bs < 1 then fail("pretrain", 1, "batch_size must be >= 1") end
   local n, D, W = d.n, self.obs_dim, self.width
-  if bs > n then bs = n end
   self.bc_optim = self.bc_optim or core.optim{kind = "adam", n = self.policy:nparams()}
-  local obs = core.tensor(d.obs):reshape(n, D)
-  local act = core.tensor(d.act):reshape(n, W)
-  local idx = {}
-  for i = 1, n do idx[i] = i - 1 end
-  local so, sa, ones = {}, {}, {}
-  local views = {}
-  local function mbt(k)
-    local v = views[k]
-    if not v then
-      v = {obs = core.zeros(k, D), act = core.zeros(k, W), w = core.tensor({k}, 1)}
-      views[k] = v
-    end
-    return v
-  end
-  local last = 0
-  for _ = 1, epochs do
-    shuffle(self.rng, idx, n)
-    local sum, cnt = 0, 0
-    for first = 1, n, bs do
-      local k = math.min(bs, n - first + 1)
-      for r = 0, k - 1 do
-        local i = idx[first + r]
-        for j = 1, D do so[r * D + j] = d.obs[i * D + j] end
-        for j = 1, W do sa[r * W + j] = d.act[i * W + j] end
-        ones[r + 1] = 1
-      end
-      local v = mbt(k)
-      for j = k * D + 1, #so do so[j] = nil end
-      for j = k * W + 1, #sa do sa[j] = nil end
-      v.obs:copy(so); v.act:copy(sa)
-      -- scale −1/k: grad := ∇(−mean log π), which the optimiser descends
-      local objective = self.policy:grad_weighted_logp(v.obs, v.act, v.w, -1 / k)
-      self.bc_optim:step(self.policy, lr)
-      sum, cnt = sum + objective * k, cnt + k
-    end
-    last = sum / cnt
-  end
-  -- the fit on the whole demonstration set after training
-  local logp = self.policy:evaluate(obs, act)
-  local nll = 0
-  for i = 1, n do nll = nll - logp[i] end
-  local res = {nll = nll / n, last_epoch_nll = last, samples = n, epochs = epochs}
-  if self.discrete then
-    local correct = 0
-    local logits = self.policy:forward(obs)
-    for i = 1, n do
-      local row = logits[i]
-      local best, bi = -huge, 0
-      for j = 1, self.policy:action_n() do
-        if row[j] > best then best, bi = row[j], j - 1 end
-      end
-      if bi == d.act[i] then correct = correct + 1 end
-    end
-    res.accuracy = correct / n
-  end
-  return res
+  local r = core.bc_fit(self.policy, self.bc_optim, core.tensor(d.obs):reshape(n, D),
+                        core.tensor(d.act):reshape(n, W),
+                        {epochs = floor(epochs), minibatch = floor(bs), lr = lr, rng = self.rng})
+  return {nll = r.nll, last_epoch_nll = r.last_epoch_nll, accuracy = r.accuracy,
+          samples = n, epochs = epochs}
 end
 
 -- ------------------------------------------------------------ files
@@ -798,6 +582,9 @@ end
 
 function Agent:load(path)
   if type(path) ~= "string" then fail("load", 1, "path expected, got " .. type(path)) end
+  -- a pending update is dropped first (its abort must not undo the load)
+  if self.upd then self.upd.job:abort() end
+  self.upd, self.ready = nil, nil
   require("moonrl.checkpoint").restore(as_trainer(self), path)
   self.steps = self.steps_done
   -- collected data and a pending update belong to the old parameters
@@ -809,6 +596,10 @@ function Agent:load(path)
 end
 
 function Agent:close()
+  if self.upd then self.upd.job:abort() end
+  self.upd, self.ready = nil, nil
+  self.bufs[1].ro:close()
+  self.bufs[2].ro:close()
   self.policy:close()
   self.value:close()
   self.policy_optim:close()

@@ -190,14 +190,11 @@ describe("rl.agent", function()
     local p2 = core.policy(ag.policy:spec()); p2:set_params(ag.policy:params())
     local v2 = core.net(ag.value:spec()); v2:set_params(ag.value:params())
     ag:train_step(nil, 1)                      -- the GAE piece
-    local u = ag.upd
+    local src = ag.upd.buf.ro
     local ro = core.rollout{steps = 16, num_envs = 1, obs_dim = 3, action_width = 1}
-    ro:field("obs"):reshape(48):copy(ag._O:reshape(48))
-    ro:field("actions"):reshape(16):copy(ag._A:reshape(16))
-    ro:field("logp"):reshape(16):copy(ag._L)
-    ro:field("advantages"):reshape(16):copy(u.adv)
-    ro:field("returns"):reshape(16):copy(u.ret)
-    ro:field("values"):reshape(16):copy(u.vals)
+    for _, f in ipairs({"obs", "actions", "logp", "advantages", "returns", "values"}) do
+      ro:field(f):copy(src:field(f))
+    end
     local po, vo = core.optim{kind = "adam", n = p2:nparams()}, core.optim{kind = "adam", n = v2:nparams()}
     local rep = core.ppo_update(p2, v2, po, vo, ro, {epochs = 1, minibatch_size = 16, lr = 3e-4,
                                 vf_coef = 0.7, max_grad_norm = 0.05})

@@ -1,5 +1,6 @@
 -- moonrl.core.train (LuaJIT), the counterpart of bindings/lua54/l_train.c:
--- the update routines over several handles: value_fit, and the filling of
+-- the update routines over several handles: value_fit, bc_fit (behaviour
+-- cloning), and the filling of
 -- a rollout one transition at a time (rollout_put / rollout_outcome /
 -- rollout_bootstrap / rollout_behaviour, the in-game agent's buffer).  PPO
 -- is in moonrl/core/ppo.lua.
@@ -52,6 +53,45 @@ return function(core, I)
       raise("value_fit: " .. (msg ~= "" and msg or status_string(st)))
     end
     return loss[0]
+  end
+
+  -- core.bc_fit(policy, optim, obs, actions, [opts]) → {last_epoch_nll, nll, accuracy}
+  function core.bc_fit(policy, optim, obs, actions, opts)
+    local fname = "bc_fit"
+    local p = I.checkpolicy_arg(policy, fname, 1)
+    if getmetatable(optim) ~= optim_mt then typeerror(fname, 2, "moonrl.Optim", optim) end
+    local o = optim.h
+    if o == nil then raise("attempt to use a closed moonrl.Optim") end
+    local kind = C.mrl_policy_action_kind(p)
+    local d, rows = checkmat(obs, fname, 3, C.mrl_policy_obs_dim(p), -1)
+    local a = I.checkactions(actions, fname, 4, kind, C.mrl_policy_action_n(p), rows)
+    local epochs, mb, lr, seed = 10, 64, 1e-3, 0
+    local rng
+    if opts ~= nil then
+      checktable(opts, fname, 5)
+      epochs = optintfield(opts, "epochs", epochs, 1, 1000000)
+      mb = optintfield(opts, "minibatch", mb, 1, MAX_BATCH)
+      lr = optnumfield(opts, "lr", lr)
+      seed = optintfield(opts, "seed", 0)
+      local r = opts.rng
+      if r ~= nil then
+        if getmetatable(r) ~= rng_mt then
+          raise(format("bad field 'rng' (moonrl.Rng expected, got %s)", typename(r)))
+        end
+        rng = r
+        checkrng(r, fname)
+      end
+    end
+    if rng == nil then rng = newrng(seed) end
+    local err = ffi.new("char[256]")
+    local rep = ffi.new("mrl_bc_report")
+    local st = C.mrl_policy_bc_fit(p, o, d, a, rows, epochs, mb, lr, rng.h, rep, err, 256)
+    if st ~= 0 then
+      local msg = ffi.string(err)
+      raise("bc_fit: " .. (msg ~= "" and msg or status_string(st)))
+    end
+    return {last_epoch_nll = rep.last_epoch_nll, nll = rep.nll,
+            accuracy = kind == 0 and rep.accuracy or nil}
   end
 
   -- ------------------------------------------- a rollout step by step
