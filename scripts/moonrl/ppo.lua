@@ -13,12 +13,14 @@
 --   minibatch).
 -- Every hyperparameter may be a function of progress (moonrl.schedule).
 --
--- The clipped update is one C call (core.ppo_update).  The adaptive-KL
--- variant of the paper, kl_penalty = {beta = 1, target_kl = 0.01}, replaces
--- the clip by the penalty −β·KL(π_old‖π_θ) (policy:kl_penalty_loss) in the
--- same epochs × minibatches, fits the critic with core.value_fit, then
--- adapts β with core.kl_beta_update (halved below target/1.5, doubled
--- above 1.5·target); β is checkpointed.
+-- The update is one C call (core.ppo_update, the engine the in-game agent
+-- steps a minibatch at a time).  The adaptive-KL variant of the paper,
+-- kl_penalty = {beta = 1, target_kl = 0.01}, is the same call with kl_beta
+-- and kl_target: the penalty −β·KL(π_old‖π_θ) replaces the clip in the same
+-- epochs × minibatches (advantages normalised once over the batch, the
+-- policy's own gradient-norm clip), the critic fits the returns in the
+-- same minibatches, then β adapts (halved below target/1.5, doubled above
+-- 1.5·target, core.kl_beta_update); β is checkpointed.
 --
 -- Written in the common subset of Lua 5.4 and LuaJIT.
 
@@ -66,107 +68,23 @@ local function flat(self)
 end
 PPO.flat = flat
 
--- Fisher–Yates on 0-based indices with the trainer's generator.
-local function shuffle(rng, n)
-  local idx = {}
-  for i = 1, n do idx[i] = i - 1 end
-  for i = n, 2, -1 do
-    local j = math.floor(rng:uniform() * i) + 1
-    if j > i then j = i end
-    idx[i], idx[j] = idx[j], idx[i]
-  end
-  return idx
-end
-PPO.shuffle = shuffle
-
--- Copies rows idx[first .. first+k-1] (0-based rows) of flat src (width w)
--- into the flat dst.
-local function gather(dst, src, w, idx, first, k)
-  for r = 0, k - 1 do
-    local s = idx[first + r] * w
-    local d = r * w
-    for j = 1, w do dst[d + j] = src[s + j] end
-  end
-end
-
-function PPO:_update_kl_penalty(lr, epochs, bs, max_norm)
-  local n, obs, act, logp, adv, ret = flat(self)
-  local od, w = self.obs_dim, self.policy:action_width()
-  local p = self.policy
-  local old = p:params()
-  -- advantages normalised over the whole batch (a copy)
-  local a = core.tensor(adv)
-  if W.distributed then
-    -- one normalisation over every rank's batch
-    if self:hpv("normalize_advantages") then W.normalize(a, n) end
-  elseif self:hpv("normalize_advantages") and n > 1 then
-    local s, q = 0, 0
-    for i = 1, n do s = s + a[i] end
-    local m = s / n
-    for i = 1, n do local d = a[i] - m; q = q + d * d end
-    local sd = math.sqrt(q / (n - 1)) + 1e-8
-    for i = 1, n do a[i] = (a[i] - m) / sd end
-  end
-  if bs > n then bs = n end
-  local obs_f, act_f, logp_f = obs:reshape(n * od), act:reshape(n * w), logp
-  local mo, ma = core.zeros(bs * od), core.zeros(bs * w)
-  local ml, mad = core.zeros(bs), core.zeros(bs)
-  local beta = self.kl_beta
-  local loss_sum, nmb = 0, 0
-  for _ = 1, epochs do
-    local idx = shuffle(self.rng, n)
-    for first = 1, n, bs do
-      local k = math.min(bs, n - first + 1)
-      gather(mo, obs_f, od, idx, first, k)
-      gather(ma, act_f, w, idx, first, k)
-      gather(ml, logp_f, 1, idx, first, k)
-      gather(mad, a, 1, idx, first, k)
-      local o2 = mo:reshape(bs, od):view(1, k)
-      local a2 = ma:reshape(bs, w):view(1, k)
-      local l2, ad2 = ml:view(1, k), mad:view(1, k)
-      local loss = p:kl_penalty_loss(old, o2, a2, l2, ad2, beta)
-      if W.distributed then
-        W.mean_tensor(p:grad())
-        loss = W.sum({loss})[1] / W.size
-      end
-      if max_norm > 0 then core.clip_grad_norm(p:grad(), max_norm) end
-      self.policy_optim:step(p, lr)
-      loss_sum, nmb = loss_sum + loss, nmb + 1
-    end
-  end
-  local vloss = core.value_fit(self.value, self.value_optim, obs, ret,
-                               {epochs = epochs, minibatch = bs, lr = lr, rng = self.rng,
-                                reduce = W.reducer})
-  local _, mean_kl = p:kl(old, nil, obs)
-  -- β must move the same way on every rank
-  if W.distributed then mean_kl = W.sum({mean_kl})[1] / W.size end
-  local _, ent = p:evaluate(obs, act)
-  self.kl_beta = core.kl_beta_update(beta, mean_kl, self.kl_target)
-  return {policy_loss = loss_sum / math.max(nmb, 1), value_loss = vloss,
-          approx_kl = mean_kl, entropy = ent:sum() / n, kl_beta = self.kl_beta,
-          minibatches = nmb, epochs_done = epochs}
-end
-
 function PPO:_update()
   local lr = self:hpv("lr")
-  local epochs = math.floor(self:hpv("epochs"))
   local bs = math.floor(self:hpv("batch_size"))
-  local max_norm = self:hpv("max_grad_norm")
-  local s
-  if self.kl_beta then
-    s = self:_update_kl_penalty(lr, epochs, bs, max_norm)
-  else
-    local n = self.n_steps * self.num_envs
-    s = core.ppo_update(self.policy, self.value, self.policy_optim, self.value_optim,
-                        self.rollout, {
-      epochs = epochs, minibatch_size = bs > n and n or bs, lr = lr,
-      clip_eps = self:hpv("clip"), clip_value = self:hpv("clip_vf"),
-      ent_coef = self:hpv("ent_coef"), vf_coef = self:hpv("vf_coef"),
-      max_grad_norm = max_norm, target_kl = self:hpv("target_kl"),
-      normalize_advantages = self:hpv("normalize_advantages"),
-      reduce = W.reducer,   -- distributed runs: gradients summed over the ranks
-    })
-  end
+  local n = self.n_steps * self.num_envs
+  local kl = self.kl_beta ~= nil
+  local s = core.ppo_update(self.policy, self.value, self.policy_optim, self.value_optim,
+                            self.rollout, {
+    epochs = math.floor(self:hpv("epochs")), minibatch_size = bs > n and n or bs, lr = lr,
+    clip_eps = self:hpv("clip"), clip_value = self:hpv("clip_vf"),
+    ent_coef = self:hpv("ent_coef"), vf_coef = self:hpv("vf_coef"),
+    max_grad_norm = self:hpv("max_grad_norm"), target_kl = kl and 0 or self:hpv("target_kl"),
+    normalize_advantages = self:hpv("normalize_advantages"),
+    kl_beta = self.kl_beta, kl_target = self.kl_target,
+    rng = kl and self.rng or nil,   -- the KL variant's order: the trainer's generator
+    reduce = W.reducer,   -- distributed runs: gradients summed over the ranks
+  })
+  if kl then self.kl_beta = s.kl_beta end
   s.lr = lr
   return s
 end
