@@ -69,3 +69,27 @@ int mrl_gae(const float *rewards, const float *values,
   }
   return MRL_OK;
 }
+
+int mrl_standardize(float *x, int n, mrl_reduce_fn reduce, void *ud) {
+  if (n < 0 || (n > 0 && !x)) return MRL_EINVAL;
+  double s[2] = {0, n};
+  for (int i = 0; i < n; i++) s[0] += x[i];
+  if (reduce) {
+    int st = reduce(ud, NULL, 0, s, 2);
+    if (st) return st;
+  }
+  if (s[1] < 2) return MRL_OK;  /* no sample std of one value */
+  double mean = s[0] / s[1], q = 0;
+  for (int i = 0; i < n; i++) {
+    double d = x[i] - mean;
+    q += d * d;
+  }
+  if (reduce) {
+    int st = reduce(ud, NULL, 0, &q, 1);
+    if (st) return st;
+  }
+  double sd = sqrt(q / (s[1] - 1)) + 1e-8;
+  if (!isfinite(mean) || !isfinite(sd)) return MRL_ENONFINITE;
+  for (int i = 0; i < n; i++) x[i] = (float)((x[i] - mean) / sd);
+  return MRL_OK;
+}

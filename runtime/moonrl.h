@@ -253,6 +253,20 @@ int mrl_policy_npg_step(mrl_policy *p, mrl_fisher fisher, const float *obs,
                         const float *actions, int batch, const float *g,
                         double damping, int iters, double max_kl, float *step);
 
+/* NPG's whole outer step: g = ∇θ mean A·log π (a mean over processes with
+** the reduce hook of mrl_policy_set_reduce), step = npg_step(g), θ += step
+** (actions are used by the empirical Fisher and the gradient).  report
+** (nullable): the objective mean A·log π before the step, ‖g‖ and the
+** batch's mean KL(π_old‖π_new) after it (this process's batch).  On failure
+** θ is unchanged (the grad buffer is not). */
+typedef struct mrl_npg_report {
+  double objective, grad_norm, mean_kl;
+} mrl_npg_report;
+int mrl_policy_npg_update(mrl_policy *p, mrl_fisher fisher, const float *obs,
+                          const float *actions, const float *advantages,
+                          int batch, double damping, int iters, double max_kl,
+                          mrl_npg_report *report);
+
 typedef struct mrl_trpo_opts {
   double max_kl, damping, backtrack_coef;
   int cg_iters, max_backtracks;
@@ -352,6 +366,12 @@ int mrl_gae(const float *rewards, const float *values,
             const float *next_values, const uint8_t *terminated,
             const uint8_t *truncated, int T, int stride, double gamma,
             double lambda, float *advantages, float *returns);
+/* x := (x − mean)/(sample std + 1e-8) in place, the batch-wide advantage
+** standardisation of SB3 and the TRPO/NPG/adaptive-KL trainers; with a
+** reduce hook the mean and std are over every process's x.  Fewer than two
+** values (in all): unchanged.  MRL_ENONFINITE (x unchanged) if they are
+** not finite. */
+int mrl_standardize(float *x, int n, mrl_reduce_fn reduce, void *ud);
 
 /* -------------------------------------------------------- environments */
 /* A batch of environments behind function pointers, so the runtime drives
@@ -514,8 +534,10 @@ int mrl_rollout_collect(mrl_rollout *r, mrl_vecenv *env, mrl_policy *p,
 ** statistics of that step.  reward: rewards are stored normalised as
 ** mrl_retnorm_step (dones = terminated or truncated).  update = 0 freezes
 ** both (evaluation).  reduce (nullable) merges the statistics over
-** processes each step.  The handles are borrowed: they must outlive their
-** use by the rollout.  NULL opts, or both handles NULL: off. */
+** processes each step.  The rollout holds a reference to each handle:
+** one freed while the rollout uses it stays alive (and in use) until the
+** rollout lets go — another set_norm, or mrl_rollout_free.  NULL opts, or
+** both handles NULL: off. */
 typedef struct mrl_norm_opts {
   mrl_rms *obs;            /* nullable; dim = obs_dim */
   mrl_retnorm *reward;     /* nullable; num_envs = the rollout's */
@@ -556,6 +578,10 @@ int mrl_rollout_put_outcome(mrl_rollout *r, int t, int env, double reward,
                             const float *final_obs);
 int mrl_rollout_bootstrap(mrl_rollout *r, mrl_net *value,
                           const float *next_obs);  /* [N][obs_dim] */
+/* dst := src, two rollouts of the same sizes: every field, the flags,
+** the final observations and whether GAE may run (dst's scratch is its
+** own; MRL_EINVAL if the sizes differ). */
+int mrl_rollout_copy(mrl_rollout *dst, const mrl_rollout *src);
 /* How stale the behaviour log-probs μ are for the policy now: the means
 ** over the rollout of π(a|s)/μ(a|s) and of log μ − log π (1 and 0 when
 ** nothing changed since acting). */
@@ -588,10 +614,10 @@ int64_t mrl_optim_steps(const mrl_optim *o);
 float *mrl_optim_moment(mrl_optim *o, int which);  /* 0: m, 1: v (Adam) */
 void mrl_optim_set_steps(mrl_optim *o, int64_t t);
 /* Restores a saved state all or nothing: n must be the optimiser's size, m
-** (v) given exactly when it has that moment (mrl_optim_moment non-NULL),
-** every value finite, v >= 0, 0 <= steps < INT64_MAX.  Otherwise MRL_EINVAL
-** (MRL_ENONFINITE for a NaN/Inf) with what was wrong on the handle, and
-** nothing changed. */
+** (v) given when it has that moment (mrl_optim_moment non-NULL; one it has
+** not is ignored), every value finite, v >= 0, 0 <= steps < INT64_MAX.
+** Otherwise MRL_EINVAL (MRL_ENONFINITE for a NaN/Inf) with what was wrong
+** on the handle, and nothing changed. */
 int mrl_optim_set_state(mrl_optim *o, int64_t steps, const float *m,
                         const float *v, size_t n);
 
@@ -820,12 +846,11 @@ typedef enum mrl_bg_state {
 } mrl_bg_state;
 
 /* steps × num_envs transitions, time-major [T][N][…] as mrl_rollout.
-** Either boot_obs is set and the trainer computes V(s_t), the bootstrap
-** values and GAE with ITS critic (on the thread): next value of step t is
-** V(s_{t+1}) of the same env, V(boot_obs) after the last step, 0 when
-** terminated, and when truncated V(final_obs row) (final_obs nullable:
-** V(s_t) then) — or boot_obs is NULL and values, advantages and returns
-** are given (e.g. from mrl_rollout_gae). */
+** Either boot_obs is set and the thread computes V(s_t), the bootstraps
+** and GAE with the TRAINER's critic, as mrl_rollout_bootstrap and
+** mrl_rollout_gae do (final_obs rows are read for truncated steps only;
+** final_obs NULL: V(s_t) then) — or boot_obs is NULL and values,
+** advantages and returns are given (e.g. from mrl_rollout_gae). */
 typedef struct mrl_bg_batch {
   int steps, num_envs;
   const float *obs;                 /* [T][N][obs_dim] */
@@ -851,9 +876,13 @@ const char *mrl_bgtrain_error(const mrl_bgtrain *bg);
 ** continues from the trainer's parameters, and publish takes the latest. */
 int mrl_bgtrain_submit(mrl_bgtrain *bg, const mrl_bg_batch *b,
                        const mrl_ppo_config *c);
-/* The same from a rollout after mrl_rollout_gae. */
+/* The same from a rollout (copied, mrl_rollout_copy): boot_obs NULL, one
+** ready for the update (after mrl_rollout_gae); else one filled by
+** collect or put/put_outcome, and the thread runs mrl_rollout_bootstrap
+** with boot_obs and mrl_rollout_gae with the trainer's critic. */
 int mrl_bgtrain_submit_rollout(mrl_bgtrain *bg, mrl_rollout *r,
-                               const mrl_ppo_config *c);
+                               const float *boot_obs, double gamma,
+                               double lambda, const mrl_ppo_config *c);
 mrl_bg_state mrl_bgtrain_poll(mrl_bgtrain *bg);
 mrl_bg_state mrl_bgtrain_wait(mrl_bgtrain *bg);
 /* Only when done (MRL_ESTATE otherwise, nothing copied): the trained

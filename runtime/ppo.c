@@ -365,21 +365,13 @@ static void job_restore(mrl_ppo_job *j) {
 }
 
 /* Adaptive KL: the advantages normalised once over the whole batch (over
-** every process's batch with a reduce hook), sample std + 1e-8. */
+** every process's batch with a reduce hook). */
 static int kl_normalize(mrl_ppo_job *j) {
-  const int n = j->total;
-  double s[2] = {0, n};
-  for (int i = 0; i < n; i++) { s[0] += j->adv[i]; j->advn[i] = j->adv[i]; }
+  memcpy(j->advn, j->adv, sizeof(float) * (size_t)j->total);
   if (!j->c.normalize_advantages) return MRL_OK;
-  if (j->c.reduce && j->c.reduce(j->c.reduce_ud, NULL, 0, s, 2))
-    return job_fail(j, MRL_ESTATE, "ppo: the reduce hook failed");
-  if (s[1] < 2) return MRL_OK;
-  double mean = s[0] / s[1], q = 0;
-  for (int i = 0; i < n; i++) { double d = j->adv[i] - mean; q += d * d; }
-  if (j->c.reduce && j->c.reduce(j->c.reduce_ud, NULL, 0, &q, 1))
-    return job_fail(j, MRL_ESTATE, "ppo: the reduce hook failed");
-  double sd = sqrt(q / (s[1] - 1)) + 1e-8;
-  for (int i = 0; i < n; i++) j->advn[i] = (float)((j->adv[i] - mean) / sd);
+  int st = mrl_standardize(j->advn, j->total, j->c.reduce, j->c.reduce_ud);
+  if (st) return job_fail(j, st, "ppo: the advantages' standardisation failed (%s)",
+                          j->c.reduce ? "the reduce hook" : "not finite");
   return MRL_OK;
 }
 

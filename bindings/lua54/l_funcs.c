@@ -7,6 +7,7 @@
 
 #include "l_funcs.h"
 #include "l_module.h"
+#include "l_reduce.h"
 #include "l_tensor.h"
 
 /* returns(rewards, gamma) → reward_to_go [T], discounted_return */
@@ -35,6 +36,23 @@ static const uint8_t *checkflags(lua_State *L, int arg, int T) {
     u[i] = f[i] != 0;
   }
   return u;
+}
+
+/* core.standardize(tensor, [reducer]) → tensor: (x − mean)/(std + 1e-8)
+** in place, over every process's values with a moonrl.Reducer. */
+static int l_standardize(lua_State *L) {
+  mrlL_tensor *t = mrlL_checktensor(L, 1);
+  float *x = mrlL_tensordata(L, t);
+  mrlL_reducer *r = NULL;
+  if (!lua_isnoneornil(L, 2)) {
+    r = (mrlL_reducer *)luaL_testudata(L, 2, MRLL_REDUCER);
+    if (r == NULL || r->fn == NULL) return luaL_argerror(L, 2, MRLL_REDUCER " or nil expected");
+  }
+  if (t->numel > MRL_MAX_BATCH) return luaL_argerror(L, 1, "too many elements");
+  int st = mrl_standardize(x, (int)t->numel, r ? r->fn : NULL, r ? r->ud : NULL);
+  if (st != MRL_OK) return luaL_error(L, "standardize: %s", mrl_status_string(st));
+  lua_settop(L, 1);
+  return 1;
 }
 
 /* gae(rewards, values, next_values, terminated, truncated, gamma, lambda)
@@ -155,6 +173,7 @@ int mrlL_open_funcs(lua_State *L) {
     {"returns", l_returns},
     {"gae", l_gae},
     {"kl_beta_update", l_kl_beta_update},
+    {"standardize", l_standardize},
     {"rng", l_rng},
     {NULL, NULL}};
   mrlL_newclass(L, MRLL_RNG, rng_methods, rng_metas, NULL);

@@ -566,6 +566,33 @@ static int p_npg_step(lua_State *L) {
   return 1;
 }
 
+/* npg_update(obs, actions, adv, damping, iters, max_kl, fisher)
+** → {objective, grad_norm, mean_kl}: NPG's outer step, θ updated */
+static int p_npg_update(lua_State *L) {
+  lua_settop(L, 8); /* temporaries go above the arguments */
+  lpolicy *p = checkpolicy(L);
+  mrlL_mat obs;
+  const float *a;
+  mrl_fisher f = fisherargs(L, p, 2, 8, &obs, &a);
+  if (a == NULL) luaL_argerror(L, 3, "actions expected");
+  const float *adv = mrlL_checkvec(L, 4, obs.rows, NULL, 0);
+  double damping = checkdamping(L, 5);
+  int iters = checkiters(L, 6);
+  double max_kl = luaL_checknumber(L, 7);
+  if (!isfinite(max_kl) || max_kl <= 0) luaL_argerror(L, 7, "finite number > 0 expected");
+  mrl_npg_report r;
+  CHECK(L, p, mrl_policy_npg_update(p->h, f, obs.data, a, adv, obs.rows, damping, iters,
+                                    max_kl, &r));
+  lua_createtable(L, 0, 3);
+  lua_pushnumber(L, r.objective);
+  lua_setfield(L, -2, "objective");
+  lua_pushnumber(L, r.grad_norm);
+  lua_setfield(L, -2, "grad_norm");
+  lua_pushnumber(L, r.mean_kl);
+  lua_setfield(L, -2, "mean_kl");
+  return 1;
+}
+
 /* trpo_step(obs, actions, old_logp, adv, {max_kl, damping, cg_iters,
 ** backtrack_coef, max_backtracks}) → {accepted, accepted_j, mean_kl,
 ** improvement, surrogate_before} */
@@ -715,6 +742,7 @@ static const luaL_Reg methods[] = {
   {"fvp", p_fvp},
   {"cg", p_cg},
   {"npg_step", p_npg_step},
+  {"npg_update", p_npg_update},
   {"trpo_step", p_trpo_step},
   {"pg_gradient", p_pg_gradient},
   {"close", p_closemethod},

@@ -41,24 +41,13 @@ NPG._fit_critic = TRPO._fit_critic
 function NPG:_update()
   local n, obs, act, logp, adv, ret = PPO.flat(self)
   local a = self:hpv("normalize_advantages") and TRPO.normalized(adv, n) or adv
+  -- g = ∇θ mean A log π (over every rank: the policy's reducer), the
+  -- natural step along F⁻¹g of KL target_kl, θ += step: one C call
+  local r = self.policy:npg_update(obs, act, a, self:hpv("cg_damping"),
+                                   math.floor(self:hpv("cg_max_steps")), self:hpv("target_kl"),
+                                   self.fisher)
   local p = self.policy
-  local old = p:params()
-  -- g = ∇θ mean_n A_n log π(a_n|s_n), the policy gradient at θ
-  local obj = p:grad_weighted_logp(obs, act, a, 1 / n)
-  local g = core.tensor(p:grad())
-  -- distributed: the global gradient (CG's products reduce in the core)
-  if W.distributed then
-    W.mean_tensor(g)
-    obj = W.sum({obj})[1] / W.size
-  end
-  local step = p:npg_step(obs, self.fisher == "empirical" and act or nil, g,
-                          self:hpv("cg_damping"), math.floor(self:hpv("cg_max_steps")),
-                          self:hpv("target_kl"), self.fisher)
-  local new = core.tensor(old)
-  for i = 1, new:numel() do new[i] = new[i] + step[i] end
-  p:set_params(new)
-  local _, kl = p:kl(old, nil, obs)
-  local s = {approx_kl = kl, policy_loss = -obj, grad_norm = g:norm()}
+  local s = {approx_kl = r.mean_kl, policy_loss = -r.objective, grad_norm = r.grad_norm}
   s.value_loss = self:_fit_critic(obs, ret)
   local _, ent = p:evaluate(obs, act)
   s.entropy = ent:sum() / n

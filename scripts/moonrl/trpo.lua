@@ -47,17 +47,11 @@ function TRPO.init(self)
   end
 end
 
--- Advantages standardised over the whole batch (a copy).
+-- Advantages standardised over the whole batch (a copy; over every rank's
+-- batch when distributed).
 local function normalized(adv, n)
   local a = core.tensor(adv)
-  if W.distributed then return W.normalize(a, n) end   -- over every rank's batch
-  if n < 2 then return a end
-  local s, q = 0, 0
-  for i = 1, n do s = s + a[i] end
-  local m = s / n
-  for i = 1, n do local d = a[i] - m; q = q + d * d end
-  local sd = math.sqrt(q / (n - 1)) + 1e-8
-  for i = 1, n do a[i] = (a[i] - m) / sd end
+  core.standardize(a, W.reducer)
   return a
 end
 TRPO.normalized = normalized

@@ -55,6 +55,15 @@ return function(core, I)
     return adv, ret
   end
 
+  -- core.standardize(tensor, [reducer]) → tensor, in place
+  function core.standardize(t, reducer)
+    if not I.istensor(t) then typeerror("standardize", 1, "moonrl.Tensor", t) end
+    if reducer ~= nil then argerror("standardize", 2, "reducers are not available in the LuaJIT binding") end
+    local st = C.mrl_standardize(I.tdata(t), t.n_, nil, nil)
+    if st ~= 0 then raise("standardize: " .. status_string(st)) end
+    return t
+  end
+
   function core.kl_beta_update(beta, kl, target)
     beta = checknumber("kl_beta_update", 1, beta)
     kl = checknumber("kl_beta_update", 2, kl)

@@ -457,6 +457,22 @@ return function(core, I)
     return s
   end
 
+  function P.npg_update(self, obs, actions, adv, damping, iters, max_kl, fisher)
+    local fname = "npg_update"
+    local h = checkpolicy(self, fname)
+    local f, d, rows, a = fisherargs(self, fname, 1, 7, obs, actions, fisher)
+    if a == nil then argerror(fname, 2, "actions expected") end
+    local ad = checkvec(adv, fname, 3, rows, false)
+    local dm = checkdamping(fname, 4, damping)
+    local it = checkiters(fname, 5, iters)
+    local mk = checknumber(fname, 6, max_kl)
+    if not isfinite(mk) or mk <= 0 then argerror(fname, 6, "finite number > 0 expected") end
+    local r = ffi.new("mrl_npg_report")
+    local st = C.mrl_policy_npg_update(h, f, d, a, ad, rows, dm, it, mk, r)
+    if st ~= 0 then pfail(self, st) end
+    return {objective = r.objective, grad_norm = r.grad_norm, mean_kl = r.mean_kl}
+  end
+
   function P.trpo_step(self, obs, actions, old_logp, adv, opts)
     local fname = "trpo_step"
     local h = checkpolicy(self, fname)
