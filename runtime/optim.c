@@ -121,6 +121,39 @@ void mrl_optim_set_steps(mrl_optim *o, int64_t t) {
   if (o) o->t = t < 0 ? 0 : t;
 }
 
+/* Every check comes before the first write, so a refused state leaves the
+** optimiser as it was (a checkpoint restores all of it or none). */
+int mrl_optim_set_state(mrl_optim *o, int64_t steps, const float *m,
+                        const float *v, size_t n) {
+  if (!o) return MRL_EINVAL;
+  if (n != o->n)
+    return optim_fail(o, MRL_EINVAL, "set_state: %zu parameters expected, got %zu", o->n, n);
+  if (steps < 0 || steps == INT64_MAX)
+    return optim_fail(o, MRL_EINVAL, "set_state: step count %lld out of range",
+                      (long long)steps);
+  const char *names[2] = {"m", "v"};
+  const float *src[2] = {m, v}, *have[2] = {o->m, o->v};
+  for (int w = 0; w < 2; w++) {
+    if (!have[w]) continue;  /* one it does not keep (SGD: v) is ignored */
+    if (!src[w])
+      return optim_fail(o, MRL_EINVAL, "set_state: moment %s (%zu numbers) missing", names[w], n);
+    size_t bad = mrl_first_nonfinite(src[w], n);
+    if (bad < n)
+      return optim_fail(o, MRL_ENONFINITE, "set_state: moment %s has a NaN or Inf at element %zu",
+                        names[w], bad + 1);
+  }
+  for (size_t i = 0; o->v && i < n; i++)
+    if (v[i] < 0)
+      return optim_fail(o, MRL_EINVAL,
+                        "set_state: moment v is a mean of squares, got %g at element %zu",
+                        (double)v[i], i + 1);
+  if (o->m) memcpy(o->m, m, n * sizeof(float));
+  if (o->v) memcpy(o->v, v, n * sizeof(float));
+  o->t = steps;
+  o->err[0] = '\0';
+  return MRL_OK;
+}
+
 float *mrl_optim_moment(mrl_optim *o, int which) {
   if (!o) return NULL;
   if (which == 0) return o->m;

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "moonrl.h"
 
 static int fail(char *err, size_t errlen, int status, const char *fmt, ...) {
@@ -82,16 +83,6 @@ static void put_le32(uint8_t *dst, float f) {
   dst[2] = (uint8_t)(u >> 16); dst[3] = (uint8_t)(u >> 24);
 }
 
-static int write_all(int fd, const void *p, size_t n) {
-  const uint8_t *c = p;
-  while (n) {
-    ssize_t w = write(fd, c, n);
-    if (w < 0) { if (errno == EINTR) continue; return -1; }
-    c += w; n -= (size_t)w;
-  }
-  return 0;
-}
-
 static int64_t numel_of(const mrl_st_tensor *t) {
   int64_t n = 1;
   for (int d = 0; d < t->ndim; d++) {
@@ -101,90 +92,109 @@ static int64_t numel_of(const mrl_st_tensor *t) {
   return n;
 }
 
+/* Tensors and metadata are written in name order, so a file's bytes do not
+** depend on the order the caller (a Lua table's hash order, say) gave them. */
+typedef struct kv { const char *k, *v; } kv;
+static int cmp_tensor(const void *a, const void *b) {
+  return strcmp((*(const mrl_st_tensor *const *)a)->name, (*(const mrl_st_tensor *const *)b)->name);
+}
+static int cmp_kv(const void *a, const void *b) {
+  return strcmp(((const kv *)a)->k, ((const kv *)b)->k);
+}
+
+typedef struct body { const sbuf *h; const mrl_st_tensor *const *ts; int nt; } body;
+
+static int emit_body(int fd, void *ud) {
+  const body *b = ud;
+  uint8_t len8[8], chunk[4096];
+  uint64_t hl = b->h->len;
+  for (int k = 0; k < 8; k++) len8[k] = (uint8_t)(hl >> (8 * k));
+  if (mrl_write_all_(fd, len8, 8) || mrl_write_all_(fd, b->h->p, b->h->len)) return -1;
+  for (int i = 0; i < b->nt; i++) {
+    const mrl_st_tensor *t = b->ts[i];
+    int64_t n = numel_of(t);
+    for (int64_t j = 0; j < n;) {
+      int64_t k = n - j < 1024 ? n - j : 1024;
+      for (int64_t q = 0; q < k; q++) put_le32(chunk + 4 * q, t->data[j + q]);
+      if (mrl_write_all_(fd, chunk, (size_t)k * 4)) return -1;
+      j += k;
+    }
+  }
+  return 0;
+}
+
 int mrl_st_write(const char *path, const mrl_st_tensor *tensors, int ntensors,
                  const char *const *keys, const char *const *values, int nkeys,
                  char *err, size_t errlen) {
   if (!path || (ntensors && !tensors) || ntensors < 0 || nkeys < 0 ||
       (nkeys && (!keys || !values)))
     return fail(err, errlen, MRL_EINVAL, "st_write: bad arguments");
+  for (int i = 0; i < nkeys; i++)
+    if (!keys[i] || !values[i]) return fail(err, errlen, MRL_EINVAL, "metadata %d: NULL", i);
+  for (int i = 0; i < ntensors; i++) {
+    const mrl_st_tensor *t = &tensors[i];
+    int64_t n = t->ndim >= 0 && t->ndim <= MRL_ST_MAX_DIMS ? numel_of(t) : -1;
+    if (!t->name || !*t->name || n < 0 || (n && !t->data) || !strcmp(t->name, "__metadata__"))
+      return fail(err, errlen, MRL_EINVAL, "tensor %d (%s): bad name, shape or data", i,
+                  t->name ? t->name : "NULL");
+  }
+  const mrl_st_tensor **ts = malloc(sizeof *ts * (size_t)(ntensors + 1));
+  kv *md = malloc(sizeof *md * (size_t)(nkeys + 1));
   sbuf h = {0};
+  int st = MRL_ENOMEM;
+  if (!ts || !md) goto done;
+  for (int i = 0; i < ntensors; i++) ts[i] = &tensors[i];
+  for (int i = 0; i < nkeys; i++) md[i] = (kv){keys[i], values[i]};
+  qsort(ts, (size_t)ntensors, sizeof *ts, cmp_tensor);
+  qsort(md, (size_t)nkeys, sizeof *md, cmp_kv);
+  st = MRL_EINVAL;
+  for (int i = 1; i < ntensors; i++)
+    if (!strcmp(ts[i]->name, ts[i - 1]->name)) {
+      fail(err, errlen, st, "st_write: tensor name '%s' given twice", ts[i]->name);
+      goto done;
+    }
+  for (int i = 1; i < nkeys; i++)
+    if (!strcmp(md[i].k, md[i - 1].k)) {
+      fail(err, errlen, st, "st_write: metadata key '%s' given twice", md[i].k);
+      goto done;
+    }
   int64_t offset = 0;
   sb_puts(&h, "{");
   if (nkeys) {
     sb_puts(&h, "\"__metadata__\":{");
     for (int i = 0; i < nkeys; i++) {
-      if (!keys[i] || !values[i]) { free(h.p); return fail(err, errlen, MRL_EINVAL, "metadata %d: NULL", i); }
       if (i) sb_puts(&h, ",");
-      sb_json_string(&h, keys[i]);
+      sb_json_string(&h, md[i].k);
       sb_puts(&h, ":");
-      sb_json_string(&h, values[i]);
+      sb_json_string(&h, md[i].v);
     }
     sb_puts(&h, "}");
   }
   for (int i = 0; i < ntensors; i++) {
-    const mrl_st_tensor *t = &tensors[i];
-    int64_t n = t->ndim >= 0 && t->ndim <= MRL_ST_MAX_DIMS ? numel_of(t) : -1;
-    if (!t->name || !*t->name || n < 0 || (n && !t->data) ||
-        !strcmp(t->name, "__metadata__")) {
-      free(h.p);
-      return fail(err, errlen, MRL_EINVAL, "tensor %d (%s): bad name, shape or data",
-                  i, t->name ? t->name : "NULL");
-    }
+    const mrl_st_tensor *t = ts[i];
     if (nkeys || i) sb_puts(&h, ",");
     sb_json_string(&h, t->name);
     sb_puts(&h, ":{\"dtype\":\"F32\",\"shape\":[");
     for (int d = 0; d < t->ndim; d++) sb_printf(&h, d ? ",%lld" : "%lld", (long long)t->shape[d]);
     sb_printf(&h, "],\"data_offsets\":[%lld,", (long long)offset);
-    offset += n * 4;
+    offset += numel_of(t) * 4;
     sb_printf(&h, "%lld]}", (long long)offset);
   }
   sb_puts(&h, "}");
   /* Pad the header with spaces so the data starts 8-byte aligned. */
   while (!h.oom && h.len % 8) sb_puts(&h, " ");
-  if (h.oom) { free(h.p); return fail(err, errlen, MRL_ENOMEM, "st_write: out of memory"); }
-
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + 16);
-  if (!tmp) { free(h.p); return fail(err, errlen, MRL_ENOMEM, "st_write: out of memory"); }
-  memcpy(tmp, path, plen);
-  memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    int e = errno;
-    free(h.p); free(tmp);
-    return fail(err, errlen, MRL_EIO, "%s: cannot create a temporary file: %s", path, strerror(e));
+  if (h.oom) {
+    st = MRL_ENOMEM;
+    goto done;
   }
-  uint8_t len8[8];
-  uint64_t hl = h.len;
-  for (int k = 0; k < 8; k++) len8[k] = (uint8_t)(hl >> (8 * k));
-  int bad = write_all(fd, len8, 8) || write_all(fd, h.p, h.len);
-  uint8_t chunk[4096];
-  for (int i = 0; i < ntensors && !bad; i++) {
-    int64_t n = numel_of(&tensors[i]);
-    for (int64_t j = 0; j < n && !bad;) {
-      int64_t k = n - j < 1024 ? n - j : 1024;
-      for (int64_t q = 0; q < k; q++) put_le32(chunk + 4 * q, tensors[i].data[j + q]);
-      bad = write_all(fd, chunk, (size_t)k * 4);
-      j += k;
-    }
-  }
-  int e = errno;
-  if (!bad && fsync(fd)) { bad = 1; e = errno; }
-  if (close(fd) && !bad) { bad = 1; e = errno; }
-  if (!bad && rename(tmp, path)) { bad = 1; e = errno; }
-  if (bad) unlink(tmp);
-  free(h.p); free(tmp);
-  if (bad) return fail(err, errlen, MRL_EIO, "%s: write failed: %s", path, strerror(e));
-  /* Make the rename itself durable. */
-  char *dir = strdup(path);
-  if (dir) {
-    char *slash = strrchr(dir, '/');
-    const char *d = slash ? (slash == dir ? "/" : (*slash = 0, dir)) : ".";
-    int dfd = open(d, O_RDONLY);
-    if (dfd >= 0) { fsync(dfd); close(dfd); }
-    free(dir);
-  }
-  return MRL_OK;
+  body b = {&h, ts, ntensors};
+  st = mrl_write_atomic_(path, emit_body, &b, err, errlen);
+done:
+  if (st == MRL_ENOMEM) fail(err, errlen, st, "st_write: out of memory");
+  free(h.p);
+  free(ts);
+  free(md);
+  return st;
 }
 
 /* ------------------------------------------------------------- reading */
@@ -580,6 +590,28 @@ int64_t mrl_st_dim(const mrl_st_file *f, int i, int d) {
 int64_t mrl_st_numel(const mrl_st_file *f, int i) {
   const st_entry *e = entry(f, i);
   return e ? (e->end - e->begin) / e->esize : -1;
+}
+
+int mrl_st_shape(const mrl_st_file *f, int i, int maxdim, int64_t maxlen,
+                 int *ndim, int *shape, char *err, size_t errlen) {
+  const st_entry *e = entry(f, i);
+  if (!e || !ndim || !shape || maxdim < 1 || maxdim > MRL_ST_MAX_DIMS)
+    return fail(err, errlen, MRL_EINVAL, "st_shape: bad arguments");
+  if (maxlen > INT_MAX) maxlen = INT_MAX;
+  if (e->ndim > maxdim)
+    return fail(err, errlen, MRL_EFORMAT, "tensor '%s' has %d dimensions (at most %d supported)",
+                e->name, e->ndim, maxdim);
+  if (e->end == e->begin) return fail(err, errlen, MRL_EFORMAT, "tensor '%s' is empty", e->name);
+  for (int d = 0; d < e->ndim; d++)
+    if (e->shape[d] < 1 || e->shape[d] > maxlen)
+      return fail(err, errlen, MRL_EFORMAT, "tensor '%s' has a bad dimension", e->name);
+  for (int d = 0; d < e->ndim; d++) shape[d] = (int)e->shape[d];
+  *ndim = e->ndim;
+  if (e->ndim == 0) { /* a scalar becomes a 1-element vector */
+    *ndim = 1;
+    shape[0] = 1;
+  }
+  return MRL_OK;
 }
 
 int mrl_st_find(const mrl_st_file *f, const char *name) {

@@ -1,6 +1,7 @@
 /*
-** status.c — status strings, the ABI version, and the two whole-vector
-** guards every update path uses: a finiteness test and gradient-norm clipping.
+** status.c — status strings, the ABI version, and the whole-vector loops
+** every update path (and the bindings' tensors) use: finiteness, sum, norm
+** and gradient-norm clipping.
 */
 #include <math.h>
 #include <stdint.h>
@@ -52,16 +53,38 @@ int mrl_all_finite(const float *x, size_t n) {
   return 1;
 }
 
-/* The norm is accumulated in double: a float sum of squares loses digits on
-** long vectors and overflows above ~1.8e19.  The scale follows PyTorch's
-** clip_grad_norm_ (max_norm / (norm + 1e-6), applied only when < 1). */
+/* Bindings use it to name the element an argument check refuses. */
+size_t mrl_first_nonfinite(const float *x, size_t n) {
+  if (!x || mrl_all_finite(x, n)) return x ? n : 0;
+  size_t i = 0;
+  while (i < n && isfinite(x[i])) i++;
+  return i;
+}
+
+double mrl_sum(const float *x, size_t n) {
+  double s = 0.0;
+  if (!x) return 0.0;
+#pragma omp simd reduction(+ : s)
+  for (size_t i = 0; i < n; i++) s += (double)x[i];
+  return s;
+}
+
+/* Accumulated in double: a float sum of squares loses digits on long
+** vectors and overflows above ~1.8e19. */
+double mrl_norm2(const float *x, size_t n) {
+  double ss = 0.0;
+  if (!x) return 0.0;
+#pragma omp simd reduction(+ : ss)
+  for (size_t i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
+  return sqrt(ss);
+}
+
+/* The scale follows PyTorch's clip_grad_norm_ (max_norm / (norm + 1e-6),
+** applied only when < 1). */
 int mrl_clip_grad_norm(float *g, size_t n, double max_norm, double *norm) {
   if ((!g && n > 0) || !(max_norm > 0) || !isfinite(max_norm))
     return MRL_EINVAL;
-  double ss = 0.0;
-#pragma omp simd reduction(+ : ss)
-  for (size_t i = 0; i < n; i++) ss += (double)g[i] * (double)g[i];
-  double total = sqrt(ss);
+  double total = mrl_norm2(g, n);
   if (norm) *norm = total;
   if (!isfinite(total)) return MRL_ENONFINITE;
   double coef = max_norm / (total + 1e-6);

@@ -7,29 +7,15 @@
 ** File errors are expected failures: they return nil, message.  Misuse
 ** (a wrong argument type, a non-string metadata value) raises.
 */
-#include <errno.h>
-#include <fcntl.h>
-#include <math.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "l_module.h"
 #include "l_tensor.h"
 
-/* Names are sorted so that a file's layout does not depend on the hash
-** order of the Lua table it came from. */
-static int cmpname(const void *a, const void *b) {
-  return strcmp(((const mrl_st_tensor *)a)->name, ((const mrl_st_tensor *)b)->name);
-}
-static int cmpkey(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* core.st_write(path, {name = tensor | table, …}, [{key = string, …}])
-** → true | nil, message.  Scratch lives in userdata on the stack, so a
-** raise in the middle frees everything. */
+** → true | nil, message (mrl_st_write sorts the names).  Scratch lives in
+** userdata on the stack, so a raise in the middle frees everything. */
 static int l_st_write(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -42,10 +28,11 @@ static int l_st_write(lua_State *L) {
     lua_pushnil(L);
     while (lua_next(L, 3)) { nk++; lua_pop(L, 1); }
   }
-  /* stack: 4 = tensor descriptors, 5 = key/value pointer arrays */
+  /* stack: 4 = tensor descriptors, 5 and 6 = keys and values */
   mrl_st_tensor *ts = (mrl_st_tensor *)lua_newuserdatauv(L, sizeof *ts * (size_t)(nt + 1), 0);
-  const char **kv = (const char **)lua_newuserdatauv(L, sizeof(char *) * (size_t)(2 * nk + 2), 0);
-  /* 6 = a table that keeps converted tensors alive */
+  const char **keys = (const char **)lua_newuserdatauv(L, sizeof(char *) * (size_t)(nk + 1), 0);
+  const char **vals = (const char **)lua_newuserdatauv(L, sizeof(char *) * (size_t)(nk + 1), 0);
+  /* 7 = a table that keeps converted tensors alive */
   lua_newtable(L);
   int i = 0;
   lua_pushnil(L);
@@ -62,7 +49,7 @@ static int l_st_write(lua_State *L) {
       lua_pushvalue(L, -2);
       lua_call(L, 1, 1);
       t = mrlL_totensor(L, -1);
-      lua_rawseti(L, 6, i + 1);
+      lua_rawseti(L, 7, i + 1);
     }
     ts[i].name = lua_tostring(L, -2);
     ts[i].data = mrlL_tensordata(L, t);
@@ -71,24 +58,18 @@ static int l_st_write(lua_State *L) {
     i++;
     lua_pop(L, 1);
   }
-  qsort(ts, (size_t)nt, sizeof *ts, cmpname);
   int k = 0;
   if (nk) {
     lua_pushnil(L);
     while (lua_next(L, 3)) {
       if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
         return luaL_argerror(L, 3, "metadata must map strings to strings");
-      kv[2 * k] = lua_tostring(L, -2);
-      kv[2 * k + 1] = lua_tostring(L, -1);
+      keys[k] = lua_tostring(L, -2);
+      vals[k] = lua_tostring(L, -1);
       k++;
       lua_pop(L, 1);
     }
-    qsort(kv, (size_t)nk, 2 * sizeof(char *), cmpkey);
   }
-  /* split the pairs into the two arrays the C API takes */
-  const char **keys = (const char **)lua_newuserdatauv(L, sizeof(char *) * (size_t)(nk + 1), 0);
-  const char **vals = (const char **)lua_newuserdatauv(L, sizeof(char *) * (size_t)(nk + 1), 0);
-  for (int j = 0; j < nk; j++) { keys[j] = kv[2 * j]; vals[j] = kv[2 * j + 1]; }
   char err[256];
   err[0] = '\0';
   int st = mrl_st_write(path, ts, nt, keys, vals, nk, err, sizeof err);
@@ -135,32 +116,11 @@ static int l_st_read(lua_State *L) {
   lua_createtable(L, 0, n > 0 ? n : 0); /* 3 */
   for (int i = 0; i < n; i++) {
     const char *name = mrl_st_name(f, i);
-    int nd = mrl_st_ndim(f, i);
-    int shape[MRLL_MAXDIM] = {1, 1, 1, 1};
-    if (nd > MRLL_MAXDIM) {
+    int nd, shape[MRLL_MAXDIM];
+    if (mrl_st_shape(f, i, MRLL_MAXDIM, MRL_MAX_BATCH, &nd, shape, err, sizeof err)) {
       lua_pushnil(L);
-      lua_pushfstring(L, "%s: tensor '%s' has %d dimensions (at most %d supported)", path,
-                      name, nd, (int)MRLL_MAXDIM);
+      lua_pushfstring(L, "%s: %s", path, err);
       return 2;
-    }
-    int64_t numel = mrl_st_numel(f, i);
-    if (numel < 1) {
-      lua_pushnil(L);
-      lua_pushfstring(L, "%s: tensor '%s' is empty", path, name);
-      return 2;
-    }
-    if (nd == 0) {
-      nd = 1; /* a scalar becomes a 1-element vector */
-    } else {
-      for (int d = 0; d < nd; d++) {
-        int64_t dim = mrl_st_dim(f, i, d);
-        if (dim < 1 || dim > MRL_MAX_BATCH) {
-          lua_pushnil(L);
-          lua_pushfstring(L, "%s: tensor '%s' has a bad dimension", path, name);
-          return 2;
-        }
-        shape[d] = (int)dim;
-      }
     }
     mrlL_tensor *t = mrlL_newtensor(L, nd, shape);
     st = mrl_st_read(f, i, t->data, t->numel);
@@ -243,8 +203,8 @@ static int l_optim_state(lua_State *L) {
   return 1;
 }
 
-/* core.set_optim_state(optim, {steps =, m =, v =}): moments are vectors of
-** nparams finite numbers; a moment the optimiser has must be given. */
+/* core.set_optim_state(optim, {steps =, m =, v =}): all or nothing, the
+** checks are mrl_optim_set_state's. */
 static int l_set_optim_state(lua_State *L) {
   lua_settop(L, 2);
   mrl_optim *o = mrlL_checkoptim(L, 1);
@@ -252,71 +212,29 @@ static int l_set_optim_state(lua_State *L) {
   size_t n = mrl_optim_nparams(o);
   lua_Integer steps = mrlL_optintfield(L, 2, "steps", -1, 0, LUA_MAXINTEGER);
   if (steps < 0) return luaL_error(L, "bad field 'steps' (integer >= 0 expected)");
-  const char *names[2] = {"m", "v"};
   const float *src[2] = {NULL, NULL};
-  for (int w = 0; w < 2; w++) {
-    if (mrl_optim_moment(o, w) == NULL) continue;
-    lua_getfield(L, 2, names[w]);
-    if (lua_isnil(L, -1))
-      return luaL_error(L, "bad field '%s' (a vector of %d numbers expected, got nil)",
-                        names[w], (int)n);
-    src[w] = mrlL_checkvec(L, lua_gettop(L), (int)n, NULL, 0);
-  }
-  /* every check passed: now change the optimiser */
   for (int w = 0; w < 2; w++)
-    if (src[w]) memcpy(mrl_optim_moment(o, w), src[w], n * sizeof(float));
-  mrl_optim_set_steps(o, (int64_t)steps);
+    if (lua_getfield(L, 2, w ? "v" : "m") != LUA_TNIL)
+      src[w] = mrlL_checkvec(L, lua_gettop(L), (int)n, NULL, 0);
+  if (mrl_optim_set_state(o, (int64_t)steps, src[0], src[1], n) != MRL_OK)
+    return luaL_error(L, "%s", mrl_optim_error(o));
   return 0;
 }
 
-/* core.write_file_atomic(path, data) → true | nil, message: data goes to
-** a fresh temporary file next to path (mkstemp), is fsynced, renamed over
-** path, and the folder is fsynced, so a crash leaves the old file or the
-** new one, never a torn one.  (Plain Lua can rename but not fsync.) */
+/* core.write_file_atomic(path, data) → true | nil, message
+** (mrl_write_file_atomic: plain Lua can rename but not fsync) */
 static int l_write_file_atomic(lua_State *L) {
   size_t plen, len;
   const char *path = luaL_checklstring(L, 1, &plen);
   const char *data = luaL_checklstring(L, 2, &len);
   if (plen == 0 || strlen(path) != plen)
     return luaL_argerror(L, 1, "a non-empty path without NUL bytes expected");
-  luaL_Buffer b;
-  char *tmp = luaL_buffinitsize(L, &b, plen + 16);
-  memcpy(tmp, path, plen);
-  memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
+  char err[512];
+  if (mrl_write_file_atomic(path, data, len, err, sizeof err) != MRL_OK) {
     lua_pushnil(L);
-    lua_pushfstring(L, "%s: cannot create a temporary file: %s", path, strerror(errno));
+    lua_pushstring(L, err);
     return 2;
   }
-  int bad = 0, e = 0;
-  for (size_t off = 0; off < len && !bad;) {
-    ssize_t w = write(fd, data + off, len - off);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) { bad = 1; e = errno; break; }
-    off += (size_t)w;
-  }
-  if (!bad && fsync(fd)) { bad = 1; e = errno; }
-  if (close(fd) && !bad) { bad = 1; e = errno; }
-  if (!bad && rename(tmp, path)) { bad = 1; e = errno; }
-  if (bad) {
-    unlink(tmp);
-    lua_pushnil(L);
-    lua_pushfstring(L, "%s: write failed: %s", path, strerror(e ? e : EIO));
-    return 2;
-  }
-  /* the rename itself, made durable */
-  const char *slash = strrchr(path, '/');
-  if (slash) {
-    memcpy(tmp, path, (size_t)(slash - path));
-    tmp[slash == path ? 1 : slash - path] = 0;
-    if (slash == path) tmp[0] = '/';
-  } else {
-    tmp[0] = '.';
-    tmp[1] = 0;
-  }
-  int dfd = open(tmp, O_RDONLY);
-  if (dfd >= 0) { fsync(dfd); close(dfd); }
   lua_pushboolean(L, 1);
   return 1;
 }

@@ -669,17 +669,13 @@ static int t_clone(lua_State *L) {
 
 static int t_sum(lua_State *L) {
   mrlL_tensor *t = checkself(L);
-  double s = 0;
-  for (size_t i = 0; i < t->numel; i++) s += t->data[i];
-  lua_pushnumber(L, s);
+  lua_pushnumber(L, mrl_sum(t->data, t->numel));
   return 1;
 }
 
 static int t_norm(lua_State *L) {
   mrlL_tensor *t = checkself(L);
-  double s = 0;
-  for (size_t i = 0; i < t->numel; i++) s += (double)t->data[i] * t->data[i];
-  lua_pushnumber(L, sqrt(s));
+  lua_pushnumber(L, mrl_norm2(t->data, t->numel));
   return 1;
 }
 

@@ -51,12 +51,12 @@ float *mrlL_scratch(lua_State *L, size_t n) {
 }
 
 void mrlL_checkfinite(lua_State *L, int arg, const float *x, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (!isfinite(x[i]))
-      luaL_argerror(L, arg,
-                    lua_pushfstring(L, "finite numbers expected, got %s at element %d",
-                                    isnan(x[i]) ? "nan" : x[i] > 0 ? "inf" : "-inf",
-                                    (int)(i + 1)));
+  size_t i = mrl_first_nonfinite(x, n);
+  if (i < n)
+    luaL_argerror(L, arg,
+                  lua_pushfstring(L, "finite numbers expected, got %s at element %d",
+                                  isnan(x[i]) ? "nan" : x[i] > 0 ? "inf" : "-inf",
+                                  (int)(i + 1)));
 }
 
 lua_Integer mrlL_optintfield(lua_State *L, int idx, const char *k,

@@ -6,8 +6,9 @@
 --
 -- The file is rewritten through a temporary file and a rename every
 -- `flush_every` rows and at close, so a crash never leaves a torn log.
--- With moonrl.core's write_file_atomic (the Lua 5.4 binding) the data is
--- also fsynced before the rename; M.write_atomic is that for any module.
+-- With moonrl.core's write_file_atomic (both bindings: mrl_write_file_atomic)
+-- the data is also fsynced before the rename; M.write_atomic is that for any
+-- module.
 local M = {}
 
 local has_core, core = pcall(require, "moonrl.core")

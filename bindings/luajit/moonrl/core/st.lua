@@ -1,6 +1,7 @@
 -- moonrl.core.st (LuaJIT), the counterpart of bindings/lua54/l_st.c:
 -- checkpoint plumbing: safetensors files, the exact state of a generator and
--- an optimiser, and a monotonic clock (core.now).
+-- an optimiser, durable file replacement (core.write_file_atomic) and a
+-- monotonic clock (core.now).
 -- A part of moonrl/core.lua (see PARTS there): it takes helpers from I, adds
 -- its functions to core, and puts in I what later parts use.
 
@@ -14,14 +15,14 @@ return function(core, I)
   local checkvec, policy_mt, POLICY_CLOSED = I.checkvec, I.policy_mt, I.POLICY_CLOSED
   local checkoptim_arg, rng_mt = I.checkoptim_arg, I.rng_mt
 
-  -- Names sorted, so a file's layout does not depend on hash order.
+  -- mrl_st_write sorts the names, so hash order does not show in the file.
   function core.st_write(path, tensors, metadata)
     local fname = "st_write"
     if type(path) == "number" then path = tostring(path) end
     if type(path) ~= "string" then typeerror(fname, 1, "string", path) end
     checktable(tensors, fname, 2)
     if metadata ~= nil then checktable(metadata, fname, 3) end
-    local names, keep = {}, {}
+    local nt, keep = 0, {}
     for k, v in pairs(tensors) do
       if type(k) ~= "string" then argerror(fname, 2, "tensor names must be strings") end
       if not istensor(v) then
@@ -31,35 +32,31 @@ return function(core, I)
         v = core.tensor(v)
       end
       keep[k] = v
-      names[#names + 1] = k
+      nt = nt + 1
     end
-    table.sort(names)
-    local nt = #names
     local ts = ffi.new("mrl_st_tensor[?]", nt + 1)
-    for i, k in ipairs(names) do
-      local t = keep[k]
-      local e = ts[i - 1]
-      e.name = k -- the string stays referenced by names
+    local i = 0
+    for k, t in pairs(keep) do -- the strings stay referenced by keep
+      local e = ts[i]
+      e.name = k
       e.data = tdata(t)
       e.ndim = t.nd_
       for d = 0, t.nd_ - 1 do e.shape[d] = t.sh_[d] end
+      i = i + 1
     end
-    local mkeys = {}
-    if metadata ~= nil then
-      for k, v in pairs(metadata) do
-        if type(k) ~= "string" or type(v) ~= "string" then
-          argerror(fname, 3, "metadata must map strings to strings")
-        end
-        mkeys[#mkeys + 1] = k
+    local nk = 0
+    for k, v in pairs(metadata or {}) do
+      if type(k) ~= "string" or type(v) ~= "string" then
+        argerror(fname, 3, "metadata must map strings to strings")
       end
-      table.sort(mkeys)
+      nk = nk + 1
     end
-    local nk = #mkeys
     local keys = ffi.new("const char *[?]", nk + 1)
     local vals = ffi.new("const char *[?]", nk + 1)
-    for i, k in ipairs(mkeys) do
-      keys[i - 1] = k
-      vals[i - 1] = metadata[k]
+    nk = 0
+    for k, v in pairs(metadata or {}) do
+      keys[nk], vals[nk] = k, v
+      nk = nk + 1
     end
     local err = ffi.new("char[256]")
     local st = C.mrl_st_write(path, ts, nt, keys, vals, nk, err, 256)
@@ -69,6 +66,8 @@ return function(core, I)
     end
     return true
   end
+
+  local nd1, shape1 = ffi.new("int[1]"), ffi.new("int[?]", MAXDIM)
 
   function core.st_read(path)
     if type(path) == "number" then path = tostring(path) end
@@ -90,25 +89,11 @@ return function(core, I)
     local tensors = {}
     for i = 0, C.mrl_st_count(f) - 1 do
       local name = ffi.string(C.mrl_st_name(f, i))
-      local nd = C.mrl_st_ndim(f, i)
-      if nd > MAXDIM then
-        return done(nil, format("%s: tensor '%s' has %d dimensions (at most %d supported)",
-                                path, name, nd, MAXDIM))
+      if C.mrl_st_shape(f, i, MAXDIM, MAX_BATCH, nd1, shape1, err, 256) ~= 0 then
+        return done(nil, path .. ": " .. ffi.string(err))
       end
-      local numel = tonumber(C.mrl_st_numel(f, i))
-      if numel < 1 then return done(nil, format("%s: tensor '%s' is empty", path, name)) end
-      local shape = {}
-      if nd == 0 then
-        nd, shape[1] = 1, 1 -- a scalar becomes a 1-element vector
-      else
-        for d = 0, nd - 1 do
-          local dim = tonumber(C.mrl_st_dim(f, i, d))
-          if dim < 1 or dim > MAX_BATCH then
-            return done(nil, format("%s: tensor '%s' has a bad dimension", path, name))
-          end
-          shape[d + 1] = dim
-        end
-      end
+      local nd, shape = nd1[0], {}
+      for d = 1, nd do shape[d] = shape1[d - 1] end
       local t = newtensor(nd, shape)
       st = C.mrl_st_read(f, i, t.d_, t.n_)
       if st ~= 0 then
@@ -196,20 +181,25 @@ return function(core, I)
     local n = tonumber(C.mrl_optim_nparams(h))
     local steps = optintfield(t, "steps", -1, 0, 2 ^ 53)
     if steps < 0 then raise("bad field 'steps' (integer >= 0 expected)") end
-    local names, src = {"m", "v"}, {}
-    for w = 0, 1 do
-      if C.mrl_optim_moment(h, w) ~= nil then
-        local v = t[names[w + 1]]
-        if v == nil then
-          raise(format("bad field '%s' (a vector of %d numbers expected, got nil)", names[w + 1], n))
-        end
-        src[w] = checkvec(v, "set_optim_state", 2, n, false)
-      end
+    local m = t.m ~= nil and checkvec(t.m, "set_optim_state", 2, n, false) or nil
+    local v = t.v ~= nil and checkvec(t.v, "set_optim_state", 2, n, false) or nil
+    if C.mrl_optim_set_state(h, steps, m, v, n) ~= 0 then
+      raise(ffi.string(C.mrl_optim_error(h)))
     end
-    -- every check passed: now change the optimiser
-    for w = 0, 1 do
-      if src[w] ~= nil then ffi.copy(C.mrl_optim_moment(h, w), src[w], n * 4) end
+  end
+
+  function core.write_file_atomic(path, data)
+    if type(path) == "number" then path = tostring(path) end
+    if type(path) ~= "string" then typeerror("write_file_atomic", 1, "string", path) end
+    if type(data) == "number" then data = tostring(data) end
+    if type(data) ~= "string" then typeerror("write_file_atomic", 2, "string", data) end
+    if path == "" or path:find("\0", 1, true) then
+      argerror("write_file_atomic", 1, "a non-empty path without NUL bytes expected")
     end
-    C.mrl_optim_set_steps(h, steps)
+    local err = ffi.new("char[512]")
+    if C.mrl_write_file_atomic(path, data, #data, err, 512) ~= 0 then
+      return nil, ffi.string(err)
+    end
+    return true
   end
 end

@@ -6,7 +6,7 @@
 
 return function(core, I)
   local type, select, setmetatable, rawget, floor = type, select, setmetatable, rawget, math.floor
-  local sqrt, format, concat = math.sqrt, string.format, table.concat
+  local format, concat = string.format, table.concat
   local C, ffi, memmove, MAXDIM, MAXNUMEL = I.C, I.ffi, I.memmove, I.MAXDIM, I.MAXNUMEL
   local MAX_BATCH, floats_t, raise, argerror = I.MAX_BATCH, I.floats_t, I.raise, I.argerror
   local TT, istensor, isobj, typename = I.TT, I.istensor, I.isobj, I.typename
@@ -368,16 +368,12 @@ return function(core, I)
 
   function T.sum(t)
     checkself_t(t, "sum")
-    local s, d = 0, t.d_
-    for i = 0, t.n_ - 1 do s = s + d[i] end
-    return s
+    return C.mrl_sum(t.d_, t.n_)
   end
 
   function T.norm(t)
     checkself_t(t, "norm")
-    local s, d = 0, t.d_
-    for i = 0, t.n_ - 1 do local x = d[i]; s = s + x * x end
-    return sqrt(s)
+    return C.mrl_norm2(t.d_, t.n_)
   end
 
   local tensor_mt = {
@@ -430,13 +426,10 @@ return function(core, I)
   -- ------------------------------------------------- arrays from arguments
 
   local function checkfinite_t(d, n, fname, argn)
-    if C.mrl_all_finite(d, n) ~= 0 then return end
-    for i = 0, n - 1 do
-      local x = d[i]
-      if not isfinite(x) then
-        argerror(fname, argn, format("finite numbers expected, got %s at element %d",
-                                     nonfinite_name(x), i + 1))
-      end
+    local i = tonumber(C.mrl_first_nonfinite(d, n))
+    if i < n then
+      argerror(fname, argn, format("finite numbers expected, got %s at element %d",
+                                   nonfinite_name(d[i]), i + 1))
     end
   end
 

@@ -1,0 +1,157 @@
+/* test_thin.c — the runtime helpers that keep the bindings thin: canonical
+** safetensors files (sorted, duplicates refused), mrl_st_shape,
+** mrl_write_file_atomic, mrl_optim_set_state, and the vector loops
+** (mrl_first_nonfinite, mrl_sum, mrl_norm2). */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "moonrl.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/mrl_thin_XXXXXX";
+
+static size_t slurp(const char *path, char *buf, size_t cap) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  size_t n = fread(buf, 1, cap, f);
+  fclose(f);
+  return n;
+}
+
+static void st_canonical(void) {
+  char p1[256], p2[256], err[256] = "";
+  snprintf(p1, sizeof p1, "%s/a.st", dir);
+  snprintf(p2, sizeof p2, "%s/b.st", dir);
+  float a[2] = {1, 2}, b[3] = {3, 4, 5};
+  mrl_st_tensor fwd[2] = {{"alpha", a, 1, {2}}, {"beta", b, 2, {1, 3}}};
+  mrl_st_tensor rev[2] = {fwd[1], fwd[0]};
+  const char *k1[] = {"x", "a"}, *v1[] = {"1", "2"};
+  const char *k2[] = {"a", "x"}, *v2[] = {"2", "1"};
+  TAP_OK(mrl_st_write(p1, fwd, 2, k1, v1, 2, err, sizeof err) == MRL_OK, "write 1: %s", err);
+  TAP_OK(mrl_st_write(p2, rev, 2, k2, v2, 2, err, sizeof err) == MRL_OK, "write 2: %s", err);
+  static char c1[4096], c2[4096];
+  size_t n1 = slurp(p1, c1, sizeof c1), n2 = slurp(p2, c2, sizeof c2);
+  TAP_OK(n1 > 0 && n1 == n2 && !memcmp(c1, c2, n1), "the caller's order does not show in the bytes");
+  TAP_OK(strstr(c1 + 8, "\"__metadata__\":{\"a\":\"2\",\"x\":\"1\"},\"alpha\"") != NULL,
+         "keys and names are written sorted");
+  mrl_st_tensor dup[2] = {fwd[0], fwd[0]};
+  int st = mrl_st_write(p1, dup, 2, NULL, NULL, 0, err, sizeof err);
+  TAP_OK(st == MRL_EINVAL && strstr(err, "'alpha' given twice"), "duplicate name refused: %s", err);
+  const char *kd[] = {"k", "k"}, *vd[] = {"1", "2"};
+  st = mrl_st_write(p1, fwd, 2, kd, vd, 2, err, sizeof err);
+  TAP_OK(st == MRL_EINVAL && strstr(err, "'k' given twice"), "duplicate key refused: %s", err);
+  n2 = slurp(p1, c2, sizeof c2);
+  TAP_OK(n2 == n1 && !memcmp(c1, c2, n1), "a refused write leaves the old file");
+}
+
+static void st_shape(void) {
+  char path[256], err[256] = "";
+  snprintf(path, sizeof path, "%s/s.st", dir);
+  float x[24] = {0}, s = 7;
+  mrl_st_tensor t[4] = {
+    {"scalar", &s, 0, {0}},
+    {"cube", x, 3, {2, 3, 4}},
+    {"empty", x, 2, {0, 3}},
+    {"wide", x, 2, {2, 12}},
+  };
+  TAP_OK(mrl_st_write(path, t, 4, NULL, NULL, 0, err, sizeof err) == MRL_OK, "write: %s", err);
+  mrl_st_file *f = NULL;
+  TAP_OK(mrl_st_open(&f, path, err, sizeof err) == MRL_OK, "open: %s", err);
+  int nd = -1, sh[4] = {0};
+  int i = mrl_st_find(f, "scalar");
+  TAP_OK(mrl_st_shape(f, i, 4, 100, &nd, sh, err, sizeof err) == MRL_OK && nd == 1 && sh[0] == 1,
+         "a scalar reads as a 1-element vector (nd %d, [%d])", nd, sh[0]);
+  i = mrl_st_find(f, "cube");
+  TAP_OK(mrl_st_shape(f, i, 4, 100, &nd, sh, err, sizeof err) == MRL_OK && nd == 3 &&
+         sh[0] == 2 && sh[1] == 3 && sh[2] == 4, "shape [2][3][4]");
+  int st = mrl_st_shape(f, i, 2, 100, &nd, sh, err, sizeof err);
+  TAP_OK(st == MRL_EFORMAT && !strcmp(err, "tensor 'cube' has 3 dimensions (at most 2 supported)"),
+         "too many dimensions: %s", err);
+  st = mrl_st_shape(f, mrl_st_find(f, "empty"), 4, 100, &nd, sh, err, sizeof err);
+  TAP_OK(st == MRL_EFORMAT && !strcmp(err, "tensor 'empty' is empty"), "empty: %s", err);
+  st = mrl_st_shape(f, mrl_st_find(f, "wide"), 4, 10, &nd, sh, err, sizeof err);
+  TAP_OK(st == MRL_EFORMAT && !strcmp(err, "tensor 'wide' has a bad dimension"), "too long: %s", err);
+  TAP_OK(mrl_st_shape(f, 99, 4, 10, &nd, sh, err, sizeof err) == MRL_EINVAL, "bad index refused");
+  mrl_st_close(f);
+}
+
+static void atomic(void) {
+  char path[256], err[256] = "";
+  snprintf(path, sizeof path, "%s/log.csv", dir);
+  TAP_OK(mrl_write_file_atomic(path, "a,b\n1,2\n", 8, err, sizeof err) == MRL_OK, "write: %s", err);
+  TAP_OK(mrl_write_file_atomic(path, "x\n", 2, err, sizeof err) == MRL_OK, "replace: %s", err);
+  char buf[64];
+  size_t n = slurp(path, buf, sizeof buf);
+  TAP_OK(n == 2 && !memcmp(buf, "x\n", 2), "the file holds the new content only");
+  TAP_OK(mrl_write_file_atomic(path, NULL, 0, err, sizeof err) == MRL_OK && slurp(path, buf, 64) == 0,
+         "an empty file");
+  char bad[300];
+  snprintf(bad, sizeof bad, "%s/no/such/dir/f", dir);
+  int st = mrl_write_file_atomic(bad, "x", 1, err, sizeof err);
+  TAP_OK(st == MRL_EIO && strstr(err, "cannot create a temporary file"), "missing folder: %s", err);
+  TAP_OK(mrl_write_file_atomic("", "x", 1, err, sizeof err) == MRL_EINVAL, "empty path refused");
+  TAP_OK(mrl_write_file_atomic(path, NULL, 1, err, sizeof err) == MRL_EINVAL, "NULL data refused");
+}
+
+static void optim_state(void) {
+  mrl_optim *o = NULL;
+  TAP_OK(mrl_optim_new(&o, MRL_ADAM, 3, 0.9, 0.999, 1e-8) == MRL_OK, "adam");
+  float m[3] = {0.1f, -0.2f, 0.3f}, v[3] = {0.01f, 0.02f, 0.03f};
+  TAP_OK(mrl_optim_set_state(o, 5, m, v, 3) == MRL_OK, "set");
+  TAP_OK(mrl_optim_steps(o) == 5 && !memcmp(mrl_optim_moment(o, 0), m, sizeof m) &&
+         !memcmp(mrl_optim_moment(o, 1), v, sizeof v), "state restored exactly");
+  float bad[3] = {0.1f, NAN, 0.3f}, neg[3] = {0.01f, 0.02f, -1e-9f};
+  struct { int st; int64_t steps; const float *m, *v; size_t n; const char *want; } cases[] = {
+    {MRL_EINVAL, 7, m, v, 2, "3 parameters expected, got 2"},
+    {MRL_EINVAL, -1, m, v, 3, "step count -1 out of range"},
+    {MRL_EINVAL, INT64_MAX, m, v, 3, "out of range"},
+    {MRL_EINVAL, 7, m, NULL, 3, "moment v (3 numbers) missing"},
+    {MRL_ENONFINITE, 7, bad, v, 3, "moment m has a NaN or Inf at element 2"},
+    {MRL_EINVAL, 7, m, neg, 3, "moment v is a mean of squares"},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    int st = mrl_optim_set_state(o, cases[c].steps, cases[c].m, cases[c].v, cases[c].n);
+    TAP_OK(st == cases[c].st && strstr(mrl_optim_error(o), cases[c].want) &&
+           mrl_optim_steps(o) == 5 && mrl_optim_moment(o, 0)[1] == m[1] &&
+           mrl_optim_moment(o, 1)[2] == v[2],
+           "refused, nothing changed: %s", mrl_optim_error(o));
+  }
+  mrl_optim_free(o);
+  TAP_OK(mrl_optim_new(&o, MRL_SGD, 3, 0.0, 0, 0) == MRL_OK, "plain sgd");
+  TAP_OK(mrl_optim_set_state(o, 2, m, v, 3) == MRL_OK && mrl_optim_steps(o) == 2,
+         "moments it does not keep are ignored");
+  mrl_optim_free(o);
+  TAP_OK(mrl_optim_set_state(NULL, 0, NULL, NULL, 0) == MRL_EINVAL, "NULL optimiser");
+}
+
+static void loops(void) {
+  float x[40];
+  for (int i = 0; i < 40; i++) x[i] = (float)(i % 5) - 2.0f;  /* sums to 0 */
+  TAP_OK(mrl_sum(x, 40) == 0.0 && mrl_sum(x, 3) == -3.0, "sum");
+  float y[2] = {3, 4};
+  TAP_OK(mrl_norm2(y, 2) == 5.0 && mrl_norm2(y, 0) == 0.0, "norm2");
+  float big[2] = {3e30f, 4e30f};
+  TAP_OK(tap_close(mrl_norm2(big, 2), 5e30, 1e-6, 0), "norm2 in double does not overflow");
+  TAP_OK(mrl_first_nonfinite(x, 40) == 40, "all finite: n");
+  x[33] = INFINITY;
+  x[37] = NAN;
+  TAP_OK(mrl_first_nonfinite(x, 40) == 33, "first non-finite");
+  TAP_OK(mrl_first_nonfinite(x, 33) == 33 && mrl_first_nonfinite(NULL, 0) == 0, "bounds");
+  float g[2] = {30, 40};
+  double norm = 0;
+  TAP_OK(mrl_clip_grad_norm(g, 2, 5, &norm) == MRL_OK && norm == 50.0 &&
+         tap_close(g[0], 3, 1e-6, 0), "clip_grad_norm goes through norm2");
+}
+
+int main(void) {
+  if (!mkdtemp(dir)) return 1;
+  st_canonical();
+  st_shape();
+  atomic();
+  optim_state();
+  loops();
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  if (system(cmd)) {}
+  return tap_done();
+}
