@@ -199,22 +199,25 @@ int mrl_pg_gradient(mrl_policy *p, const float *obs, const float *actions,
   }
   int rc = check_opts(p, opts, behavior_logp, values);
   if (rc != MRL_OK) return rc;
+  /* Offsets are checked here once, so bindings only convert them: every
+  ** episode holds at least one step. */
   if (ep_offsets[0] != 0) {
-    mrl_policy_set_error_(p, "pg_gradient: ep_offsets[0] = %d, must be 0", ep_offsets[0]);
+    mrl_policy_set_error_(p, "pg_gradient: ep_offsets must start at 0, got %d", ep_offsets[0]);
     return MRL_EINVAL;
   }
   for (int i = 0; i < nep; i++) {
-    if (ep_offsets[i + 1] < ep_offsets[i] || ep_offsets[i + 1] > MRL_MAX_BATCH) {
-      mrl_policy_set_error_(p, "pg_gradient: ep_offsets[%d] = %d is out of order or above %d",
-                            i + 1, ep_offsets[i + 1], (int)MRL_MAX_BATCH);
+    if (ep_offsets[i + 1] <= ep_offsets[i]) {
+      mrl_policy_set_error_(p, "pg_gradient: ep_offsets must increase strictly (an episode "
+                            "holds steps), got %d after %d", ep_offsets[i + 1], ep_offsets[i]);
+      return MRL_EINVAL;
+    }
+    if (ep_offsets[i + 1] > MRL_MAX_BATCH) {
+      mrl_policy_set_error_(p, "pg_gradient: ep_offsets value %d is above %d",
+                            ep_offsets[i + 1], (int)MRL_MAX_BATCH);
       return MRL_EINVAL;
     }
   }
   const int M = ep_offsets[nep];
-  if (M < 1) {
-    mrl_policy_set_error_(p, "pg_gradient: the episodes hold no steps");
-    return MRL_EINVAL;
-  }
   const mrl_estimator est = opts->estimator;
   const mrl_baseline base = opts->baseline;
   const int importance = is_importance(est);

@@ -653,7 +653,8 @@ static int p_pg_gradient(lua_State *L) {
   const float *r = mrlL_checkvec(L, 4, T, NULL, 0);
   if (!lua_isnoneornil(L, 5)) blp = mrlL_checkvec(L, 5, T, NULL, 0);
   if (!lua_isnoneornil(L, 6)) vals = mrlL_checkvec(L, 6, T, NULL, 0);
-  /* offsets: episode starts (0-based), the final T optional */
+  /* offsets: episode starts (0-based), the final T optional; the runtime
+  ** checks their order */
   luaL_checktype(L, 7, LUA_TTABLE);
   lua_Integer len = luaL_len(L, 7);
   if (len < 1 || len > T + 1)
@@ -664,28 +665,21 @@ static int p_pg_gradient(lua_State *L) {
     lua_rawgeti(L, 7, i + 1);
     lua_Integer v = lua_tointegerx(L, -1, &isint);
     lua_pop(L, 1);
-    if (!isint || v < 0 || v > T || (i == 0 && v != 0) || (i > 0 && v <= off[i - 1]))
-      luaL_argerror(L, 7, lua_pushfstring(L, "offset [%d]: strictly increasing integers "
-                                             "from 0 to %d expected", i + 1, T));
+    if (!isint || v < 0 || v > T)
+      luaL_argerror(L, 7, lua_pushfstring(L, "offset [%d]: integer in [0, %d] expected", i + 1, T));
     off[i] = (int)v;
   }
   int nep = (int)len;
-  if (off[len - 1] == T)
-    nep = (int)len - 1;
+  if (len > 1 && off[len - 1] == T)
+    nep--;
   else
     off[len] = T;
-  if (nep < 1) luaL_argerror(L, 7, "at least one episode expected");
   luaL_checktype(L, 8, LUA_TTABLE);
   o.estimator = (mrl_estimator)mrlL_optenumfield(L, 8, "estimator", "reinforce", estimators);
   o.baseline = (mrl_baseline)mrlL_optenumfield(L, 8, "baseline", "none", baselines);
   o.gamma = mrlL_optnumfield(L, 8, "gamma", 0.99);
   o.weight_clip = mrlL_optnumfield(L, 8, "weight_clip", 0.0);
   o.self_normalize = mrlL_optboolfield(L, 8, "self_normalize", 0);
-  if (o.estimator >= MRL_EST_IS_TRAJECTORY && blp == NULL)
-    luaL_argerror(L, 5, lua_pushfstring(L, "behavior_logp expected for estimator '%s'",
-                                        estimators[o.estimator]));
-  if (o.baseline == MRL_BASELINE_VALUE && vals == NULL)
-    luaL_argerror(L, 6, "values expected for baseline 'value'");
   int shape[1] = {(int)p->nparams};
   mrlL_tensor *g = mrlL_newtensor(L, 1, shape);
   CHECK(L, p, mrl_pg_gradient(p->h, obs.data, a, r, blp, vals, off, nep, &o, g->data, &s));

@@ -357,11 +357,14 @@ static void error_cases(data *d) {
   TAP_OK(CALL(o, NULL, NULL, bad_off, 2) == MRL_EINVAL && err_has(p, "ep_offsets"),
          "decreasing offsets are refused: %s", mrl_policy_error(p));
   int bad0[2] = {1, 2};
-  TAP_OK(CALL(o, NULL, NULL, bad0, 1) == MRL_EINVAL && err_has(p, "ep_offsets[0]"),
+  TAP_OK(CALL(o, NULL, NULL, bad0, 1) == MRL_EINVAL && err_has(p, "must start at 0, got 1"),
          "offsets not starting at 0 are refused");
   int empty[3] = {0, 0, 0};
-  TAP_OK(CALL(o, NULL, NULL, empty, 2) == MRL_EINVAL && err_has(p, "no steps"),
-         "episodes without steps are refused");
+  TAP_OK(CALL(o, NULL, NULL, empty, 2) == MRL_EINVAL && err_has(p, "got 0 after 0"),
+         "episodes without steps are refused: %s", mrl_policy_error(p));
+  int hole[4] = {0, 1, 1, 2};
+  TAP_OK(CALL(o, NULL, NULL, hole, 3) == MRL_EINVAL && err_has(p, "increase strictly"),
+         "an empty episode between others is refused: %s", mrl_policy_error(p));
   TAP_OK(mrl_pg_gradient(p, d->obs, d->act, d->rew, NULL, NULL, d->off, d->nep, NULL, g,
                          NULL) == MRL_EINVAL && err_has(p, "NULL"),
          "NULL opts is refused");

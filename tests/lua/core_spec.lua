@@ -491,9 +491,13 @@ describe("moonrl.core", function()
       raises(function() p:pg_gradient(obs, acts, {1}, nil, nil, {0}, {estimator = "magic"}) end,
              "estimator", "magic")
       raises(function() p:pg_gradient(obs, acts, {1}, nil, nil, {0}, {estimator = "is_full"}) end,
-             "bad argument #4 to 'pg_gradient'")
+             "estimator 'is_full' needs behavior_logp")
       raises(function() p:pg_gradient(obs, acts, {1}, nil, nil, {1}, {}) end,
-             "bad argument #6 to 'pg_gradient'")
+             "ep_offsets must start at 0, got 1")
+      raises(function() p:pg_gradient({{1, 2, 3, 4}, {1, 2, 3, 4}}, {0, 1}, {1, 1}, nil, nil,
+                                      {0, 0}, {}) end, "ep_offsets must increase strictly")
+      raises(function() p:pg_gradient(obs, acts, {1}, nil, nil, {2}, {}) end,
+             "bad argument #6 to 'pg_gradient' (offset [1]: integer in [0, 1] expected)")
     end)
 
     it("make closing idempotent and use after close an error", function()

@@ -515,19 +515,16 @@ return function(core, I)
     if len < 1 or len > T + 1 then
       argerror(fname, 6, format("1 to %d offsets expected, got %d", T + 1, len))
     end
-    local off = ints_t(len + 1)
+    local off = ints_t(len + 1) -- the runtime checks their order
     for i = 0, len - 1 do
       local x = rawget(offsets, i + 1)
-      if type(x) ~= "number" or x ~= floor(x) or x < 0 or x > T or (i == 0 and x ~= 0) or
-         (i > 0 and x <= off[i - 1]) then
-        argerror(fname, 6, format("offset [%d]: strictly increasing integers from 0 to %d expected",
-                                  i + 1, T))
+      if type(x) ~= "number" or x ~= floor(x) or x < 0 or x > T then
+        argerror(fname, 6, format("offset [%d]: integer in [0, %d] expected", i + 1, T))
       end
       off[i] = x
     end
     local nep = len
-    if off[len - 1] == T then nep = len - 1 else off[len] = T end
-    if nep < 1 then argerror(fname, 6, "at least one episode expected") end
+    if len > 1 and off[len - 1] == T then nep = len - 1 else off[len] = T end
     checktable(opts, fname, 7)
     local o = ffi.new("mrl_pg_opts")
     o.estimator = optenumfield(opts, "estimator", "reinforce", estimators)
@@ -535,11 +532,6 @@ return function(core, I)
     o.gamma = optnumfield(opts, "gamma", 0.99)
     o.weight_clip = optnumfield(opts, "weight_clip", 0)
     o.self_normalize = optboolfield(opts, "self_normalize", false) and 1 or 0
-    if o.estimator >= 2 and b == nil then
-      argerror(fname, 4, format("behavior_logp expected for estimator '%s'",
-                                estimators[tonumber(o.estimator) + 1]))
-    end
-    if o.baseline == 3 and v == nil then argerror(fname, 5, "values expected for baseline 'value'") end
     local g = new1(self._nparams)
     local s = ffi.new("mrl_pg_stats")
     local st = C.mrl_pg_gradient(h, d, a, r, b, v, off, nep, o, g.d_, s)
