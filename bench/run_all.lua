@@ -8,6 +8,7 @@
 --   train_256wide_peak_fraction    4-256-256-2 at batch 512, share of FMA peak
 --   rollout_2threads_vs_plain_lua  engine (2 threads) / plain Lua loop
 --   main_job_peak_rss_mib          peak RSS of build/moonrl examples/main.lua
+--   bg_train_frame_ms_median/_p99  game-thread frame cost during a background update
 --
 -- then a scaling table (steps/s against num_envs and hidden width, update
 -- time against minibatch size), drawn to $BUILD/scaling.svg (and docs/ when
@@ -304,6 +305,21 @@ do
   figures.rollout_policy_vs_engine = col / e2
 end
 
+-- ---------------------------------------------------- 5b. background training
+-- The game thread's cost per frame (act + observe + poll/publish/submit)
+-- while examples/love's agent updates on core.bgtrain (bench/bench_bg.lua,
+-- core-level calls until rl.agent has a background mode).
+do
+  local out = run(HOST .. " " .. here .. "bench_bg.lua " .. (QUICK and 50000 or 200000) .. " 2>&1")
+  io.write(out)
+  local med = tonumber(out:match("bg_train_frame_ms_median ([%d.e+-]+)"))
+  local p99 = tonumber(out:match("bg_train_frame_ms_p99 ([%d.e+-]+)"))
+  local mx = tonumber(out:match("bg_train_frame_ms_max ([%d.e+-]+)"))
+  figure("bg_train_frame_ms_median", med, "<=", 0.05, "ms", "bench/bench_bg.lua, core-level calls")
+  figure("bg_train_frame_ms_p99", p99, "<=", 0.5, "ms",
+         mx and ("max %.3f ms"):format(mx) or nil)
+end
+
 -- ---------------------------------------------------- 6. memory
 do
   local out = run("/usr/bin/time -f 'maxrss %M' " .. HOST .. " " .. root .. "examples/main.lua 2>&1 >/dev/null")
@@ -412,6 +428,7 @@ print("\n== issue 6: figures and targets ==")
 local function fmtv(v)
   if v == nil then return "n/a" end
   if math.abs(v) >= 1000 then return ("%.0f"):format(v) end
+  if v ~= 0 and math.abs(v) < 0.1 then return ("%.3g"):format(v) end  -- µs-scale ms
   return ("%.3f"):format(v)
 end
 for _, k in ipairs(order) do

@@ -26,11 +26,8 @@ struct mrl_bgtrain {
   /* the batch, copied in by submit */
   mrl_rollout *r;
   int steps, num_envs, od, aw;
-  float *boot;        /* [N][od] */
-  float *fin;         /* [T][N][od] */
-  float *gobs, *gval; /* [T·N + N][od], [T·N + N]: rows to bootstrap */
-  int *where;         /* [T·N + N]: the step of each of those rows */
-  int use_gae, have_fin;
+  float *boot;        /* [N][od]: s_T when the thread bootstraps */
+  int use_gae;
   double gamma, lambda;
   mrl_ppo_config cfg;
   /* owner side */
@@ -89,13 +86,8 @@ int mrl_bgtrain_new(mrl_bgtrain **out, const mrl_policy *p,
 static void bg_free_batch(mrl_bgtrain *bg) {
   mrl_rollout_free(bg->r);
   free(bg->boot);
-  free(bg->fin);
-  free(bg->gobs);
-  free(bg->gval);
-  free(bg->where);
   bg->r = NULL;
-  bg->where = NULL;
-  bg->boot = bg->fin = bg->gobs = bg->gval = NULL;
+  bg->boot = NULL;
   bg->steps = bg->num_envs = 0;
 }
 
@@ -129,52 +121,14 @@ static int job_fail(mrl_bgtrain *bg, int status, const char *fmt, ...) {
   return status;
 }
 
-/* V(s_t), the bootstrap values and GAE with the trainer's critic. */
+/* V(s_t), the bootstrap values and GAE with the trainer's critic (the
+** rollout engine's, as an agent filling a rollout by hand gets them). */
 static int job_gae(mrl_bgtrain *bg) {
-  const int T = bg->steps, N = bg->num_envs, rows = T * N;
-  const size_t od = (size_t)bg->od;
-  mrl_rollout *r = bg->r;
-  float *obs = mrl_rollout_field_ptr(r, MRL_RO_OBS);
-  float *val = mrl_rollout_field_ptr(r, MRL_RO_VALUES);
-  float *nv = mrl_rollout_field_ptr(r, MRL_RO_NEXT_VALUES);
-  const uint8_t *term = mrl_rollout_terminated(r), *trunc = mrl_rollout_truncated(r);
-  int st = mrl_net_forward(bg->v, obs, rows, val);
-  if (st) return job_fail(bg, st, "value forward: %s", mrl_net_error(bg->v));
-  /* the rows whose next value is not the next step's: the last step's
-  ** (boot_obs) and truncated ones with a final observation */
-  int k = 0;
-  for (int j = 0; j < rows; j++) {
-    if (term[j]) { nv[j] = 0.0f; continue; }
-    if (trunc[j]) {
-      if (bg->have_fin) {
-        memcpy(bg->gobs + (size_t)k * od, bg->fin + (size_t)j * od, od * sizeof(float));
-        bg->where[k++] = j;
-      } else {
-        nv[j] = val[j];
-      }
-      continue;
-    }
-    if (j + N < rows) { nv[j] = val[j + N]; continue; }
-    memcpy(bg->gobs + (size_t)k * od, bg->boot + (size_t)(j - (rows - N)) * od,
-           od * sizeof(float));
-    bg->where[k++] = j;
-  }
-  if (k) {
-    st = mrl_net_forward(bg->v, bg->gobs, k, bg->gval);
-    if (st) return job_fail(bg, st, "value forward (bootstrap): %s", mrl_net_error(bg->v));
-    for (int i = 0; i < k; i++) nv[bg->where[i]] = bg->gval[i];
-  }
-  for (int i = 0; i < N; i++) {
-    st = mrl_gae(mrl_rollout_field_ptr(r, MRL_RO_REWARDS) + i, val + i, nv + i,
-                 term + i, trunc + i, T, N, bg->gamma, bg->lambda,
-                 mrl_rollout_field_ptr(r, MRL_RO_ADVANTAGES) + i,
-                 mrl_rollout_field_ptr(r, MRL_RO_RETURNS) + i);
-    if (st)
-      return job_fail(bg, st, st == MRL_ENONFINITE
-                                  ? "gae: non-finite reward or value; update refused"
-                                  : "gae: gamma %g and lambda %g must lie in [0, 1]",
-                      bg->gamma, bg->lambda);
-  }
+  int st = mrl_rollout_bootstrap(bg->r, bg->v, bg->boot);
+  if (!st) st = mrl_rollout_gae(bg->r, bg->gamma, bg->lambda);
+  if (st)
+    return job_fail(bg, st, "%s%s", mrl_rollout_error(bg->r),
+                    st == MRL_ENONFINITE ? "; update refused" : "");
   return MRL_OK;
 }
 
@@ -221,19 +175,44 @@ static int bg_alloc(mrl_bgtrain *bg, int T, int N) {
   bg_free_batch(bg);
   int st = mrl_rollout_new(&bg->r, T, N, bg->od, bg->aw);
   if (st) return st;
-  size_t rows = (size_t)T * (size_t)N, od = (size_t)bg->od;
-  bg->boot = malloc(sizeof(float) * (size_t)N * od);
-  bg->fin = malloc(sizeof(float) * rows * od);
-  bg->gobs = malloc(sizeof(float) * (rows + (size_t)N) * od);
-  bg->gval = malloc(sizeof(float) * (rows + (size_t)N));
-  bg->where = malloc(sizeof(int) * (rows + (size_t)N));
-  if (!bg->boot || !bg->fin || !bg->gobs || !bg->gval || !bg->where) {
+  bg->boot = malloc(sizeof(float) * (size_t)N * (size_t)bg->od);
+  if (!bg->boot) {
     bg_free_batch(bg);
     return MRL_ENOMEM;
   }
   bg->steps = T;
   bg->num_envs = N;
   return MRL_OK;
+}
+
+/* Shared checks of both submit calls; then the thread is started by
+** bg_start. */
+static int bg_check(mrl_bgtrain *bg, const mrl_ppo_config *c) {
+  if (bg_refresh(bg) == MRL_BG_RUNNING)
+    return bg_fail(bg, MRL_ESTATE, "submit: an update is running (poll or wait first)");
+  if (!c) return bg_fail(bg, MRL_EINVAL, "submit: NULL config");
+  if (c->reduce)
+    return bg_fail(bg, MRL_EINVAL, "submit: a reduce hook cannot run on the background thread");
+  return MRL_OK;
+}
+
+static int bg_check_gae(mrl_bgtrain *bg, double gamma, double lambda) {
+  if (!(gamma >= 0 && gamma <= 1 && lambda >= 0 && lambda <= 1))
+    return bg_fail(bg, MRL_EINVAL, "submit: gamma %g and lambda %g must lie in [0, 1]",
+                   gamma, lambda);
+  return MRL_OK;
+}
+
+static void bg_start(mrl_bgtrain *bg, const float *boot, double gamma,
+                     double lambda, const mrl_ppo_config *c) {
+  bg->use_gae = boot != NULL;
+  if (boot) memcpy(bg->boot, boot, sizeof(float) * (size_t)bg->num_envs * (size_t)bg->od);
+  bg->gamma = gamma;
+  bg->lambda = lambda;
+  bg->cfg = *c;
+  bg->state = MRL_BG_RUNNING;
+  bg->err[0] = '\0';
+  worker_run(bg->w, job_main, bg);
 }
 
 static void copy_f(float *dst, const float *src, size_t n) {
@@ -243,11 +222,9 @@ static void copy_f(float *dst, const float *src, size_t n) {
 int mrl_bgtrain_submit(mrl_bgtrain *bg, const mrl_bg_batch *b,
                        const mrl_ppo_config *c) {
   if (!bg) return MRL_EINVAL;
-  if (bg_refresh(bg) == MRL_BG_RUNNING)
-    return bg_fail(bg, MRL_ESTATE, "submit: an update is running (poll or wait first)");
-  if (!b || !c) return bg_fail(bg, MRL_EINVAL, "submit: NULL %s", b ? "config" : "batch");
-  if (c->reduce)
-    return bg_fail(bg, MRL_EINVAL, "submit: a reduce hook cannot run on the background thread");
+  int st = bg_check(bg, c);
+  if (st) return st;
+  if (!b) return bg_fail(bg, MRL_EINVAL, "submit: NULL batch");
   const int T = b->steps, N = b->num_envs;
   if (T < 1 || N < 1 || T > MRL_MAX_BATCH || N > MRL_MAX_BATCH ||
       (double)T * N > MRL_MAX_BATCH)
@@ -260,54 +237,51 @@ int mrl_bgtrain_submit(mrl_bgtrain *bg, const mrl_bg_batch *b,
     return bg_fail(bg, MRL_EINVAL, "submit: rewards, terminated and truncated are required with boot_obs");
   if (!gae && (!b->values || !b->advantages || !b->returns))
     return bg_fail(bg, MRL_EINVAL, "submit: values, advantages and returns are required without boot_obs");
-  if (gae && !(b->gamma >= 0 && b->gamma <= 1 && b->lambda >= 0 && b->lambda <= 1))
-    return bg_fail(bg, MRL_EINVAL, "submit: gamma %g and lambda %g must lie in [0, 1]",
-                   b->gamma, b->lambda);
-  int st = bg_alloc(bg, T, N);
-  if (st) return bg_fail(bg, st, "submit: out of memory for %d × %d transitions", T, N);
+  if (gae && (st = bg_check_gae(bg, b->gamma, b->lambda))) return st;
+  if ((st = bg_alloc(bg, T, N)))
+    return bg_fail(bg, st, "submit: out of memory for %d × %d transitions", T, N);
 
   mrl_rollout *r = bg->r;
   const size_t rows = (size_t)T * (size_t)N, od = (size_t)bg->od;
   copy_f(mrl_rollout_field_ptr(r, MRL_RO_OBS), b->obs, rows * od);
   copy_f(mrl_rollout_field_ptr(r, MRL_RO_ACTIONS), b->actions, rows * (size_t)bg->aw);
   copy_f(mrl_rollout_field_ptr(r, MRL_RO_LOGP), b->logp, rows);
-  bg->use_gae = gae;
-  bg->have_fin = gae && b->final_obs;
   if (gae) {
     copy_f(mrl_rollout_field_ptr(r, MRL_RO_REWARDS), b->rewards, rows);
     memcpy(mrl_rollout_terminated(r), b->terminated, rows);
     memcpy(mrl_rollout_truncated(r), b->truncated, rows);
-    copy_f(bg->boot, b->boot_obs, (size_t)N * od);
-    if (bg->have_fin) copy_f(bg->fin, b->final_obs, rows * od);
-    bg->gamma = b->gamma;
-    bg->lambda = b->lambda;
+    /* a truncated step's final observation (or none: V(s_t) then) */
+    for (size_t k = 0; k < rows; k++)
+      if (b->truncated[k] && !b->terminated[k] &&
+          (st = mrl_rollout_put_outcome(r, (int)(k / (size_t)N), (int)(k % (size_t)N),
+                                        b->rewards[k], 0, 1,
+                                        b->final_obs ? b->final_obs + k * od : NULL)))
+        return bg_fail(bg, st, "submit: %s", mrl_rollout_error(r));
   } else {
     copy_f(mrl_rollout_field_ptr(r, MRL_RO_VALUES), b->values, rows);
     copy_f(mrl_rollout_field_ptr(r, MRL_RO_ADVANTAGES), b->advantages, rows);
     copy_f(mrl_rollout_field_ptr(r, MRL_RO_RETURNS), b->returns, rows);
   }
-  bg->cfg = *c;
-  bg->state = MRL_BG_RUNNING;
-  bg->err[0] = '\0';
-  worker_run(bg->w, job_main, bg);
+  bg_start(bg, gae ? b->boot_obs : NULL, b->gamma, b->lambda, c);
   return MRL_OK;
 }
 
 int mrl_bgtrain_submit_rollout(mrl_bgtrain *bg, mrl_rollout *r,
-                               const mrl_ppo_config *c) {
+                               const float *boot_obs, double gamma,
+                               double lambda, const mrl_ppo_config *c) {
   if (!bg) return MRL_EINVAL;
+  int st = bg_check(bg, c);
+  if (st) return st;
   if (!r) return bg_fail(bg, MRL_EINVAL, "submit: NULL rollout");
-  mrl_bg_batch b;
-  memset(&b, 0, sizeof b);
-  b.steps = mrl_rollout_steps(r);
-  b.num_envs = mrl_rollout_num_envs(r);
-  b.obs = mrl_rollout_field_ptr(r, MRL_RO_OBS);
-  b.actions = mrl_rollout_field_ptr(r, MRL_RO_ACTIONS);
-  b.logp = mrl_rollout_field_ptr(r, MRL_RO_LOGP);
-  b.values = mrl_rollout_field_ptr(r, MRL_RO_VALUES);
-  b.advantages = mrl_rollout_field_ptr(r, MRL_RO_ADVANTAGES);
-  b.returns = mrl_rollout_field_ptr(r, MRL_RO_RETURNS);
-  return mrl_bgtrain_submit(bg, &b, c);
+  if (boot_obs && (st = bg_check_gae(bg, gamma, lambda))) return st;
+  const int T = mrl_rollout_steps(r), N = mrl_rollout_num_envs(r);
+  if ((st = bg_alloc(bg, T, N)))
+    return bg_fail(bg, st, "submit: out of memory for %d × %d transitions", T, N);
+  if ((st = mrl_rollout_copy(bg->r, r)))
+    return bg_fail(bg, st, "submit: the rollout (%d steps × %d envs, obs_dim %d) does not fit the policy: %s",
+                   T, N, bg->od, mrl_rollout_error(bg->r));
+  bg_start(bg, boot_obs, gamma, lambda, c);
+  return MRL_OK;
 }
 
 mrl_bg_state mrl_bgtrain_poll(mrl_bgtrain *bg) {

@@ -392,6 +392,41 @@ int mrl_rollout_gae(mrl_rollout *r, double gamma, double lambda) {
 }
 
 /* ------------------------------------------------ filling step by step */
+int mrl_rollout_copy(mrl_rollout *dst, const mrl_rollout *src) {
+  if (!dst || !src) return MRL_EINVAL;
+  if (dst->steps != src->steps || dst->num_envs != src->num_envs ||
+      dst->obs_dim != src->obs_dim || dst->width != src->width) {
+    ro_seterr(dst, "copy: the rollouts differ in size");
+    return MRL_EINVAL;
+  }
+  size_t rows = (size_t)src->steps * (size_t)src->num_envs, d = (size_t)src->obs_dim;
+  if (src->has_final && !dst->final_obs) {
+    dst->final_obs = calloc(rows * d, sizeof(float));
+    dst->has_final = calloc(rows, 1);
+    if (!dst->final_obs || !dst->has_final) {
+      free(dst->final_obs); free(dst->has_final);
+      dst->final_obs = NULL; dst->has_final = NULL;
+      ro_seterr(dst, "copy: out of memory for final observations");
+      return MRL_ENOMEM;
+    }
+  }
+  memcpy(dst->obs, src->obs, sizeof(float) * rows * d);
+  memcpy(dst->actions, src->actions, sizeof(float) * rows * (size_t)src->width);
+  for (int k = 0; k < 6; k++) memcpy(dst->f[k], src->f[k], sizeof(float) * rows);
+  memcpy(dst->terminated, src->terminated, rows);
+  memcpy(dst->truncated, src->truncated, rows);
+  if (src->has_final) {
+    memcpy(dst->final_obs, src->final_obs, sizeof(float) * rows * d);
+    memcpy(dst->has_final, src->has_final, rows);
+  } else if (dst->has_final) {
+    memset(dst->has_final, 0, rows);
+  }
+  dst->collected = src->collected;
+  dst->have_values = src->have_values;
+  dst->err[0] = '\0';
+  return MRL_OK;
+}
+
 /* An agent in a game loop owns no vecenv: it puts each transition as it
 ** happens, then bootstraps the full rollout with the critic of the time. */
 

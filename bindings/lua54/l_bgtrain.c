@@ -122,6 +122,8 @@ static const uint8_t *flags(lua_State *L, int idx, int n) {
 }
 
 /* bg:submit(batch, [config]): batch is a moonrl.Rollout after gae(), or
+** {rollout =, boot_obs =, [gamma], [lambda]} (a rollout filled by
+** core.rollout_put/rollout_outcome, bootstrapped on the thread), or
 ** {obs =, actions =, logp =, rewards =, terminated =, truncated =,
 **  boot_obs =, [final_obs =], [gamma = 0.99], [lambda = 0.95],
 **  [num_envs = 1]} (the trainer computes values and GAE with its critic),
@@ -135,7 +137,14 @@ static int bg_submit(lua_State *L) {
   mrl_rollout *ro = (mrl_rollout *)mrlL_testudata(L, 2, MRLL_ROLLOUT);
   if (ro != NULL) {
     ro = (mrl_rollout *)mrlL_checkhandle(L, 2, MRLL_ROLLOUT);
-    st = mrl_bgtrain_submit_rollout(b->h, ro, &c);
+    st = mrl_bgtrain_submit_rollout(b->h, ro, NULL, 0, 0, &c);
+  } else if (lua_istable(L, 2) && lua_getfield(L, 2, "rollout") != LUA_TNIL) {
+    /* {rollout =, boot_obs =, [gamma], [lambda]}: bootstrapped on the thread */
+    ro = (mrl_rollout *)mrlL_checkhandle(L, lua_gettop(L), MRLL_ROLLOUT);
+    mrlL_mat m;
+    mrlL_checkmat(L, field(L, "boot_obs", 1), b->obs_dim, mrl_rollout_num_envs(ro), &m);
+    st = mrl_bgtrain_submit_rollout(b->h, ro, m.data, mrlL_optnumfield(L, 2, "gamma", 0.99),
+                                    mrlL_optnumfield(L, 2, "lambda", 0.95), &c);
   } else {
     if (!lua_istable(L, 2)) return mrlL_typeerror(L, 2, "moonrl.Rollout or batch table");
     mrl_bg_batch x;

@@ -124,32 +124,22 @@ static void frame(world *w, mrl_policy *p, batch *b) {
   b->rew[k] = world_step(w, (int)a, &b->term[k], &b->trunc[k], b->fin + k * OD);
 }
 
-/* The synchronous reference: V, the bootstrap values and GAE with the
-** reference critic (as the trainer documents them), then mrl_ppo_update. */
-static int reference_update(game *g, const batch *b, mrl_rollout *r) {
-  float *val = mrl_rollout_field_ptr(r, MRL_RO_VALUES);
-  float *nv = mrl_rollout_field_ptr(r, MRL_RO_NEXT_VALUES);
-  memcpy(mrl_rollout_field_ptr(r, MRL_RO_OBS), b->obs, sizeof b->obs);
-  memcpy(mrl_rollout_field_ptr(r, MRL_RO_ACTIONS), b->act, sizeof b->act);
-  memcpy(mrl_rollout_field_ptr(r, MRL_RO_LOGP), b->logp, sizeof b->logp);
-  mrl_net_forward(g->v, b->obs, ROWS, val);
-  /* the rows that bootstrap from an observation outside obs, in step
-  ** order, in one forward (a batch's rows may differ from single rows in
-  ** the last bit) */
-  static float gobs[(T + 1) * OD], gval[T + 1];
-  int where[T + 1], k = 0;
+/* The synchronous reference, through the rollout engine as an agent
+** filling a rollout by hand would: put, put_outcome, bootstrap with the
+** reference critic, GAE, then mrl_ppo_update. */
+static int fill_rollout(mrl_rollout *r, const batch *b) {
   for (int t = 0; t < T; t++) {
-    if (b->term[t]) nv[t] = 0;
-    else if (b->trunc[t]) { memcpy(gobs + k * OD, b->fin + t * OD, sizeof(float) * OD); where[k++] = t; }
-    else if (t + 1 < T) nv[t] = val[t + 1];
-    else { memcpy(gobs + k * OD, b->boot, sizeof(float) * OD); where[k++] = t; }
+    if (mrl_rollout_put(r, t, 0, b->obs + t * OD, b->act + t, b->logp[t]) ||
+        mrl_rollout_put_outcome(r, t, 0, b->rew[t], b->term[t], b->trunc[t],
+                                b->trunc[t] ? b->fin + t * OD : NULL))
+      return -1;
   }
-  mrl_net_forward(g->v, gobs, k, gval);
-  for (int i = 0; i < k; i++) nv[where[i]] = gval[i];
-  if (mrl_gae(b->rew, val, nv, b->term, b->trunc, T, 1, 0.99, 0.95,
-              mrl_rollout_field_ptr(r, MRL_RO_ADVANTAGES),
-              mrl_rollout_field_ptr(r, MRL_RO_RETURNS)))
-    return -1;
+  return 0;
+}
+
+static int reference_update(game *g, const batch *b, mrl_rollout *r) {
+  if (fill_rollout(r, b)) return -1;
+  if (mrl_rollout_bootstrap(r, g->v, b->boot) || mrl_rollout_gae(r, 0.99, 0.95)) return -1;
   mrl_ppo_config c = config();
   char err[256];
   return mrl_ppo_update(g->p, g->v, g->po, g->vo, r, &c, NULL, err, sizeof err);
@@ -175,8 +165,9 @@ static void test_game_loop(void) {
   TAP_OK(mrl_bgtrain_report(bg, &rep) == MRL_ESTATE, "no report before an update");
   TAP_OK(mrl_bgtrain_publish(bg, g.p, g.v) == MRL_ESTATE && *mrl_bgtrain_error(bg),
          "publish with nothing to publish: MRL_ESTATE (%s)", mrl_bgtrain_error(bg));
-  mrl_rollout *r;
+  mrl_rollout *r, *src;
   mrl_rollout_new(&r, T, 1, OD, 1);
+  mrl_rollout_new(&src, T, 1, OD, 1);
   world w = {0};
   w.s = 11;
   world_reset(&w);
@@ -190,7 +181,13 @@ static void test_game_loop(void) {
     for (int i = 0; i < T; i++) ends += b.term[i] + b.trunc[i];
     game_clone(&before, &g);
     mrl_bg_batch x = as_bg(&b);
-    TAP_OK(mrl_bgtrain_submit(bg, &x, &c) == MRL_OK, "update %d submitted", u + 1);
+    if (u == 1) {  /* the agent's way: a rollout filled by put/put_outcome */
+      TAP_OK(fill_rollout(src, &b) == 0 &&
+                 mrl_bgtrain_submit_rollout(bg, src, b.boot, 0.99, 0.95, &c) == MRL_OK,
+             "update 2 submitted as a rollout filled by put/put_outcome");
+    } else {
+      TAP_OK(mrl_bgtrain_submit(bg, &x, &c) == MRL_OK, "update %d submitted as arrays", u + 1);
+    }
     /* the batch is copied: the game may scribble over it at once */
     batch saved = b;
     memset(&b, 0xff, sizeof b);
@@ -258,7 +255,13 @@ static void test_game_loop(void) {
   TAP_OK(mrl_bgtrain_submit(bg, &x, &red) == MRL_EINVAL, "a reduce hook is refused: %s",
          mrl_bgtrain_error(bg));
 
+  mrl_rollout *other;
+  mrl_rollout_new(&other, T, 1, OD + 1, 1);
+  TAP_OK(mrl_bgtrain_submit_rollout(bg, other, NULL, 0, 0, &c) == MRL_EINVAL,
+         "a rollout of another obs_dim is refused: %s", mrl_bgtrain_error(bg));
+  mrl_rollout_free(other);
   mrl_rollout_free(r);
+  mrl_rollout_free(src);
   mrl_bgtrain_free(bg);
   game_free(&g);
   game_free(&ref);

@@ -136,6 +136,36 @@ describe("core.bgtrain", function()
     assert.is_true(same(res[1][1], res[2][1]) and same(res[1][2], res[2][2]))
   end)
 
+  it("takes a rollout filled by rollout_put/rollout_outcome and bootstraps it on the thread", function()
+    local g, ref = objects(12), objects(12)
+    local bg = core.bgtrain(g.p, g.v, g.po, g.vo)
+    local b = play(g.p, 4)
+    local function fill(ro)
+      for t = 1, T do
+        core.rollout_put(ro, t - 1, 0, b.obs[t], {b.actions[t]}, b.logp[t])
+        core.rollout_outcome(ro, t - 1, 0, b.rewards[t], b.terminated[t], b.truncated[t],
+                             b.truncated[t] and b.obs[t] or nil)
+      end
+    end
+    local ro = core.rollout{steps = T, num_envs = 1, obs_dim = OD, action_width = 1}
+    fill(ro)
+    bg:submit({rollout = ro, boot_obs = b.boot_obs, gamma = 0.9, lambda = 0.8}, CFG)
+    -- the rollout was copied: the game may refill it at once
+    fill(ro)
+    core.rollout_bootstrap(ro, ref.v, b.boot_obs)
+    ro:gae(0.9, 0.8)
+    core.ppo_update(ref.p, ref.v, ref.po, ref.vo, ro, CFG)
+    assert.equal("done", wait_playing(bg, g.p))
+    bg:publish(g.p, g.v)
+    assert.is_true(same(g.p:params(), ref.p:params()) and same(g.v:params(), ref.v:params()))
+    raises(function() bg:submit({rollout = ro}) end, "'boot_obs'")
+    raises(function() bg:submit({rollout = 3, boot_obs = b.boot_obs}) end, "moonrl.Rollout")
+    bg:close()
+    ro:close()
+    close_all(g)
+    close_all(ref)
+  end)
+
   it("reports a failed update and publishes nothing", function()
     local g = objects(2)
     local bg = core.bgtrain(g.p, g.v, g.po, g.vo)

@@ -111,9 +111,21 @@ return function(core, I)
     local c = checkconfig(config, fname)
     local mt = getmetatable(batch)
     local st
+    local ro = type(batch) == "table" and not isobj(batch) and batch.rollout or nil
     if type(mt) == "table" and mt.__name == "moonrl.Rollout" then
       if batch.h == nil then raise("attempt to use a closed moonrl.Rollout") end
-      st = C.mrl_bgtrain_submit_rollout(h, batch.h, c)
+      st = C.mrl_bgtrain_submit_rollout(h, batch.h, nil, 0, 0, c)
+    elseif ro ~= nil then
+      -- {rollout =, boot_obs =, [gamma], [lambda]}: bootstrapped on the thread
+      local rmt = getmetatable(ro)
+      if type(rmt) ~= "table" or rmt.__name ~= "moonrl.Rollout" then
+        raise(format("bad field 'rollout' (moonrl.Rollout expected, got %s)", I.typename(ro)))
+      end
+      if ro.h == nil then raise("attempt to use a closed moonrl.Rollout") end
+      local bo = checkmat(field(batch, "boot_obs", true), fname, 1, self._obs_dim,
+                          C.mrl_rollout_num_envs(ro.h))
+      st = C.mrl_bgtrain_submit_rollout(h, ro.h, bo, optnumfield(batch, "gamma", 0.99),
+                                        optnumfield(batch, "lambda", 0.95), c)
     else
       if type(batch) ~= "table" or isobj(batch) then
         typeerror(fname, 1, "moonrl.Rollout or batch table", batch)
