@@ -13,8 +13,7 @@
 --   W.rank_seed(seed)          this rank's seed for envs and action sampling
 --   W.sum{…}, W.max{…}         numbers summed / maxed over the ranks (a new table)
 --   W.mean_tensor(t)           t (a tensor) := its mean over the ranks
---   W.normalize(a, n)          a[1..n] standardised in place with the global
---                              mean and sample std over every rank's n
+--   (batch standardisation over the ranks: core.standardize(t, W.reducer))
 --   W.bcast_params(obj), W.bcast_optim(o), W.bcast_rng(obj), W.bcast_numbers{…}
 --   W.root_says(flag)          rank 0's flag, on every rank
 --   W.abort(msg)               print "[rank r] msg", end the whole job
@@ -64,21 +63,6 @@ end
 
 -- Two passes, as the single-process version: the global mean first, then
 -- the squared deviations from it.
-function W.normalize(a, n)
-  local s = 0
-  for i = 1, n do s = s + a[i] end
-  local tot = W.sum({s, n})
-  local N = tot[2]
-  if N < 2 then return a end
-  local m = tot[1] / N
-  local q = 0
-  for i = 1, n do local d = a[i] - m; q = q + d * d end
-  q = W.sum({q})[1]
-  local sd = math.sqrt(q / (N - 1)) + 1e-8
-  for i = 1, n do a[i] = (a[i] - m) / sd end
-  return a
-end
-
 function W.bcast_params(obj)
   if not mpi then return end
   local p = obj:params()
