@@ -100,6 +100,18 @@ typedef struct mrl_net mrl_net;
 int mrl_net_new(mrl_net **out, int in_dim, const int *hidden, int nhidden,
                 int out_dim, mrl_activation act, double out_gain, uint64_t seed);
 void mrl_net_free(mrl_net *net);
+/* The options of mrl_net_new, and the defaults a binding starts from:
+** hidden {64, 64}, tanh, out_dim 1, out_gain 1 (a value network), seed 0. */
+typedef struct mrl_net_spec {
+  int in_dim;
+  const int *hidden;
+  int nhidden;
+  mrl_activation activation;
+  int out_dim;
+  double out_gain;
+  uint64_t seed;
+} mrl_net_spec;
+mrl_net_spec mrl_net_spec_default(void);
 /* A separate network with the same shape, kernels and parameters (not the
 ** gradient or workspaces), e.g. for another thread to train. */
 int mrl_net_clone(mrl_net **out, const mrl_net *src);
@@ -157,6 +169,13 @@ typedef struct mrl_policy_spec {
 
 typedef struct mrl_policy mrl_policy;
 
+/* SB3's MlpPolicy defaults (hidden {64, 64}, tanh, out_gain 0.01,
+** init_log_std 0, seed 0), obs_dim and action_n left 0 for the caller:
+** what a binding starts from before applying the options it was given. */
+mrl_policy_spec mrl_policy_spec_default(void);
+/* MRL_OK, or MRL_EINVAL with what is wrong in err (mrl_policy_new refuses
+** the same specs, without a message). */
+int mrl_policy_spec_check(const mrl_policy_spec *spec, char *err, size_t errlen);
 int mrl_policy_new(mrl_policy **out, const mrl_policy_spec *spec);
 void mrl_policy_free(mrl_policy *p);
 /* A separate policy with the same shape, bounds, kernels, parameters and

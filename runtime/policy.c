@@ -187,25 +187,6 @@ int policy_reserve_tr(mrl_policy *p) {
 
 /* ------------------------------------------------------------ lifecycle */
 
-static int policy_check_spec(const mrl_policy_spec *s) {
-  if (s->obs_dim < 1 || s->obs_dim > MRL_MAX_WIDTH) return MRL_EINVAL;
-  if (s->nhidden < 0 || s->nhidden > MRL_MAX_LAYERS) return MRL_EINVAL;
-  if (s->nhidden > 0 && !s->hidden) return MRL_EINVAL;
-  if (s->action_kind != MRL_DISCRETE && s->action_kind != MRL_BOX)
-    return MRL_EINVAL;
-  if (s->action_n < 1 || s->action_n > MRL_MAX_WIDTH) return MRL_EINVAL;
-  if (!isfinite(s->out_gain)) return MRL_EINVAL;
-  if (s->action_kind == MRL_BOX) {
-    if (!isfinite(s->init_log_std)) return MRL_EINVAL;
-    for (int i = 0; i < s->action_n; i++) {
-      if (s->low && isnan(s->low[i])) return MRL_EINVAL;
-      if (s->high && isnan(s->high[i])) return MRL_EINVAL;
-      if (s->low && s->high && s->low[i] > s->high[i]) return MRL_EINVAL;
-    }
-  }
-  return MRL_OK;
-}
-
 static float *policy_copy_bound(const float *src, int n) {
   float *b = policy_alloc((size_t)n, sizeof(float));
   if (b) memcpy(b, src, (size_t)n * sizeof(float));
@@ -215,7 +196,7 @@ static float *policy_copy_bound(const float *src, int n) {
 int mrl_policy_new(mrl_policy **out, const mrl_policy_spec *spec) {
   if (!out) return MRL_EINVAL;
   *out = NULL;
-  if (!spec || policy_check_spec(spec)) return MRL_EINVAL;
+  if (mrl_policy_spec_check(spec, NULL, 0)) return MRL_EINVAL;
 
   mrl_policy *p = calloc(1, sizeof *p);
   if (!p) return MRL_ENOMEM;

@@ -63,39 +63,39 @@ static int n_tostring(lua_State *L) {
   return 1;
 }
 
-/* core.net{in_dim=, hidden=, activation=, out_dim=1, out_gain=1, seed=} */
+/* core.net{in_dim=, hidden=, activation=, out_dim=, out_gain=, seed=}, the
+** absent ones from mrl_net_spec_default */
 static int l_net(lua_State *L) {
-  int hidden[MRL_MAX_LAYERS], nh;
+  int hidden[MRL_MAX_LAYERS];
+  mrl_net_spec s = mrl_net_spec_default();
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "in_dim");
   if (lua_isnil(L, -1)) luaL_error(L, "bad field 'in_dim' (integer expected, got nil)");
   lua_pop(L, 1);
-  int in = (int)mrlL_optintfield(L, 1, "in_dim", 1, 1, MRL_MAX_WIDTH);
-  lua_getfield(L, 1, "hidden");
-  int hasHidden = !lua_isnil(L, -1);
-  lua_pop(L, 1);
-  if (hasHidden) {
-    nh = mrlL_intarrayfield(L, 1, "hidden", hidden, MRL_MAX_LAYERS, 1, MRL_MAX_WIDTH);
-  } else {
-    hidden[0] = hidden[1] = 64;
-    nh = 2;
+  s.in_dim = (int)mrlL_optintfield(L, 1, "in_dim", 1, 1, MRL_MAX_WIDTH);
+  if (lua_getfield(L, 1, "hidden") != LUA_TNIL) {
+    s.nhidden = mrlL_intarrayfield(L, 1, "hidden", hidden, MRL_MAX_LAYERS, 1, MRL_MAX_WIDTH);
+    s.hidden = hidden;
   }
-  mrl_activation act = (mrl_activation)mrlL_optenumfield(L, 1, "activation", "tanh", acts);
-  int out = (int)mrlL_optintfield(L, 1, "out_dim", 1, 1, MRL_MAX_WIDTH);
-  double gain = mrlL_optnumfield(L, 1, "out_gain", 1.0);
-  lua_Integer seed = mrlL_optintfield(L, 1, "seed", 0, LUA_MININTEGER, LUA_MAXINTEGER);
+  lua_pop(L, 1);
+  s.activation = (mrl_activation)mrlL_optenumfield(L, 1, "activation", acts[s.activation], acts);
+  s.out_dim = (int)mrlL_optintfield(L, 1, "out_dim", s.out_dim, 1, MRL_MAX_WIDTH);
+  s.out_gain = mrlL_optnumfield(L, 1, "out_gain", s.out_gain);
+  lua_Integer seed = mrlL_optintfield(L, 1, "seed", (lua_Integer)s.seed, LUA_MININTEGER,
+                                      LUA_MAXINTEGER);
   lnet *n = (lnet *)lua_newuserdatauv(L, sizeof(lnet), 0);
   memset(n, 0, sizeof *n);
   luaL_setmetatable(L, MRLL_NET);
-  int st = mrl_net_new(&n->h, in, nh ? hidden : NULL, nh, out, act, gain, (uint64_t)seed);
+  int st = mrl_net_new(&n->h, s.in_dim, s.hidden, s.nhidden, s.out_dim, s.activation,
+                       s.out_gain, (uint64_t)seed);
   if (st != MRL_OK) {
     n->h = NULL;
     return luaL_error(L, "cannot create net: %s", mrl_status_string(st));
   }
-  n->in_dim = in;
-  n->out_dim = out;
+  n->in_dim = s.in_dim;
+  n->out_dim = s.out_dim;
   n->nparams = mrl_net_nparams(n->h);
-  n->out_gain = gain;
+  n->out_gain = s.out_gain;
   n->seed = seed;
   return 1;
 }

@@ -84,31 +84,30 @@ static int p_tostring(lua_State *L) {
 }
 
 /* core.policy{obs_dim=, hidden=, activation=, action={type=, n=, low=, high=},
-**             init_log_std=, out_gain=, seed=} */
+**             init_log_std=, out_gain=, seed=}: mrl_policy_spec_default's
+** values where an option is absent, mrl_policy_spec_check's words when one
+** is wrong */
 static int l_policy(lua_State *L) {
   int hidden[MRL_MAX_LAYERS];
-  mrl_policy_spec spec;
+  char err[256];
+  mrl_policy_spec spec = mrl_policy_spec_default();
   luaL_checktype(L, 1, LUA_TTABLE);
-  memset(&spec, 0, sizeof spec);
   lua_getfield(L, 1, "obs_dim");
   if (lua_isnil(L, -1)) luaL_error(L, "bad field 'obs_dim' (integer expected, got nil)");
   lua_pop(L, 1);
   spec.obs_dim = (int)mrlL_optintfield(L, 1, "obs_dim", 0, 1, MRL_MAX_WIDTH);
-  lua_getfield(L, 1, "hidden");
-  int hasHidden = !lua_isnil(L, -1);
-  lua_pop(L, 1);
-  if (hasHidden) {
+  if (lua_getfield(L, 1, "hidden") != LUA_TNIL) {
     spec.nhidden = mrlL_intarrayfield(L, 1, "hidden", hidden, MRL_MAX_LAYERS, 1,
                                       MRL_MAX_WIDTH);
-  } else {
-    hidden[0] = hidden[1] = 64;
-    spec.nhidden = 2;
+    spec.hidden = hidden;
   }
-  spec.hidden = spec.nhidden ? hidden : NULL;
-  spec.activation = (mrl_activation)mrlL_optenumfield(L, 1, "activation", "tanh", acts);
-  spec.init_log_std = mrlL_optnumfield(L, 1, "init_log_std", 0.0);
-  spec.out_gain = mrlL_optnumfield(L, 1, "out_gain", 0.01);
-  spec.seed = (uint64_t)mrlL_optintfield(L, 1, "seed", 0, LUA_MININTEGER, LUA_MAXINTEGER);
+  lua_pop(L, 1);
+  spec.activation =
+      (mrl_activation)mrlL_optenumfield(L, 1, "activation", acts[spec.activation], acts);
+  spec.init_log_std = mrlL_optnumfield(L, 1, "init_log_std", spec.init_log_std);
+  spec.out_gain = mrlL_optnumfield(L, 1, "out_gain", spec.out_gain);
+  spec.seed = (uint64_t)mrlL_optintfield(L, 1, "seed", (lua_Integer)spec.seed, LUA_MININTEGER,
+                                         LUA_MAXINTEGER);
   if (lua_getfield(L, 1, "action") != LUA_TTABLE)
     luaL_error(L, "bad field 'action' (table expected, got %s)", luaL_typename(L, -1));
   int ai = lua_gettop(L);
@@ -129,11 +128,10 @@ static int l_policy(lua_State *L) {
     if (hl) {
       spec.low = bounds;
       spec.high = bounds + spec.action_n;
-      for (int i = 0; i < spec.action_n; i++)
-        if (!(spec.low[i] <= spec.high[i]) || isnan(spec.low[i]) || isnan(spec.high[i]))
-          luaL_error(L, "bad field 'action' (low[%d] <= high[%d] expected)", i + 1, i + 1);
     }
   }
+  if (mrl_policy_spec_check(&spec, err, sizeof err) != MRL_OK)
+    luaL_error(L, "cannot create policy: %s", err);
   int width = spec.action_kind == MRL_BOX ? spec.action_n : 1;
   /* closed userdata first, handle second */
   lpolicy *p = (lpolicy *)lua_newuserdatauv(

@@ -1,7 +1,8 @@
 /* test_thin.c — the runtime helpers that keep the bindings thin: canonical
 ** safetensors files (sorted, duplicates refused), mrl_st_shape,
-** mrl_write_file_atomic, mrl_optim_set_state, and the vector loops
-** (mrl_first_nonfinite, mrl_sum, mrl_norm2). */
+** mrl_write_file_atomic, mrl_optim_set_state, the vector loops
+** (mrl_first_nonfinite, mrl_sum, mrl_norm2), and the constructors' defaults
+** and the policy spec's checks. */
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -143,6 +144,48 @@ static void loops(void) {
          tap_close(g[0], 3, 1e-6, 0), "clip_grad_norm goes through norm2");
 }
 
+static void specs(void) {
+  mrl_policy_spec s = mrl_policy_spec_default();
+  TAP_OK(s.nhidden == 2 && s.hidden[0] == 64 && s.hidden[1] == 64 && s.activation == MRL_TANH &&
+         s.out_gain == 0.01 && s.init_log_std == 0 && s.seed == 0 && s.obs_dim == 0,
+         "policy defaults: SB3's MlpPolicy");
+  mrl_net_spec n = mrl_net_spec_default();
+  TAP_OK(n.nhidden == 2 && n.hidden[0] == 64 && n.hidden[1] == 64 && n.activation == MRL_TANH &&
+         n.out_dim == 1 && n.out_gain == 1.0 && n.seed == 0, "net defaults: a value network");
+  char err[256] = "";
+  TAP_OK(mrl_policy_spec_check(&s, err, sizeof err) == MRL_EINVAL && strstr(err, "obs_dim 0"),
+         "obs_dim is the caller's: %s", err);
+  s.obs_dim = 3;
+  s.action_n = 2;
+  TAP_OK(mrl_policy_spec_check(&s, err, sizeof err) == MRL_OK, "defaults + dims are a valid spec");
+  mrl_policy *p = NULL;
+  TAP_OK(mrl_policy_new(&p, &s) == MRL_OK && mrl_policy_nparams(p) == 4546, "and build a policy");
+  mrl_policy_free(p);
+  float lo[2] = {0, 1}, hi[2] = {1, 0};
+  s.action_kind = MRL_BOX;
+  s.low = lo;
+  s.high = hi;
+  TAP_OK(mrl_policy_spec_check(&s, err, sizeof err) == MRL_EINVAL &&
+         !strcmp(err, "action bounds: low[2] <= high[2] expected, got 1 and 0"), "bounds: %s", err);
+  p = (mrl_policy *)&s;  /* must be reset to NULL on failure */
+  TAP_OK(mrl_policy_new(&p, &s) == MRL_EINVAL && p == NULL, "mrl_policy_new refuses it too");
+  s.high = NULL;
+  TAP_OK(mrl_policy_spec_check(&s, err, sizeof err) == MRL_OK, "one-sided bounds are allowed");
+  lo[0] = NAN;
+  TAP_OK(mrl_policy_spec_check(&s, err, sizeof err) == MRL_EINVAL, "a NaN bound is refused");
+  s.low = NULL;
+  s.init_log_std = INFINITY;
+  TAP_OK(mrl_policy_spec_check(&s, err, sizeof err) == MRL_EINVAL && strstr(err, "init_log_std"),
+         "init_log_std: %s", err);
+  s.init_log_std = 0;
+  int wide[1] = {0};
+  s.hidden = wide;
+  s.nhidden = 1;
+  TAP_OK(mrl_policy_spec_check(&s, err, sizeof err) == MRL_EINVAL && strstr(err, "width 0"),
+         "a zero-width layer: %s", err);
+  TAP_OK(mrl_policy_spec_check(NULL, err, sizeof err) == MRL_EINVAL, "NULL spec");
+}
+
 int main(void) {
   if (!mkdtemp(dir)) return 1;
   st_canonical();
@@ -150,6 +193,7 @@ int main(void) {
   atomic();
   optim_state();
   loops();
+  specs();
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (system(cmd)) {}

@@ -38,19 +38,22 @@ return function(core, I)
   function core.net(t)
     if type(t) ~= "table" or isobj(t) then typeerror("net", 1, "table", t) end
     if t.in_dim == nil then raise("bad field 'in_dim' (integer expected, got nil)") end
+    local s = C.mrl_net_spec_default() -- the defaults, overridden below
     local in_dim = optintfield(t, "in_dim", 1, 1, MAX_WIDTH)
-    local hidden = {64, 64}
-    if t.hidden ~= nil then hidden = intarrayfield(t, "hidden", MAX_LAYERS, 1, MAX_WIDTH) end
-    local hbuf = ints_t(#hidden > 0 and #hidden or 1)
-    for i = 1, #hidden do hbuf[i - 1] = hidden[i] end
-    local act = optenumfield(t, "activation", "tanh", acts)
-    local out_dim = optintfield(t, "out_dim", 1, 1, MAX_WIDTH)
-    local gain = optnumfield(t, "out_gain", 1)
-    local seed = optintfield(t, "seed", 0)
+    local hbuf
+    if t.hidden ~= nil then
+      local hidden = intarrayfield(t, "hidden", MAX_LAYERS, 1, MAX_WIDTH)
+      hbuf = ints_t(#hidden + 1)
+      for i = 1, #hidden do hbuf[i - 1] = hidden[i] end
+      s.nhidden, s.hidden = #hidden, hbuf
+    end
+    local act = optenumfield(t, "activation", acts[tonumber(s.activation) + 1], acts)
+    local out_dim = optintfield(t, "out_dim", s.out_dim, 1, MAX_WIDTH)
+    local gain = optnumfield(t, "out_gain", s.out_gain)
+    local seed = optintfield(t, "seed", tonumber(s.seed))
     local useed = seed < 0 and ffi.cast("uint64_t", ffi.cast("int64_t", seed)) or seed
     local out = ffi.new("mrl_net *[1]")
-    local st = C.mrl_net_new(out, in_dim, #hidden > 0 and hbuf or nil, #hidden, out_dim, act,
-                             gain, useed)
+    local st = C.mrl_net_new(out, in_dim, s.hidden, s.nhidden, out_dim, act, gain, useed)
     if st ~= 0 then raise("cannot create net: " .. status_string(st)) end
     local h = ffi.gc(out[0], C.mrl_net_free)
     local self = {h = h, box = box_t(), _in_dim = in_dim, _out_dim = out_dim,

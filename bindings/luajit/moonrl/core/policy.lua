@@ -51,18 +51,19 @@ return function(core, I)
   function core.policy(t)
     if type(t) ~= "table" or isobj(t) then typeerror("policy", 1, "table", t) end
     if t.obs_dim == nil then raise("bad field 'obs_dim' (integer expected, got nil)") end
-    local spec = ffi.new("mrl_policy_spec")
+    local spec = C.mrl_policy_spec_default() -- the defaults, overridden below
     spec.obs_dim = optintfield(t, "obs_dim", 0, 1, MAX_WIDTH)
-    local hidden = {64, 64}
-    if t.hidden ~= nil then hidden = intarrayfield(t, "hidden", MAX_LAYERS, 1, MAX_WIDTH) end
-    local hbuf = ints_t(#hidden > 0 and #hidden or 1)
-    for i = 1, #hidden do hbuf[i - 1] = hidden[i] end
-    spec.nhidden = #hidden
-    spec.hidden = #hidden > 0 and hbuf or nil
-    spec.activation = optenumfield(t, "activation", "tanh", acts)
-    spec.init_log_std = optnumfield(t, "init_log_std", 0)
-    spec.out_gain = optnumfield(t, "out_gain", 0.01)
-    local seed = optintfield(t, "seed", 0)
+    local hbuf
+    if t.hidden ~= nil then
+      local hidden = intarrayfield(t, "hidden", MAX_LAYERS, 1, MAX_WIDTH)
+      hbuf = ints_t(#hidden + 1)
+      for i = 1, #hidden do hbuf[i - 1] = hidden[i] end
+      spec.nhidden, spec.hidden = #hidden, hbuf
+    end
+    spec.activation = optenumfield(t, "activation", acts[tonumber(spec.activation) + 1], acts)
+    spec.init_log_std = optnumfield(t, "init_log_std", spec.init_log_std)
+    spec.out_gain = optnumfield(t, "out_gain", spec.out_gain)
+    local seed = optintfield(t, "seed", tonumber(spec.seed))
     spec.seed = seed < 0 and ffi.cast("uint64_t", ffi.cast("int64_t", seed)) or seed
     local a = t.action
     if type(a) ~= "table" or isobj(a) then
@@ -82,13 +83,11 @@ return function(core, I)
       if hl then
         spec.low = bounds
         spec.high = bounds + an
-        for i = 0, an - 1 do
-          local lo, hi = bounds[i], bounds[an + i]
-          if not (lo <= hi) then
-            raise(format("bad field 'action' (low[%d] <= high[%d] expected)", i + 1, i + 1))
-          end
-        end
       end
+    end
+    local err = ffi.new("char[256]")
+    if C.mrl_policy_spec_check(spec, err, 256) ~= 0 then
+      raise("cannot create policy: " .. ffi.string(err))
     end
     local out = ffi.new("mrl_policy *[1]")
     local st = C.mrl_policy_new(out, spec)

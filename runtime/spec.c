@@ -1,0 +1,74 @@
+/*
+** spec.c — the constructors' defaults and the policy spec's checks, once,
+** so every binding (and C caller) gets the same network for the same
+** options and the same words when one is wrong.
+*/
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "moonrl.h"
+
+/* SB3's MlpPolicy: two tanh layers of 64. */
+static const int default_hidden[2] = {64, 64};
+
+mrl_policy_spec mrl_policy_spec_default(void) {
+  mrl_policy_spec s = {0};
+  s.hidden = default_hidden;
+  s.nhidden = 2;
+  s.activation = MRL_TANH;
+  s.action_kind = MRL_DISCRETE;
+  s.init_log_std = 0.0;
+  s.out_gain = 0.01;
+  return s;
+}
+
+mrl_net_spec mrl_net_spec_default(void) {
+  mrl_net_spec s = {0};
+  s.hidden = default_hidden;
+  s.nhidden = 2;
+  s.activation = MRL_TANH;
+  s.out_dim = 1;
+  s.out_gain = 1.0;
+  return s;
+}
+
+static int bad(char *err, size_t errlen, const char *fmt, ...) {
+  if (err && errlen) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return MRL_EINVAL;
+}
+
+int mrl_policy_spec_check(const mrl_policy_spec *s, char *err, size_t errlen) {
+  if (!s) return bad(err, errlen, "no spec");
+  if (s->obs_dim < 1 || s->obs_dim > MRL_MAX_WIDTH)
+    return bad(err, errlen, "obs_dim %d is not in [1, %d]", s->obs_dim, (int)MRL_MAX_WIDTH);
+  if (s->nhidden < 0 || s->nhidden > MRL_MAX_LAYERS || (s->nhidden > 0 && !s->hidden))
+    return bad(err, errlen, "%d hidden layers (0 to %d, widths given)", s->nhidden,
+               (int)MRL_MAX_LAYERS);
+  for (int i = 0; i < s->nhidden; i++)
+    if (s->hidden[i] < 1 || s->hidden[i] > MRL_MAX_WIDTH)
+      return bad(err, errlen, "hidden layer %d has width %d (1 to %d)", i + 1, s->hidden[i],
+                 (int)MRL_MAX_WIDTH);
+  if (s->activation != MRL_TANH && s->activation != MRL_RELU)
+    return bad(err, errlen, "unknown activation %d", (int)s->activation);
+  if (s->action_kind != MRL_DISCRETE && s->action_kind != MRL_BOX)
+    return bad(err, errlen, "unknown action kind %d", (int)s->action_kind);
+  if (s->action_n < 1 || s->action_n > MRL_MAX_WIDTH)
+    return bad(err, errlen, "action n %d is not in [1, %d]", s->action_n, (int)MRL_MAX_WIDTH);
+  if (!isfinite(s->out_gain)) return bad(err, errlen, "out_gain is not finite");
+  if (s->action_kind != MRL_BOX) return MRL_OK;
+  if (!isfinite(s->init_log_std)) return bad(err, errlen, "init_log_std is not finite");
+  /* one-sided bounds are allowed; NaN never */
+  for (int i = 0; i < s->action_n; i++)
+    if ((s->low && isnan(s->low[i])) || (s->high && isnan(s->high[i])) ||
+        (s->low && s->high && s->low[i] > s->high[i]))
+      return bad(err, errlen, "action bounds: low[%d] <= high[%d] expected, got %g and %g",
+                 i + 1, i + 1, s->low ? (double)s->low[i] : -INFINITY,
+                 s->high ? (double)s->high[i] : INFINITY);
+  return MRL_OK;
+}
