@@ -30,8 +30,30 @@ static mrlL_reducer *optreducer(lua_State *L, int idx, const char *k) {
   return r;
 }
 
+/* The options value_fit and bc_fit share, argument 5: {epochs=, minibatch=,
+** lr=, rng = moonrl.Rng | seed = n}.  A generator made from seed is left on
+** the stack and collected with the call. */
+static mrl_rng *fitopts(lua_State *L, int *epochs, int *mb, double *lr) {
+  lua_Integer seed = 0;
+  mrl_rng *rng = NULL;
+  if (!lua_isnil(L, 5)) {
+    luaL_checktype(L, 5, LUA_TTABLE);
+    *epochs = (int)mrlL_optintfield(L, 5, "epochs", *epochs, 1, 1000000);
+    *mb = (int)mrlL_optintfield(L, 5, "minibatch", *mb, 1, MRL_MAX_BATCH);
+    *lr = mrlL_optnumfield(L, 5, "lr", *lr);
+    seed = mrlL_optintfield(L, 5, "seed", 0, LUA_MININTEGER, LUA_MAXINTEGER);
+    if (lua_getfield(L, 5, "rng") != LUA_TNIL) {
+      if (luaL_testudata(L, -1, MRLL_RNG) == NULL)
+        luaL_error(L, "bad field 'rng' (%s expected, got %s)", MRLL_RNG, luaL_typename(L, -1));
+      rng = mrlL_checkrng(L, lua_gettop(L));
+    }
+    lua_pop(L, 1); /* the Rng stays referenced by argument 5 */
+  }
+  return rng ? rng : mrlL_newrng(L, (uint64_t)seed);
+}
+
 /* core.value_fit(value, optim, obs, targets, [{epochs=, minibatch=, lr=,
-** rng = moonrl.Rng | seed = n}]) → final_loss */
+** rng = moonrl.Rng | seed = n, reduce = moonrl.Reducer}]) → final_loss */
 static int l_value_fit(lua_State *L) {
   mrlL_mat obs;
   char err[256];
@@ -45,25 +67,8 @@ static int l_value_fit(lua_State *L) {
   const float *tg = mrlL_checkvec(L, 4, obs.rows, NULL, 0);
   int epochs = 5, mb = 64;
   double lr = 1e-3;
-  mrl_rng *rng = NULL;
-  mrlL_reducer *red = NULL;
-  lua_Integer seed = 0;
-  if (!lua_isnil(L, 5)) {
-    luaL_checktype(L, 5, LUA_TTABLE);
-    epochs = (int)mrlL_optintfield(L, 5, "epochs", epochs, 1, 1000000);
-    mb = (int)mrlL_optintfield(L, 5, "minibatch", mb, 1, MRL_MAX_BATCH);
-    lr = mrlL_optnumfield(L, 5, "lr", lr);
-    seed = mrlL_optintfield(L, 5, "seed", 0, LUA_MININTEGER, LUA_MAXINTEGER);
-    if (lua_getfield(L, 5, "rng") != LUA_TNIL) {
-      if (luaL_testudata(L, -1, MRLL_RNG) == NULL)
-        return luaL_error(L, "bad field 'rng' (%s expected, got %s)", MRLL_RNG,
-                          luaL_typename(L, -1));
-      rng = mrlL_checkrng(L, lua_gettop(L));
-    }
-    lua_pop(L, 1); /* the Rng stays referenced by argument 5 */
-    red = optreducer(L, 5, "reduce");
-  }
-  if (rng == NULL) rng = mrlL_newrng(L, (uint64_t)seed); /* collected with the call */
+  mrl_rng *rng = fitopts(L, &epochs, &mb, &lr);
+  mrlL_reducer *red = lua_isnil(L, 5) ? NULL : optreducer(L, 5, "reduce");
   err[0] = '\0';
   int st = mrl_value_fit_reduce(v, o, obs.data, tg, obs.rows, epochs, mb, lr, rng,
                                 red ? red->fn : NULL, red ? red->ud : NULL, &loss,
@@ -87,23 +92,7 @@ static int l_bc_fit(lua_State *L) {
                                        mrl_policy_action_n(p), obs.rows);
   int epochs = 10, mb = 64;
   double lr = 1e-3;
-  mrl_rng *rng = NULL;
-  lua_Integer seed = 0;
-  if (!lua_isnil(L, 5)) {
-    luaL_checktype(L, 5, LUA_TTABLE);
-    epochs = (int)mrlL_optintfield(L, 5, "epochs", epochs, 1, 1000000);
-    mb = (int)mrlL_optintfield(L, 5, "minibatch", mb, 1, MRL_MAX_BATCH);
-    lr = mrlL_optnumfield(L, 5, "lr", lr);
-    seed = mrlL_optintfield(L, 5, "seed", 0, LUA_MININTEGER, LUA_MAXINTEGER);
-    if (lua_getfield(L, 5, "rng") != LUA_TNIL) {
-      if (luaL_testudata(L, -1, MRLL_RNG) == NULL)
-        return luaL_error(L, "bad field 'rng' (%s expected, got %s)", MRLL_RNG,
-                          luaL_typename(L, -1));
-      rng = mrlL_checkrng(L, lua_gettop(L));
-    }
-    lua_pop(L, 1); /* the Rng stays referenced by argument 5 */
-  }
-  if (rng == NULL) rng = mrlL_newrng(L, (uint64_t)seed);
+  mrl_rng *rng = fitopts(L, &epochs, &mb, &lr);
   mrl_bc_report r;
   err[0] = '\0';
   int st = mrl_policy_bc_fit(p, o, obs.data, act, obs.rows, epochs, mb, lr, rng, &r, err,

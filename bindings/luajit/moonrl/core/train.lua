@@ -16,6 +16,27 @@ return function(core, I)
   local NET_CLOSED, optim_mt, rng_mt, checkrng = I.NET_CLOSED, I.optim_mt, I.rng_mt, I.checkrng
   local newrng = I.newrng
 
+  -- The options value_fit and bc_fit share: {epochs=, minibatch=, lr=,
+  -- rng = moonrl.Rng | seed = n}, epochs defaulting to the caller's.
+  local function fitopts(opts, fname, epochs)
+    local mb, lr, seed, rng = 64, 1e-3, 0, nil
+    if opts ~= nil then
+      checktable(opts, fname, 5)
+      epochs = optintfield(opts, "epochs", epochs, 1, 1000000)
+      mb = optintfield(opts, "minibatch", mb, 1, MAX_BATCH)
+      lr = optnumfield(opts, "lr", lr)
+      seed = optintfield(opts, "seed", 0)
+      rng = opts.rng
+      if rng ~= nil then
+        if getmetatable(rng) ~= rng_mt then
+          raise(format("bad field 'rng' (moonrl.Rng expected, got %s)", typename(rng)))
+        end
+        checkrng(rng, fname)
+      end
+    end
+    return epochs, mb, lr, rng or newrng(seed)
+  end
+
   function core.value_fit(value, optim, obs, targets, opts)
     local fname = "value_fit"
     if getmetatable(value) ~= net_mt then typeerror(fname, 1, "moonrl.Net", value) end
@@ -27,24 +48,7 @@ return function(core, I)
     if value._out_dim ~= 1 then argerror(fname, 1, "a net with out_dim = 1 expected") end
     local d, rows = checkmat(obs, fname, 3, value._in_dim, -1)
     local tg = checkvec(targets, fname, 4, rows, false)
-    local epochs, mb, lr, seed = 5, 64, 1e-3, 0
-    local rng
-    if opts ~= nil then
-      checktable(opts, fname, 5)
-      epochs = optintfield(opts, "epochs", epochs, 1, 1000000)
-      mb = optintfield(opts, "minibatch", mb, 1, MAX_BATCH)
-      lr = optnumfield(opts, "lr", lr)
-      seed = optintfield(opts, "seed", 0)
-      local r = opts.rng
-      if r ~= nil then
-        if getmetatable(r) ~= rng_mt then
-          raise(format("bad field 'rng' (moonrl.Rng expected, got %s)", typename(r)))
-        end
-        rng = r
-        checkrng(r, fname)
-      end
-    end
-    if rng == nil then rng = newrng(seed) end
+    local epochs, mb, lr, rng = fitopts(opts, fname, 5)
     local err = ffi.new("char[256]")
     local loss = double1_t()
     local st = C.mrl_value_fit(v, o, d, tg, rows, epochs, mb, lr, rng.h, loss, err, 256)
@@ -65,24 +69,7 @@ return function(core, I)
     local kind = C.mrl_policy_action_kind(p)
     local d, rows = checkmat(obs, fname, 3, C.mrl_policy_obs_dim(p), -1)
     local a = I.checkactions(actions, fname, 4, kind, C.mrl_policy_action_n(p), rows)
-    local epochs, mb, lr, seed = 10, 64, 1e-3, 0
-    local rng
-    if opts ~= nil then
-      checktable(opts, fname, 5)
-      epochs = optintfield(opts, "epochs", epochs, 1, 1000000)
-      mb = optintfield(opts, "minibatch", mb, 1, MAX_BATCH)
-      lr = optnumfield(opts, "lr", lr)
-      seed = optintfield(opts, "seed", 0)
-      local r = opts.rng
-      if r ~= nil then
-        if getmetatable(r) ~= rng_mt then
-          raise(format("bad field 'rng' (moonrl.Rng expected, got %s)", typename(r)))
-        end
-        rng = r
-        checkrng(r, fname)
-      end
-    end
-    if rng == nil then rng = newrng(seed) end
+    local epochs, mb, lr, rng = fitopts(opts, fname, 10)
     local err = ffi.new("char[256]")
     local rep = ffi.new("mrl_bc_report")
     local st = C.mrl_policy_bc_fit(p, o, d, a, rows, epochs, mb, lr, rng.h, rep, err, 256)
