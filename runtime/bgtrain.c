@@ -10,6 +10,7 @@
 ** worker says the call has returned.
 */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,8 @@ struct mrl_bgtrain {
   int64_t updates;
   mrl_ppo_report rep;
   char err[512];
+  /* set by the owner to end a running update early (cancel, free) */
+  atomic_int cancel;
   /* job side */
   int job_status;
   mrl_ppo_report job_rep;
@@ -94,6 +97,7 @@ static void bg_free_batch(mrl_bgtrain *bg) {
 void mrl_bgtrain_free(mrl_bgtrain *bg) {
   if (!bg) return;
   if (bg->w) {
+    atomic_store(&bg->cancel, 1);
     worker_wait(bg->w);
     worker_free(bg->w);
   }
@@ -132,15 +136,26 @@ static int job_gae(mrl_bgtrain *bg) {
   return MRL_OK;
 }
 
-/* The one call the thread makes: the seam where a sliced update engine
-** would go (begin, steps until done, end). */
+/* The one call the thread makes: the update as a job (mrl_ppo_begin,
+** steps, end), checked for a cancel between minibatches. */
 static int job_update(mrl_bgtrain *bg) {
   if (bg->use_gae) {
     int st = job_gae(bg);
     if (st) return st;
   }
-  return mrl_ppo_update(bg->p, bg->v, bg->po, bg->vo, bg->r, &bg->cfg,
-                        &bg->job_rep, bg->job_err, sizeof bg->job_err);
+  mrl_ppo_job *job;
+  int st = mrl_ppo_begin(&job, bg->p, bg->v, bg->po, bg->vo, bg->r, &bg->cfg,
+                         bg->job_err, sizeof bg->job_err);
+  if (st) return st;
+  /* a minibatch at a time, so a cancel is seen within one */
+  for (int done = 0; !done;) {
+    if (atomic_load_explicit(&bg->cancel, memory_order_relaxed)) {
+      mrl_ppo_abort(job);
+      return job_fail(bg, MRL_ESTATE, "cancelled; the trainer is as before the update");
+    }
+    if (mrl_ppo_step(job, 1, 0, &done)) break;  /* failed: end reports it */
+  }
+  return mrl_ppo_end(job, &bg->job_rep, bg->job_err, sizeof bg->job_err);
 }
 
 static void job_main(void *arg) {
@@ -210,6 +225,7 @@ static void bg_start(mrl_bgtrain *bg, const float *boot, double gamma,
   bg->gamma = gamma;
   bg->lambda = lambda;
   bg->cfg = *c;
+  atomic_store(&bg->cancel, 0);
   bg->state = MRL_BG_RUNNING;
   bg->err[0] = '\0';
   worker_run(bg->w, job_main, bg);
@@ -286,6 +302,15 @@ int mrl_bgtrain_submit_rollout(mrl_bgtrain *bg, mrl_rollout *r,
 
 mrl_bg_state mrl_bgtrain_poll(mrl_bgtrain *bg) {
   return bg ? bg_refresh(bg) : MRL_BG_IDLE;
+}
+
+mrl_bg_state mrl_bgtrain_cancel(mrl_bgtrain *bg) {
+  if (!bg) return MRL_BG_IDLE;
+  if (bg_refresh(bg) == MRL_BG_RUNNING) {
+    atomic_store(&bg->cancel, 1);
+    worker_wait(bg->w);
+  }
+  return bg_refresh(bg);
 }
 
 mrl_bg_state mrl_bgtrain_wait(mrl_bgtrain *bg) {

@@ -887,7 +887,7 @@ typedef struct mrl_bg_batch {
 int mrl_bgtrain_new(mrl_bgtrain **out, const mrl_policy *p,
                     const mrl_net *value, const mrl_optim *policy_opt,
                     const mrl_optim *value_opt);
-/* Waits for a running update to end (it is not cut short), joins. */
+/* Cancels a running update (as mrl_bgtrain_cancel), joins the thread. */
 void mrl_bgtrain_free(mrl_bgtrain *bg);
 const char *mrl_bgtrain_error(const mrl_bgtrain *bg);
 /* MRL_ESTATE while running; c->reduce must be NULL (no collective calls
@@ -904,6 +904,10 @@ int mrl_bgtrain_submit_rollout(mrl_bgtrain *bg, mrl_rollout *r,
                                double lambda, const mrl_ppo_config *c);
 mrl_bg_state mrl_bgtrain_poll(mrl_bgtrain *bg);
 mrl_bg_state mrl_bgtrain_wait(mrl_bgtrain *bg);
+/* Ends a running update early (within a minibatch) and waits for it: the
+** trainer is left as before it and the state is failed ("cancelled");
+** a finished update is left alone.  Returns the state. */
+mrl_bg_state mrl_bgtrain_cancel(mrl_bgtrain *bg);
 /* Only when done (MRL_ESTATE otherwise, nothing copied): the trained
 ** parameters into p and value (nullable), which must have the trainer's
 ** sizes; the state becomes idle. */

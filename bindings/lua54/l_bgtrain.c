@@ -28,7 +28,7 @@ static lbg *checkbg(lua_State *L) {
 static int bg_close(lua_State *L) {
   lbg *b = (lbg *)lua_touserdata(L, 1);
   if (b != NULL && b->h != NULL) {
-    mrl_bgtrain_free(b->h); /* waits for a running update */
+    mrl_bgtrain_free(b->h); /* cancels a running update */
     b->h = NULL;
   }
   return 0;
@@ -196,6 +196,11 @@ static int bg_wait(lua_State *L) {
   return 1;
 }
 
+static int bg_cancel(lua_State *L) {
+  lua_pushstring(L, states[mrl_bgtrain_cancel(checkbg(L)->h)]);
+  return 1;
+}
+
 /* bg:publish(policy, [value]) */
 static int bg_publish(lua_State *L) {
   lbg *b = checkbg(L);
@@ -261,6 +266,7 @@ static int bg_error(lua_State *L) {
 
 static const luaL_Reg methods[] = {
   {"submit", bg_submit},   {"poll", bg_poll},         {"wait", bg_wait},
+  {"cancel", bg_cancel},
   {"publish", bg_publish}, {"sync_in", bg_sync_in},   {"sync_out", bg_sync_out},
   {"report", bg_report},   {"updates", bg_updates},   {"error", bg_error},
   {"close", bg_closemethod}, {NULL, NULL}};

@@ -345,7 +345,23 @@ static void test_free_running(void) {
     mrl_bgtrain_free(bg);
   }
   mrl_bgtrain_free(NULL);
-  TAP_OK(ok, "free while an update runs: waits and joins (5 times); free(NULL) is a no-op");
+  TAP_OK(ok, "free while an update runs: cancels, waits and joins (5 times); free(NULL) is a no-op");
+  /* cancel: a long update ended early leaves the trainer as before it */
+  mrl_bgtrain *cb;
+  mrl_bgtrain_new(&cb, g.p, g.v, g.po, g.vo);
+  mrl_ppo_config longc = c;
+  longc.epochs = 1000;
+  mrl_bg_batch x = as_bg(&b);
+  mrl_bg_state s0 = mrl_bgtrain_submit(cb, &x, &longc) == MRL_OK ? mrl_bgtrain_poll(cb) : MRL_BG_IDLE;
+  mrl_bg_state s1 = mrl_bgtrain_cancel(cb);
+  TAP_OK(s0 == MRL_BG_RUNNING && s1 == MRL_BG_FAILED && strstr(mrl_bgtrain_error(cb), "cancelled") &&
+             same_policy(mrl_bgtrain_policy(cb), g.p) && same_net(mrl_bgtrain_value(cb), g.v) &&
+             mrl_optim_steps(mrl_bgtrain_optim(cb, 0)) == 0,
+         "cancel ends a 1000-epoch update; the trainer is as before it (%s)", mrl_bgtrain_error(cb));
+  TAP_OK(mrl_bgtrain_cancel(cb) == MRL_BG_FAILED && mrl_bgtrain_submit(cb, &x, &c) == MRL_OK &&
+             mrl_bgtrain_wait(cb) == MRL_BG_DONE && mrl_bgtrain_cancel(cb) == MRL_BG_DONE,
+         "cancel when nothing runs changes nothing; the next update trains");
+  mrl_bgtrain_free(cb);
   mrl_bgtrain *bg = NULL;
   mrl_net *other;
   mrl_net_new(&other, OD + 1, NULL, 0, 1, MRL_TANH, 1.0, 1);

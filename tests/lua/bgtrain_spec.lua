@@ -206,7 +206,20 @@ describe("core.bgtrain", function()
     if bg:poll() == "running" then
       raises(function() bg:submit(b3) end, "running")
     end
-    -- closing while running waits for the update and frees
+    -- cancel: the trainer is left as before the update
+    bg:wait()
+    local before = core.policy(g.p:spec())
+    bg:sync_out(before)
+    bg:submit(b3, {epochs = 1000, minibatch_size = 16})
+    assert.equal("failed", bg:cancel())
+    assert.truthy(bg:error():find("cancelled", 1, true))
+    local after = core.policy(g.p:spec())
+    bg:sync_out(after)
+    assert.is_true(same(before:params(), after:params()))
+    before:close()
+    after:close()
+    -- closing while running cancels the update and frees
+    bg:submit(b3, {epochs = 1000, minibatch_size = 16})
     bg:close()
     small:close()
     close_all(g)

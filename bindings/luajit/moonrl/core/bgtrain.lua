@@ -61,7 +61,7 @@ return function(core, I)
     if h ~= nil then
       self.h = nil
       ffi.gc(h, nil)
-      C.mrl_bgtrain_free(h)  -- waits for a running update
+      C.mrl_bgtrain_free(h)  -- cancels a running update
     end
   end
 
@@ -179,6 +179,10 @@ return function(core, I)
 
   function B.wait(self)
     return states[tonumber(C.mrl_bgtrain_wait(checkbg(self, "wait")))]
+  end
+
+  function B.cancel(self)
+    return states[tonumber(C.mrl_bgtrain_cancel(checkbg(self, "cancel")))]
   end
 
   function B.publish(self, policy, value)
