@@ -40,6 +40,12 @@
 ** above (N or M for on-policy estimators), mean_return the mean discounted
 ** return R_i = Σ_t γ^t r_t.
 **
+** normalize_advantages (reinforce, reward_to_go, is_first_order): the
+** advantages (the return minus the baseline) are standardised over the M
+** steps, (a − mean)/(sample std + 1e-8), before any importance weight
+** multiplies them — the normalize_advantages of the REINFORCE and
+** off-policy trainers.
+**
 ** Side effect: the policy's grad buffer is overwritten (it is the output
 ** channel of grad_weighted_logp); grad_out receives the result.
 */
@@ -104,6 +110,14 @@ static int check_opts(mrl_policy *p, const mrl_pg_opts *o,
       o->baseline != MRL_BASELINE_NONE) {
     mrl_policy_set_error_(p, "pg_gradient: estimator '%s' takes baseline 'none' only, not '%s'",
                           en, bn);
+    return MRL_EINVAL;
+  }
+  if (o->normalize_advantages &&
+      (o->baseline == MRL_BASELINE_OPTIMAL ||
+       (o->estimator != MRL_EST_REINFORCE && o->estimator != MRL_EST_REWARD_TO_GO &&
+        o->estimator != MRL_EST_IS_FIRST_ORDER))) {
+    mrl_policy_set_error_(p, "pg_gradient: normalize_advantages needs estimator 'reinforce', "
+                          "'reward_to_go' or 'is_first_order' and a baseline other than 'optimal'");
     return MRL_EINVAL;
   }
   if (o->baseline == MRL_BASELINE_OPTIMAL && o->estimator != MRL_EST_REINFORCE) {
@@ -340,7 +354,25 @@ int mrl_pg_gradient(mrl_policy *p, const float *obs, const float *actions,
     }
   }
 
-  for (int i = 0; i < nep; i++) {
+  if (opts->normalize_advantages) {
+    /* d := the standardised advantages, then (is_first_order) weighted */
+    double s = 0.0;
+    for (int i = 0; i < nep; i++)
+      for (int t = ep_offsets[i]; t < ep_offsets[i + 1]; t++) {
+        double b = base == MRL_BASELINE_VALUE ? (double)values[t] : bmean;
+        d[t] = (est == MRL_EST_REINFORCE ? R[i] : G[t]) - b;
+        s += d[t];
+      }
+    if (M > 1) {
+      double mean = s / M, q = 0.0;
+      for (int t = 0; t < M; t++) q += (d[t] - mean) * (d[t] - mean);
+      double sd = sqrt(q / (M - 1)) + 1e-8;
+      for (int t = 0; t < M; t++) d[t] = (d[t] - mean) / sd;
+    }
+    if (est == MRL_EST_IS_FIRST_ORDER)
+      for (int t = 0; t < M; t++) d[t] *= w[t];
+  }
+  for (int i = 0; i < nep && !opts->normalize_advantages; i++) {
     int t0 = ep_offsets[i], t1 = ep_offsets[i + 1];
     switch (est) {
       case MRL_EST_REINFORCE:

@@ -333,6 +333,9 @@ typedef struct mrl_pg_opts {
   double gamma;
   double weight_clip;   /* <= 0: no clipping */
   int self_normalize;   /* weighted IS: divide by Σw instead of N */
+  /* reinforce, reward_to_go, is_first_order: standardise the advantages
+  ** (return − baseline) over the steps before weighting them */
+  int normalize_advantages;
 } mrl_pg_opts;
 
 typedef struct mrl_pg_stats {
@@ -821,6 +824,17 @@ int mrl_policy_bc_fit(mrl_policy *p, mrl_optim *opt, const float *obs,
                       const float *actions, int n, int epochs, int minibatch,
                       double lr, mrl_rng *rng, mrl_bc_report *report,
                       char *err, size_t errlen);
+
+/* The step of the score-function trainers: the policy's grad buffer :=
+** −scale·ascent (an ascent direction such as mrl_pg_gradient's), its norm
+** clipped to max_grad_norm (<= 0: not clipped), one optimiser step with lr;
+** *norm (nullable) gets the norm before clipping.  A non-finite ascent or
+** norm is refused (MRL_ENONFINITE) and the parameters are unchanged. */
+int mrl_policy_ascent_step(mrl_policy *p, mrl_optim *o, const float *ascent,
+                           double scale, double lr, double max_grad_norm,
+                           double *norm);
+/* y += a·x (in double, rounded once): summing ascent directions. */
+void mrl_axpy(float *y, double a, const float *x, size_t n);
 
 /* Regression of a value network on targets: epochs of shuffled minibatches
 ** of Adam/SGD steps (the critic fit of TRPO/NPG/REINFORCE).  Restores the

@@ -1,5 +1,5 @@
 /*
-** l_optim.c — moonrl.Optim (Adam, SGD with momentum) and clip_grad_norm.
+** l_optim.c — moonrl.Optim (Adam, SGD with momentum), clip_grad_norm and axpy.
 */
 #include <math.h>
 #include <string.h>
@@ -139,6 +139,18 @@ static int l_clip_grad_norm(lua_State *L) {
   return 1;
 }
 
+/* core.axpy(y, a, x) → y: y += a·x in place (x a vector of y's size) */
+static int l_axpy(lua_State *L) {
+  mrlL_tensor *y = mrlL_checktensor(L, 1);
+  double a = luaL_checknumber(L, 2);
+  if (!isfinite(a)) luaL_argerror(L, 2, "finite number expected");
+  if (y->numel > MRL_MAX_BATCH * 16.0) luaL_argerror(L, 1, "too many elements");
+  const float *x = mrlL_checkvec(L, 3, (int)y->numel, NULL, 0);
+  mrl_axpy(mrlL_tensordata(L, y), a, x, y->numel);
+  lua_settop(L, 1);
+  return 1;
+}
+
 static int l_all_finite(lua_State *L) {
   mrlL_tensor *t = mrlL_checktensor(L, 1);
   lua_pushboolean(L, mrl_all_finite(t->data, t->numel));
@@ -161,5 +173,7 @@ int mrlL_open_optim(lua_State *L) {
   lua_setfield(L, -2, "clip_grad_norm");
   lua_pushcfunction(L, l_all_finite);
   lua_setfield(L, -2, "all_finite");
+  lua_pushcfunction(L, l_axpy);
+  lua_setfield(L, -2, "axpy");
   return 0;
 }

@@ -678,6 +678,7 @@ static int p_pg_gradient(lua_State *L) {
   o.gamma = mrlL_optnumfield(L, 8, "gamma", 0.99);
   o.weight_clip = mrlL_optnumfield(L, 8, "weight_clip", 0.0);
   o.self_normalize = mrlL_optboolfield(L, 8, "self_normalize", 0);
+  o.normalize_advantages = mrlL_optboolfield(L, 8, "normalize_advantages", 0);
   int shape[1] = {(int)p->nparams};
   mrlL_tensor *g = mrlL_newtensor(L, 1, shape);
   CHECK(L, p, mrl_pg_gradient(p->h, obs.data, a, r, blp, vals, off, nep, &o, g->data, &s));

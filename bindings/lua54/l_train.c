@@ -1,6 +1,7 @@
 /*
 ** l_train.c — the update routines that work on several handles at once:
-** core.value_fit (a critic regression), core.bc_fit (behaviour cloning) and
+** core.value_fit (a critic regression), core.bc_fit (behaviour cloning), core.pg_ascend (the score-function
+** trainers' step) and
 ** the filling of a rollout one
 ** transition at a time (core.rollout_put / rollout_outcome /
 ** rollout_bootstrap / rollout_behaviour, the in-game agent's buffer);
@@ -110,6 +111,28 @@ static int l_bc_fit(lua_State *L) {
   return 1;
 }
 
+/* core.pg_ascend(policy, optim, ascent, {lr =, max_grad_norm = 0, scale = 1})
+** → the norm before clipping: grad := −scale·ascent, clipped, one step */
+static int l_pg_ascend(lua_State *L) {
+  lua_settop(L, 4);
+  mrl_policy *p = mrlL_checkpolicy(L, 1);
+  mrl_optim *o = mrlL_checkoptim(L, 2);
+  const float *g = mrlL_checkvec(L, 3, (int)mrl_policy_nparams(p), NULL, 0);
+  luaL_checktype(L, 4, LUA_TTABLE);
+  double lr = mrlL_optnumfield(L, 4, "lr", NAN);
+  double max = mrlL_optnumfield(L, 4, "max_grad_norm", 0);
+  double scale = mrlL_optnumfield(L, 4, "scale", 1);
+  if (!(lr >= 0) || !isfinite(lr)) return luaL_error(L, "bad field 'lr' (finite number >= 0 expected)");
+  double norm = 0;
+  int st = mrl_policy_ascent_step(p, o, g, scale, lr, max, &norm);
+  if (st != MRL_OK)
+    return luaL_error(L, "pg_ascend: %s", st == MRL_ENONFINITE
+                                             ? "non-finite gradient; step refused, parameters unchanged"
+                                             : mrl_status_string(st));
+  lua_pushnumber(L, norm);
+  return 1;
+}
+
 /* core.policy_set_reduce(policy, reducer | nil): trust-region products,
 ** TRPO's gradient and line search become means over all processes (see
 ** mrl_policy_set_reduce); nil turns it off.  The policy keeps the reducer
@@ -211,6 +234,8 @@ int mrlL_open_train(lua_State *L) {
   lua_setfield(L, -2, "value_fit");
   lua_pushcfunction(L, l_bc_fit);
   lua_setfield(L, -2, "bc_fit");
+  lua_pushcfunction(L, l_pg_ascend);
+  lua_setfield(L, -2, "pg_ascend");
   lua_pushcfunction(L, l_rollout_put);
   lua_setfield(L, -2, "rollout_put");
   lua_pushcfunction(L, l_rollout_outcome);

@@ -116,30 +116,6 @@ function OP.init(self)
   self.buffer = {}     -- kept batches, oldest first
 end
 
--- The gradient estimate of one kept batch with its importance weights,
--- computed in Lua for normalize_advantages (is_first_order: Â_t standardised
--- over the batch, weights min(ρ_t, c)).  Returns ĝ and the stats of
--- pg_gradient.
-function OP:_normalized_grad(b, G, values, logp, clip, selfnorm)
-  local adv = R.advantages(b, G, "reward_to_go", self.baseline, values)
-  local m = b.steps
-  local d, sw, sw2, sr = {}, 0, 0, 0
-  local lc = clip > 0 and math.log(clip) or nil
-  for t = 1, m do
-    local l = logp[t] - b.logp[t]
-    sr = sr + math.exp(l)
-    if lc and l > lc then l = lc end
-    local w = math.exp(l)
-    sw, sw2 = sw + w, sw2 + w * w
-    d[t] = w * adv[t]
-  end
-  local denom = b.nep
-  if selfnorm then denom = sw * b.nep / m end
-  local p = self.policy
-  p:grad_weighted_logp(b.obs, b.actions, d, 1 / denom)
-  return core.tensor(p:grad()), {mean_ratio = sr / m, ess = sw2 > 0 and sw * sw / sw2 or 0}
-end
-
 -- A failed update (a non-finite gradient refused by the core, …) leaves the
 -- kept batches as they were too; moonrl.trainer restores the rest.
 function OP:_update()
@@ -172,8 +148,11 @@ function OP:_update_batches()
   local max_kl = self:hpv("max_kl")
   local reuse = floor(self:hpv("reuse"))
   if reuse < 1 then reuse = 1 end
+  -- normalize_advantages (is_first_order): Â standardised over each batch
+  -- before its importance weights, in C
   local opts = {estimator = est, baseline = base, gamma = gamma,
-                weight_clip = clip > 0 and clip or nil, self_normalize = selfnorm}
+                weight_clip = clip > 0 and clip or nil, self_normalize = selfnorm,
+                normalize_advantages = normalize}
   -- the reward-to-go of each kept batch, for the critic and normalisation
   for _, b in ipairs(buf) do
     if not b.G or b.G_gamma ~= gamma then b.G, b.G_gamma = episodes.reward_to_go(b, gamma), gamma end
@@ -185,7 +164,7 @@ function OP:_update_batches()
   local np = p:nparams()
   local acc = core.zeros(np)
   for _ = 1, reuse do
-    for i = 1, np do acc[i] = 0 end
+    acc:fill(0)
     local total, kept = 0, {}
     -- newest first: its KL (from the policy that started this update) is
     -- the max_kl test
@@ -195,14 +174,8 @@ function OP:_update_batches()
       local kl = (b.logp_sum - logp:sum()) / b.steps
       if b == newest and max_kl > 0 and kl > max_kl then stopped = true; break end
       local values = base == "value" and self:_values(b) or nil
-      local ghat, st
-      if normalize then
-        ghat, st = self:_normalized_grad(b, b.G, values and values:totable(),
-                                         logp:totable(), clip, selfnorm)
-      else
-        ghat, st = p:pg_gradient(b.obs, b.actions, b.rewards, b.logp, values,
-                                 b.offsets, opts)
-      end
+      local ghat, st = p:pg_gradient(b.obs, b.actions, b.rewards, b.logp, values,
+                                     b.offsets, opts)
       local nw = est == "is_trajectory" and b.nep or b.steps
       local essr = st.ess / nw
       n_eval = n_eval + 1
@@ -212,17 +185,15 @@ function OP:_update_batches()
         dropped = dropped + 1
       else
         table.insert(kept, 1, b)
-        local wgt = b.nep
-        for k = 1, np do acc[k] = acc[k] + wgt * ghat[k] end
-        total = total + wgt
+        core.axpy(acc, b.nep, ghat)   -- Σ nep·ĝ over the kept batches
+        total = total + b.nep
       end
     end
     if stopped then break end
     self.buffer = kept
     buf = kept
     if total > 0 then
-      for k = 1, np do acc[k] = acc[k] / total end
-      gnorm = self:_descend(acc)
+      gnorm = self:_descend(acc, 1 / total)
       steps_taken = steps_taken + 1
     end
     if #buf == 0 then break end

@@ -30,10 +30,10 @@
 --   lr 5e-3 (Adam, policy), batch_episodes 8, n_steps 16 (rollout chunk,
 --   read once), gamma 0.99, max_grad_norm 0 (off), normalize_advantages
 --   false (standardise G_t − b_t over the batch's steps — then the update
---   is Σ_t Â_t ∇log π / N, computed with policy:grad_weighted_logp; not with
+--   is Σ_t Â_t ∇log π / N, pg_gradient's normalize_advantages; not with
 --   baseline "optimal"), value_lr 1e-3, value_epochs 5, value_minibatch 64.
--- The gradient of pg_gradient is an ascent direction: its negation goes
--- into the policy's grad buffer and Adam descends on it.
+-- The gradient of pg_gradient is an ascent direction: core.pg_ascend puts
+-- its negation into the policy's grad buffer and Adam descends on it.
 --
 -- Written in the common subset of Lua 5.4 and LuaJIT.
 
@@ -147,58 +147,12 @@ function R:collect(callbacks)
   return n
 end
 
--- The per-step weights Â_t = (G_t − b_t), standardised over the batch, as a
--- Lua array (normalize_advantages).  G: reward-to-go or, for "reinforce",
--- each episode's return at every step.
-function R.advantages(b, G, est, base, values)
-  local m = b.steps
-  local adv = {}
-  local ret = G
-  if est == "reinforce" then
-    ret = {}
-    for e = 1, b.nep do
-      local first, last = b.offsets[e], (b.offsets[e + 1] or m) - 1
-      local g0 = G[first + 1]
-      for t = first, last do ret[t + 1] = g0 end
-    end
-  end
-  local bm = 0
-  if base == "mean" then
-    if est == "reinforce" then
-      for e = 1, b.nep do bm = bm + G[b.offsets[e] + 1] end
-      bm = bm / b.nep
-    else
-      for t = 1, m do bm = bm + G[t] end
-      bm = bm / m
-    end
-  end
-  local s = 0
-  for t = 1, m do
-    local a = ret[t] - (values and values[t] or bm)
-    adv[t] = a
-    s = s + a
-  end
-  if m > 1 then
-    local mean = s / m
-    local q = 0
-    for t = 1, m do local d = adv[t] - mean; q = q + d * d end
-    local sd = math.sqrt(q / (m - 1)) + 1e-8
-    for t = 1, m do adv[t] = (adv[t] - mean) / sd end
-  end
-  return adv
-end
-
--- Sets the policy's grad buffer to −ĝ (Adam descends), clips its norm when
--- asked and steps; returns the norm before clipping.
-function R:_descend(ghat)
-  local p = self.policy
-  local g = p:grad()
-  for i = 1, g:numel() do g[i] = -ghat[i] end
-  local max_norm = self:hpv("max_grad_norm")
-  local norm
-  if max_norm > 0 then norm = core.clip_grad_norm(g, max_norm) else norm = g:norm() end
-  self.policy_optim:step(p, self:hpv("lr"))
-  return norm
+-- Descends on the ascent direction ĝ (scaled by `scale`, default 1): the
+-- policy's grad := −scale·ĝ, its norm clipped when asked, one optimiser
+-- step (core.pg_ascend); returns the norm before clipping.
+function R:_descend(ghat, scale)
+  return core.pg_ascend(self.policy, self.policy_optim, ghat, {
+    lr = self:hpv("lr"), max_grad_norm = self:hpv("max_grad_norm"), scale = scale or 1})
 end
 
 -- Fits the critic on the batch's reward-to-go (MC targets).
@@ -221,15 +175,10 @@ function R:_update()
   local normalize = self:hpv("normalize_advantages") == true
   local values = base == "value" and self:_values(b) or nil
   local G = episodes.reward_to_go(b, gamma)
-  local ghat
-  if normalize then
-    local adv = R.advantages(b, G, est, base, values)
-    p:grad_weighted_logp(b.obs, b.actions, adv, 1 / b.nep)
-    ghat = core.tensor(p:grad())
-  else
-    ghat = p:pg_gradient(b.obs, b.actions, b.rewards, nil, values, b.offsets,
-                         {estimator = est, baseline = base, gamma = gamma})
-  end
+  -- normalize_advantages: (G − b) standardised over the batch, in C
+  local ghat = p:pg_gradient(b.obs, b.actions, b.rewards, nil, values, b.offsets,
+                             {estimator = est, baseline = base, gamma = gamma,
+                              normalize_advantages = normalize})
   local s = {grad_norm = self:_descend(ghat), lr = self:hpv("lr"),
              batch_episodes = b.nep, batch_steps = b.steps, truncated = b.truncated}
   if base == "value" then s.value_loss = self:_fit_value(b, G) end

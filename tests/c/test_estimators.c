@@ -245,7 +245,7 @@ static void all_cases(const data *d, const char *tag) {
       {0, 0}, {0, 1}, {0, 2}, {1, 0}, {1, 1}, {1, 3}, {2, 0}, {3, 0}, {4, 0},
       {5, 0}, {5, 1}, {5, 3}};
   for (size_t j = 0; j < sizeof legal / sizeof legal[0]; j++) {
-    mrl_pg_opts o = {(mrl_estimator)legal[j].e, (mrl_baseline)legal[j].b, 0.95, 0, 0};
+    mrl_pg_opts o = {(mrl_estimator)legal[j].e, (mrl_baseline)legal[j].b, 0.95, 0, 0, 0};
     check_case(d, tag, o);
     if (legal[j].e >= MRL_EST_IS_TRAJECTORY) {
       o.weight_clip = 1.0;  /* ratios straddle 1: some weights are clipped */
@@ -257,9 +257,9 @@ static void all_cases(const data *d, const char *tag) {
       check_case(d, tag, o);
     }
   }
-  mrl_pg_opts o1 = {MRL_EST_REWARD_TO_GO, MRL_BASELINE_MEAN, 1.0, 0, 0};
+  mrl_pg_opts o1 = {MRL_EST_REWARD_TO_GO, MRL_BASELINE_MEAN, 1.0, 0, 0, 0};
   check_case(d, tag, o1);
-  mrl_pg_opts o0 = {MRL_EST_IS_FULL, MRL_BASELINE_NONE, 0.0, 0.8, 0};
+  mrl_pg_opts o0 = {MRL_EST_IS_FULL, MRL_BASELINE_NONE, 0.0, 0.8, 0, 0};
   check_case(d, tag, o0);
 }
 
@@ -271,8 +271,8 @@ static void collapse(data *d, const char *tag) {
   double *bd = malloc(d->np * sizeof(double));
   static const int pairs[][2] = {{2, 0}, {3, 1}, {4, 1}, {5, 1}};
   for (int j = 0; j < 4; j++) {
-    mrl_pg_opts oi = {(mrl_estimator)pairs[j][0], MRL_BASELINE_NONE, 0.9, 0, 0};
-    mrl_pg_opts oo = {(mrl_estimator)pairs[j][1], MRL_BASELINE_NONE, 0.9, 0, 0};
+    mrl_pg_opts oi = {(mrl_estimator)pairs[j][0], MRL_BASELINE_NONE, 0.9, 0, 0, 0};
+    mrl_pg_opts oo = {(mrl_estimator)pairs[j][1], MRL_BASELINE_NONE, 0.9, 0, 0, 0};
     int r1 = mrl_pg_gradient(d->p, d->obs, d->act, d->rew, d->blp, NULL, d->off, d->nep, &oi, a, NULL);
     int r2 = mrl_pg_gradient(d->p, d->obs, d->act, d->rew, NULL, NULL, d->off, d->nep, &oo, b, NULL);
     for (size_t k = 0; k < d->np; k++) bd[k] = b[k];
@@ -310,18 +310,18 @@ static void error_cases(data *d) {
   mrl_pg_gradient(p, d->obs, d->act, d->rew, blp, val, off, nep, &(o), g, NULL)
   for (int e = MRL_EST_IS_TRAJECTORY; e <= MRL_EST_IS_FULL; e++)
     for (int b = MRL_BASELINE_MEAN; b <= MRL_BASELINE_VALUE; b++) {
-      mrl_pg_opts o = {(mrl_estimator)e, (mrl_baseline)b, 0.9, 0, 0};
+      mrl_pg_opts o = {(mrl_estimator)e, (mrl_baseline)b, 0.9, 0, 0, 0};
       TAP_OK(CALL(o, d->blp, d->val, d->off, d->nep) == MRL_EINVAL &&
                  err_has(p, "baseline 'none' only"),
              "%s with baseline %s is refused: %s", EST[e], BASE[b], mrl_policy_error(p));
     }
   for (int e = MRL_EST_REWARD_TO_GO; e <= MRL_EST_IS_FIRST_ORDER; e++) {
-    mrl_pg_opts o = {(mrl_estimator)e, MRL_BASELINE_OPTIMAL, 0.9, 0, 0};
+    mrl_pg_opts o = {(mrl_estimator)e, MRL_BASELINE_OPTIMAL, 0.9, 0, 0, 0};
     TAP_OK(CALL(o, d->blp, d->val, d->off, d->nep) == MRL_EINVAL &&
                (err_has(p, "'optimal' needs estimator 'reinforce'") || err_has(p, "'none' only")),
            "optimal baseline with %s is refused: %s", EST[e], mrl_policy_error(p));
   }
-  mrl_pg_opts ov = {MRL_EST_REWARD_TO_GO, MRL_BASELINE_VALUE, 0.9, 0, 0};
+  mrl_pg_opts ov = {MRL_EST_REWARD_TO_GO, MRL_BASELINE_VALUE, 0.9, 0, 0, 0};
   TAP_OK(CALL(ov, d->blp, NULL, d->off, d->nep) == MRL_EINVAL && err_has(p, "needs values"),
          "value baseline without values is refused: %s", mrl_policy_error(p));
   ov.estimator = MRL_EST_IS_FIRST_ORDER;
@@ -331,11 +331,11 @@ static void error_cases(data *d) {
   TAP_OK(CALL(ov, d->blp, d->val, d->off, d->nep) == MRL_EINVAL && err_has(p, "per-step"),
          "reinforce with the value baseline is refused: %s", mrl_policy_error(p));
   for (int e = MRL_EST_IS_TRAJECTORY; e <= MRL_EST_IS_FIRST_ORDER; e++) {
-    mrl_pg_opts o = {(mrl_estimator)e, MRL_BASELINE_NONE, 0.9, 0, 0};
+    mrl_pg_opts o = {(mrl_estimator)e, MRL_BASELINE_NONE, 0.9, 0, 0, 0};
     TAP_OK(CALL(o, NULL, NULL, d->off, d->nep) == MRL_EINVAL && err_has(p, "behavior_logp"),
            "%s without behavior_logp is refused", EST[e]);
   }
-  mrl_pg_opts o = {MRL_EST_REWARD_TO_GO, MRL_BASELINE_NONE, 1.5, 0, 0};
+  mrl_pg_opts o = {MRL_EST_REWARD_TO_GO, MRL_BASELINE_NONE, 1.5, 0, 0, 0};
   TAP_OK(CALL(o, NULL, NULL, d->off, d->nep) == MRL_EINVAL && err_has(p, "gamma"),
          "gamma 1.5 is refused: %s", mrl_policy_error(p));
   o.gamma = 0.9;
@@ -389,7 +389,7 @@ static void error_cases(data *d) {
   d->blp[0] = keep;
   keep = d->val[2];
   d->val[2] = INFINITY;
-  mrl_pg_opts ofv = {MRL_EST_IS_FIRST_ORDER, MRL_BASELINE_VALUE, 0.9, 0, 0};
+  mrl_pg_opts ofv = {MRL_EST_IS_FIRST_ORDER, MRL_BASELINE_VALUE, 0.9, 0, 0, 0};
   TAP_OK(CALL(ofv, d->blp, d->val, d->off, d->nep) == MRL_ENONFINITE && err_has(p, "values"),
          "an infinite value is refused");
   d->val[2] = keep;
@@ -398,7 +398,7 @@ static void error_cases(data *d) {
   ** (the clip is applied in log space) or self-normalised. */
   float *blp2 = malloc((size_t)d->M * sizeof(float));
   for (int n = 0; n < d->M; n++) blp2[n] = (float)(d->lp[n] - 200.0);
-  mrl_pg_opts ot = {MRL_EST_IS_TRAJECTORY, MRL_BASELINE_NONE, 0.9, 0, 0};
+  mrl_pg_opts ot = {MRL_EST_IS_TRAJECTORY, MRL_BASELINE_NONE, 0.9, 0, 0, 0};
   int rc = CALL(ot, blp2, NULL, d->off, d->nep);
   int longest = 0;
   for (int i = 0; i < d->nep; i++)

@@ -102,6 +102,16 @@ return function(core, I)
   function O.nparams(self) checkoptim(self, "nparams") return self._n end
   function O.kind(self) checkoptim(self, "kind") return optkinds[self._kind + 1] end
 
+  -- core.axpy(y, a, x) → y: y += a·x in place
+  function core.axpy(y, a, x)
+    if not istensor(y) then typeerror("axpy", 1, "moonrl.Tensor", y) end
+    a = checknumber("axpy", 2, a)
+    if not isfinite(a) then argerror("axpy", 2, "finite number expected") end
+    local xd = checkvec(x, "axpy", 3, y.n_, false)
+    C.mrl_axpy(tdata(y), a, xd, y.n_)
+    return y
+  end
+
   function core.clip_grad_norm(t, max)
     if not istensor(t) then typeerror("clip_grad_norm", 1, "moonrl.Tensor", t) end
     local d = tdata(t)

@@ -531,6 +531,7 @@ return function(core, I)
     o.gamma = optnumfield(opts, "gamma", 0.99)
     o.weight_clip = optnumfield(opts, "weight_clip", 0)
     o.self_normalize = optboolfield(opts, "self_normalize", false) and 1 or 0
+    o.normalize_advantages = optboolfield(opts, "normalize_advantages", false) and 1 or 0
     local g = new1(self._nparams)
     local s = ffi.new("mrl_pg_stats")
     local st = C.mrl_pg_gradient(h, d, a, r, b, v, off, nep, o, g.d_, s)

@@ -1,6 +1,6 @@
 -- moonrl.core.train (LuaJIT), the counterpart of bindings/lua54/l_train.c:
 -- the update routines over several handles: value_fit, bc_fit (behaviour
--- cloning), and the filling of
+-- cloning), pg_ascend (the score-function trainers' step), and the filling of
 -- a rollout one transition at a time (rollout_put / rollout_outcome /
 -- rollout_bootstrap / rollout_behaviour, the in-game agent's buffer).  PPO
 -- is in moonrl/core/ppo.lua.
@@ -79,6 +79,28 @@ return function(core, I)
     end
     return {last_epoch_nll = rep.last_epoch_nll, nll = rep.nll,
             accuracy = kind == 0 and rep.accuracy or nil}
+  end
+
+  -- core.pg_ascend(policy, optim, ascent, {lr =, max_grad_norm = 0, scale = 1}) → norm
+  function core.pg_ascend(policy, optim, ascent, opts)
+    local fname = "pg_ascend"
+    local p = I.checkpolicy_arg(policy, fname, 1)
+    if getmetatable(optim) ~= optim_mt then typeerror(fname, 2, "moonrl.Optim", optim) end
+    local o = optim.h
+    if o == nil then raise("attempt to use a closed moonrl.Optim") end
+    local g = checkvec(ascent, fname, 3, tonumber(C.mrl_policy_nparams(p)), false)
+    checktable(opts, fname, 4)
+    local lr = optnumfield(opts, "lr", 0 / 0)
+    local max = optnumfield(opts, "max_grad_norm", 0)
+    local scale = optnumfield(opts, "scale", 1)
+    if not (lr >= 0) or lr == math.huge then raise("bad field 'lr' (finite number >= 0 expected)") end
+    local norm = double1_t()
+    local st = C.mrl_policy_ascent_step(p, o, g, scale, lr, max, norm)
+    if st ~= 0 then
+      raise("pg_ascend: " .. (st == 3 and "non-finite gradient; step refused, parameters unchanged"
+                              or status_string(st)))
+    end
+    return norm[0]
   end
 
   -- ------------------------------------------- a rollout step by step
