@@ -740,8 +740,8 @@ int mrl_policy_kl_penalty_loss(mrl_policy *p, const float *params_old,
   if (!rc) rc = policy_check_pg_inputs(p, obs, actions, old_logp, advantages,
                                        batch);
   if (rc) return rc;
-  if (!isfinite(beta))
-    return policy_fail(p, MRL_EINVAL, "beta: not finite");
+  if (!isfinite(beta) || beta < 0)
+    return policy_fail(p, MRL_EINVAL, "beta: expected a finite value >= 0, got %g", beta);
 
   const int n = p->n;
   const double inv_n = 1.0 / batch;

@@ -95,8 +95,7 @@ static int o_step(lua_State *L) {
   }
   if (n != o->n)
     luaL_argerror(L, 2, lua_pushfstring(L, "%d parameters expected, got %d", (int)o->n, (int)n));
-  double lr = luaL_checknumber(L, lrarg);
-  if (!isfinite(lr)) luaL_argerror(L, lrarg, "finite number expected");
+  double lr = luaL_checknumber(L, lrarg); /* mrl_optim_step checks its range */
   int st = mrl_optim_step(o->h, params, g, lr);
   if (st != MRL_OK) {
     const char *msg = mrl_optim_error(o->h);

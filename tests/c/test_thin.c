@@ -160,6 +160,15 @@ static void specs(void) {
   TAP_OK(mrl_policy_spec_check(&s, err, sizeof err) == MRL_OK, "defaults + dims are a valid spec");
   mrl_policy *p = NULL;
   TAP_OK(mrl_policy_new(&p, &s) == MRL_OK && mrl_policy_nparams(p) == 4546, "and build a policy");
+  /* scalar ranges are the runtime's (the bindings pass numbers through) */
+  float obs[3] = {0.1f, 0.2f, 0.3f}, act[1] = {1}, olp[1] = {-0.7f}, adv[1] = {1};
+  double loss, mkl;
+  TAP_OK(mrl_policy_kl_penalty_loss(p, mrl_policy_params(p), obs, act, olp, adv, 1, -1, &loss,
+                                    &mkl) == MRL_EINVAL &&
+         strstr(mrl_policy_error(p), "beta: expected a finite value >= 0"),
+         "kl_penalty beta < 0: %s", mrl_policy_error(p));
+  TAP_OK(mrl_policy_kl_penalty_loss(p, mrl_policy_params(p), obs, act, olp, adv, 1, 0.5, &loss,
+                                    &mkl) == MRL_OK && mkl == 0, "beta 0.5 at params_old: KL 0");
   mrl_policy_free(p);
   float lo[2] = {0, 1}, hi[2] = {1, 0};
   s.action_kind = MRL_BOX;

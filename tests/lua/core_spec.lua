@@ -357,7 +357,7 @@ describe("moonrl.core", function()
       local acts = p:gumbel_grad({{1, 2}, {3, 4}}, {{0, 1, 0}, {1, 0, 0}}, 0.5)
       assert.same({2}, acts:shape())
       raises(function() p:gumbel_grad({1, 2}, {0, 1}, 0.5) end, "bad argument #2 to 'gumbel_grad'")
-      raises(function() p:gumbel_grad({1, 2}, {0, 1, 0}, 0) end, "bad argument #3 to 'gumbel_grad'")
+      raises(function() p:gumbel_grad({1, 2}, {0, 1, 0}, 0) end, "tau: expected a finite temperature > 0")
     end)
 
     it("fits a value network", function()

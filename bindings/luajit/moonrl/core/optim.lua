@@ -87,7 +87,6 @@ return function(core, I)
     end
     if n ~= self._n then argerror("step", 1, format("%d parameters expected, got %d", self._n, n)) end
     lr = checknumber("step", lrarg, lr)
-    if not isfinite(lr) then argerror("step", lrarg, "finite number expected") end
     local st = C.mrl_optim_step(h, params, g, lr)
     if st ~= 0 then failwith(C.mrl_optim_error, h, st) end
     return tonumber(C.mrl_optim_steps(h))

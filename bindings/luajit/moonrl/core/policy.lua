@@ -346,7 +346,6 @@ return function(core, I)
     local a = checkactions(actions, fname, 2, self._kind, self._n, rows)
     local w = checkvec(weights, fname, 3, rows, false)
     scale = optnumber(fname, 4, scale, 1)
-    if not isfinite(scale) then argerror(fname, 4, "finite number expected") end
     local obj = double1_t()
     local st = C.mrl_policy_grad_weighted_logp(h, d, a, w, rows, scale, obj)
     if st ~= 0 then pfail(self, st) end
@@ -386,7 +385,6 @@ return function(core, I)
     local olp = checkvec(old_logp, fname, 4, rows, false)
     local ad = checkvec(adv, fname, 5, rows, false)
     beta = checknumber(fname, 6, beta)
-    if not isfinite(beta) or beta < 0 then argerror(fname, 6, "finite number >= 0 expected") end
     local out = ffi.new("double[2]")
     local st = C.mrl_policy_kl_penalty_loss(h, po, d, a, olp, ad, rows, beta, out, out + 1)
     if st ~= 0 then pfail(self, st) end
@@ -406,11 +404,7 @@ return function(core, I)
     return f, d, rows, a
   end
 
-  local function checkdamping(fname, argn, v)
-    local x = checknumber(fname, argn, v)
-    if not isfinite(x) or x < 0 then argerror(fname, argn, "finite number >= 0 expected") end
-    return x
-  end
+  local checkdamping = checknumber -- its range, like every scalar's, is the runtime's to check
 
   local function checkiters(fname, argn, v)
     local x = checkinteger(fname, argn, v)
@@ -449,7 +443,6 @@ return function(core, I)
     local dm = checkdamping("npg_step", 4, damping)
     local it = checkiters("npg_step", 5, iters)
     local mk = checknumber("npg_step", 6, max_kl)
-    if not isfinite(mk) or mk <= 0 then argerror("npg_step", 6, "finite number > 0 expected") end
     local s = new1(self._nparams)
     local st = C.mrl_policy_npg_step(h, f, d, a, rows, gg, dm, it, mk, s.d_)
     if st ~= 0 then pfail(self, st) end
@@ -546,7 +539,6 @@ return function(core, I)
     local d, rows, batched = checkmat(obs, fname, 1, self._obs_dim, -1)
     local sc = checkmat(scores, fname, 2, self._n, rows)
     tau = checknumber(fname, 3, tau)
-    if not isfinite(tau) or tau <= 0 then argerror(fname, 3, "finite number > 0 expected") end
     local a = new1(rows)
     local obj = double1_t()
     local st = C.mrl_policy_gumbel_grad(h, d, sc, rows, tau, a.d_, obj)
