@@ -16,8 +16,13 @@
 #include <string.h>
 
 #include "moonrl.h"
+#include "normalize_impl.h"
 
+/* refs: the caller's reference plus one per rollout using the handle
+** (mrl_rollout_set_norm), so a handle freed while a rollout uses it lives
+** until the rollout lets go of it. */
 struct mrl_rms {
+  int refs;
   int dim;
   double count;
   double *mean, *var;  /* [dim] */
@@ -26,6 +31,7 @@ struct mrl_rms {
 };
 
 struct mrl_retnorm {
+  int refs;
   int num_envs;
   double *ret;         /* [num_envs] discounted returns */
   double *next;        /* [num_envs] scratch: the updated returns */
@@ -43,7 +49,7 @@ static void rms_seterr(mrl_rms *s, const char *fmt, ...) {
 }
 
 void mrl_rms_free(mrl_rms *s) {
-  if (!s) return;
+  if (!s || --s->refs > 0) return;
   free(s->mean);
   free(s->var);
   free(s->scratch);
@@ -65,6 +71,7 @@ int mrl_rms_new(mrl_rms **out, int dim) {
   if (dim < 1 || dim > MRL_MAX_WIDTH) return MRL_EINVAL;
   mrl_rms *s = calloc(1, sizeof *s);
   if (!s) return MRL_ENOMEM;
+  s->refs = 1;
   s->dim = dim;
   s->mean = malloc((size_t)dim * sizeof(double));
   s->var = malloc((size_t)dim * sizeof(double));
@@ -256,7 +263,15 @@ int mrl_rms_set_state(mrl_rms *s, const double *mean, const double *var,
   return MRL_OK;
 }
 
+void rms_retain(mrl_rms *s) {
+  if (s) s->refs++;
+}
+
 /* ------------------------------------------------- reward normaliser */
+
+void retnorm_retain(mrl_retnorm *rn) {
+  if (rn) rn->refs++;
+}
 
 static void rn_seterr(mrl_retnorm *rn, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -268,7 +283,7 @@ static void rn_seterr(mrl_retnorm *rn, const char *fmt, ...) {
 }
 
 void mrl_retnorm_free(mrl_retnorm *rn) {
-  if (!rn) return;
+  if (!rn || --rn->refs > 0) return;
   free(rn->ret);
   free(rn->next);
   mrl_rms_free(rn->rms);
@@ -281,6 +296,7 @@ int mrl_retnorm_new(mrl_retnorm **out, int num_envs) {
   if (num_envs < 1 || num_envs > MRL_MAX_BATCH) return MRL_EINVAL;
   mrl_retnorm *rn = calloc(1, sizeof *rn);
   if (!rn) return MRL_ENOMEM;
+  rn->refs = 1;
   rn->num_envs = num_envs;
   rn->ret = calloc((size_t)num_envs, sizeof(double));
   rn->next = calloc((size_t)num_envs, sizeof(double));

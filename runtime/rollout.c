@@ -17,6 +17,7 @@
 
 #include "mlp_packed.h"
 #include "moonrl.h"
+#include "normalize_impl.h"
 
 struct mrl_rollout {
   int steps, num_envs, obs_dim, width;
@@ -61,6 +62,8 @@ void mrl_rollout_free(mrl_rollout *r) {
   free(r->gather_val);
   free(r->gather_idx);
   free(r->dones);
+  mrl_rms_free(r->norm.obs);         /* the rollout's references */
+  mrl_retnorm_free(r->norm.reward);
   free(r->final_obs);
   free(r->has_final);
   free(r->wt);
@@ -136,6 +139,8 @@ uint8_t *mrl_rollout_truncated(mrl_rollout *r) { return r ? r->truncated : NULL;
 int mrl_rollout_set_norm(mrl_rollout *r, const mrl_norm_opts *o) {
   if (!r) return MRL_EINVAL;
   if (!o || (!o->obs && !o->reward)) {
+    mrl_rms_free(r->norm.obs);
+    mrl_retnorm_free(r->norm.reward);
     memset(&r->norm, 0, sizeof r->norm);
     return MRL_OK;
   }
@@ -158,6 +163,12 @@ int mrl_rollout_set_norm(mrl_rollout *r, const mrl_norm_opts *o) {
               o->gamma, o->epsilon);
     return MRL_EINVAL;
   }
+  /* take the new references before letting go of the old (the same
+  ** handles may be given again) */
+  rms_retain(o->obs);
+  retnorm_retain(o->reward);
+  mrl_rms_free(r->norm.obs);
+  mrl_retnorm_free(r->norm.reward);
   r->norm = *o;
   r->norm.update = o->update != 0;
   return MRL_OK;

@@ -68,6 +68,10 @@ local function refresh_pool()
   pool.view_of_closed = (function()
     local p = small_policy(); local v = p:grad(); p:close(); return v
   end)()
+  if core.rms then
+    pool.rms = keep(core.rms(4))
+    pool.rn = keep(core.reward_norm(2))
+  end
   if core.vecenv then
     pool.vecenv = keep(core.vecenv{source = "CartPole-v1", num_envs = 2})
     pool.rollout = keep(core.rollout{steps = 4, num_envs = 2, obs_dim = 4, action_width = 1})
@@ -139,6 +143,10 @@ local values = {
   function() return pool.view_of_closed end,
   function() return pool.vecenv end,
   function() return pool.rollout end,
+  function() return pool.rms end,
+  function() return pool.rn end,
+  function() return {obs = pool.rms, reward = pool.rn, gamma = 2} end,
+  function() return {obs = pool.rms, reward = pool.rn, update = false} end,
   function() return core.zeros(4) end,
   function() return core.zeros(1, 4) end,
   function() return core.zeros(2, 2, 2, 2) end,
@@ -168,7 +176,8 @@ for k, v in pairs(core) do if type(v) == "function" and not skip[k] then cfuncs[
 add_module("core", cfuncs)
 
 -- methods of each class, reached through a live object's metatable
-local method_owners = {"policy", "bpolicy", "net", "optim", "rng", "tensor", "vecenv", "rollout"}
+local method_owners = {"policy", "bpolicy", "net", "optim", "rng", "tensor", "vecenv", "rollout",
+                       "rms", "rn"}
 local methods = {}
 for _, owner in ipairs(method_owners) do
   local o = pool[owner]
@@ -314,6 +323,26 @@ if core.vecenv then
     assert(not ok and tostring(err):find("closed"), tostring(err))
     victim.action = nil
     v:reset()
+    v:collect(ro, p, val)
+    p:close(); val:close(); ro:close(); v:close()
+  end)
+
+  scenario("an inline env closing the normalisers a rollout uses, during collect", function()
+    if not core.rms then return end
+    local v = core.vecenv{source = E, num_envs = 2}
+    local p = core.policy{obs_dim = 4, hidden = {4}, action = {type = "discrete", n = 2}}
+    local val = core.net{in_dim = 4, hidden = {4}, out_dim = 1}
+    local ro = core.rollout{steps = 8, num_envs = 2, obs_dim = 4}
+    local rms, rn = core.rms(4), core.reward_norm(2)
+    core.rollout_set_norm(ro, {obs = rms, reward = rn})
+    v:reset()
+    local k = 0
+    victim.action = function()
+      k = k + 1
+      if k == 3 then rms:close() elseif k == 6 then rn:close() end
+    end
+    v:collect(ro, p, val)   -- goes on without them once closed
+    victim.action = nil
     v:collect(ro, p, val)
     p:close(); val:close(); ro:close(); v:close()
   end)

@@ -17,9 +17,48 @@
 #define MRLL_RETNORM "moonrl.RewardNormalizer"
 #define MRLL_ROLLOUT "moonrl.Rollout" /* vecenv_lua.c */
 
-/* The registry key of the weak-keyed table rollout → {obs, reward, reduce}:
-** what a rollout borrows stays alive as long as the rollout. */
+/* The registry key of the weak-keyed table rollout → {obs, reward, reduce,
+** opts} (opts, a userdata mrl_norm_opts, is what the rollout was given):
+** closing a normaliser detaches it from the rollouts that use it.  A
+** rollout in the middle of a collect (its handle slot cleared) is left
+** alone: the C rollout holds its own reference, so the handle stays valid
+** and in use until the next rollout_set_norm or the rollout's close. */
 static const char NORM_REFS = 'n';
+
+/* Detaches the normaliser at idx from every idle rollout using it (its
+** explicit close: after that they collect without it). */
+static void detach(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &NORM_REFS);
+  int refs = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, refs)) {  /* key: rollout, value: entry */
+    int entry = lua_gettop(L), hit = 0;
+    for (int i = 1; i <= 2; i++) {
+      lua_rawgeti(L, entry, i);
+      if (lua_rawequal(L, -1, idx)) {
+        hit = 1;
+        lua_pushnil(L);
+        lua_rawseti(L, entry, i);
+      }
+      lua_pop(L, 1);
+    }
+    lua_rawgeti(L, entry, 4);
+    mrl_norm_opts *o = (mrl_norm_opts *)lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    void *const *box = (void *const *)lua_touserdata(L, entry - 1);
+    if (hit && o && box && *box) {
+      lua_rawgeti(L, entry, 1);
+      if (lua_isnil(L, -1)) o->obs = NULL;
+      lua_rawgeti(L, entry, 2);
+      if (lua_isnil(L, -1)) o->reward = NULL;
+      lua_pop(L, 2);
+      mrl_rollout_set_norm((mrl_rollout *)*box, o); /* checked when set */
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
 
 /* Class boxes: the C handle first (mrlL_checkhandle). */
 typedef struct lrms {
@@ -84,6 +123,7 @@ static int rms_close(lua_State *L) {
 
 static int rms_closemethod(lua_State *L) {
   mrlL_checkself(L, MRLL_RMS);
+  detach(L, 1);
   return rms_close(L);
 }
 
@@ -219,7 +259,7 @@ static const luaL_Reg rms_methods[] = {
   {NULL, NULL}};
 
 static const luaL_Reg rms_metas[] = {
-  {"__gc", rms_close}, {"__close", rms_close}, {"__tostring", rms_tostring},
+  {"__gc", rms_close}, {"__close", rms_closemethod}, {"__tostring", rms_tostring},
   {NULL, NULL}};
 
 /* ------------------------------------------------------ RewardNormalizer */
@@ -248,6 +288,7 @@ static int rn_close(lua_State *L) {
 
 static int rn_closemethod(lua_State *L) {
   mrlL_checkself(L, MRLL_RETNORM);
+  detach(L, 1);
   return rn_close(L);
 }
 
@@ -352,7 +393,7 @@ static const luaL_Reg rn_methods[] = {
   {NULL, NULL}};
 
 static const luaL_Reg rn_metas[] = {
-  {"__gc", rn_close}, {"__close", rn_close}, {"__tostring", rn_tostring},
+  {"__gc", rn_close}, {"__close", rn_closemethod}, {"__tostring", rn_tostring},
   {NULL, NULL}};
 
 /* ----------------------------------------------------- rollout_set_norm */
@@ -391,12 +432,15 @@ static int l_rollout_set_norm(lua_State *L) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &NORM_REFS);
   lua_pushvalue(L, 1);
   if (o.obs || o.reward) {
-    lua_createtable(L, 3, 0);
+    lua_createtable(L, 4, 0);
     const char *keys[3] = {"obs", "reward", "reduce"};
     for (int i = 0; i < 3; i++) {
       lua_getfield(L, 2, keys[i]);
       lua_rawseti(L, -2, i + 1);
     }
+    mrl_norm_opts *keep = (mrl_norm_opts *)lua_newuserdatauv(L, sizeof o, 0);
+    *keep = o;
+    lua_rawseti(L, -2, 4);
   } else {
     lua_pushnil(L);
   }

@@ -246,7 +246,7 @@ static mrl_vecenv *make_env(void) {
   e->term_at[0] = 3;
   e->term_at[2] = 2;
   e->trunc_at = 4;
-  mrl_env_desc d = {N, 2, MRL_DISCRETE, 2, NULL, NULL};
+  mrl_env_desc d = {N, 2, MRL_DISCRETE, 2, NULL, NULL, 0, 0, NULL};
   mrl_vecenv *v = NULL;
   if (mrl_vecenv_new(&v, &ce_ops, e, &d) != MRL_OK) return NULL;
   mrl_vecenv_reset(v, 10);
@@ -320,6 +320,19 @@ static void test_collect(void) {
   TAP_OK(mrl_rollout_collect(r, env, p, val) == MRL_OK &&
          mrl_rms_count(obs) == c && mrl_rms_count(mrl_retnorm_rms(rew)) == rc,
          "frozen collect leaves the statistics alone");
+  /* the rollout holds references: handles freed while it uses them live on
+  ** (ASan checks) until it lets go */
+  mrl_rms *tmp_obs = NULL;
+  mrl_retnorm *tmp_rew = NULL;
+  mrl_rms_new(&tmp_obs, 2);
+  mrl_retnorm_new(&tmp_rew, N);
+  mrl_norm_opts t = {tmp_obs, tmp_rew, 1, 5.0, 10.0, 1e-8, 0.9, NULL, NULL};
+  TAP_OK(mrl_rollout_set_norm(r, &t) == MRL_OK && mrl_rollout_set_norm(r, &t) == MRL_OK,
+         "set_norm twice with the same handles");
+  mrl_rms_free(tmp_obs);
+  mrl_retnorm_free(tmp_rew);
+  TAP_OK(mrl_rollout_collect(r, env, p, val) == MRL_OK,
+         "collect with handles the caller freed (the rollout's references)");
   TAP_OK(mrl_rollout_set_norm(r, NULL) == MRL_OK &&
          mrl_rollout_collect(r, env, p, val) == MRL_OK &&
          mrl_rms_count(obs) == c, "set_norm NULL: off");

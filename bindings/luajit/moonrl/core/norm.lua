@@ -52,6 +52,23 @@ return function(core, I)
     return v
   end
 
+  -- rollout → {obs =, reward =, o = the mrl_norm_opts it was given}:
+  -- closing a normaliser detaches it from the rollouts that use it.  A
+  -- rollout in the middle of a collect (its h hidden) is left alone: the C
+  -- rollout holds its own reference, so the handle stays valid and in use
+  -- until the next rollout_set_norm or the rollout's close.
+  local refs = setmetatable({}, {__mode = "k"})
+
+  local function detach(obj)
+    for ro, e in pairs(refs) do
+      if e.obs == obj or e.reward == obj then
+        if e.obs == obj then e.obs, e.o.obs = nil, nil end
+        if e.reward == obj then e.reward, e.o.reward = nil, nil end
+        if ro.h ~= nil then C.mrl_rollout_set_norm(ro.h, e.o) end
+      end
+    end
+  end
+
   -- ------------------------------------------------------ RunningMeanStd
 
   local S = {}
@@ -128,6 +145,7 @@ return function(core, I)
     if getmetatable(self) ~= rms_mt then typeerror("close", 0, "moonrl.RunningMeanStd", self) end
     local h = self.h
     if h ~= nil then
+      detach(self)
       self.h = nil
       ffi.gc(h, nil)
       C.mrl_rms_free(h)
@@ -222,6 +240,7 @@ return function(core, I)
     if getmetatable(self) ~= rn_mt then typeerror("close", 0, "moonrl.RewardNormalizer", self) end
     local h = self.h
     if h ~= nil then
+      detach(self)
       self.h = nil
       ffi.gc(h, nil)
       C.mrl_retnorm_free(h)
@@ -230,8 +249,6 @@ return function(core, I)
 
   -- ---------------------------------------------------- rollout_set_norm
 
-  -- What a rollout borrows stays alive as long as the rollout.
-  local refs = setmetatable({}, {__mode = "k"})
   local rollout_t = ffi.typeof("mrl_rollout *")
 
   local function optnum(t, k, def)
@@ -265,7 +282,7 @@ return function(core, I)
       o.gamma = optnum(opts, "gamma", 0.99)
     end
     if C.mrl_rollout_set_norm(h, o) ~= 0 then raise(errstr(C.mrl_rollout_error, h)) end
-    refs[ro] = (opts ~= nil and (opts.obs or opts.reward)) and {opts.obs, opts.reward} or nil
+    refs[ro] = (o.obs ~= nil or o.reward ~= nil) and {obs = opts.obs, reward = opts.reward, o = o} or nil
   end
 
   I.rms_mt = rms_mt
