@@ -617,6 +617,14 @@ typedef enum mrl_optim_kind { MRL_ADAM = 0, MRL_SGD = 1 } mrl_optim_kind;
 typedef struct mrl_optim mrl_optim;
 
 /* Adam (beta1, beta2, eps) or SGD (beta1 = momentum, others ignored). */
+typedef struct mrl_optim_hparams { double beta1, beta2, eps; } mrl_optim_hparams;
+/* torch's defaults, where a binding starts: Adam 0.9, 0.999, 1e-8; SGD no
+** momentum. */
+mrl_optim_hparams mrl_optim_defaults(mrl_optim_kind kind);
+/* MRL_OK, or MRL_EINVAL with what is wrong in err (mrl_optim_new refuses
+** the same, without a message). */
+int mrl_optim_check(mrl_optim_kind kind, size_t nparams, double beta1,
+                    double beta2, double eps, char *err, size_t errlen);
 int mrl_optim_new(mrl_optim **out, mrl_optim_kind kind, size_t nparams,
                   double beta1, double beta2, double eps);
 void mrl_optim_free(mrl_optim *o);

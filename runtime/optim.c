@@ -45,18 +45,7 @@ int mrl_optim_new(mrl_optim **out, mrl_optim_kind kind, size_t nparams,
                   double beta1, double beta2, double eps) {
   if (!out) return MRL_EINVAL;
   *out = NULL;
-  /* Two moment vectors of nparams floats must be addressable. */
-  if (nparams == 0 || nparams > SIZE_MAX / (2 * sizeof(float)))
-    return MRL_EINVAL;
-  if (kind == MRL_ADAM) {
-    if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1) ||
-        !(eps >= 0) || !isfinite(eps))
-      return MRL_EINVAL;
-  } else if (kind == MRL_SGD) {
-    if (!(beta1 >= 0 && beta1 < 1)) return MRL_EINVAL;
-  } else {
-    return MRL_EINVAL;
-  }
+  if (mrl_optim_check(kind, nparams, beta1, beta2, eps, NULL, 0)) return MRL_EINVAL;
   mrl_optim *o = calloc(1, sizeof *o);
   if (!o) return MRL_ENOMEM;
   o->kind = kind;

@@ -1,10 +1,11 @@
 /*
-** spec.c — the constructors' defaults and the policy spec's checks, once,
-** so every binding (and C caller) gets the same network for the same
+** spec.c — the constructors' defaults and checks (policy, net, optimiser),
+** once, so every binding (and C caller) gets the same object for the same
 ** options and the same words when one is wrong.
 */
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "moonrl.h"
@@ -21,6 +22,11 @@ mrl_policy_spec mrl_policy_spec_default(void) {
   s.init_log_std = 0.0;
   s.out_gain = 0.01;
   return s;
+}
+
+mrl_optim_hparams mrl_optim_defaults(mrl_optim_kind kind) {
+  mrl_optim_hparams h = {kind == MRL_ADAM ? 0.9 : 0.0, 0.999, 1e-8};
+  return h;
 }
 
 mrl_net_spec mrl_net_spec_default(void) {
@@ -41,6 +47,21 @@ static int bad(char *err, size_t errlen, const char *fmt, ...) {
     va_end(ap);
   }
   return MRL_EINVAL;
+}
+
+int mrl_optim_check(mrl_optim_kind kind, size_t nparams, double beta1, double beta2,
+                    double eps, char *err, size_t errlen) {
+  if (kind != MRL_ADAM && kind != MRL_SGD) return bad(err, errlen, "unknown kind %d", (int)kind);
+  /* Two moment vectors of nparams floats must be addressable. */
+  if (nparams == 0 || nparams > SIZE_MAX / (2 * sizeof(float)))
+    return bad(err, errlen, "%zu parameters (at least 1)", nparams);
+  if (!(beta1 >= 0 && beta1 < 1))
+    return bad(err, errlen, "%s %g is not in [0, 1)", kind == MRL_ADAM ? "beta1" : "momentum",
+               beta1);
+  if (kind == MRL_SGD) return MRL_OK;
+  if (!(beta2 >= 0 && beta2 < 1)) return bad(err, errlen, "beta2 %g is not in [0, 1)", beta2);
+  if (!(eps >= 0) || !isfinite(eps)) return bad(err, errlen, "eps %g is not finite and >= 0", eps);
+  return MRL_OK;
 }
 
 int mrl_policy_spec_check(const mrl_policy_spec *s, char *err, size_t errlen) {

@@ -47,17 +47,22 @@ static int o_tostring(lua_State *L) {
   return 1;
 }
 
-/* core.optim{kind="adam"|"sgd", n=, beta1=, beta2=, eps=} */
+/* core.optim{kind="adam"|"sgd", n=, beta1=, beta2=, eps=}, the absent ones
+** from mrl_optim_defaults */
 static int l_optim(lua_State *L) {
+  char err[128];
   luaL_checktype(L, 1, LUA_TTABLE);
   mrl_optim_kind kind = (mrl_optim_kind)mrlL_optenumfield(L, 1, "kind", "adam", optkinds);
   lua_getfield(L, 1, "n");
   if (lua_isnil(L, -1)) luaL_error(L, "bad field 'n' (integer expected, got nil)");
   lua_pop(L, 1);
   lua_Integer n = mrlL_optintfield(L, 1, "n", 1, 1, (lua_Integer)1 << 31);
-  double b1 = mrlL_optnumfield(L, 1, "beta1", kind == MRL_ADAM ? 0.9 : 0.0);
-  double b2 = mrlL_optnumfield(L, 1, "beta2", 0.999);
-  double eps = mrlL_optnumfield(L, 1, "eps", 1e-8);
+  mrl_optim_hparams h = mrl_optim_defaults(kind);
+  double b1 = mrlL_optnumfield(L, 1, "beta1", h.beta1);
+  double b2 = mrlL_optnumfield(L, 1, "beta2", h.beta2);
+  double eps = mrlL_optnumfield(L, 1, "eps", h.eps);
+  if (mrl_optim_check(kind, (size_t)n, b1, b2, eps, err, sizeof err) != MRL_OK)
+    return luaL_error(L, "cannot create optimiser: %s", err);
   loptim *o = (loptim *)lua_newuserdatauv(L, sizeof(loptim), 0);
   memset(o, 0, sizeof *o);
   luaL_setmetatable(L, MRLL_OPTIM);

@@ -193,6 +193,29 @@ static void specs(void) {
   TAP_OK(mrl_policy_spec_check(&s, err, sizeof err) == MRL_EINVAL && strstr(err, "width 0"),
          "a zero-width layer: %s", err);
   TAP_OK(mrl_policy_spec_check(NULL, err, sizeof err) == MRL_EINVAL, "NULL spec");
+
+  mrl_optim_hparams a = mrl_optim_defaults(MRL_ADAM), g = mrl_optim_defaults(MRL_SGD);
+  TAP_OK(a.beta1 == 0.9 && a.beta2 == 0.999 && a.eps == 1e-8 && g.beta1 == 0,
+         "optimiser defaults: torch's Adam, SGD without momentum");
+  TAP_OK(mrl_optim_check(MRL_ADAM, 10, a.beta1, a.beta2, a.eps, err, sizeof err) == MRL_OK,
+         "the defaults pass");
+  struct { mrl_optim_kind k; size_t n; double b1, b2, eps; const char *want; } bad[] = {
+    {MRL_ADAM, 0, 0.9, 0.999, 1e-8, "0 parameters"},
+    {MRL_ADAM, 4, 1.0, 0.999, 1e-8, "beta1 1 is not in [0, 1)"},
+    {MRL_ADAM, 4, 0.9, -0.1, 1e-8, "beta2 -0.1"},
+    {MRL_ADAM, 4, 0.9, 0.999, INFINITY, "eps inf"},
+    {MRL_SGD, 4, -0.5, 0, 0, "momentum -0.5"},
+    {(mrl_optim_kind)7, 4, 0, 0, 0, "unknown kind 7"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    mrl_optim *o = (mrl_optim *)&s;
+    int st = mrl_optim_check(bad[i].k, bad[i].n, bad[i].b1, bad[i].b2, bad[i].eps, err, sizeof err);
+    TAP_OK(st == MRL_EINVAL && strstr(err, bad[i].want) &&
+           mrl_optim_new(&o, bad[i].k, bad[i].n, bad[i].b1, bad[i].b2, bad[i].eps) == MRL_EINVAL &&
+           o == NULL, "refused (and by mrl_optim_new): %s", err);
+  }
+  TAP_OK(mrl_optim_check(MRL_SGD, 4, 0.5, -1, NAN, err, sizeof err) == MRL_OK,
+         "SGD ignores beta2 and eps");
 }
 
 int main(void) {

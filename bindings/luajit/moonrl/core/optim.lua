@@ -36,9 +36,14 @@ return function(core, I)
     local kind = optenumfield(t, "kind", "adam", optkinds)
     if t.n == nil then raise("bad field 'n' (integer expected, got nil)") end
     local n = optintfield(t, "n", 1, 1, 2 ^ 31)
-    local b1 = optnumfield(t, "beta1", kind == 0 and 0.9 or 0)
-    local b2 = optnumfield(t, "beta2", 0.999)
-    local eps = optnumfield(t, "eps", 1e-8)
+    local hp = C.mrl_optim_defaults(kind) -- the defaults, overridden below
+    local b1 = optnumfield(t, "beta1", hp.beta1)
+    local b2 = optnumfield(t, "beta2", hp.beta2)
+    local eps = optnumfield(t, "eps", hp.eps)
+    local err = ffi.new("char[128]")
+    if C.mrl_optim_check(kind, n, b1, b2, eps, err, 128) ~= 0 then
+      raise("cannot create optimiser: " .. ffi.string(err))
+    end
     local out = ffi.new("mrl_optim *[1]")
     local st = C.mrl_optim_new(out, kind, n, b1, b2, eps)
     if st ~= 0 then raise("cannot create optimiser: " .. status_string(st)) end
