@@ -656,6 +656,9 @@ int mrl_optim_set_state(mrl_optim *o, int64_t steps, const float *m,
 int mrl_clip_grad_norm(float *g, size_t n, double max_norm, double *norm);
 /* 1 when every value is finite. */
 int mrl_all_finite(const float *x, size_t n);
+/* Seconds of a monotonic clock (CLOCK_MONOTONIC), for rates and time
+** budgets; not an epoch time. */
+double mrl_now(void);
 /* The index of the first NaN/Inf, or n when there is none. */
 size_t mrl_first_nonfinite(const float *x, size_t n);
 /* Σ x and ‖x‖₂, accumulated in double. */

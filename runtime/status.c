@@ -6,10 +6,17 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "finite_row.h"
 #include "moonrl.h"
 #include "simd_clones.h"
+
+double mrl_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 const char *mrl_status_string(int status) {
   switch (status) {

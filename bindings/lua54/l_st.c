@@ -8,7 +8,6 @@
 ** (a wrong argument type, a non-string metadata value) raises.
 */
 #include <string.h>
-#include <time.h>
 
 #include "l_module.h"
 #include "l_tensor.h"
@@ -145,11 +144,9 @@ static int l_st_read(lua_State *L) {
   return 2;
 }
 
-/* core.now() → seconds of CLOCK_MONOTONIC as a double */
+/* core.now() → mrl_now(): seconds of a monotonic clock */
 static int l_now(lua_State *L) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  lua_pushnumber(L, (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec);
+  lua_pushnumber(L, mrl_now());
   return 1;
 }
 

@@ -142,6 +142,8 @@ static void loops(void) {
   double norm = 0;
   TAP_OK(mrl_clip_grad_norm(g, 2, 5, &norm) == MRL_OK && norm == 50.0 &&
          tap_close(g[0], 3, 1e-6, 0), "clip_grad_norm goes through norm2");
+  double t0 = mrl_now(), t1 = mrl_now();
+  TAP_OK(t0 > 0 && t1 >= t0, "mrl_now is a monotonic clock in seconds");
 }
 
 static void specs(void) {

@@ -111,24 +111,7 @@ return function(core, I)
     return done(tensors, meta)
   end
 
-  do
-    -- CLOCK_MONOTONIC through libc; os.clock (CPU time) where that fails
-    local ok = pcall(ffi.cdef, [[
-      typedef struct mrl_lj_timespec { long tv_sec; long tv_nsec; } mrl_lj_timespec;
-      int clock_gettime(int clk, mrl_lj_timespec *ts);
-    ]])
-    local ts = ok and ffi.new("mrl_lj_timespec")
-    local CLOCK_MONOTONIC = ffi.os == "OSX" and 6 or 1
-    if ok and pcall(function() return ffi.C.clock_gettime end) and ffi.os ~= "Windows" then
-      local clock_gettime = ffi.C.clock_gettime
-      function core.now()
-        clock_gettime(CLOCK_MONOTONIC, ts)
-        return tonumber(ts.tv_sec) + 1e-9 * tonumber(ts.tv_nsec)
-      end
-    else
-      core.now = os.clock
-    end
-  end
+  function core.now() return C.mrl_now() end
 
   local RNG_STATE_BYTES = ffi.C.MRL_RNG_STATE_BYTES
 
