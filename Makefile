@@ -23,6 +23,8 @@ SAN ?=
 
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUA_LIBS := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
+# LuaJIT's headers, for the LuaJIT binding's env worker library (optional)
+LUAJIT_CFLAGS := $(shell pkg-config --cflags luajit 2>/dev/null)
 HAVE_READLINE := $(shell test -f /usr/include/readline/readline.h && echo 1)
 
 OPT ?= -O2
@@ -51,10 +53,11 @@ LIB_SO := $(BUILD)/libmoonrl.so
 HOST := $(BUILD)/moonrl
 LUAMOD := $(BUILD)/lua/moonrl/core.so
 CDEF := $(BUILD)/moonrl_cdef.h
+LJLIB := $(BUILD)/libmoonrl_luajit.so
 
 .PHONY: all deps run test test-unit test-asan tsan bench install clean check-deps
 
-all: $(LIB_A) $(LIB_SO) $(HOST) $(LUAMOD) $(CDEF)
+all: $(LIB_A) $(LIB_SO) $(HOST) $(LUAMOD) $(CDEF) $(if $(LUAJIT_CFLAGS),$(LJLIB))
 
 # ---------------------------------------------------------------- packages
 # As root: apt-get installs what is missing.  Otherwise print the line and stop.
@@ -106,6 +109,15 @@ $(LUAMOD): $(BINDING_OBJ) $(LIB_A)
 $(HOST): $(HOST_OBJ) $(BINDING_OBJ) $(LIB_A)
 	$(CC) -o $@ $(HOST_OBJ) $(BINDING_OBJ) $(LIB_A) $(LDFLAGS_SAN) $(LUA_LIBS) \
 	  $(if $(HAVE_READLINE),-lreadline) $(LDLIBS) -ldl -Wl,-E
+
+# The LuaJIT binding's env worker states: bindings/lua54/env_worker.c compiled
+# against LuaJIT's headers.  The lua_* symbols stay undefined, resolved from
+# the process's own LuaJIT (luajit and LOVE export them): never a second copy.
+$(LJLIB): bindings/luajit/env_worker_ffi.c bindings/lua54/env_worker.c \
+          bindings/lua54/env_worker.h bindings/lua54/lua_compat.h runtime/moonrl.h $(LIB_SO)
+	$(CC) $(CFLAGS) $(LUAJIT_CFLAGS) -Ibindings/lua54 -shared -o $@ \
+	  bindings/luajit/env_worker_ffi.c bindings/lua54/env_worker.c \
+	  -L$(BUILD) -lmoonrl -Wl,-rpath,'$$ORIGIN' $(LDFLAGS_SAN) $(LDLIBS)
 
 # The header with preprocessor lines removed: what the LuaJIT FFI binding cdefs.
 $(CDEF): runtime/moonrl.h

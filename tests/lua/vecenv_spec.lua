@@ -51,8 +51,8 @@ describe("moonrl.vec", function()
     local v = vec.make("CartPole-v1", {num_envs = 4, threads = 2, seed = 1})
     assert.equal(4, v.num_envs)
     assert.equal(4, v.obs_dim)
-    -- Worker threads are the Lua 5.4 binding's; LuaJIT steps in-process.
-    local threads = require("moonrl.core").binding == "lua54" and 2 or 0
+    -- worker threads under both VMs (LuaJIT: libmoonrl_luajit.so)
+    local threads = 2
     assert.equal(threads, v.threads)
     assert.equal(500, v.max_episode_steps)
     assert.same({type = "discrete", n = 2}, v.action_space)

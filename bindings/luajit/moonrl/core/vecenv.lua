@@ -3,10 +3,12 @@
 -- (moonrl.VecEnv, moonrl.Rollout).  Loaded by moonrl/core.lua, which passes
 -- itself to the function this file returns.
 --
--- The env copies live in the calling Lua state, always: `threads` is
--- accepted and ignored (worker threads, each with its own lua_State, are a
--- feature of the Lua 5.4 binding; LuaJIT has no threads to give them), and
--- threads() reports 0.
+-- An env file runs on private worker states, as under Lua 5.4: LuaJIT
+-- states made by libmoonrl_luajit.so (bindings/lua54/env_worker.c compiled
+-- against LuaJIT, see bindings/luajit/env_worker_ffi.c), stepped on the
+-- vecenv's threads when threads > 1.  Inline envs (and env files when that
+-- library is missing) live in the calling Lua state, stepped through FFI
+-- callbacks.
 --
 -- The batching, time-limit bookkeeping, action clipping, episode statistics
 -- and rollout collection are the C engine's (mrl_vecenv_*, mrl_rollout_*),
@@ -170,7 +172,9 @@ return function(core)
   vecenv_mt.__tostring = function(self)
     if self.h == nil then return "moonrl.VecEnv (closed)" end
     return format("moonrl.VecEnv (%s, %d envs, %s)", self._name, self._n,
-                  self._inline and "inline" or "calling thread")
+                  self._inline and "inline" or
+                  (self._threads or 0) > 0 and format("%d threads", self._threads) or
+                  "calling thread")
   end
 
   -- The spaces of copy 0: obs_dim, kind, action_n, bounds (floats or nil).
@@ -392,6 +396,171 @@ return function(core)
     jit.flush()
   end
 
+  -- The views step() returns, made once (live views of the engine's
+  -- buffers).  They keep alive what their memory belongs to (K), not self:
+  -- self holds them, and the weak-keyed anchor table of core.lua is no
+  -- ephemeron under LuaJIT, so anchoring self would keep it forever.
+  local function make_views(self, h)
+    local n, od, box = self._n, self._od, self.box
+    local term_f, trunc_f = self._term_f, self._trunc_f
+    local K = {h = self.h, box = box, term_f = term_f, trunc_f = trunc_f}
+    self._obs = I.pushview(K, box, 4, ffi.cast("float *", C.mrl_vecenv_obs(h)), 2, {n, od})
+    self._rew = I.pushview(K, box, 4, ffi.cast("float *", C.mrl_vecenv_rewards(h)), 1, {n})
+    self._term = I.pushview(K, box, 4, term_f, 1, {n})
+    self._trunc = I.pushview(K, box, 4, trunc_f, 1, {n})
+    self._final = I.pushview(K, box, 4, ffi.cast("float *", C.mrl_vecenv_final_obs(h)), 2, {n, od})
+  end
+
+  -- ------------------------------------------ env files on worker states
+  -- An env file runs on worker states:
+  -- LuaJIT states of this process made by libmoonrl_luajit.so (the Lua 5.4
+  -- binding's env_worker.c compiled against LuaJIT), stepped by the
+  -- vecenv's own threads, with the 5.4 workers' sandbox, budget and memory
+  -- cap.  Values cross as text: the config here, the spaces back.
+  local ljw_lib, ljw_why
+  local function ljw()
+    if ljw_lib or ljw_why then return ljw_lib, ljw_why end
+    ffi.cdef[[
+typedef struct mrl_ljw_spec {
+  const char *source, *env_path, *path, *cpath, *cfg_text;
+  int num_envs, threads, trusted;
+  int64_t budget, memory, max_steps, seed;
+} mrl_ljw_spec;
+typedef struct vl_pool mrl_ljw;
+int mrl_ljw_abi(void);
+mrl_ljw *mrl_ljw_new(const mrl_ljw_spec *s, char *err, size_t errlen);
+void mrl_ljw_describe(const mrl_ljw *p, int *obs_dim, int *kind, int *action_n,
+                      const float **bounds, int64_t *max_steps, const char **name,
+                      int *workers);
+const mrl_env_ops *mrl_ljw_ops(void);
+const char *mrl_ljw_error(const mrl_ljw *p);
+double mrl_ljw_memory(const mrl_ljw *p, double *cap);
+void mrl_ljw_free(mrl_ljw *p);
+char *mrl_ljw_space(mrl_ljw *p, int which);
+void mrl_ljw_free_text(char *s);
+]]
+    local dir = I.LIBPATH and I.LIBPATH:match("^(.*[/\\])")
+    local tried = {}
+    for _, path in ipairs{os.getenv("MOONRL_LUAJIT_LIB") or false,
+                          dir and dir .. "libmoonrl_luajit.so" or false} do
+      if path then
+        local ok, lib = pcall(ffi.load, path)
+        if ok and lib.mrl_ljw_abi() == 1 then
+          ljw_lib = lib
+          return lib
+        end
+        tried[#tried + 1] = ok and (path .. ": another ABI") or tostring(lib)
+      end
+    end
+    ljw_why = #tried > 0 and table.concat(tried, "; ") or "libmoonrl_luajit.so not found"
+    return nil, ljw_why
+  end
+
+  -- Plain data as a Lua expression the worker loads as text.
+  local function ser(v, depth, out)
+    local t = type(v)
+    if t == "number" then
+      if v ~= v then out[#out + 1] = "(0/0)"
+      elseif v == math.huge then out[#out + 1] = "(1/0)"
+      elseif v == -math.huge then out[#out + 1] = "(-1/0)"
+      else out[#out + 1] = format("%.17g", v) end
+    elseif t == "string" then out[#out + 1] = format("%q", v)
+    elseif t == "boolean" then out[#out + 1] = tostring(v)
+    elseif t == "table" then
+      if depth >= 16 then error("config: tables nested deeper than 16 (a cycle?)", 0) end
+      out[#out + 1] = "{"
+      for k, x in pairs(v) do
+        out[#out + 1] = "["
+        ser(k, depth + 1, out)
+        out[#out + 1] = "]="
+        ser(x, depth + 1, out)
+        out[#out + 1] = ","
+      end
+      out[#out + 1] = "}"
+    else
+      error(format("config: a %s cannot be copied into a worker state " ..
+                   "(only numbers, strings, booleans and tables)", t), 0)
+    end
+  end
+
+  local function unser(text)
+    local f = assert(loadstring(text, "=space"))
+    setfenv(f, {})
+    return f()
+  end
+
+  local function worker_vecenv(o)
+    local W, why = ljw()
+    if not W then
+      if o.memory > 0 then
+        raise("vecenv: a memory cap needs the env worker states of the LuaJIT binding (" ..
+              why .. ")")
+      end
+      return nil
+    end
+    local cfg_text
+    if o.config ~= nil then
+      local out = {"return "}
+      local ok, e = pcall(ser, o.config, 0, out)
+      if not ok then raise(format("env '%s' copy 0: %s", tostring(o.source), e)) end
+      cfg_text = table.concat(out)
+    end
+    local s = ffi.new("mrl_ljw_spec")
+    local source = tostring(o.source)
+    local path, cpath = package.path, package.cpath
+    s.source, s.env_path, s.path, s.cfg_text = source, o.env_path, path, cfg_text
+    s.cpath = o.trusted and cpath or nil
+    s.num_envs, s.threads, s.trusted = o.n, o.threads, o.trusted and 1 or 0
+    s.budget, s.memory, s.max_steps, s.seed = o.budget, o.memory, o.max_steps, o.seed
+    local err = ffi.new("char[700]")
+    local p = W.mrl_ljw_new(s, err, 700)
+    if p == nil then raise(ffi.string(err)) end
+    local od_, kind_, an_ = ffi.new("int[1]"), ffi.new("int[1]"), ffi.new("int[1]")
+    local b_, ms_, nm_, wk_ = ffi.new("const float *[1]"), ffi.new("int64_t[1]"),
+                              ffi.new("const char *[1]"), ffi.new("int[1]")
+    W.mrl_ljw_describe(p, od_, kind_, an_, b_, ms_, nm_, wk_)
+    local n, od, kind, an, workers = o.n, od_[0], kind_[0], an_[0], wk_[0]
+    local spaces = {}
+    for which = 0, 1 do
+      local text = W.mrl_ljw_space(p, which)
+      if text == nil then
+        W.mrl_ljw_free(p)
+        raise("vecenv: out of memory")
+      end
+      local str = ffi.string(text)
+      W.mrl_ljw_free_text(text)
+      spaces[which + 1] = unser(str)
+    end
+    local name = ffi.string(nm_[0])
+    local max_steps = tonumber(ms_[0])
+    local desc = ffi.new("mrl_env_desc")
+    desc.num_envs, desc.obs_dim, desc.action_kind, desc.action_n = n, od, kind, an
+    desc.blocks, desc.max_episode_steps, desc.name = workers, max_steps, name
+    if b_[0] ~= nil then desc.low, desc.high = b_[0], b_[0] + an end
+    local out = ffi.new("mrl_vecenv *[1]")
+    -- the vecenv owns p from here (its destroy frees the worker states)
+    local st = C.mrl_vecenv_new(out, W.mrl_ljw_ops(), p, desc)
+    if st ~= OK then
+      raise(format("vecenv: %s (obs_dim %d, action_n %d)", I.status_string(st), od, an))
+    end
+    local self = setmetatable({
+      h = nil, box = box_t(), _n = n, _od = od, _name = name, _inline = false,
+      _max_steps = max_steps, _seed = o.seed, _resets = 0, _has_reset = false,
+      _term_f = floats_t(n), _trunc_f = floats_t(n), _ospace = spaces[1], _aspace = spaces[2],
+      _kind = kind, _an = an, _actbuf = floats_t(n), _cbs = {},
+      _threads = workers > 1 and workers or 0, _W = W, _pool = p,
+    }, vecenv_mt)
+    -- the message of the failing copy, as the ops left it
+    self._S = setmetatable({}, {__index = function(_, k)
+      if k == "err" then return ffi.string(W.mrl_ljw_error(p)) end
+    end})
+    local h = out[0]
+    self.h = ffi.gc(h, C.mrl_vecenv_free)
+    self.box[0] = h
+    make_views(self, h)
+    return self
+  end
+
   local function call_reset(env, seed) return env:reset(seed) end
   local function call_step(env, a) return env:step(a) end
 
@@ -405,12 +574,13 @@ return function(core)
     local config = t.config
     if config ~= nil and type(config) ~= "table" then raise("vecenv: field 'config' must be a table") end
     local n = I.optintfield(t, "num_envs", 1, 1, 65536)
-    I.optintfield(t, "threads", 0, 0, 256) -- accepted; envs run in this state
+    local threads = I.optintfield(t, "threads", 0, 0, 256)
     local seed = I.optintfield(t, "seed", 0)
     local budget = I.optintfield(t, "budget", 0, 0, 2147483647)
-    if I.optintfield(t, "memory", 0, 0, 2 ^ 53) > 0 then
-      raise("vecenv: a memory cap needs the Lua 5.4 binding (the LuaJIT binding runs " ..
-            "envs in the caller's own Lua state)")
+    local memory = I.optintfield(t, "memory", 0, 0, 2 ^ 53)
+    if inline_env and memory > 0 then
+      raise("vecenv: a memory cap needs an env file (an inline env runs in the caller's " ..
+            "own Lua state)")
     end
     local trusted = t.trusted and true or nil
     local max_steps = -1 -- the env's own
@@ -422,6 +592,13 @@ return function(core)
       raise("vecenv: field 'env_path' must be a string")
     end
     local name = inline_env and "inline" or tostring(source)
+    if not inline_env then
+      local self = worker_vecenv{source = source, config = config, n = n, threads = threads,
+                                 seed = seed, budget = budget, memory = memory,
+                                 trusted = trusted, max_steps = max_steps,
+                                 env_path = env_path}
+      if self then return self end
+    end
 
     -- the copies: under a budget, each call of env code (the file's top
     -- level, Env.new, the probe's reset and step) gets the budget and the
@@ -631,17 +808,7 @@ return function(core)
       for _, cb in ipairs(cbs) do cb:free() end
     end)
     self.box[0] = h
-    -- The views step() returns, made once (live views of the engine's
-    -- buffers).  They keep alive what their memory belongs to (K), not self:
-    -- self holds them, and the weak-keyed anchor table of core.lua is no
-    -- ephemeron under LuaJIT, so anchoring self would keep it forever.
-    local box = self.box
-    local K = {h = self.h, box = box, term_f = term_f, trunc_f = trunc_f}
-    self._obs = I.pushview(K, box, 4, ffi.cast("float *", C.mrl_vecenv_obs(h)), 2, {n, od})
-    self._rew = I.pushview(K, box, 4, ffi.cast("float *", C.mrl_vecenv_rewards(h)), 1, {n})
-    self._term = I.pushview(K, box, 4, term_f, 1, {n})
-    self._trunc = I.pushview(K, box, 4, trunc_f, 1, {n})
-    self._final = I.pushview(K, box, 4, ffi.cast("float *", C.mrl_vecenv_final_obs(h)), 2, {n, od})
+    make_views(self, h)
     return self
   end
 
@@ -752,7 +919,15 @@ return function(core)
   function VE.total_steps(self) return tonumber(C.mrl_vecenv_total_steps(checkvec(self, "total_steps"))) end
   function VE.num_envs(self) checkvec(self, "num_envs") return self._n end
   function VE.obs_dim(self) checkvec(self, "obs_dim") return self._od end
-  function VE.threads(self) checkvec(self, "threads") return 0 end
+  function VE.threads(self) checkvec(self, "threads") return self._threads or 0 end
+  -- bytes held by the worker states (0 for envs in this state), and the cap
+  function VE.memory(self)
+    checkvec(self, "memory")
+    if not self._pool then return 0, 0 end
+    local cap = ffi.new("double[1]")
+    local used = self._W.mrl_ljw_memory(self._pool, cap)
+    return used, cap[0]
+  end
   function VE.max_episode_steps(self) checkvec(self, "max_episode_steps") return self._max_steps end
   function VE.observation_space(self)
     checkvec(self, "observation_space")

@@ -1,0 +1,885 @@
+/*
+** env_worker.c — env worker states (see env_worker.h).
+**
+** Private states open base, package, table, string, math and also io, os
+** and debug, which `moonrl.envs` needs to find and sandbox env files (the
+** env scripts themselves run in its restricted environment); package.path
+** is the caller's, package.cpath is empty so no C module loads in a worker
+** (a trusted env, {trusted = true}, gets the caller's cpath and globals).
+** A private state allocates through vl_alloc, which counts its bytes and,
+** with a memory cap, refuses what would exceed it: Lua turns that into a
+** memory error ("env '<id>' copy <i>: memory cap of N bytes exceeded"),
+** never an abort.  The instruction budget is a count hook armed before
+** every call of env code (loading included: each call of the file's chunk,
+** Env.new, reset and step gets the budget; the whole load of a copy is
+** also bounded, by the budget plus VL_LOAD_EXTRA for moonrl's own checks).
+** Under LuaJIT a budgeted state runs with the JIT off: compiled code does
+** not run count hooks.
+**
+** Every call into a private state is protected (a raise outside a pcall
+** would panic the thread): a batch of env calls is one lua_pcall of a C
+** function, and its error becomes "env '<id>' copy <i>: <message>".  The
+** values an env returns are converted here into the vecenv's rows and
+** committed (mrl_vecenv_commit_*), which checks them, counts the episodes
+** and applies the time limit.
+*/
+#include "env_worker.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef MRL_LUAJIT
+int luaopen_moonrl_core(lua_State *L);
+#endif
+
+static char vl_budget_key;
+
+
+/* ------------------------------------------------------- plain-data copy */
+
+/* Copies the value at idx of `from` onto `to` (numbers, strings, booleans,
+** nil and tables of those): how configs and spaces cross between states.
+** Returns 0, or -1 with a message in err.  Raises in `to` only on memory
+** errors, so `to` must be protected when it is not the caller's state. */
+int mrlW_xcopy(lua_State *from, int idx, lua_State *to, int depth,
+                    const char *where, char *err, size_t errlen) {
+  idx = lua_absindex(from, idx);
+  switch (lua_type(from, idx)) {
+    case LUA_TNIL: lua_pushnil(to); return 0;
+    case LUA_TBOOLEAN: lua_pushboolean(to, lua_toboolean(from, idx)); return 0;
+    case LUA_TNUMBER:
+      if (lua_isinteger(from, idx)) lua_pushinteger(to, lua_tointeger(from, idx));
+      else lua_pushnumber(to, lua_tonumber(from, idx));
+      return 0;
+    case LUA_TSTRING: {
+      size_t len;
+      const char *s = lua_tolstring(from, idx, &len);
+      lua_pushlstring(to, s, len);
+      return 0;
+    }
+    case LUA_TTABLE: break;
+    default:
+      snprintf(err, errlen, "%s: a %s cannot be copied into a worker state "
+               "(only numbers, strings, booleans and tables)", where,
+               lua_typename(from, lua_type(from, idx)));
+      return -1;
+  }
+  if (depth >= VL_MAXDEPTH) {
+    snprintf(err, errlen, "%s: tables nested deeper than %d (a cycle?)", where,
+             VL_MAXDEPTH);
+    return -1;
+  }
+  /* Absolute indices throughout: from and to may be the same state. */
+  lua_newtable(to);
+  int tidx = lua_gettop(to);
+  lua_pushnil(from);
+  while (lua_next(from, idx)) {
+    int vidx = lua_gettop(from);
+    if (mrlW_xcopy(from, vidx - 1, to, depth + 1, where, err, errlen) != 0 ||
+        mrlW_xcopy(from, vidx, to, depth + 1, where, err, errlen) != 0)
+      return -1;  /* the caller raises, which discards both stacks' extras */
+    lua_rawset(to, tidx);
+    lua_pop(from, 1);
+  }
+  return 0;
+}
+
+/* -------------------------------------------------------- worker states */
+
+/* In W (protected, arg 1 the {path, cpath} strings). */
+static int vl_openlibs(lua_State *W) {
+  /* (not LuaJIT's ffi, bit or jit: nothing in a worker needs them) */
+  static const luaL_Reg libs[] = {
+    {"_G", luaopen_base},             {LUA_LOADLIBNAME, luaopen_package},
+    {LUA_TABLIBNAME, luaopen_table},  {LUA_STRLIBNAME, luaopen_string},
+    {LUA_MATHLIBNAME, luaopen_math},  {LUA_IOLIBNAME, luaopen_io},
+    {LUA_OSLIBNAME, luaopen_os},      {LUA_DBLIBNAME, luaopen_debug},
+    {NULL, NULL}};
+  for (const luaL_Reg *l = libs; l->func; l++) {
+#ifdef MRL_LUAJIT
+    lua_pushcfunction(W, l->func);
+    lua_pushstring(W, l->name);
+    lua_call(W, 1, 0);
+#else
+    luaL_requiref(W, l->name, l->func, 1);
+    lua_pop(W, 1);
+#endif
+  }
+  const char *const *paths = lua_touserdata(W, 1);  /* path, cpath */
+  lua_getglobal(W, "package");
+  lua_pushstring(W, paths[0]);
+  lua_setfield(W, -2, "path");
+  if (paths[1]) lua_pushstring(W, paths[1]);  /* trusted: the caller's */
+  else lua_pushliteral(W, "");
+  lua_setfield(W, -2, "cpath");
+#ifndef MRL_LUAJIT
+  /* moonrl.core is the module already linked into this process: a trusted
+  ** env that requires it must not load a second copy of the runtime. */
+  lua_getfield(W, -1, "preload");
+  lua_pushcfunction(W, luaopen_moonrl_core);
+  lua_setfield(W, -2, "moonrl.core");
+  lua_pop(W, 1);
+#endif
+  lua_pop(W, 1);
+  return 0;
+}
+
+/* The allocator of private states: counts bytes, refuses growth beyond the
+** pool's cap (Lua raises a memory error).  A shrink never fails, as Lua
+** requires.  Only the thread running the state calls it. */
+static void *vl_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  vl_worker *w = ud;
+  size_t old = ptr ? osize : 0;  /* without ptr, osize is a type tag */
+  if (nsize == 0) {
+    free(ptr);
+    w->mem -= old;
+    return NULL;
+  }
+  size_t cap = w->pool->mem_cap;
+  if (cap && !w->uncapped && nsize > old &&
+      (nsize - old > cap || w->mem + (nsize - old) > cap)) {
+    w->mem_hit = 1;
+    return NULL;
+  }
+  void *q = realloc(ptr, nsize);
+  if (!q && nsize > old) return NULL;
+  w->mem = w->mem - old + nsize;
+  return q ? q : ptr;
+}
+
+/* Every call into a private state is protected, so this is unreachable;
+** Lua aborts after it returns. */
+static int vl_panic(lua_State *W) {
+  const char *m = lua_tostring(W, -1);
+  fprintf(stderr, "moonrl: unprotected error in an env worker state: %s\n", m ? m : "?");
+  return 0;
+}
+
+/* The message of a failed pcall on top of W, popped into buf. */
+void mrlW_errobj(lua_State *W, char *buf, size_t len) {
+  const char *m = lua_type(W, -1) == LUA_TSTRING || lua_type(W, -1) == LUA_TNUMBER
+                      ? lua_tostring(W, -1)
+                      : NULL;
+  if (m) snprintf(buf, len, "%s", m);
+  else snprintf(buf, len, "(error object is a %s value)", luaL_typename(W, -1));
+  lua_pop(W, 1);
+}
+
+static void vl_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &vl_budget_key);
+  lua_Integer n = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  /* From now on fire at every instruction: a script that catches this
+  ** error with pcall cannot buy itself another budget. */
+  lua_sethook(L, vl_hook, LUA_MASKCOUNT, 1);
+  /* Level 0 is the env code that ran out (a hook has no frame of its own). */
+  lua_Debug where;
+  /* lua_error, not luaL_error, which would prefix a second position. */
+  if (lua_getstack(L, 0, &where) && lua_getinfo(L, "Sl", &where) &&
+      where.currentline > 0)
+    lua_pushfstring(L, "%s:%d: instruction budget of %d exceeded", where.short_src,
+                    where.currentline, (int)n);  /* n <= INT_MAX */
+  else
+    lua_pushfstring(L, "instruction budget of %d exceeded", (int)n);
+  lua_error(L);
+}
+
+/* guard(f, ...) for moonrl.envs in a worker state: pcall(f, ...) with the
+** per-call budget; the hook that was set before (the load's overall bound)
+** comes back afterwards, its count restarted. */
+static int vl_guard(lua_State *W) {
+  lua_Hook h = lua_gethook(W);
+  int mask = lua_gethookmask(W), count = lua_gethookcount(W);
+  lua_rawgetp(W, LUA_REGISTRYINDEX, &vl_budget_key);
+  lua_Integer n = lua_tointeger(W, -1);
+  lua_pop(W, 1);
+  if (n > 0) lua_sethook(W, vl_hook, LUA_MASKCOUNT, (int)n);
+  int st = lua_pcall(W, lua_gettop(W) - 1, LUA_MULTRET, 0);
+  lua_sethook(W, h, mask, count);
+  lua_pushboolean(W, st == LUA_OK);
+  lua_insert(W, 1);
+  return lua_gettop(W);
+}
+
+/* Reads a 1-D box or discrete space at the top of W into the pool (the
+** first copy's spaces define the batch). */
+static void vl_read_spaces(lua_State *W, vl_pool *p, int env) {
+  lua_getfield(W, env, "observation_space");
+  if (!lua_istable(W, -1)) luaL_error(W, "the env has no observation_space table");
+  lua_getfield(W, -1, "type");
+  if (!lua_isstring(W, -1) || strcmp(lua_tostring(W, -1), "box") != 0)
+    luaL_error(W, "observation_space must be a box");
+  lua_getfield(W, -2, "shape");
+  if (!lua_istable(W, -1) || lua_rawlen(W, -1) != 1)
+    luaL_error(W, "observation_space.shape must be {dim}");
+  lua_rawgeti(W, -1, 1);
+  lua_Integer d = lua_tointeger(W, -1);
+  if (d < 1 || d > MRL_MAX_WIDTH)
+    luaL_error(W, "observation_space.shape[1] must be an integer in [1, %d]",
+               (int)MRL_MAX_WIDTH);
+  p->obs_dim = (int)d;
+  lua_pop(W, 4);
+
+  lua_getfield(W, env, "action_space");
+  if (!lua_istable(W, -1)) luaL_error(W, "the env has no action_space table");
+  int as = lua_gettop(W);
+  lua_getfield(W, as, "type");
+  const char *type = lua_isstring(W, -1) ? lua_tostring(W, -1) : "";
+  if (strcmp(type, "discrete") == 0) {
+    lua_getfield(W, as, "n");
+    lua_Integer n = lua_tointeger(W, -1);
+    if (n < 1 || n > MRL_MAX_WIDTH)
+      luaL_error(W, "action_space.n must be an integer in [1, %d]", (int)MRL_MAX_WIDTH);
+    p->kind = MRL_DISCRETE;
+    p->action_n = (int)n;
+    p->width = 1;
+  } else if (strcmp(type, "box") == 0) {
+    lua_getfield(W, as, "shape");
+    lua_Integer n = 0;
+    if (lua_istable(W, -1) && lua_rawlen(W, -1) == 1) {
+      lua_rawgeti(W, -1, 1);
+      n = lua_tointeger(W, -1);
+      lua_pop(W, 1);
+    } else if (lua_isinteger(W, -1)) {
+      n = lua_tointeger(W, -1);
+    }
+    if (n < 1 || n > MRL_MAX_WIDTH)
+      luaL_error(W, "action_space.shape must be {n} with n in [1, %d]", (int)MRL_MAX_WIDTH);
+    p->kind = MRL_BOX;
+    p->action_n = p->width = (int)n;
+    float *b = malloc(2 * (size_t)n * sizeof(float));
+    if (!b) luaL_error(W, "out of memory");
+    free(p->bounds);
+    p->bounds = b;
+    int bounded = 1;
+    const char *names[2] = {"low", "high"};
+    for (int k = 0; k < 2 && bounded; k++) {
+      int t = lua_getfield(W, as, names[k]);
+      for (lua_Integer j = 0; j < n && bounded; j++) {
+        double x;
+        if (t == LUA_TNUMBER) {
+          x = lua_tonumber(W, -1);
+        } else if (t == LUA_TTABLE) {
+          lua_rawgeti(W, -1, j + 1);
+          x = lua_isnumber(W, -1) ? lua_tonumber(W, -1) : NAN;
+          lua_pop(W, 1);
+        } else {
+          x = NAN;
+        }
+        if (isnan(x)) bounded = 0;
+        else b[k * n + j] = (float)x;
+      }
+      lua_pop(W, 1);
+    }
+    if (!bounded) {
+      free(p->bounds);
+      p->bounds = NULL;
+    }
+  } else {
+    luaL_error(W, "action_space.type must be 'discrete' or 'box'");
+  }
+  lua_settop(W, as - 1);
+}
+
+/* In W (protected): pushes a new env object for `copy`:
+** envs.load(source, a fresh copy of the config, opts) in a worker state. */
+static void vl_load_copy(lua_State *W, vl_worker *w, int envs_mod, int copy) {
+  vl_pool *p = w->pool;
+  char err[256];
+  lua_getfield(W, envs_mod, "load");
+  lua_pushstring(W, p->source);
+  if (w->cfg_ref != LUA_NOREF) {
+    lua_rawgeti(W, LUA_REGISTRYINDEX, w->cfg_ref);
+    if (mrlW_xcopy(W, lua_gettop(W), W, 0, "config", err, sizeof err) != 0)
+      luaL_error(W, "%s", err);
+    lua_remove(W, -2);
+  } else {
+    lua_pushnil(W);
+  }
+  lua_createtable(W, 0, 4);
+  if (p->env_path) {
+    lua_pushstring(W, p->env_path);
+    lua_setfield(W, -2, "env_path");
+  }
+  /* one smoke test on a throwaway instance is enough for the batch */
+  lua_pushboolean(W, copy == 0);
+  lua_setfield(W, -2, "probe");
+  if (p->trusted) {
+    lua_pushboolean(W, 1);
+    lua_setfield(W, -2, "trusted");
+  }
+  if (p->budget > 0) {
+    lua_pushcfunction(W, vl_guard);
+    lua_setfield(W, -2, "guard");
+    lua_Integer n = p->budget + VL_LOAD_EXTRA;
+    lua_sethook(W, vl_hook, LUA_MASKCOUNT, n > INT_MAX ? INT_MAX : (int)n);
+  }
+  lua_call(W, 3, 1);
+  lua_sethook(W, NULL, 0, 0);
+}
+
+/* In W (protected): the moonrl.envs module of a worker state, pushed; the
+** first call also points the string metatable at the sandbox's guarded
+** string library (not for trusted envs). */
+#ifdef MRL_LUAJIT
+/* LuaJIT's pcall nests without the C stack, so a recursion through pcall
+** that catches its own errors grows until the Lua stack is full, where the
+** count hook cannot run: the budget would never stop it.  Budgeted LuaJIT
+** workers get this pcall and xpcall instead (the sandbox copies them from
+** the globals): at most VL_PCALL_DEPTH deep, as Lua 5.4's C stack bounds
+** the same recursion (a catchable error), and never catching a stack
+** overflow. */
+enum { VL_PCALL_DEPTH = 200 };
+
+static int vl_pcall_k(lua_State *W, int x) {
+  vl_worker *w = lua_touserdata(W, lua_upvalueindex(1));
+  int base = x ? 2 : 1;  /* xpcall(f, handler, ...) */
+  luaL_checkany(W, 1);
+  if (x) {
+    luaL_checktype(W, 2, LUA_TFUNCTION);
+    lua_pushvalue(W, 1);  /* f above the handler */
+    lua_insert(W, 3);
+    base = 3;
+  }
+  if (w->pdepth >= VL_PCALL_DEPTH)
+    return luaL_error(W, "pcall nested more than %d deep", VL_PCALL_DEPTH);
+  w->pdepth++;
+  int st = lua_pcall(W, lua_gettop(W) - base, LUA_MULTRET, x ? 2 : 0);
+  w->pdepth--;
+  if (st != LUA_OK) {
+    const char *m = lua_tostring(W, -1);
+    if (st == LUA_ERRERR || (m && strstr(m, "stack overflow"))) return lua_error(W);
+    lua_pushboolean(W, 0);
+    lua_insert(W, -2);
+    return 2;
+  }
+  lua_pushboolean(W, 1);
+  lua_insert(W, base);
+  return lua_gettop(W) - base + 1;
+}
+static int vl_pcall(lua_State *W) { return vl_pcall_k(W, 0); }
+static int vl_xpcall(lua_State *W) { return vl_pcall_k(W, 1); }
+#endif
+
+static int vl_envs_module(lua_State *W, vl_pool *p) {
+  lua_sethook(W, NULL, 0, 0);
+#ifdef MRL_LUAJIT
+  if (p->budget > 0) {
+    /* the state's first load, before the sandbox copies the globals */
+    lua_getglobal(W, "pcall");
+    int plain = lua_tocfunction(W, -1) != vl_pcall;
+    lua_pop(W, 1);
+    if (plain) {
+      vl_worker *w = NULL;
+      for (int k = 0; k < p->nworkers; k++)
+        if (p->w[k].L == W) w = &p->w[k];
+      lua_pushlightuserdata(W, w);
+      lua_pushcclosure(W, vl_pcall, 1);
+      lua_setglobal(W, "pcall");
+      lua_pushlightuserdata(W, w);
+      lua_pushcclosure(W, vl_xpcall, 1);
+      lua_setglobal(W, "xpcall");
+    }
+  }
+#endif
+  lua_getglobal(W, "require");
+  lua_pushliteral(W, "moonrl.envs");
+  lua_call(W, 1, 1);
+  if (!p->trusted) {
+    lua_getfield(W, -1, "harden_state");
+    if (lua_isfunction(W, -1)) lua_call(W, 0, 0);
+    else lua_pop(W, 1);
+  }
+  return lua_gettop(W);
+}
+
+/* In W (protected): creates the worker's copies and its action tables. */
+int mrlW_load(lua_State *W) {
+  vl_loadargs *a = lua_touserdata(W, 1);
+  vl_worker *w = a->w;
+  vl_pool *p = w->pool;
+  int is_inline = W == a->from;
+  int src_idx = 2, cfg_idx = is_inline && !lua_isnil(W, 3) ? 3 : 0;
+  char err[256];
+  int envs_mod = 0;
+  if (!is_inline) {
+    if (p->budget > 0) {
+      lua_pushinteger(W, p->budget);
+      lua_rawsetp(W, LUA_REGISTRYINDEX, &vl_budget_key);
+    }
+    envs_mod = vl_envs_module(W, p);
+    if (a->cfg_text) {
+      /* text we made from plain data ("return {...}"), never binary */
+      if (luaL_loadbufferx(W, a->cfg_text, strlen(a->cfg_text), "=config", "t") != LUA_OK)
+        lua_error(W);
+      lua_call(W, 0, 1);
+      if (!lua_istable(W, -1)) luaL_error(W, "config: not a table");
+      w->cfg_ref = luaL_ref(W, LUA_REGISTRYINDEX);
+    } else if (a->cfg_idx) {
+      if (mrlW_xcopy(a->from, a->cfg_idx, W, 0, "config", err, sizeof err) != 0)
+        luaL_error(W, "%s", err);
+      w->cfg_ref = luaL_ref(W, LUA_REGISTRYINDEX);
+    }
+  }
+  lua_createtable(W, w->count, 0);
+  int list = lua_gettop(W);
+  for (int k = 0; k < w->count; k++) {
+    int copy = w->first + k;
+    w->cur = copy;
+    if (is_inline) {
+      /* A class has its own `new`; an object reaches it through its
+      ** metatable, and is used as it is. */
+      lua_pushliteral(W, "new");
+      lua_rawget(W, src_idx);
+      if (lua_isfunction(W, -1)) {
+        if (cfg_idx) lua_pushvalue(W, cfg_idx);
+        else lua_pushnil(W);
+        lua_call(W, 1, 1);
+        if (!lua_istable(W, -1)) luaL_error(W, "Env.new must return the env object");
+      } else {
+        lua_pop(W, 1);
+        if (p->n != 1)
+          luaL_error(W, "an env object (a table without new) can back only "
+                        "num_envs = 1; pass its class to get %d copies", p->n);
+        lua_pushvalue(W, src_idx);
+      }
+    } else {
+      vl_load_copy(W, w, envs_mod, copy);
+    }
+    int env = lua_gettop(W);
+    if (copy == 0) {
+      vl_read_spaces(W, p, env);
+      lua_getfield(W, env, "id");
+      const char *id = lua_tostring(W, -1);
+      if (id) snprintf(p->name, sizeof p->name, "%s", id);
+      lua_pop(W, 1);
+      if (a->max_steps < 0) {
+        lua_getfield(W, env, "max_episode_steps");
+        lua_Integer m = lua_tointeger(W, -1);
+        p->max_steps = m > 0 ? (int64_t)m : 0;
+        lua_pop(W, 1);
+      }
+    }
+    lua_rawseti(W, list, k + 1);
+  }
+  w->envs_ref = luaL_ref(W, LUA_REGISTRYINDEX);
+  if (!is_inline && w == p->w) {
+    /* the file itself, whose modification time reload(true) watches */
+    lua_getfield(W, envs_mod, "resolve");
+    lua_pushstring(W, p->source);
+    lua_createtable(W, 0, 1);
+    if (p->env_path) {
+      lua_pushstring(W, p->env_path);
+      lua_setfield(W, -2, "env_path");
+    }
+    lua_call(W, 2, 1);
+    if (lua_isstring(W, -1)) {
+      p->file = strdup(lua_tostring(W, -1));
+      if (!p->file) luaL_error(W, "out of memory");
+    }
+    lua_pop(W, 1);
+  }
+  return 0;
+}
+
+/* In W (protected): the worker's replacement copies for a reload, from the
+** file as it is now, into w->new_ref; the first must declare the spaces of
+** the running copies. */
+int mrlW_reload_load(lua_State *W) {
+  vl_worker *w = lua_touserdata(W, 1);
+  vl_pool *p = w->pool;
+  int envs_mod = vl_envs_module(W, p);
+  lua_createtable(W, w->count, 0);
+  int list = lua_gettop(W);
+  for (int k = 0; k < w->count; k++) {
+    w->cur = w->first + k;
+    vl_load_copy(W, w, envs_mod, w->first + k);
+    if (k == 0) {
+      lua_getfield(W, envs_mod, "same_spaces");
+      lua_rawgeti(W, LUA_REGISTRYINDEX, w->envs_ref);
+      lua_rawgeti(W, -1, 1);
+      lua_remove(W, -2);
+      lua_pushvalue(W, -3);
+      lua_call(W, 2, 2);
+      if (!lua_toboolean(W, -2))
+        luaL_error(W, "the reloaded env does not fit the running batch: %s",
+                   lua_isstring(W, -1) ? lua_tostring(W, -1) : "spaces differ");
+      lua_pop(W, 2);
+    }
+    lua_rawseti(W, list, k + 1);
+  }
+  w->new_ref = luaL_ref(W, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+/* At an episode boundary in vl_batch: copy k takes its replacement from the
+** last reload, if one waits (list and env are stack indices in W).  Returns
+** 1 when it swapped.  Nothing here allocates, so it cannot fail. */
+static int vl_swap(lua_State *W, vl_worker *w, int list, int env, int k) {
+  if (w->nswap == 0 || !w->swap[k]) return 0;
+  lua_rawgeti(W, LUA_REGISTRYINDEX, w->pending_ref);
+  lua_rawgeti(W, -1, k + 1);
+  lua_copy(W, -1, env);
+  lua_rawseti(W, list, k + 1);
+  lua_pop(W, 1);
+  w->swap[k] = 0;
+  if (--w->nswap == 0) {
+    luaL_unref(W, LUA_REGISTRYINDEX, w->pending_ref);
+    w->pending_ref = LUA_NOREF;
+  }
+  return 1;
+}
+
+/* In W (protected): the reusable action tables for a box env, one per copy
+** (an env must not keep the table it is given; it is refilled next step). */
+int mrlW_make_acts(lua_State *W) {
+  vl_worker *w = lua_touserdata(W, 1);
+  lua_createtable(W, w->count, 0);
+  for (int k = 0; k < w->count; k++) {
+    lua_createtable(W, w->pool->width, 0);
+    for (int j = 1; j <= w->pool->width; j++) {
+      lua_pushnumber(W, 0);
+      lua_rawseti(W, -2, j);
+    }
+    lua_rawseti(W, -2, k + 1);
+  }
+  w->acts_ref = luaL_ref(W, LUA_REGISTRYINDEX);
+  return 0;
+}
+
+/* ------------------------------------------------------------- batches */
+
+static void vl_read_obs(lua_State *W, vl_pool *p, int idx, float *row,
+                        const char *what) {
+  if (lua_type(W, idx) != LUA_TTABLE)
+    luaL_error(W, "%s returned obs of type %s (expected an array of %d numbers)",
+               what, luaL_typename(W, idx), p->obs_dim);
+  lua_Unsigned len = lua_rawlen(W, idx);
+  if (len != (lua_Unsigned)p->obs_dim)
+    luaL_error(W, "%s returned obs of length %d (expected %d)", what, (int)len,
+               p->obs_dim);
+  for (int j = 0; j < p->obs_dim; j++) {
+    int t = lua_rawgeti(W, idx, j + 1);
+    if (t != LUA_TNUMBER)
+      luaL_error(W, "%s returned obs[%d] of type %s (expected a number)", what,
+                 j + 1, lua_typename(W, t));
+    row[j] = (float)lua_tonumber(W, -1);  /* checked by the vecenv's commit */
+    lua_pop(W, 1);
+  }
+}
+
+static inline void vl_arm(lua_State *W, vl_pool *p) {
+  if (p->budget > 0) lua_sethook(W, vl_hook, LUA_MASKCOUNT, (int)p->budget);
+}
+
+/* env:reset(seed or nil) on the env at `env`, obs into copy i's row, then
+** committed; returns the commit's status.  An env with the optional fast
+** path reset_into(seed, obs) fills the reusable table at obs_tab instead of
+** returning a new one (same checks on what it wrote). */
+static int vl_reset_one(lua_State *W, vl_worker *w, int env, const uint64_t *seed,
+                        int i, int obs_tab) {
+  vl_pool *p = w->pool;
+  float *row = mrl_vecenv_row(w->v, i);
+  vl_arm(W, p);  /* before the lookup: an __index function is env code too */
+  int fast = lua_getfield(W, env, "reset_into") == LUA_TFUNCTION;
+  if (!fast) {
+    lua_pop(W, 1);
+    lua_getfield(W, env, "reset");
+  }
+  lua_pushvalue(W, env);
+  if (seed) lua_pushinteger(W, (lua_Integer)*seed);
+  else lua_pushnil(W);
+  if (fast) {
+    lua_pushvalue(W, obs_tab);
+    lua_call(W, 3, 0);
+    vl_read_obs(W, p, obs_tab, row, "reset_into");
+    return mrl_vecenv_commit_reset(w->v, i, "reset_into");
+  }
+  lua_call(W, 2, 1);
+  vl_read_obs(W, p, lua_gettop(W), row, "reset");
+  lua_pop(W, 1);
+  return mrl_vecenv_commit_reset(w->v, i, "reset");
+}
+
+/* In W (protected): the worker's reusable obs tables, one per copy, each
+** obs_dim zeros (an env must not keep the table it is given). */
+static void vl_make_obs_tables(lua_State *W, vl_worker *w) {
+  lua_createtable(W, w->count, 0);
+  for (int k = 0; k < w->count; k++) {
+    lua_createtable(W, w->pool->obs_dim, 0);
+    for (int j = 1; j <= w->pool->obs_dim; j++) {
+      lua_pushnumber(W, 0);
+      lua_rawseti(W, -2, j);
+    }
+    lua_rawseti(W, -2, k + 1);
+  }
+  w->obs_ref = luaL_ref(W, LUA_REGISTRYINDEX);
+}
+
+/* In W (protected): runs the block's call on the worker's copies; a
+** commit's failure ends it with w->st set (the vecenv has the message). */
+static int vl_batch(lua_State *W) {
+  vl_worker *w = lua_touserdata(W, 1);
+  vl_pool *p = w->pool;
+  int width = p->width;
+  lua_rawgeti(W, LUA_REGISTRYINDEX, w->envs_ref);
+  int list = lua_gettop(W);
+  int acts = 0;
+  if (w->cmd == VL_STEP && p->kind == MRL_BOX) {
+    lua_rawgeti(W, LUA_REGISTRYINDEX, w->acts_ref);
+    acts = lua_gettop(W);
+  }
+  if (w->obs_ref == 0) vl_make_obs_tables(W, w);
+  lua_rawgeti(W, LUA_REGISTRYINDEX, w->obs_ref);
+  int obsl = lua_gettop(W);
+  int base = lua_gettop(W);
+  for (int k = 0; k < w->count; k++) {
+    int i = w->first + k;
+    w->cur = i;
+    lua_rawgeti(W, list, k + 1);
+    int env = base + 1;
+    lua_rawgeti(W, obsl, k + 1);  /* base + 2: this copy's obs table */
+    int otab = base + 2;
+    if (w->cmd == VL_RESET) {
+      const uint64_t *sp = w->seeds ? &w->seeds[i] : NULL;
+      uint64_t rs = p->seed_base + (uint64_t)i + (uint64_t)p->reloads * 1000003u;
+      if (vl_swap(W, w, list, env, k) && !sp) sp = &rs;
+      if ((w->st = vl_reset_one(W, w, env, sp, i, otab)) != MRL_OK) return 0;
+      lua_settop(W, base);
+      continue;
+    }
+    vl_arm(W, p);
+    /* The optional fast path step_into(action, obs) → reward, terminated,
+    ** truncated writes the observation into the copy's reusable table:
+    ** no obs table (and no info table) is made per step. */
+    int fast = lua_getfield(W, env, "step_into") == LUA_TFUNCTION;
+    if (!fast) {
+      lua_pop(W, 1);
+      lua_getfield(W, env, "step");
+    }
+    lua_pushvalue(W, env);
+    const float *a = w->actions + (size_t)i * width;
+    if (p->kind == MRL_DISCRETE) {
+      lua_pushinteger(W, (lua_Integer)a[0]);
+    } else {
+      lua_rawgeti(W, acts, k + 1);
+      for (int j = 0; j < width; j++) {
+        lua_pushnumber(W, (lua_Number)a[j]);
+        lua_rawseti(W, -2, j + 1);
+      }
+    }
+    const char *what = "step";
+    int r;  /* stack index of the obs; reward, terminated, truncated follow */
+    if (fast) {
+      what = "step_into";
+      lua_pushvalue(W, otab);
+      lua_call(W, 3, 3);
+      lua_pushvalue(W, otab);
+      mrlc_rotate1(W, otab + 1);  /* obs (the table), reward, term, trunc */
+      r = otab + 1;
+    } else {
+      lua_call(W, 2, 4);
+      r = otab + 1;  /* obs, reward, terminated, truncated */
+    }
+    vl_read_obs(W, p, r, mrl_vecenv_row(w->v, i), what);
+    if (lua_type(W, r + 1) != LUA_TNUMBER)
+      luaL_error(W, "%s returned reward of type %s (expected a number; step "
+                    "must return obs, reward, terminated, truncated, info)",
+                 what, luaL_typename(W, r + 1));
+    if (lua_type(W, r + 2) != LUA_TBOOLEAN)
+      luaL_error(W, "%s returned terminated of type %s (expected a boolean)",
+                 what, luaL_typename(W, r + 2));
+    if (lua_type(W, r + 3) != LUA_TBOOLEAN)
+      luaL_error(W, "%s returned truncated of type %s (expected a boolean)",
+                 what, luaL_typename(W, r + 3));
+    int ended;
+    w->st = mrl_vecenv_commit_step(w->v, i, what, lua_tonumber(W, r + 1),
+                                   lua_toboolean(W, r + 2), lua_toboolean(W, r + 3),
+                                   &ended);
+    if (w->st != MRL_OK) return 0;
+    if (ended) {
+      lua_settop(W, otab);
+      uint64_t rs = p->seed_base + (uint64_t)i + (uint64_t)p->reloads * 1000003u;
+      w->st = vl_reset_one(W, w, env, vl_swap(W, w, list, env, k) ? &rs : NULL, i, otab);
+      if (w->st != MRL_OK) return 0;
+    }
+    lua_settop(W, base);
+  }
+  return 0;
+}
+
+/* The message of a failed call in worker w's state: names the env and the
+** copy, and the memory cap when an allocation was refused. */
+void mrlW_fail_msg(vl_worker *w, lua_State *W, char *out, size_t len) {
+  vl_pool *p = w->pool;
+  char msg[400];
+  mrlW_errobj(W, msg, sizeof msg);
+  if (w->mem_hit && w->L)
+    snprintf(out, len, "env '%s' copy %d: memory cap of %zu bytes exceeded (%s)",
+             p->name, w->cur, p->mem_cap, msg);
+  else
+    snprintf(out, len, "env '%s' copy %d: %s", p->name, w->cur, msg);
+}
+
+/* Runs the block's call in worker w's state (or L for an inline env):
+** MRL_OK, a commit's status, or MRL_EENV with the message in w->err. */
+static int vl_run_worker(vl_worker *w, lua_State *W) {
+  w->st = MRL_OK;
+  w->mem_hit = 0;
+  int st = MRL_OK;
+  if (mrlc_cpcall(W, vl_batch, w) != LUA_OK) {
+    mrlW_fail_msg(w, W, w->err, sizeof w->err);
+    st = MRL_EENV;
+  } else {
+    st = w->st;
+  }
+  /* a budget error leaves the hook firing at every instruction */
+  if (w->L && w->pool->budget > 0) lua_sethook(W, NULL, 0, 0);
+  return st;
+}
+
+/* Runs block k's call, on whichever thread the vecenv gives it. */
+static int vl_run_block(vl_pool *p, mrl_vecenv *v, int k) {
+  vl_worker *w = &p->w[k];
+  w->v = v;
+  if (!p->inline_env) return vl_run_worker(w, w->L);
+  lua_State *L = p->callerL;
+  /* The caller's own hook (a REPL's interrupt, a profiler) comes back
+  ** after the batch. */
+  lua_Hook h = lua_gethook(L);
+  int mask = lua_gethookmask(L), count = lua_gethookcount(L);
+  if (p->budget > 0) {
+    lua_pushinteger(L, p->budget);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &vl_budget_key);
+  }
+  int st = vl_run_worker(w, L);
+  if (p->budget > 0) lua_sethook(L, h, mask, count);
+  return st;
+}
+
+/* --------------------------------------------------------------- ops */
+
+static int vl_ops_reset(void *ud, mrl_vecenv *v, int block, const uint64_t *seeds) {
+  vl_pool *p = ud;
+  p->w[block].cmd = VL_RESET;
+  p->w[block].seeds = seeds;
+  return vl_run_block(p, v, block);
+}
+
+static int vl_ops_step(void *ud, mrl_vecenv *v, int block, const float *actions) {
+  vl_pool *p = ud;
+  p->w[block].cmd = VL_STEP;
+  p->w[block].actions = actions;
+  return vl_run_block(p, v, block);
+}
+
+/* Called by the vecenv for the lowest failing block only, after the join. */
+static const char *vl_ops_error(void *ud, int block) {
+  vl_pool *p = ud;
+  snprintf(p->err, sizeof p->err, "%s", p->w[block].err);
+  return p->err;
+}
+
+/* Closes the private states, drops the inline env references (p->callerL
+** must be set for that), frees everything. */
+void mrlW_pool_free(vl_pool *p) {
+  if (!p) return;
+  for (int k = 0; p->w && k < p->nworkers; k++) {
+    vl_worker *w = &p->w[k];
+    free(w->swap);
+    if (w->L) {
+      lua_close(w->L);
+    } else if (p->inline_env && p->callerL) {
+      luaL_unref(p->callerL, LUA_REGISTRYINDEX, w->envs_ref);
+      luaL_unref(p->callerL, LUA_REGISTRYINDEX, w->acts_ref);
+      if (w->obs_ref != 0) luaL_unref(p->callerL, LUA_REGISTRYINDEX, w->obs_ref);
+    }
+  }
+  free(p->w);
+  free(p->source);
+  free(p->env_path);
+  free(p->file);
+  free(p->bounds);
+  free(p->term_f);
+  free(p->trunc_f);
+  free(p->act_buf);
+  free(p);
+}
+
+static void vl_ops_destroy(void *ud) { mrlW_pool_free(ud); }
+
+const mrl_env_ops mrlW_ops = {vl_ops_reset, vl_ops_step, vl_ops_error,
+                                   vl_ops_destroy};
+
+
+vl_pool *mrlW_pool_new(int n, int nworkers) {
+  vl_pool *p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  p->n = n;
+  p->nworkers = nworkers;
+  p->w = calloc((size_t)nworkers, sizeof *p->w);
+  p->term_f = calloc((size_t)n, sizeof(float));
+  p->trunc_f = calloc((size_t)n, sizeof(float));
+  p->act_buf = calloc((size_t)n, sizeof(float));
+  if (!p->w || !p->term_f || !p->trunc_f || !p->act_buf) {
+    mrlW_pool_free(p);
+    return NULL;
+  }
+  for (int k = 0; k < nworkers; k++) {
+    vl_worker *w = &p->w[k];
+    w->pool = p;
+    w->first = (int)((int64_t)k * n / nworkers);
+    w->count = (int)((int64_t)(k + 1) * n / nworkers) - w->first;
+    w->envs_ref = w->acts_ref = LUA_NOREF;
+    w->cfg_ref = w->pending_ref = w->new_ref = LUA_NOREF;
+  }
+  return p;
+}
+
+int mrlW_open(vl_pool *p, int k, const char *path, const char *cpath,
+              char *err, size_t errlen) {
+  vl_worker *w = &p->w[k];
+  int cap = (int)(p->mem_cap > INT_MAX ? INT_MAX : p->mem_cap);
+#ifdef MRL_LUAJIT
+  /* LuaJIT 2.1's lua_newstate crashes when an allocation fails half-way:
+  ** the cap is checked once the state exists instead. */
+  w->uncapped = 1;
+#endif
+  lua_State *W = w->L = lua_newstate(vl_alloc, w);
+  w->uncapped = 0;
+  if (W && p->mem_cap && w->mem > p->mem_cap) {
+    snprintf(err, errlen, "env '%s': memory cap of %d bytes exceeded while setting "
+             "up its worker state (a Lua state takes %zu bytes)", p->name, cap, w->mem);
+    return -1;  /* mrlW_pool_free closes it */
+  }
+  if (!W && w->mem_hit) {
+    snprintf(err, errlen, "env '%s': memory cap of %d bytes is too small for a "
+             "Lua state", p->name, cap);
+    return -1;
+  }
+  if (!W) {
+    snprintf(err, errlen, "vecenv: cannot create a Lua state");
+    return -1;
+  }
+  lua_atpanic(W, vl_panic);
+#ifdef MRL_LUAJIT
+  /* compiled traces run no count hooks: a budget binds only with the JIT off */
+  if (p->budget > 0) luaJIT_setmode(W, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+#endif
+  const char *paths[2] = {path, cpath};
+  if (mrlc_cpcall(W, vl_openlibs, (void *)paths) != LUA_OK) {
+    char msg[300];
+    mrlW_errobj(W, msg, sizeof msg);
+    if (w->mem_hit)
+      snprintf(err, errlen, "env '%s': memory cap of %d bytes exceeded while "
+               "setting up its worker state (%s)", p->name, cap, msg);
+    else
+      snprintf(err, errlen, "vecenv: cannot set up a worker state: %s", msg);
+    return -1;
+  }
+  return 0;
+}
