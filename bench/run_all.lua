@@ -7,6 +7,7 @@
 --   train_mb128_samples_per_s      fwd+bwd+Adam, 4-64-64-2, minibatch 128
 --   train_256wide_peak_fraction    4-256-256-2 at batch 512, share of FMA peak
 --   rollout_2threads_vs_plain_lua  engine (2 threads) / plain Lua loop
+--   luajit_rollout_2workers_vs_1   LuaJIT env file: 2 worker states / 1
 --   main_job_peak_rss_mib          peak RSS of build/moonrl examples/main.lua
 --   bg_train_frame_ms_median/_p99  game-thread frame cost during a background update
 --
@@ -303,6 +304,21 @@ do
   figure("rollout_2threads_vs_plain_lua", e2 / plain, ">=", 1.5, "x",
          ("collect with the policy = %.2fx the random-action engine (target >= 0.5, within 2x)"):format(col / e2))
   figures.rollout_policy_vs_engine = col / e2
+end
+
+-- ------------------------------------- 5b. LuaJIT env files on worker states
+-- An env costing >= 1 us per step (bench/lib/busy_env.lua), 8 envs, under
+-- LuaJIT: 2 worker states (threads = 2) against 1.
+do
+  local ratio
+  if run("command -v luajit") ~= "" then
+    local out = run("BUILD=" .. BUILD .. " luajit " .. root .. "bindings/luajit/run.lua " ..
+                    here .. "luajit_workers.lua " .. (QUICK and 0.3 or 1.0) .. " 2>&1")
+    io.write(out)
+    ratio = tonumber(out:match("workers_2_vs_1 ([%d.]+)"))
+  end
+  figure("luajit_rollout_2workers_vs_1", ratio, ">=", 1.7, "x",
+         ratio and "bench/luajit_workers.lua under LuaJIT" or "pending: LuaJIT not usable")
 end
 
 -- ---------------------------------------------------- 5b. background training

@@ -1,0 +1,37 @@
+-- bench/luajit_workers.lua — env steps per second of an env file costing
+-- ≥ 1 µs per step (bench/lib/busy_env.lua) on 1 worker state vs 2 worker
+-- states (threads = 2), under whichever VM runs it:
+--   luajit bindings/luajit/run.lua bench/luajit_workers.lua [seconds]
+--   build/moonrl bench/luajit_workers.lua [seconds]
+-- Prints "workers_2_vs_1 R" (and the rates); bench/run_all.lua reads it.
+local core = require "moonrl.core"
+local vec = require "moonrl.vec"
+
+local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./"
+local secs = tonumber(arg and arg[1]) or 1.0
+local N = 8
+
+local function rate(threads, work)
+  local v = vec.make(here .. "lib/busy_env.lua", {num_envs = N, threads = threads, seed = 1,
+                                                 config = {work = work}})
+  v:reset()
+  local acts = {}
+  for i = 1, N do acts[i] = i % 2 end
+  for _ = 1, 200 do v:step(acts) end  -- warm up (traces, caches)
+  local steps, t0 = 0, core.now()
+  repeat
+    for _ = 1, 100 do v:step(acts) end
+    steps = steps + 100 * N
+  until core.now() - t0 >= secs
+  local r = steps / (core.now() - t0)
+  v:close()
+  return r
+end
+
+local work = tonumber(os.getenv("BUSY_WORK")) or 200
+local one = rate(1, work)
+local two = rate(2, work)
+print(("%s: busy env (%d iterations, %.2f us/step on one state), %d envs: " ..
+       "1 worker state %.0f steps/s, 2 worker states %.0f steps/s")
+      :format(core.binding, work, 1e6 / one, N, one, two))
+print(("workers_2_vs_1 %.3f"):format(two / one))
