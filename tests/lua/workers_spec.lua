@@ -30,7 +30,19 @@ local function other_vm()
   local lib = io.open(H.build .. "/libmoonrl_luajit.so", "r")
   if not (ok == true or ok == 0) or not lib then return nil end
   lib:close()
-  return "BUILD=" .. sh_quote(build) .. " luajit " .. sh_quote(H.root .. "bindings/luajit/run.lua")
+  -- an ASan build of libmoonrl.so needs the ASan runtime loaded first (as
+  -- tests/luajit.t does): luajit itself is not instrumented
+  local pre = ""
+  local ldd = io.popen("ldd " .. sh_quote(H.build .. "/libmoonrl.so") .. " 2>/dev/null")
+  local libs = ldd and ldd:read("*a") or ""
+  if ldd then ldd:close() end
+  if libs:find("libasan", 1, true) then
+    local q = io.popen("${CC:-cc} -print-file-name=libasan.so")
+    local asan = q:read("*l")
+    q:close()
+    pre = "LD_PRELOAD=" .. sh_quote(asan) .. " ASAN_OPTIONS=detect_leaks=0 "
+  end
+  return pre .. "BUILD=" .. sh_quote(build) .. " luajit " .. sh_quote(H.root .. "bindings/luajit/run.lua")
 end
 
 describe("env worker states", function()
