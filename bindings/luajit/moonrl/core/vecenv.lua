@@ -6,8 +6,8 @@
 -- An env file runs on private worker states, as under Lua 5.4: LuaJIT
 -- states made by libmoonrl_luajit.so (bindings/lua54/env_worker.c compiled
 -- against LuaJIT, see bindings/luajit/env_worker_ffi.c), stepped on the
--- vecenv's threads when threads > 1.  Inline envs (and env files when that
--- library is missing) live in the calling Lua state, stepped through FFI
+-- vecenv's threads when threads > 1 (an env file without that library is
+-- an error).  Inline envs live in the calling Lua state, stepped through FFI
 -- callbacks.
 --
 -- The batching, time-limit bookkeeping, action clipping, episode statistics
@@ -252,23 +252,15 @@ return function(core)
   -- traces from being recorded): an env file's code is then never compiled
   -- at all, and a loop in it is always interpreted and counted.  An inline
   -- env is the host's own code and may have been compiled before: see
-  -- nojit_inline below.
+  -- nojit_inline below.  (Env files are budgeted by their worker states.)
   -- Frames of ours the hook must not count against the env (it also fires
   -- between the env's return and the line that disarms it).
   local own = setmetatable({}, {__mode = "k"})
-  -- Frames of ours that run for the env (the sandbox's pcall, below): they
-  -- count, but the error names the env's line that called them.
-  local wrapper = setmetatable({}, {__mode = "k"})
   local function make_hook(n)
     local hook
     hook = function()
       local info = debug.getinfo(2, "fSl")
       if info and own[info.func] then return end
-      local level = 2
-      while info and wrapper[info.func] do
-        level = level + 1
-        info = debug.getinfo(level, "fSl")
-      end
       -- from now on fire at every instruction: a pcall in the env cannot buy
       -- itself another budget
       debug.sethook(hook, "", 1)
@@ -308,53 +300,8 @@ return function(core)
   own[budgeted] = true
   local function plain(_, f, ...) return f(...) end
 
-  -- pcall nests without using the C stack under LuaJIT, so a recursion
-  -- through pcall grows until the Lua stack is full, and near that limit the
-  -- count hook cannot run (it needs stack of its own): a loop that catches
-  -- "stack overflow" there would never be stopped.  So the sandbox of a
-  -- budgeted env file gets a pcall and an xpcall that nest at most
-  -- PCALL_DEPTH deep (as Lua 5.4's C stack limit bounds the same recursion
-  -- there: a catchable error) and never catch a stack overflow (it ends the
-  -- env call).  state.depth is reset before every call of env code.
-  local PCALL_DEPTH = 200
-  local hardened = setmetatable({}, {__mode = "k"})
-  local function overflow(e)
-    return type(e) == "string" and (e:find("stack overflow", 1, true) ~= nil or
-                                    e == "error in error handling")
-  end
-  local function harden(f, state)
-    if type(f) ~= "function" then return end
-    local senv = getfenv(f)
-    if senv == _G or type(senv) ~= "table" or hardened[senv] then return end
-    hardened[senv] = true
-    local raw_pcall, raw_xpcall = pcall, xpcall
-    local function leave(ok, ...)
-      state.depth = state.depth - 1
-      if not ok and overflow((...)) then error((...), 0) end
-      return ok, ...
-    end
-    local function enter()
-      if state.depth >= PCALL_DEPTH then
-        error(format("pcall nested more than %d deep", PCALL_DEPTH), 3)
-      end
-      state.depth = state.depth + 1
-    end
-    local function p(fn, ...)
-      enter()
-      return leave(raw_pcall(fn, ...))
-    end
-    local function xp(fn, handler, ...)
-      enter()
-      return leave(raw_xpcall(fn, handler, ...))
-    end
-    wrapper[leave], wrapper[enter], wrapper[p], wrapper[xp] = true, true, true, true
-    rawset(senv, "pcall", p)
-    rawset(senv, "xpcall", xp)
-  end
-
-  -- moonrl's own work while loading a copy (the loader's checks, the probe,
-  -- reading the spaces) is bounded too, by the budget plus this, as in the
-  -- 5.4 binding.
+  -- moonrl's own work while making a copy (reading the spaces) is bounded
+  -- too, by the budget plus this, as in the 5.4 binding.
   local LOAD_EXTRA = 1000000
 
   -- An inline env under a budget: its functions (those of the env table and
@@ -492,11 +439,8 @@ void mrl_ljw_free_text(char *s);
   local function worker_vecenv(o)
     local W, why = ljw()
     if not W then
-      if o.memory > 0 then
-        raise("vecenv: a memory cap needs the env worker states of the LuaJIT binding (" ..
-              why .. ")")
-      end
-      return nil
+      raise("vecenv: env files run on the env worker states of the LuaJIT binding (" ..
+            why .. ")")
     end
     local cfg_text
     if o.config ~= nil then
@@ -591,62 +535,35 @@ void mrl_ljw_free_text(char *s);
     if env_path ~= nil and type(env_path) ~= "string" then
       raise("vecenv: field 'env_path' must be a string")
     end
-    local name = inline_env and "inline" or tostring(source)
     if not inline_env then
-      local self = worker_vecenv{source = source, config = config, n = n, threads = threads,
-                                 seed = seed, budget = budget, memory = memory,
-                                 trusted = trusted, max_steps = max_steps,
-                                 env_path = env_path}
-      if self then return self end
+      return worker_vecenv{source = source, config = config, n = n, threads = threads,
+                           seed = seed, budget = budget, memory = memory,
+                           trusted = trusted, max_steps = max_steps, env_path = env_path}
     end
+    local name = "inline"
 
-    -- the copies: under a budget, each call of env code (the file's top
-    -- level, Env.new, the probe's reset and step) gets the budget and the
-    -- whole creation is bounded by budget + LOAD_EXTRA (method lookups and
-    -- metamethods of the env's tables included)
+    -- the copies: under a budget, each call of env code (Env.new, reset,
+    -- step) gets the budget and the whole creation is bounded by budget +
+    -- LOAD_EXTRA (method lookups and metamethods of the env's tables included)
     local envs, sp = {}, nil
     local ospace, aspace
     local cur = 0
     local guard = budget > 0 and budgeted or plain
-    local load_guard = nil -- moonrl.envs' opts.guard: pcall under the budget
-    local pstate = {depth = 0}
-    if budget > 0 then
-      -- its first call runs the file's chunk, whose environment is the
-      -- sandbox of this copy
-      load_guard = function(f, ...)
-        harden(f, pstate)
-        pstate.depth = 0
-        return bpcall(budget, f, ...)
-      end
-      own[load_guard] = true
-      guard = function(n, f, ...)
-        pstate.depth = 0
-        return budgeted(n, f, ...)
-      end
-      own[guard] = true
-      if inline_env then nojit_inline({source}) end
-    end
+    if budget > 0 then nojit_inline({source}) end
     local function create()
-      local envs_mod = not inline_env and require("moonrl.envs") or nil
       for copy = 0, n - 1 do
         cur = copy
         local e
-        if inline_env then
-          local new = rawget(source, "new")
-          if type(new) == "function" then
-            e = guard(budget, new, config)
-            if type(e) ~= "table" then error("Env.new must return the env object", 0) end
-          else
-            if n ~= 1 then
-              error(format("an env object (a table without new) can back only num_envs = 1; " ..
-                           "pass its class to get %d copies", n), 0)
-            end
-            e = source
-          end
+        local new = rawget(source, "new")
+        if type(new) == "function" then
+          e = guard(budget, new, config)
+          if type(e) ~= "table" then error("Env.new must return the env object", 0) end
         else
-          local cfg = config ~= nil and xcopy(config, 0, "config") or nil
-          e = envs_mod.load(source, cfg, {env_path = env_path, probe = copy == 0,
-                                          trusted = trusted, guard = load_guard})
+          if n ~= 1 then
+            error(format("an env object (a table without new) can back only num_envs = 1; " ..
+                         "pass its class to get %d copies", n), 0)
+          end
+          e = source
         end
         if copy == 0 then
           sp = read_spaces(e)
@@ -683,7 +600,7 @@ void mrl_ljw_free_text(char *s);
     local term_f, trunc_f = floats_t(n), floats_t(n)
 
     local self = setmetatable({
-      h = nil, box = box_t(), _n = n, _od = od, _name = name, _inline = inline_env,
+      h = nil, box = box_t(), _n = n, _od = od, _name = name, _inline = true,
       _max_steps = max_steps, _seed = seed, _resets = 0, _has_reset = false,
       _term_f = term_f, _trunc_f = trunc_f, _S = nil,
       _ospace = ospace, _aspace = aspace,
@@ -763,7 +680,7 @@ void mrl_ljw_free_text(char *s);
     local function run_batch(f, ...)
       if budget <= 0 or not jit then return pcall(f, ...) end
       local was_on = jit.status()
-      if inline_env and not S.flushed then
+      if not S.flushed then
         nojit_inline(envs)
         S.flushed = true
       end
