@@ -770,6 +770,10 @@ typedef struct mrl_ppo_config {
   mrl_rng *rng;
 } mrl_ppo_config;
 
+/* SB3's defaults (epochs 10, minibatch_size 64, lr 3e-4, clip_eps 0.2,
+** vf_coef 0.5, max_grad_norm 0.5, normalize_advantages; the rest 0/NULL). */
+mrl_ppo_config mrl_ppo_config_default(void);
+
 typedef struct mrl_ppo_report {
   double policy_loss, value_loss, entropy, approx_kl, clip_fraction;
   double explained_variance, grad_norm;

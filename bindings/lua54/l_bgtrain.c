@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "l_module.h"
+#include "l_ppo.h"
 #include "l_tensor.h"
 
 #define MRLL_BGTRAIN "moonrl.BgTrain"
@@ -72,36 +73,6 @@ static int l_bgtrain(lua_State *L) {
   return 1;
 }
 
-/* The PPO config table at idx (nil: the defaults of core.ppo_update). */
-static void checkconfig(lua_State *L, int idx, mrl_ppo_config *c) {
-  memset(c, 0, sizeof *c);
-  c->epochs = 10;
-  c->minibatch_size = 64;
-  c->lr = 3e-4;
-  c->clip_eps = 0.2;
-  c->vf_coef = 0.5;
-  c->max_grad_norm = 0.5;
-  c->normalize_advantages = 1;
-  if (lua_isnoneornil(L, idx)) return;
-  luaL_checktype(L, idx, LUA_TTABLE);
-  c->epochs = (int)mrlL_optintfield(L, idx, "epochs", c->epochs, 1, 1000000);
-  c->minibatch_size = (int)mrlL_optintfield(L, idx, "minibatch_size", c->minibatch_size, 1,
-                                            MRL_MAX_BATCH);
-  c->lr = mrlL_optnumfield(L, idx, "lr", c->lr);
-  c->clip_eps = mrlL_optnumfield(L, idx, "clip_eps", c->clip_eps);
-  c->clip_value = mrlL_optnumfield(L, idx, "clip_value", c->clip_value);
-  c->ent_coef = mrlL_optnumfield(L, idx, "ent_coef", c->ent_coef);
-  c->vf_coef = mrlL_optnumfield(L, idx, "vf_coef", c->vf_coef);
-  c->max_grad_norm = mrlL_optnumfield(L, idx, "max_grad_norm", c->max_grad_norm);
-  c->target_kl = mrlL_optnumfield(L, idx, "target_kl", c->target_kl);
-  c->normalize_advantages = mrlL_optboolfield(L, idx, "normalize_advantages", 1);
-  c->shards = (int)mrlL_optintfield(L, idx, "shards", 0, 0, MRL_MAX_BATCH);
-  lua_getfield(L, idx, "reduce");
-  if (!lua_isnil(L, -1))
-    luaL_error(L, "bad field 'reduce' (a reduce hook cannot run on the background thread)");
-  lua_pop(L, 1);
-}
-
 /* Field k of the batch table (at index 2) pushed on the stack; its index,
 ** or 0 when absent and optional. */
 static int field(lua_State *L, const char *k, int required) {
@@ -132,7 +103,7 @@ static int bg_submit(lua_State *L) {
   lbg *b = checkbg(L);
   lua_settop(L, 3);
   mrl_ppo_config c;
-  checkconfig(L, 3, &c);
+  mrlL_ppo_config(L, 3, &c, 1);
   int st;
   mrl_rollout *ro = (mrl_rollout *)mrlL_testudata(L, 2, MRLL_ROLLOUT);
   if (ro != NULL) {
@@ -227,30 +198,12 @@ static int bg_sync(lua_State *L, int out) {
 static int bg_sync_in(lua_State *L) { return bg_sync(L, 0); }
 static int bg_sync_out(lua_State *L) { return bg_sync(L, 1); }
 
-static void setnum(lua_State *L, const char *k, double v) {
-  lua_pushnumber(L, v);
-  lua_setfield(L, -2, k);
-}
-
 /* bg:report() → the table of core.ppo_update for the last update that
 ** succeeded, or nil (none yet, or running) */
 static int bg_report(lua_State *L) {
   mrl_ppo_report r;
   if (mrl_bgtrain_report(checkbg(L)->h, &r) != MRL_OK) return 0;
-  lua_createtable(L, 0, 10);
-  setnum(L, "policy_loss", r.policy_loss);
-  setnum(L, "value_loss", r.value_loss);
-  setnum(L, "entropy", r.entropy);
-  setnum(L, "approx_kl", r.approx_kl);
-  setnum(L, "clip_fraction", r.clip_fraction);
-  setnum(L, "explained_variance", r.explained_variance);
-  setnum(L, "grad_norm", r.grad_norm);
-  lua_pushinteger(L, r.epochs_done);
-  lua_setfield(L, -2, "epochs_done");
-  lua_pushinteger(L, r.minibatches);
-  lua_setfield(L, -2, "minibatches");
-  lua_pushboolean(L, r.stopped_early);
-  lua_setfield(L, -2, "stopped_early");
+  mrlL_ppo_report(L, &r, 0);
   return 1;
 }
 

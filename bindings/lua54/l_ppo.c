@@ -10,24 +10,18 @@
 #include <string.h>
 
 #include "l_module.h"
+#include "l_ppo.h"
 #include "l_reduce.h"
 #include "l_tensor.h"
 
 #define MRLL_ROLLOUT "moonrl.Rollout" /* vecenv_lua.c */
 #define MRLL_PPOJOB "moonrl.PpoJob"
 
-/* The config table at idx (nil: SB3's defaults) into c; the Rng and the
-** Reducer stay referenced by the table during the call. */
-static void checkconfig(lua_State *L, int idx, mrl_ppo_config *c) {
-  memset(c, 0, sizeof *c);
-  c->epochs = 10;
-  c->minibatch_size = 64;
-  c->lr = 3e-4;
-  c->clip_eps = 0.2;
-  c->vf_coef = 0.5;
-  c->max_grad_norm = 0.5;
-  c->normalize_advantages = 1;
-  if (lua_isnil(L, idx)) return;
+/* l_ppo.h.  The Rng and the Reducer stay referenced by the table during
+** the call. */
+void mrlL_ppo_config(lua_State *L, int idx, mrl_ppo_config *c, int bg) {
+  *c = mrl_ppo_config_default();
+  if (lua_isnoneornil(L, idx)) return;
   luaL_checktype(L, idx, LUA_TTABLE);
   c->epochs = (int)mrlL_optintfield(L, idx, "epochs", c->epochs, 1, 1000000);
   c->minibatch_size = (int)mrlL_optintfield(L, idx, "minibatch_size", c->minibatch_size, 1,
@@ -41,10 +35,9 @@ static void checkconfig(lua_State *L, int idx, mrl_ppo_config *c) {
   c->target_kl = mrlL_optnumfield(L, idx, "target_kl", c->target_kl);
   c->normalize_advantages = mrlL_optboolfield(L, idx, "normalize_advantages", 1);
   c->shards = (int)mrlL_optintfield(L, idx, "shards", 0, 0, MRL_MAX_BATCH);
-  c->kl_beta = mrlL_optnumfield(L, idx, "kl_beta", 0);
-  c->kl_target = mrlL_optnumfield(L, idx, "kl_target", 0);
   if (lua_getfield(L, idx, "reduce") != LUA_TNIL) {
     mrlL_reducer *r = (mrlL_reducer *)luaL_testudata(L, -1, MRLL_REDUCER);
+    if (bg) luaL_error(L, "bad field 'reduce' (a reduce hook cannot run on the background thread)");
     if (r == NULL || r->fn == NULL)
       luaL_error(L, "bad field 'reduce' (%s expected, got %s)", MRLL_REDUCER,
                  luaL_typename(L, -1));
@@ -52,6 +45,9 @@ static void checkconfig(lua_State *L, int idx, mrl_ppo_config *c) {
     c->reduce_ud = r->ud;
   }
   lua_pop(L, 1);
+  if (bg) return;
+  c->kl_beta = mrlL_optnumfield(L, idx, "kl_beta", 0);
+  c->kl_target = mrlL_optnumfield(L, idx, "kl_target", 0);
   if (lua_getfield(L, idx, "rng") != LUA_TNIL) {
     if (luaL_testudata(L, -1, MRLL_RNG) == NULL)
       luaL_error(L, "bad field 'rng' (%s expected, got %s)", MRLL_RNG, luaL_typename(L, -1));
@@ -65,7 +61,7 @@ static void setnum(lua_State *L, const char *k, double v) {
   lua_setfield(L, -2, k);
 }
 
-static void pushreport(lua_State *L, const mrl_ppo_report *r, int kl) {
+void mrlL_ppo_report(lua_State *L, const mrl_ppo_report *r, int kl) {
   lua_createtable(L, 0, 12);
   setnum(L, "policy_loss", r->policy_loss);
   setnum(L, "value_loss", r->value_loss);
@@ -109,11 +105,11 @@ static int l_ppo_update(lua_State *L) {
   char err[256];
   lua_settop(L, 6);
   checkargs(L, &a);
-  checkconfig(L, 6, &c);
+  mrlL_ppo_config(L, 6, &c, 0);
   err[0] = '\0';
   int st = mrl_ppo_update(a.p, a.v, a.po, a.vo, a.ro, &c, &r, err, sizeof err);
   if (st != MRL_OK) return luaL_error(L, "ppo_update: %s", err[0] ? err : mrl_status_string(st));
-  pushreport(L, &r, c.kl_beta > 0);
+  mrlL_ppo_report(L, &r, c.kl_beta > 0);
   return 1;
 }
 
@@ -154,7 +150,7 @@ static int l_ppo_begin(lua_State *L) {
   char err[256];
   lua_settop(L, 6);
   checkargs(L, &a);
-  checkconfig(L, 6, &c);
+  mrlL_ppo_config(L, 6, &c, 0);
   jobbox *b = (jobbox *)lua_newuserdatauv(L, sizeof *b, 1);
   b->job = NULL;
   b->kl = c.kl_beta > 0;
@@ -208,7 +204,7 @@ static int l_job_finish(lua_State *L) {
     lua_pushstring(L, err[0] ? err : mrl_status_string(st));
     return 2;
   }
-  pushreport(L, &r, b->kl);
+  mrlL_ppo_report(L, &r, b->kl);
   return 1;
 }
 

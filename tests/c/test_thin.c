@@ -154,6 +154,11 @@ static void specs(void) {
   mrl_net_spec n = mrl_net_spec_default();
   TAP_OK(n.nhidden == 2 && n.hidden[0] == 64 && n.hidden[1] == 64 && n.activation == MRL_TANH &&
          n.out_dim == 1 && n.out_gain == 1.0 && n.seed == 0, "net defaults: a value network");
+  mrl_ppo_config c = mrl_ppo_config_default();
+  TAP_OK(c.epochs == 10 && c.minibatch_size == 64 && c.lr == 3e-4 && c.clip_eps == 0.2 &&
+         c.vf_coef == 0.5 && c.max_grad_norm == 0.5 && c.normalize_advantages == 1 &&
+         c.clip_value == 0 && c.ent_coef == 0 && c.target_kl == 0 && c.shards == 0 &&
+         c.kl_beta == 0 && c.reduce == NULL && c.rng == NULL, "PPO defaults: SB3's");
   char err[256] = "";
   TAP_OK(mrl_policy_spec_check(&s, err, sizeof err) == MRL_EINVAL && strstr(err, "obs_dim 0"),
          "obs_dim is the caller's: %s", err);

@@ -8,9 +8,8 @@ return function(core, I)
   local type, tonumber, getmetatable, setmetatable = type, tonumber, getmetatable, setmetatable
   local format = string.format
   local C, ffi, raise, typeerror = I.C, I.ffi, I.raise, I.typeerror
-  local optintfield, optnumfield, optboolfield = I.optintfield, I.optnumfield, I.optboolfield
-  local checktable, checkmat, checkvec, checkactions = I.checktable, I.checkmat, I.checkvec,
-                                                       I.checkactions
+  local optintfield, optnumfield = I.optintfield, I.optnumfield
+  local checkmat, checkvec, checkactions = I.checkmat, I.checkvec, I.checkactions
   local status_string, isobj, MAX_BATCH = I.status_string, I.isobj, I.MAX_BATCH
 
   local B = {}
@@ -65,31 +64,6 @@ return function(core, I)
     end
   end
 
-  -- The PPO config table (nil: the defaults of core.ppo_update).
-  local function checkconfig(t, fname)
-    local c = ffi.new("mrl_ppo_config")
-    c.epochs, c.minibatch_size, c.lr, c.clip_eps, c.clip_value = 10, 64, 3e-4, 0.2, 0
-    c.ent_coef, c.vf_coef, c.max_grad_norm, c.target_kl = 0, 0.5, 0.5, 0
-    c.normalize_advantages = 1
-    if t == nil then return c end
-    checktable(t, fname, 2)
-    c.epochs = optintfield(t, "epochs", 10, 1, 1000000)
-    c.minibatch_size = optintfield(t, "minibatch_size", 64, 1, MAX_BATCH)
-    c.lr = optnumfield(t, "lr", 3e-4)
-    c.clip_eps = optnumfield(t, "clip_eps", 0.2)
-    c.clip_value = optnumfield(t, "clip_value", 0)
-    c.ent_coef = optnumfield(t, "ent_coef", 0)
-    c.vf_coef = optnumfield(t, "vf_coef", 0.5)
-    c.max_grad_norm = optnumfield(t, "max_grad_norm", 0.5)
-    c.target_kl = optnumfield(t, "target_kl", 0)
-    c.normalize_advantages = optboolfield(t, "normalize_advantages", true) and 1 or 0
-    c.shards = optintfield(t, "shards", 0, 0, MAX_BATCH)
-    if t.reduce ~= nil then
-      raise("bad field 'reduce' (a reduce hook cannot run on the background thread)")
-    end
-    return c
-  end
-
   local function field(b, k, required)
     local v = b[k]
     if v == nil and required then raise(format("bad field '%s' (array expected, got nil)", k)) end
@@ -108,7 +82,7 @@ return function(core, I)
   function B.submit(self, batch, config)
     local fname = "submit"
     local h = checkbg(self, fname)
-    local c = checkconfig(config, fname)
+    local c = I.ppo_config(config, fname, 2, true)
     local mt = getmetatable(batch)
     local st
     local ro = type(batch) == "table" and not isobj(batch) and batch.rollout or nil
@@ -219,11 +193,7 @@ return function(core, I)
     local h = checkbg(self, "report")
     local r = ffi.new("mrl_ppo_report")
     if C.mrl_bgtrain_report(h, r) ~= 0 then return nil end
-    return {policy_loss = r.policy_loss, value_loss = r.value_loss, entropy = r.entropy,
-            approx_kl = r.approx_kl, clip_fraction = r.clip_fraction,
-            explained_variance = r.explained_variance, grad_norm = r.grad_norm,
-            epochs_done = r.epochs_done, minibatches = r.minibatches,
-            stopped_early = r.stopped_early ~= 0}
+    return I.ppo_report(r)
   end
 
   function B.updates(self)

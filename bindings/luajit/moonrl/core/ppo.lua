@@ -27,43 +27,43 @@ return function(core, I)
   end
   I.checkrollout_arg = checkrollout
 
-  -- The config table (nil: SB3's defaults) into a new mrl_ppo_config.
-  local function checkconfig(config, fname)
-    local c = ffi.new("mrl_ppo_config")
-    c.epochs, c.minibatch_size, c.lr, c.clip_eps, c.clip_value = 10, 64, 3e-4, 0.2, 0
-    c.ent_coef, c.vf_coef, c.max_grad_norm, c.target_kl = 0, 0.5, 0.5, 0
-    c.normalize_advantages = 1
-    local rng
-    if config ~= nil then
-      checktable(config, fname, 6)
-      c.epochs = optintfield(config, "epochs", 10, 1, 1000000)
-      c.minibatch_size = optintfield(config, "minibatch_size", 64, 1, MAX_BATCH)
-      c.lr = optnumfield(config, "lr", 3e-4)
-      c.clip_eps = optnumfield(config, "clip_eps", 0.2)
-      c.clip_value = optnumfield(config, "clip_value", 0)
-      c.ent_coef = optnumfield(config, "ent_coef", 0)
-      c.vf_coef = optnumfield(config, "vf_coef", 0.5)
-      c.max_grad_norm = optnumfield(config, "max_grad_norm", 0.5)
-      c.target_kl = optnumfield(config, "target_kl", 0)
-      c.normalize_advantages = optboolfield(config, "normalize_advantages", true) and 1 or 0
-      c.shards = optintfield(config, "shards", 0, 0, MAX_BATCH)
-      c.kl_beta = optnumfield(config, "kl_beta", 0)
-      c.kl_target = optnumfield(config, "kl_target", 0)
-      if config.reduce ~= nil then
-        raise("bad field 'reduce' (reducers are not available in the LuaJIT binding)")
+  -- The config table (nil: mrl_ppo_config_default) into a new
+  -- mrl_ppo_config, and its rng; the runtime checks the values.  bg: for
+  -- the background trainer (kl_beta, kl_target and rng not read).
+  local function checkconfig(config, fname, argn, bg)
+    local c = C.mrl_ppo_config_default()
+    if config == nil then return c end
+    checktable(config, fname, argn)
+    c.epochs = optintfield(config, "epochs", 10, 1, 1000000)
+    c.minibatch_size = optintfield(config, "minibatch_size", 64, 1, MAX_BATCH)
+    c.lr = optnumfield(config, "lr", 3e-4)
+    c.clip_eps = optnumfield(config, "clip_eps", 0.2)
+    c.clip_value = optnumfield(config, "clip_value", 0)
+    c.ent_coef = optnumfield(config, "ent_coef", 0)
+    c.vf_coef = optnumfield(config, "vf_coef", 0.5)
+    c.max_grad_norm = optnumfield(config, "max_grad_norm", 0.5)
+    c.target_kl = optnumfield(config, "target_kl", 0)
+    c.normalize_advantages = optboolfield(config, "normalize_advantages", true) and 1 or 0
+    c.shards = optintfield(config, "shards", 0, 0, MAX_BATCH)
+    if config.reduce ~= nil then
+      raise(bg and "bad field 'reduce' (a reduce hook cannot run on the background thread)"
+               or "bad field 'reduce' (reducers are not available in the LuaJIT binding)")
+    end
+    if bg then return c end
+    c.kl_beta = optnumfield(config, "kl_beta", 0)
+    c.kl_target = optnumfield(config, "kl_target", 0)
+    local rng = config.rng
+    if rng ~= nil then
+      if getmetatable(rng) ~= rng_mt then
+        raise(format("bad field 'rng' (moonrl.Rng expected, got %s)", typename(rng)))
       end
-      rng = config.rng
-      if rng ~= nil then
-        if getmetatable(rng) ~= rng_mt then
-          raise(format("bad field 'rng' (moonrl.Rng expected, got %s)", typename(rng)))
-        end
-        I.checkrng(rng, fname)
-        c.rng = rng.h
-      end
+      c.rng = I.checkrng(rng, fname)
     end
     return c, rng
   end
+  I.ppo_config = checkconfig
 
+  -- The report table of core.ppo_update ([kl_beta] when kl).
   local function report(rep, kl)
     return {policy_loss = rep.policy_loss, value_loss = rep.value_loss, entropy = rep.entropy,
             approx_kl = rep.approx_kl, clip_fraction = rep.clip_fraction,
@@ -71,6 +71,7 @@ return function(core, I)
             epochs_done = rep.epochs_done, minibatches = rep.minibatches,
             stopped_early = rep.stopped_early ~= 0, kl_beta = kl and rep.kl_beta or nil}
   end
+  I.ppo_report = report
 
   local function checkargs(fname, policy, value, popt, vopt, rollout)
     return I.checkpolicy_arg(policy, fname, 1), I.checknet_arg(value, fname, 2),
@@ -81,7 +82,7 @@ return function(core, I)
   function core.ppo_update(policy, value, popt, vopt, rollout, config)
     local fname = "ppo_update"
     local p, v, po, vo, ro = checkargs(fname, policy, value, popt, vopt, rollout)
-    local c = checkconfig(config, fname)
+    local c = checkconfig(config, fname, 6)
     local rep = ffi.new("mrl_ppo_report")
     local err = ffi.new("char[256]")
     local st = C.mrl_ppo_update(p, v, po, vo, ro, c, rep, err, 256)
@@ -122,7 +123,7 @@ return function(core, I)
   function core.ppo_begin(policy, value, popt, vopt, rollout, config)
     local fname = "ppo_begin"
     local p, v, po, vo, ro = checkargs(fname, policy, value, popt, vopt, rollout)
-    local c, rng = checkconfig(config, fname)
+    local c, rng = checkconfig(config, fname, 6)
     local out = ffi.new("mrl_ppo_job *[1]")
     local err = ffi.new("char[256]")
     local st = C.mrl_ppo_begin(out, p, v, po, vo, ro, c, err, 256)
