@@ -122,7 +122,8 @@ local ALIASES = {
 local STRUCTURAL = {obs = true, obs_dim = true, action = true, hidden = true,
                     value_hidden = true, activation = true, seed = true,
                     algo = true, policy = true, value = true, init_log_std = true,
-                    out_gain = true, total_steps = true, adam_eps = true, name = true}
+                    out_gain = true, total_steps = true, adam_eps = true, name = true,
+                    background = true, publish = true}
 
 local function fail(fname, n, msg)
   error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), 3)
@@ -195,6 +196,13 @@ local function build(t)
     error(("agent: the value net takes %d inputs, the policy %d"):format(value:in_dim(), D), 3)
   end
   local W = policy:action_width()
+  if t.background ~= nil and type(t.background) ~= "boolean" then
+    error("agent: option 'background' must be a boolean, got " .. type(t.background), 3)
+  end
+  local publish = t.publish or "auto"
+  if publish ~= "auto" and publish ~= "manual" then
+    error("agent: option 'publish' must be \"auto\" or \"manual\", got " .. tostring(publish), 3)
+  end
   local T, B = hp.n_steps, hp.batch_size
   if B > T then B = T; hp.batch_size = T end
   local eps = t.adam_eps or 1e-8
@@ -206,7 +214,7 @@ local function build(t)
     rng = core.rng(seed + 2),   -- minibatch order; acting samples from the policy's
     obs_dim = D, width = W, n_steps = T, num_envs = 1,
     discrete = policy:action_kind() == "discrete",
-    total_steps = t.total_steps,
+    total_steps = t.total_steps, publish_mode = publish,
     steps = 0, updates = 0, episodes = 0, forced_updates = 0,
     ep_return = 0, ep_length = 0,
     window = {}, window_len = {},
@@ -224,6 +232,7 @@ local function build(t)
     for j = 1, W do self._aout[j] = 0 end
     self.low, self.high = policy:bounds()
   end
+  if t.background then self:set_background(true) end
   return self
 end
 
@@ -242,10 +251,109 @@ function Agent:hpv(name)
   return schedule.resolve(v, self:progress(), name)
 end
 
+-- The PPO configuration of an update beginning now (schedules resolved).
+local function ppo_config(self, rng)
+  return {
+    epochs = floor(self:hpv("epochs")), minibatch_size = self.hp.batch_size,
+    lr = self:hpv("lr"), clip_eps = self:hpv("clip"), clip_value = self:hpv("clip_vf"),
+    ent_coef = self:hpv("ent_coef"), vf_coef = self:hpv("vf_coef"),
+    max_grad_norm = self:hpv("max_grad_norm"), target_kl = self:hpv("target_kl"),
+    normalize_advantages = self.hp.normalize_advantages, rng = rng,
+  }
+end
+
 local function check_obs(self, obs, fname)
   if type(obs) ~= "table" then
     fail(fname, 1, ("table of %d numbers expected, got %s"):format(self.obs_dim, type(obs)))
   end
+end
+
+-- ------------------------------------------------------------ background
+
+-- The trainer (core.bgtrain) holds its own copies of both networks, both
+-- optimisers and the minibatch-shuffling generator (its policy's).  That
+-- generator carries self.rng's stream, so the background update of a batch
+-- is the sliced update of it, bit for bit; self.policy's own generator
+-- (acting) never goes to the trainer or comes back from it.
+local function push_trainer(self)
+  local p = self.policy
+  local s = core.rng_state(p)
+  core.set_rng_state(p, core.rng_state(self.rng))
+  local ok, err = pcall(self.bg.sync_in, self.bg, p, self.value, self.policy_optim, self.value_optim)
+  core.set_rng_state(p, s)
+  if not ok then error(err, 0) end
+  self.pending, self._bgsub = nil, nil
+  self._bg_base = self.updates - self.bg:updates()
+end
+
+-- The trainer's parameters, moments and shuffling stream into the agent's
+-- objects (not while an update runs).
+local function pull_trainer(self)
+  local p = self.policy
+  local s = core.rng_state(p)
+  local ok, err = pcall(self.bg.sync_out, self.bg, p, self.value, self.policy_optim, self.value_optim)
+  if ok then core.set_rng_state(self.rng, core.rng_state(p)) end
+  core.set_rng_state(p, s)
+  if not ok then error(err, 0) end
+end
+
+local function bg_stats(self)
+  local stats = self.bg:report() or {}
+  local sub = self._bgsub or {}
+  stats.behaviour_ratio, stats.behaviour_kl = sub.ratio, sub.kl
+  stats.update_time = sub.t0 and now() - sub.t0 or 0
+  stats.pieces, stats.background = 0, true   -- no piece ran on the game thread
+  stats.updates, stats.steps, stats.lr = self.updates, self.steps, sub.lr
+  for k, v in pairs(self:episode_stats()) do stats[k] = v end
+  self.last_stats = stats
+  return stats
+end
+
+-- Looks at the trainer (wait: after the running update): a failure is
+-- reported once (the parameters stay as they were); a finished update is
+-- published when `publish` — the one place the acting parameters change.
+local function settle(self, publish, wait)
+  local bg = self.bg
+  local st = wait and bg:wait() or bg:poll()
+  if st == "running" then return st end
+  self.updates = self._bg_base + bg:updates()
+  if st == "failed" then
+    if not self._bgsub then return st end
+    self._bgsub = nil
+    self.last_error = "agent: update refused, parameters kept: " .. bg:error()
+    self.failed_updates = (self.failed_updates or 0) + 1
+    return st, nil, self.last_error
+  end
+  if st == "done" and publish then
+    bg:publish(self.policy, self.value)
+    return "idle", bg_stats(self)
+  end
+  return st
+end
+
+-- The batch waiting in self.pending goes to the trainer if it is free; its
+-- update is configured now.  (submit copies the rollout: it refills at once.)
+local function try_submit(self)
+  local b = self.pending
+  if not b or settle(self, false) == "running" then return end
+  local ratio, kl = core.rollout_behaviour(b.ro, self.policy)
+  local cfg = ppo_config(self, nil)
+  self.bg:submit({rollout = b.ro, boot_obs = b.boot, gamma = self:hpv("gamma"),
+                  lambda = self:hpv("gae_lambda")}, cfg)
+  self._bgsub = {ratio = ratio, kl = kl, t0 = now(), lr = cfg.lr}
+  self.pending = nil
+end
+
+local function hand_over_bg(self, b)
+  if self.pending then
+    -- the trainer is still busy with the batch before: wait for it
+    -- (a longer frame, counted as for the sliced mode) and submit that one
+    self.forced_updates = self.forced_updates + 1
+    self.bg:wait()
+    try_submit(self)
+  end
+  self.pending = b
+  try_submit(self)
 end
 
 -- ------------------------------------------------------------ acting
@@ -256,13 +364,15 @@ local function hand_over(self, obs)
   local b = self.cur
   local boot = b.boot
   for j = 1, self.obs_dim do boot[j] = obs[j] end
-  if self.ready or self.upd then
+  if self.bg then
+    hand_over_bg(self, b)
+  elseif self.ready or self.upd then
     -- the previous update is still running: finish it now (see header)
     -- (a refused update is dropped and reported by last_error, as in train_step)
     self.forced_updates = self.forced_updates + 1
     self:train_step(nil)
   end
-  self.ready = b
+  if not self.bg then self.ready = b end
   self.cur = (b == self.bufs[1]) and self.bufs[2] or self.bufs[1]
   self.cur.n = 0
 end
@@ -300,7 +410,11 @@ function Agent:act(obs, deterministic)
     self.last_act = "greedy"
     return a, logp
   end
-  if self.cur.n >= self.n_steps then hand_over(self, obs) end
+  if self.cur.n >= self.n_steps then
+    hand_over(self, obs)
+  elseif self.pending then
+    try_submit(self)
+  end
   local b = self.cur
   local a, logp
   if self.discrete then
@@ -393,13 +507,8 @@ local function prepare(self)
   b.ro:gae(self:hpv("gamma"), self:hpv("gae_lambda"))
   -- how far the behaviour policy is from the current one on this batch
   local ratio, kl = core.rollout_behaviour(b.ro, self.policy)
-  local job = core.ppo_begin(self.policy, self.value, self.policy_optim, self.value_optim, b.ro, {
-    epochs = floor(self:hpv("epochs")), minibatch_size = self.hp.batch_size,
-    lr = self:hpv("lr"), clip_eps = self:hpv("clip"), clip_value = self:hpv("clip_vf"),
-    ent_coef = self:hpv("ent_coef"), vf_coef = self:hpv("vf_coef"),
-    max_grad_norm = self:hpv("max_grad_norm"), target_kl = self:hpv("target_kl"),
-    normalize_advantages = self.hp.normalize_advantages, rng = self.rng,
-  })
+  local job = core.ppo_begin(self.policy, self.value, self.policy_optim, self.value_optim, b.ro,
+                             ppo_config(self, self.rng))
   self.upd = {buf = b, job = job, behaviour_ratio = ratio, behaviour_kl = kl,
               t0 = now(), pieces = 1, lr = self:hpv("lr")}
 end
@@ -440,6 +549,14 @@ function Agent:train_step(budget_ms, max_pieces)
   if max_pieces ~= nil and (type(max_pieces) ~= "number" or max_pieces < 1) then
     fail("train_step", 2, "number of pieces >= 1 or nil expected, got " .. tostring(max_pieces))
   end
+  if self.bg then
+    -- background: the update runs on the trainer's thread; here it is only
+    -- looked at (and published unless publish = "manual")
+    local _, stats, err = settle(self, self.publish_mode == "auto")
+    if self.pending then try_submit(self) end
+    if err then return nil, err end
+    return stats
+  end
   if not self.ready then return nil end
   local deadline = budget_ms and now() + budget_ms / 1000 or huge
   local left = max_pieces and floor(max_pieces) or huge
@@ -468,14 +585,66 @@ function Agent:train_step(budget_ms, max_pieces)
   return stats
 end
 
-function Agent:busy() return self.ready ~= nil end
+function Agent:busy()
+  if self.bg then
+    -- a batch waits, is trained, or its result waits to be published
+    local st = self.bg:poll()
+    return self.pending ~= nil or st == "running" or st == "done"
+  end
+  return self.ready ~= nil
+end
 
 function Agent:finish()
+  if self.bg then
+    -- every collected batch through the trainer, then published
+    self.bg:wait()
+    while self.pending do
+      try_submit(self)
+      self.bg:wait()
+    end
+    local _, stats, err = settle(self, true)
+    if err then error(err, 2) end
+    return stats
+  end
   if not self.ready then return nil end
   local stats, err = self:train_step(nil)
   if not stats and err then error(err, 2) end
   return stats
 end
+
+-- Background mode: the trainer's finished update becomes the acting
+-- parameters now (wait: after the running update ends).  Returns its stats,
+-- or nil (nothing finished), or nil, message after a refused update.  In
+-- the sliced mode there is nothing to publish (nil).
+function Agent:publish(wait)
+  if not self.bg then return nil end
+  local _, stats, err = settle(self, true, wait)
+  if self.pending then try_submit(self) end
+  if err then return nil, err end
+  return stats
+end
+
+-- Switches between the sliced update (false) and the background trainer
+-- (true) at this frame: the update in progress ends first (its parameters
+-- apply now), the other mode continues from the same parameters, moments
+-- and shuffling stream.
+function Agent:set_background(on)
+  on = on and true or false
+  if on == (self.bg ~= nil) then return self end
+  if on then
+    self:finish()
+    self.bg = core.bgtrain(self.policy, self.value, self.policy_optim, self.value_optim)
+    push_trainer(self)
+  else
+    self:finish()
+    pull_trainer(self)
+    self.bg:close()
+    self.bg, self.pending, self._bgsub = nil, nil, nil
+  end
+  return self
+end
+
+function Agent:mode() return self.bg and "background" or "sliced" end
 
 -- ------------------------------------------------------------ statistics
 
@@ -549,10 +718,17 @@ function Agent:pretrain(opts)
   if type(epochs) ~= "number" or epochs < 1 then fail("pretrain", 1, "epochs must be >= 1") end
   if type(bs) ~= "number" or bs < 1 then fail("pretrain", 1, "batch_size must be >= 1") end
   local n, D, W = d.n, self.obs_dim, self.width
+  if self.bg then
+    -- the running update ends and is published; the clone then starts from
+    -- the trainer's state and goes back to it
+    settle(self, true, true)
+    pull_trainer(self)
+  end
   self.bc_optim = self.bc_optim or core.optim{kind = "adam", n = self.policy:nparams()}
   local r = core.bc_fit(self.policy, self.bc_optim, core.tensor(d.obs):reshape(n, D),
                         core.tensor(d.act):reshape(n, W),
                         {epochs = floor(epochs), minibatch = floor(bs), lr = lr, rng = self.rng})
+  if self.bg then push_trainer(self) end
   return {nll = r.nll, last_epoch_nll = r.last_epoch_nll, accuracy = r.accuracy,
           samples = n, epochs = epochs}
 end
@@ -569,7 +745,21 @@ end
 
 function Agent:save(path)
   if type(path) ~= "string" then fail("save", 1, "path expected, got " .. type(path)) end
-  require("moonrl.checkpoint").save_trainer(as_trainer(self), path)
+  local save = require("moonrl.checkpoint").save_trainer
+  if not self.bg then
+    save(as_trainer(self), path)
+    return self
+  end
+  -- background: the trainer's state (the newest parameters, published or
+  -- not, with their moments), after the running update; the acting
+  -- parameters are put back, so saving publishes nothing
+  settle(self, false, true)
+  local pp, vp = self.policy:params(), self.value:params()
+  pull_trainer(self)
+  local ok, err = pcall(save, as_trainer(self), path)
+  self.policy:set_params(pp)
+  self.value:set_params(vp)
+  if not ok then error(err, 0) end
   return self
 end
 
@@ -585,6 +775,7 @@ function Agent:load(path)
   -- a pending update is dropped first (its abort must not undo the load)
   if self.upd then self.upd.job:abort() end
   self.upd, self.ready = nil, nil
+  if self.bg then self.bg:cancel() end
   require("moonrl.checkpoint").restore(as_trainer(self), path)
   self.steps = self.steps_done
   -- collected data and a pending update belong to the old parameters
@@ -592,10 +783,13 @@ function Agent:load(path)
   self.bufs[1].n, self.bufs[2].n = 0, 0
   self.last_act = nil
   self.ep_return, self.ep_length = 0, 0
+  if self.bg then push_trainer(self) end
   return self
 end
 
 function Agent:close()
+  if self.bg then self.bg:close() end   -- a running update is cancelled
+  self.bg, self.pending = nil, nil
   if self.upd then self.upd.job:abort() end
   self.upd, self.ready = nil, nil
   self.bufs[1].ro:close()
@@ -610,7 +804,8 @@ end
 
 function Agent:__tostring()
   return ("moonrl.agent (%d steps, %d updates, %d episodes%s)")
-         :format(self.steps, self.updates, self.episodes, self.ready and ", updating" or "")
+         :format(self.steps, self.updates, self.episodes,
+                 (self.bg and ", background" or "") .. (self:busy() and ", updating" or ""))
 end
 
 return setmetatable({Agent = Agent, DEFAULTS = DEFAULTS, new = build},
