@@ -3,6 +3,7 @@
 --   love examples/love                        play (from the repository root)
 --   love examples/love --frames 1500 --seed 1 --steps-per-frame 10 \
 --        --pieces 20 --screenshot /tmp/shot.png     a fixed, headless-able run
+--   love examples/love --background ...                the update on a thread (or T)
 --   love examples/love --play policy.safetensors      a shipped game: inference only
 --
 -- Every frame the agent acts (rl.agent:act), is told the reward
@@ -11,9 +12,16 @@
 -- which makes a run the same on every machine).  The screen shows the
 -- world, the return of every episode and the agent's action probabilities.
 --
+-- Background training (T toggles it; start with --background or
+-- MOONRL_LOVE_BACKGROUND=1): the update runs on a runtime thread instead of
+-- in slices of the frame; the agent keeps acting with the last published
+-- parameters and train_step publishes a finished update at the end of the
+-- frame (rl.agent's background = true).  The mode is shown on screen.
+--
 -- Keys: S save the agent, L load it, G greedy/sampling, ←/→ push the pole
 -- (a gust), H hand control to you (your moves are recorded), B clone your
--- recorded play into the policy (behaviour cloning), +/− speed, Esc quit.
+-- recorded play into the policy (behaviour cloning), T sliced/background
+-- training, +/− speed, Esc quit.
 --
 -- moonrl.core here is the LuaJIT FFI binding (bindings/luajit) over
 -- build/libmoonrl.so; the paths are found from this folder, or from
@@ -41,7 +49,8 @@ local Game = require "game"
 -- ------------------------------------------------------------ options
 
 local opts = {frames = nil, seed = 1, steps_per_frame = 2, pieces = nil, budget_ms = 4,
-              screenshot = nil, play = nil, n_steps = 512}
+              screenshot = nil, play = nil, n_steps = 512,
+              background = os.getenv("MOONRL_LOVE_BACKGROUND") == "1"}
 
 local function parse_args(args)
   local i = 1
@@ -59,6 +68,8 @@ local function parse_args(args)
     elseif a == "--pieces" then opts.pieces = num()
     elseif a == "--budget-ms" then opts.budget_ms = num()
     elseif a == "--n-steps" then opts.n_steps = num()
+    elseif a == "--background" then opts.background = true
+    elseif a == "--sliced" then opts.background = false
     elseif a == "--screenshot" then opts.screenshot = v; i = i + 1
     elseif a == "--play" then opts.play = v; i = i + 1
     end
@@ -104,7 +115,7 @@ function love.load(args)
   else
     S.agent = rl.agent{obs = Game.OBS, action = rl.discrete(Game.ACTIONS), hidden = {64, 64},
                        algo = "ppo", n_steps = opts.n_steps, batch_size = 64, epochs = 10,
-                       lr = 3e-4, seed = opts.seed}
+                       lr = 3e-4, seed = opts.seed, background = opts.background}
   end
   S.probs = {0.5, 0.5}
 end
@@ -150,11 +161,11 @@ local function summary()
   local n = #S.returns
   local k = math.min(10, math.floor(n / 2))
   local agent = S.agent
-  return ("moonrl-love: frames=%d steps=%d episodes=%d updates=%d first_mean=%.1f last_mean=%.1f best=%.0f seed=%d binding=%s")
+  return ("moonrl-love: frames=%d steps=%d episodes=%d updates=%d first_mean=%.1f last_mean=%.1f best=%.0f seed=%d binding=%s mode=%s")
     :format(S.frame, agent and agent.steps or 0, n, agent and agent.updates or 0,
             mean_of(S.returns, 1, k), mean_of(S.returns, n - k + 1, n),
             (function() local b = 0; for _, r in ipairs(S.returns) do if r > b then b = r end end; return b end)(),
-            opts.seed, rl.core.binding)
+            opts.seed, rl.core.binding, agent and agent:mode() or "inference")
 end
 
 -- ------------------------------------------------------------ LÖVE callbacks
@@ -318,15 +329,24 @@ local function draw_stats(x0, y0, w, h)
     if S.last then
       lines[#lines + 1] = ("entropy %.3f  kl %.4f  clip %.3f"):format(S.last.entropy, S.last.approx_kl,
                                                                      S.last.clip_fraction)
-      lines[#lines + 1] = ("update: %d pieces over frames, behaviour ratio %.4f"):format(
-        S.last.pieces, S.last.behaviour_ratio)
+      if S.last.background then
+        lines[#lines + 1] = ("update: on the trainer thread, behaviour ratio %.4f"):format(
+          S.last.behaviour_ratio)
+      else
+        lines[#lines + 1] = ("update: %d pieces over frames, behaviour ratio %.4f"):format(
+          S.last.pieces, S.last.behaviour_ratio)
+      end
     end
-    lines[#lines + 1] = a:busy() and "updating (a slice per frame)" or "collecting"
+    local bgm = a:mode() == "background"
+    lines[#lines + 1] = (bgm and "training: BACKGROUND thread (T)" or "training: sliced in frames (T)")
+    lines[#lines + 1] = a:busy() and (bgm and "updating on a thread, acting on published params"
+                                      or "updating (a slice per frame)") or "collecting"
     lines[#lines + 1] = ("recorded moves: %d"):format(a:demos())
   end
   lines[#lines + 1] = ("%d steps/frame   %s"):format(opts.steps_per_frame,
-    opts.pieces and (opts.pieces .. " pieces/frame") or (opts.budget_ms .. " ms/frame"))
-  lines[#lines + 1] = "S save  L load  G greedy  H play  B clone"
+    (a and a:mode() == "background") and "update on a thread"
+    or opts.pieces and (opts.pieces .. " pieces/frame") or (opts.budget_ms .. " ms/frame"))
+  lines[#lines + 1] = "S save  L load  G greedy  H play  B clone  T bg/sliced"
   lines[#lines + 1] = "arrows: gust   +/-: speed"
   for i, l in ipairs(lines) do love.graphics.print(l, x0 + 10, y0 + 8 + (i - 1) * 16) end
 end
@@ -369,6 +389,11 @@ function love.keypressed(key)
     S.obs = S.world:reset()
   elseif key == "g" then
     S.greedy = not S.greedy
+  elseif key == "t" then
+    -- the update in progress ends first (this frame is longer), then the
+    -- other mode continues from the same parameters and optimiser moments
+    S.agent:set_background(S.agent:mode() ~= "background")
+    message("training: " .. S.agent:mode())
   elseif key == "h" then
     S.human = not S.human
     S.human_return = 0

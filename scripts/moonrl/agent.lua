@@ -46,7 +46,31 @@
 -- collected).  If the second buffer fills before the update of the first
 -- has finished, act() finishes that update at once (a longer frame;
 -- agent.forced_updates counts them) — raise the budget or n_steps if this
--- happens.  The update never blocks on anything else: there is no thread.
+-- happens.  The sliced update never blocks on anything else: there is no
+-- thread.
+--
+-- Background training (background = true): the update runs on a runtime
+-- thread (core.bgtrain, which owns copies of both networks, both
+-- optimisers and the shuffling generator) while act() keeps using the
+-- parameters last PUBLISHED into agent.policy / agent.value — the thread
+-- never touches them.  A full buffer is submitted at the next act (the
+-- call copies it; V, bootstraps and GAE run on the thread with the
+-- trainer's critic; the hyperparameters are those of that moment).  The
+-- acting parameters change only when the game publishes, at a frame
+-- boundary it picks: with publish = "auto" (the default) train_step()
+-- publishes a finished update (its budget is ignored: it only polls), with
+-- publish = "manual" only agent:publish([wait]) does.  The lag is what
+-- PPO's ratio π_θ/μ corrects: each transition keeps the log-prob of the
+-- parameters that acted, and behaviour_ratio / behaviour_kl measure it per
+-- batch (against the acting policy at submission).  If a buffer is full
+-- while the trainer still has the previous one and a third fills, act()
+-- waits for the trainer (forced_updates counts it).  A refused update
+-- leaves every parameter as it was (last_error).  Given the same batch, the
+-- background update equals the sliced one bit for bit (same engine, same
+-- shuffling stream); what differs is when its result reaches the game.
+-- save() waits for a running update and writes the trainer's state (the
+-- newest parameters, published or not, and their moments) without changing
+-- the acting parameters; load() cancels it and loads both sides.
 --
 -- Several agents per game: each rl.agent is independent (its own networks,
 -- buffers, generators), so a game creates as many as it has actors.
@@ -77,7 +101,15 @@
 --        abandoned, both networks and optimisers are restored to their state
 --        before it, and train_step returns nil, message (agent.last_error).
 --   agent:busy()                     an update is in progress or waiting
+--        (background: also a finished one not yet published)
 --   agent:finish()                   runs the pending update to the end
+--        (background: every collected batch, then publishes)
+--   agent:publish([wait]) → stats | nil | nil, message   background mode:
+--        a finished update becomes the acting parameters now (wait: after
+--        the running one ends); nil when nothing finished (or sliced mode)
+--   agent:set_background(on), agent:mode() → "sliced" | "background"
+--        switch at this frame: the update in progress ends first and the
+--        other mode continues from the same parameters, moments and stream
 --   agent:probs(obs) → table         π(·|s) of a discrete policy (reused table)
 --   agent:record(obs, action), agent:demos(), agent:clear_demos()
 --   agent:pretrain([opts]) → {nll, accuracy, samples, epochs}
@@ -86,14 +118,15 @@
 --        optimiser moments, generators, counters); rl.load(path) reads its
 --        policy.  Buffers and a pending update are not saved.
 --   agent.policy, agent.value, agent.steps, agent.updates, agent.episodes,
---   agent.last_stats, agent.forced_updates
+--   agent.last_stats, agent.forced_updates, agent.bg (the moonrl.BgTrain)
 --
 -- Hyperparameters (SB3 names accepted as for rl.ppo): n_steps 512,
 -- batch_size 64, epochs 4, gamma 0.99, gae_lambda 0.95, clip 0.2, clip_vf 0
 -- (unclipped), lr 3e-4, ent_coef 0, vf_coef 0.5, max_grad_norm 0.5,
 -- target_kl 0 (off), normalize_advantages true, stats_window 20.  lr,
 -- clip, ent_coef and the like may be functions of progress when
--- total_steps is given (progress = steps / total_steps).
+-- total_steps is given (progress = steps / total_steps).  Structural:
+-- background = false, publish = "auto" | "manual".
 --
 -- Written in the common subset of Lua 5.4 and LuaJIT.
 

@@ -52,6 +52,7 @@ rl = require "moonrl": the moonrl module.
   Envs         rl.make(id, config), rl.envs, rl.wrap, rl.spaces
   Trainers     rl.ppo, rl.trpo, rl.npg, rl.reinforce, rl.offpolicy
   In a game    rl.agent{...}: act/observe per frame, train_step(ms) slices
+               (or background = true: the update on a thread)
   Tensors      rl.tensor(t), rl.zeros(...)
   Math         rl.returns, rl.gae, rl.clip_grad_norm, rl.kl_beta_update
   Files        policy:save(path), rl.load(path)
@@ -329,6 +330,12 @@ rl.agent{obs =, action = rl.discrete(n) | rl.box(n, lo, hi), hidden = {64, 64},
   the parameters that acted, so PPO's ratio π_θ/μ is their importance
   weight (clipped).  agent:record(obs, action) + agent:pretrain{…} clone
   the player's play (maximum likelihood) before PPO fine-tunes.
+  background = true: the update runs on a runtime thread instead, and the
+  game keeps acting with the last PUBLISHED parameters; they change only at
+  agent:train_step() (publish = "auto") or agent:publish([wait])
+  (publish = "manual"), a frame boundary the game picks.  The ratio
+  π_θ/μ corrects the lag as above; the same batch gives the sliced update
+  bit for bit.  agent:set_background(on) switches at a frame.
   agent:save(path) / agent:load(path); rl.load(path) reads the policy for a
   shipped game (policy:act(obs, true)).  help("Agent").]]
 
@@ -339,6 +346,8 @@ An agent (rl.agent{...})
   agent:train_step([ms], [pieces]) -> stats when an update finished, else nil
                                       (nil, message if it was refused)
   agent:busy(), agent:finish()     an update pending; run it to the end
+  agent:publish([wait])            background: the finished update acts from now
+  agent:set_background(on), agent:mode()   "sliced" | "background"
   agent:probs(obs)                 π(·|s) of a discrete policy
   agent:record(obs, action), agent:pretrain{epochs=, batch_size=, lr=}
   agent:demos(), agent:clear_demos(), agent:episode_stats()
