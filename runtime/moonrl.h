@@ -483,6 +483,9 @@ typedef struct mrl_rms mrl_rms;
 
 int mrl_rms_new(mrl_rms **out, int dim);
 void mrl_rms_free(mrl_rms *s);
+/* The owner's explicit close: mrl_rms_free, and a rollout still using the
+** handle (mrl_rollout_set_norm) drops it at its next collect. */
+void mrl_rms_close(mrl_rms *s);
 const char *mrl_rms_error(const mrl_rms *s);
 int mrl_rms_dim(const mrl_rms *s);
 double mrl_rms_count(const mrl_rms *s);
@@ -517,6 +520,7 @@ typedef struct mrl_retnorm mrl_retnorm;
 
 int mrl_retnorm_new(mrl_retnorm **out, int num_envs);
 void mrl_retnorm_free(mrl_retnorm *rn);
+void mrl_retnorm_close(mrl_retnorm *rn);  /* as mrl_rms_close */
 const char *mrl_retnorm_error(const mrl_retnorm *rn);
 int mrl_retnorm_num_envs(const mrl_retnorm *rn);
 mrl_rms *mrl_retnorm_rms(mrl_retnorm *rn);  /* borrowed, dim 1 */
@@ -558,8 +562,9 @@ int mrl_rollout_collect(mrl_rollout *r, mrl_vecenv *env, mrl_policy *p,
 ** both (evaluation).  reduce (nullable) merges the statistics over
 ** processes each step.  The rollout holds a reference to each handle:
 ** one freed while the rollout uses it stays alive (and in use) until the
-** rollout lets go — another set_norm, or mrl_rollout_free.  NULL opts, or
-** both handles NULL: off. */
+** rollout lets go — another set_norm, or mrl_rollout_free; one closed
+** (mrl_rms_close, mrl_retnorm_close) is dropped at the next collect, which
+** then runs without it.  NULL opts, or both handles NULL: off. */
 typedef struct mrl_norm_opts {
   mrl_rms *obs;            /* nullable; dim = obs_dim */
   mrl_retnorm *reward;     /* nullable; num_envs = the rollout's */

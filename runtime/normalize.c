@@ -23,6 +23,7 @@
 ** until the rollout lets go of it. */
 struct mrl_rms {
   int refs;
+  int closed;          /* mrl_rms_close: rollouts drop it */
   int dim;
   double count;
   double *mean, *var;  /* [dim] */
@@ -32,6 +33,7 @@ struct mrl_rms {
 
 struct mrl_retnorm {
   int refs;
+  int closed;
   int num_envs;
   double *ret;         /* [num_envs] discounted returns */
   double *next;        /* [num_envs] scratch: the updated returns */
@@ -267,10 +269,26 @@ void rms_retain(mrl_rms *s) {
   if (s) s->refs++;
 }
 
+int rms_closed(const mrl_rms *s) { return s && s->closed; }
+
+void mrl_rms_close(mrl_rms *s) {
+  if (!s) return;
+  s->closed = 1;
+  mrl_rms_free(s);
+}
+
 /* ------------------------------------------------- reward normaliser */
 
 void retnorm_retain(mrl_retnorm *rn) {
   if (rn) rn->refs++;
+}
+
+int retnorm_closed(const mrl_retnorm *rn) { return rn && rn->closed; }
+
+void mrl_retnorm_close(mrl_retnorm *rn) {
+  if (!rn) return;
+  rn->closed = 1;
+  mrl_retnorm_free(rn);
 }
 
 static void rn_seterr(mrl_retnorm *rn, const char *fmt, ...)

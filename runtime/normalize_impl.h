@@ -10,5 +10,9 @@
 
 void rms_retain(mrl_rms *s);
 void retnorm_retain(mrl_retnorm *rn);
+/* closed by the owner (mrl_rms_close / mrl_retnorm_close): a rollout drops
+** it at its next collect */
+int rms_closed(const mrl_rms *s);
+int retnorm_closed(const mrl_retnorm *rn);
 
 #endif

@@ -238,6 +238,14 @@ int mrl_rollout_collect(mrl_rollout *r, mrl_vecenv *env, mrl_policy *p,
                         mrl_net *value) {
   if (!r) return MRL_EINVAL;
   r->collected = 0;
+  if (rms_closed(r->norm.obs)) {  /* its owner closed it: collect without */
+    mrl_rms_free(r->norm.obs);
+    r->norm.obs = NULL;
+  }
+  if (retnorm_closed(r->norm.reward)) {
+    mrl_retnorm_free(r->norm.reward);
+    r->norm.reward = NULL;
+  }
   if (!env || !p) {
     ro_seterr(r, "collect: %s is NULL", env ? "policy" : "vecenv");
     return MRL_EINVAL;

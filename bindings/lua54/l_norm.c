@@ -17,49 +17,6 @@
 #define MRLL_RETNORM "moonrl.RewardNormalizer"
 #define MRLL_ROLLOUT "moonrl.Rollout" /* vecenv_lua.c */
 
-/* The registry key of the weak-keyed table rollout → {obs, reward, reduce,
-** opts} (opts, a userdata mrl_norm_opts, is what the rollout was given):
-** closing a normaliser detaches it from the rollouts that use it.  A
-** rollout in the middle of a collect (its handle slot cleared) is left
-** alone: the C rollout holds its own reference, so the handle stays valid
-** and in use until the next rollout_set_norm or the rollout's close. */
-static const char NORM_REFS = 'n';
-
-/* Detaches the normaliser at idx from every idle rollout using it (its
-** explicit close: after that they collect without it). */
-static void detach(lua_State *L, int idx) {
-  idx = lua_absindex(L, idx);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &NORM_REFS);
-  int refs = lua_gettop(L);
-  lua_pushnil(L);
-  while (lua_next(L, refs)) {  /* key: rollout, value: entry */
-    int entry = lua_gettop(L), hit = 0;
-    for (int i = 1; i <= 2; i++) {
-      lua_rawgeti(L, entry, i);
-      if (lua_rawequal(L, -1, idx)) {
-        hit = 1;
-        lua_pushnil(L);
-        lua_rawseti(L, entry, i);
-      }
-      lua_pop(L, 1);
-    }
-    lua_rawgeti(L, entry, 4);
-    mrl_norm_opts *o = (mrl_norm_opts *)lua_touserdata(L, -1);
-    lua_pop(L, 1);
-    void *const *box = (void *const *)lua_touserdata(L, entry - 1);
-    if (hit && o && box && *box) {
-      lua_rawgeti(L, entry, 1);
-      if (lua_isnil(L, -1)) o->obs = NULL;
-      lua_rawgeti(L, entry, 2);
-      if (lua_isnil(L, -1)) o->reward = NULL;
-      lua_pop(L, 2);
-      mrl_rollout_set_norm((mrl_rollout *)*box, o); /* checked when set */
-    }
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
-}
-
 /* Class boxes: the C handle first (mrlL_checkhandle). */
 typedef struct lrms {
   mrl_rms *h;
@@ -114,17 +71,20 @@ static int l_rms(lua_State *L) {
   return 1;
 }
 
-static int rms_close(lua_State *L) {
+/* __gc lets go of the handle (a rollout using it keeps its own
+** reference); close() also makes such rollouts drop it (mrl_rms_close). */
+static int rms_gc(lua_State *L) {
   lrms *b = (lrms *)luaL_checkudata(L, 1, MRLL_RMS);
   mrl_rms_free(b->h);
   b->h = NULL;
   return 0;
 }
 
-static int rms_closemethod(lua_State *L) {
-  mrlL_checkself(L, MRLL_RMS);
-  detach(L, 1);
-  return rms_close(L);
+static int rms_close(lua_State *L) {
+  lrms *b = (lrms *)mrlL_checkself(L, MRLL_RMS);
+  mrl_rms_close(b->h);
+  b->h = NULL;
+  return 0;
 }
 
 static int rms_tostring(lua_State *L) {
@@ -255,11 +215,11 @@ static const luaL_Reg rms_methods[] = {
   {"dim", rms_dim},         {"count", rms_count},
   {"update", rms_update},   {"normalize", rms_normalize},
   {"state", rms_state},     {"set_state", rms_set_state},
-  {"reset", rms_reset},     {"close", rms_closemethod},
+  {"reset", rms_reset},     {"close", rms_close},
   {NULL, NULL}};
 
 static const luaL_Reg rms_metas[] = {
-  {"__gc", rms_close}, {"__close", rms_closemethod}, {"__tostring", rms_tostring},
+  {"__gc", rms_gc}, {"__close", rms_close}, {"__tostring", rms_tostring},
   {NULL, NULL}};
 
 /* ------------------------------------------------------ RewardNormalizer */
@@ -279,17 +239,18 @@ static int l_reward_norm(lua_State *L) {
   return 1;
 }
 
-static int rn_close(lua_State *L) {
+static int rn_gc(lua_State *L) {  /* as rms_gc / rms_close */
   lretnorm *b = (lretnorm *)luaL_checkudata(L, 1, MRLL_RETNORM);
   mrl_retnorm_free(b->h);
   b->h = NULL;
   return 0;
 }
 
-static int rn_closemethod(lua_State *L) {
-  mrlL_checkself(L, MRLL_RETNORM);
-  detach(L, 1);
-  return rn_close(L);
+static int rn_close(lua_State *L) {
+  lretnorm *b = (lretnorm *)mrlL_checkself(L, MRLL_RETNORM);
+  mrl_retnorm_close(b->h);
+  b->h = NULL;
+  return 0;
 }
 
 static int rn_tostring(lua_State *L) {
@@ -389,11 +350,11 @@ static int rn_reset_returns(lua_State *L) {
 static const luaL_Reg rn_methods[] = {
   {"num_envs", rn_num_envs},   {"step", rn_step},
   {"state", rn_state},         {"set_state", rn_set_state},
-  {"reset_returns", rn_reset_returns}, {"close", rn_closemethod},
+  {"reset_returns", rn_reset_returns}, {"close", rn_close},
   {NULL, NULL}};
 
 static const luaL_Reg rn_metas[] = {
-  {"__gc", rn_close}, {"__close", rn_closemethod}, {"__tostring", rn_tostring},
+  {"__gc", rn_gc}, {"__close", rn_close}, {"__tostring", rn_tostring},
   {NULL, NULL}};
 
 /* ----------------------------------------------------- rollout_set_norm */
@@ -428,22 +389,17 @@ static int l_rollout_set_norm(lua_State *L) {
   }
   if (mrl_rollout_set_norm(ro, &o) != MRL_OK)
     return luaL_error(L, "%s", mrl_rollout_error(ro));
-  /* refs[rollout] = {obs, reward, reduce} (or nil) */
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &NORM_REFS);
-  lua_pushvalue(L, 1);
-  if (o.obs || o.reward) {
-    lua_createtable(L, 4, 0);
-    const char *keys[3] = {"obs", "reward", "reduce"};
-    for (int i = 0; i < 3; i++) {
-      lua_getfield(L, 2, keys[i]);
-      lua_rawseti(L, -2, i + 1);
-    }
-    mrl_norm_opts *keep = (mrl_norm_opts *)lua_newuserdatauv(L, sizeof o, 0);
-    *keep = o;
-    lua_rawseti(L, -2, 4);
-  } else {
-    lua_pushnil(L);
+  /* the rollout keeps the reducer alive (a weak-keyed registry table); it
+  ** holds references to the handles itself */
+  if (luaL_getsubtable(L, LUA_REGISTRYINDEX, "moonrl.rollout_reducers") == 0) {
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_pushvalue(L, -1);
+    lua_setmetatable(L, -2);
   }
+  lua_pushvalue(L, 1);
+  if (o.reduce) lua_getfield(L, 2, "reduce");
+  else lua_pushnil(L);
   lua_rawset(L, -3);
   return 0;
 }
@@ -456,13 +412,6 @@ int mrlL_open_norm(lua_State *L) {
     {NULL, NULL}};
   mrlL_newclass(L, MRLL_RMS, rms_methods, rms_metas, NULL);
   mrlL_newclass(L, MRLL_RETNORM, rn_methods, rn_metas, NULL);
-  /* the weak-keyed table of what rollouts borrow */
-  lua_newtable(L);
-  lua_createtable(L, 0, 1);
-  lua_pushliteral(L, "k");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &NORM_REFS);
   luaL_setfuncs(L, funcs, 0);
   return 0;
 }

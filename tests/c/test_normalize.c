@@ -336,6 +336,31 @@ static void test_collect(void) {
   TAP_OK(mrl_rollout_set_norm(r, NULL) == MRL_OK &&
          mrl_rollout_collect(r, env, p, val) == MRL_OK &&
          mrl_rms_count(obs) == c, "set_norm NULL: off");
+  /* closed by the owner (mrl_rms_close / mrl_retnorm_close): the rollout
+  ** drops them at its next collect, which stores raw values */
+  mrl_rms *cl_obs = NULL;
+  mrl_retnorm *cl_rew = NULL;
+  mrl_rms_new(&cl_obs, 2);
+  mrl_retnorm_new(&cl_rew, N);
+  mrl_norm_opts co = {cl_obs, cl_rew, 1, 1e-3, 1e-3, 1e-8, 0.9, NULL, NULL};
+  float big[2] = {0, 0};
+  for (int pass = 0; pass < 2; pass++) {
+    TAP_OK((pass || mrl_rollout_set_norm(r, &co) == MRL_OK) &&
+           mrl_rollout_collect(r, env, p, val) == MRL_OK, "collect %d: %s", pass,
+           mrl_rollout_error(r));
+    const float *ob = mrl_rollout_field_ptr(r, MRL_RO_OBS);
+    const float *rw2 = mrl_rollout_field_ptr(r, MRL_RO_REWARDS);
+    for (int i = 0; i < T * N; i++) {
+      big[pass] = fmaxf(big[pass], fmaxf(fabsf(ob[2 * i]), fabsf(ob[2 * i + 1])));
+      big[pass] = fmaxf(big[pass], fabsf(rw2[i]));
+    }
+    if (pass == 0) {
+      mrl_rms_close(cl_obs);
+      mrl_retnorm_close(cl_rew);
+    }
+  }
+  TAP_OK(big[0] <= 1e-3f && big[1] >= 1.0f,
+         "closed normalisers are dropped at the next collect (%g, then %g)", big[0], big[1]);
   mrl_rms_free(wrong);
   mrl_rms_free(obs);
   mrl_rms_free(obs2);

@@ -52,23 +52,6 @@ return function(core, I)
     return v
   end
 
-  -- rollout → {obs =, reward =, o = the mrl_norm_opts it was given}:
-  -- closing a normaliser detaches it from the rollouts that use it.  A
-  -- rollout in the middle of a collect (its h hidden) is left alone: the C
-  -- rollout holds its own reference, so the handle stays valid and in use
-  -- until the next rollout_set_norm or the rollout's close.
-  local refs = setmetatable({}, {__mode = "k"})
-
-  local function detach(obj)
-    for ro, e in pairs(refs) do
-      if e.obs == obj or e.reward == obj then
-        if e.obs == obj then e.obs, e.o.obs = nil, nil end
-        if e.reward == obj then e.reward, e.o.reward = nil, nil end
-        if ro.h ~= nil then C.mrl_rollout_set_norm(ro.h, e.o) end
-      end
-    end
-  end
-
   -- ------------------------------------------------------ RunningMeanStd
 
   local S = {}
@@ -144,11 +127,10 @@ return function(core, I)
   function S.close(self)
     if getmetatable(self) ~= rms_mt then typeerror("close", 0, "moonrl.RunningMeanStd", self) end
     local h = self.h
-    if h ~= nil then
-      detach(self)
+    if h ~= nil then  -- rollouts using it drop it at their next collect
       self.h = nil
       ffi.gc(h, nil)
-      C.mrl_rms_free(h)
+      C.mrl_rms_close(h)
     end
   end
 
@@ -240,10 +222,9 @@ return function(core, I)
     if getmetatable(self) ~= rn_mt then typeerror("close", 0, "moonrl.RewardNormalizer", self) end
     local h = self.h
     if h ~= nil then
-      detach(self)
       self.h = nil
       ffi.gc(h, nil)
-      C.mrl_retnorm_free(h)
+      C.mrl_retnorm_close(h)
     end
   end
 
@@ -281,8 +262,8 @@ return function(core, I)
       o.epsilon = optnum(opts, "epsilon", 1e-8)
       o.gamma = optnum(opts, "gamma", 0.99)
     end
+    -- the rollout holds references to the handles itself
     if C.mrl_rollout_set_norm(h, o) ~= 0 then raise(errstr(C.mrl_rollout_error, h)) end
-    refs[ro] = (o.obs ~= nil or o.reward ~= nil) and {obs = opts.obs, reward = opts.reward, o = o} or nil
   end
 
   I.rms_mt = rms_mt
