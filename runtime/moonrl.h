@@ -531,6 +531,13 @@ int mrl_retnorm_step(mrl_retnorm *rn, const float *rewards,
 /* The returns [num_envs]; set with ret NULL zeroes them (an env reset). */
 int mrl_retnorm_get_ret(const mrl_retnorm *rn, double *ret, int n);
 int mrl_retnorm_set_ret(mrl_retnorm *rn, const double *ret, int n);
+/* State for checkpoints: the statistics of the returns and the returns
+** [num_envs] (ret nullable on get; NULL on set zeroes them).  set is all or
+** nothing: a value mrl_rms_set_state or set_ret refuses changes nothing. */
+int mrl_retnorm_get_state(mrl_retnorm *rn, double *mean, double *var,
+                          double *count, double *ret);
+int mrl_retnorm_set_state(mrl_retnorm *rn, double mean, double var,
+                          double count, const double *ret);
 
 /* ------------------------------------------------------ rollout buffer */
 /* Structs of arrays, time-major [steps][num_envs][…]: a whole rollout is

@@ -359,6 +359,30 @@ int mrl_retnorm_set_ret(mrl_retnorm *rn, const double *ret, int n) {
   return MRL_OK;
 }
 
+int mrl_retnorm_get_state(mrl_retnorm *rn, double *mean, double *var,
+                          double *count, double *ret) {
+  if (!rn) return MRL_EINVAL;
+  mrl_rms_get_state(rn->rms, mean, var, count);
+  if (ret) memcpy(ret, rn->ret, (size_t)rn->num_envs * sizeof(double));
+  return MRL_OK;
+}
+
+int mrl_retnorm_set_state(mrl_retnorm *rn, double mean, double var,
+                          double count, const double *ret) {
+  if (!rn) return MRL_EINVAL;
+  for (int i = 0; ret && i < rn->num_envs; i++) {
+    if (!isfinite(ret[i])) {
+      rn_seterr(rn, "retnorm set_state: ret[%d] is not finite", i);
+      return MRL_EINVAL;
+    }
+  }
+  if (mrl_rms_set_state(rn->rms, &mean, &var, count) != MRL_OK) {
+    rn_seterr(rn, "%s", mrl_rms_error(rn->rms));
+    return MRL_EINVAL;
+  }
+  return mrl_retnorm_set_ret(rn, ret, rn->num_envs);
+}
+
 int mrl_retnorm_step(mrl_retnorm *rn, const float *rewards,
                      const uint8_t *dones, double gamma, double clip,
                      double eps, int update, mrl_reduce_fn reduce, void *ud,

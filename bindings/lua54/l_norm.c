@@ -296,8 +296,7 @@ static int rn_state(lua_State *L) {
   int n = mrl_retnorm_num_envs(b->h);
   double *ret = (double *)lua_newuserdatauv(L, (size_t)n * sizeof(double), 0);
   double m, v, c;
-  mrl_rms_get_state(mrl_retnorm_rms(b->h), &m, &v, &c);
-  mrl_retnorm_get_ret(b->h, ret, n);
+  mrl_retnorm_get_state(b->h, &m, &v, &c, ret);
   lua_createtable(L, 0, 4);
   lua_pushnumber(L, m);
   lua_setfield(L, -2, "mean");
@@ -326,15 +325,8 @@ static int rn_set_state(lua_State *L) {
     ret = (double *)lua_newuserdatauv(L, (size_t)n * sizeof(double), 0);
     doublesfield(L, 2, "ret", ret, n);
   }
-  mrl_rms *s = mrl_retnorm_rms(b->h);
-  double m0, v0, c0;
-  mrl_rms_get_state(s, &m0, &v0, &c0);
-  if (mrl_rms_set_state(s, &m, &v, c) != MRL_OK)
-    return luaL_error(L, "%s", mrl_rms_error(s));
-  if (mrl_retnorm_set_ret(b->h, ret, n) != MRL_OK) {
-    mrl_rms_set_state(s, &m0, &v0, c0); /* all or nothing */
+  if (mrl_retnorm_set_state(b->h, m, v, c, ret) != MRL_OK)
     return luaL_error(L, "%s", mrl_retnorm_error(b->h));
-  }
   lua_settop(L, 1);
   return 1;
 }

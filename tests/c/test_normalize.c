@@ -232,6 +232,16 @@ static void test_retnorm(void) {
   double hostile[2] = {1, INFINITY};
   TAP_OK(mrl_retnorm_set_ret(rn, hostile, 2) == MRL_EINVAL &&
          mrl_retnorm_set_ret(rn, ret, 3) == MRL_EINVAL, "hostile ret refused");
+  /* set_state is all or nothing */
+  double m0, v0, c0, m1, v1, c1, q1[2], good[2] = {0.5, -0.5};
+  mrl_retnorm_get_state(rn, &m0, &v0, &c0, NULL);
+  TAP_OK(mrl_retnorm_set_state(rn, 1.0, 2.0, 3.0, hostile) == MRL_EINVAL &&
+         mrl_retnorm_set_state(rn, 1.0, -2.0, 3.0, good) == MRL_EINVAL &&
+         mrl_retnorm_get_state(rn, &m1, &v1, &c1, q1) == MRL_OK && m1 == m0 && v1 == v0 &&
+         c1 == c0 && q1[0] == ret[0] && q1[1] == ret[1], "refused set_state changes nothing");
+  TAP_OK(mrl_retnorm_set_state(rn, 1.0, 2.0, 3.0, good) == MRL_OK &&
+         mrl_retnorm_get_state(rn, &m1, &v1, &c1, q1) == MRL_OK && m1 == 1.0 && v1 == 2.0 &&
+         c1 == 3.0 && q1[0] == 0.5 && q1[1] == -0.5, "set_state then get_state");
   TAP_OK(mrl_retnorm_set_ret(rn, NULL, 2) == MRL_OK &&
          mrl_retnorm_get_ret(rn, ret, 2) == MRL_OK && ret[0] == 0 && ret[1] == 0,
          "set_ret NULL zeroes");

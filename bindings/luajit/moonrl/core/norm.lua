@@ -188,8 +188,7 @@ return function(core, I)
     local h = checkrn(self, "state")
     local n = self.n
     local m, v, c, ret = doubles_t(1), doubles_t(1), doubles_t(1), doubles_t(n)
-    C.mrl_rms_get_state(C.mrl_retnorm_rms(h), m, v, c)
-    C.mrl_retnorm_get_ret(h, ret, n)
+    C.mrl_retnorm_get_state(h, m, v, c, ret)
     local rt = {}
     for i = 1, n do rt[i] = ret[i - 1] end
     return {mean = m[0], var = v[0], count = c[0], ret = rt}
@@ -200,15 +199,7 @@ return function(core, I)
     if type(t) ~= "table" then typeerror("set_state", 1, "table", t) end
     local m, v, c = numfield(t, "mean"), numfield(t, "var"), numfield(t, "count")
     local ret = t.ret ~= nil and doublesfield(t, "ret", self.n) or nil
-    local s = C.mrl_retnorm_rms(h)
-    local m0, v0, c0 = doubles_t(1), doubles_t(1), doubles_t(1)
-    C.mrl_rms_get_state(s, m0, v0, c0)
-    local md, vd = doubles_t(1, m), doubles_t(1, v)
-    if C.mrl_rms_set_state(s, md, vd, c) ~= 0 then raise(errstr(C.mrl_rms_error, s)) end
-    if C.mrl_retnorm_set_ret(h, ret, self.n) ~= 0 then
-      C.mrl_rms_set_state(s, m0, v0, c0[0])  -- all or nothing
-      raise(errstr(C.mrl_retnorm_error, h))
-    end
+    if C.mrl_retnorm_set_state(h, m, v, c, ret) ~= 0 then raise(errstr(C.mrl_retnorm_error, h)) end
     return self
   end
 
