@@ -235,6 +235,7 @@ typedef struct mrl_ppo_opts {
   double ent_coef;
   int normalize_advantages;
 } mrl_ppo_opts;
+mrl_ppo_opts mrl_ppo_opts_default(void);  /* clip_eps 0.2, ent_coef 0, normalised */
 typedef struct mrl_ppo_stats {
   double loss, policy_loss, entropy, clip_fraction, approx_kl;
 } mrl_ppo_stats;
@@ -290,6 +291,8 @@ typedef struct mrl_trpo_opts {
   double max_kl, damping, backtrack_coef;
   int cg_iters, max_backtracks;
 } mrl_trpo_opts;
+/* max_kl 0.01, damping 0.1, backtrack_coef 0.8, cg_iters 10, max_backtracks 10 */
+mrl_trpo_opts mrl_trpo_opts_default(void);
 typedef struct mrl_trpo_result {
   int accepted_j;           /* −1 when no step was accepted */
   double mean_kl, improvement, surrogate_before;

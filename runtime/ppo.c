@@ -59,19 +59,6 @@ static double explained_variance(const float *pred, const float *target,
   return vt > 0 ? 1.0 - vd / vt : NAN;
 }
 
-mrl_ppo_config mrl_ppo_config_default(void) {
-  mrl_ppo_config c;
-  memset(&c, 0, sizeof c);
-  c.epochs = 10;
-  c.minibatch_size = 64;
-  c.lr = 3e-4;
-  c.clip_eps = 0.2;
-  c.vf_coef = 0.5;
-  c.max_grad_norm = 0.5;
-  c.normalize_advantages = 1;
-  return c;
-}
-
 static int check_config(const mrl_ppo_config *c, int total, char *err,
                         size_t errlen) {
   if (c->epochs < 1)

@@ -1,6 +1,6 @@
 /*
-** spec.c — the constructors' defaults and checks (policy, net, optimiser),
-** once, so every binding (and C caller) gets the same object for the same
+** spec.c — the constructors' defaults and checks (policy, net, optimiser)
+** and the trainers' default options (PPO, TRPO), once, so every binding (and C caller) gets the same object for the same
 ** options and the same words when one is wrong.
 */
 #include <math.h>
@@ -9,6 +9,28 @@
 #include <stdio.h>
 
 #include "moonrl.h"
+
+mrl_ppo_config mrl_ppo_config_default(void) {
+  mrl_ppo_config c = {0};
+  c.epochs = 10;
+  c.minibatch_size = 64;
+  c.lr = 3e-4;
+  c.clip_eps = 0.2;
+  c.vf_coef = 0.5;
+  c.max_grad_norm = 0.5;
+  c.normalize_advantages = 1;
+  return c;
+}
+
+mrl_ppo_opts mrl_ppo_opts_default(void) {
+  mrl_ppo_opts o = {0.2, 0.0, 1};
+  return o;
+}
+
+mrl_trpo_opts mrl_trpo_opts_default(void) {
+  mrl_trpo_opts o = {0.01, 0.1, 0.8, 10, 10};
+  return o;
+}
 
 /* SB3's MlpPolicy: two tanh layers of 64. */
 static const int default_hidden[2] = {64, 64};

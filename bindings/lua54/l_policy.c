@@ -445,14 +445,12 @@ static int p_ppo_loss(lua_State *L) {
   const float *a = mrlL_checkactions(L, 3, p->kind, p->n, obs.rows);
   const float *olp = mrlL_checkvec(L, 4, obs.rows, NULL, 0);
   const float *adv = mrlL_checkvec(L, 5, obs.rows, NULL, 0);
-  o.clip_eps = 0.2;
-  o.ent_coef = 0.0;
-  o.normalize_advantages = 1;
+  o = mrl_ppo_opts_default();
   if (!lua_isnoneornil(L, 6)) {
     luaL_checktype(L, 6, LUA_TTABLE);
     o.clip_eps = mrlL_optnumfield(L, 6, "clip_eps", o.clip_eps);
     o.ent_coef = mrlL_optnumfield(L, 6, "ent_coef", o.ent_coef);
-    o.normalize_advantages = mrlL_optboolfield(L, 6, "normalize_advantages", 1);
+    o.normalize_advantages = mrlL_optboolfield(L, 6, "normalize_advantages", o.normalize_advantages);
   }
   CHECK(L, p, mrl_policy_ppo_loss(p->h, obs.data, a, olp, adv, obs.rows, &o, &s));
   lua_createtable(L, 0, 5);
@@ -598,11 +596,7 @@ static int p_trpo_step(lua_State *L) {
   const float *a = mrlL_checkactions(L, 3, p->kind, p->n, obs.rows);
   const float *olp = mrlL_checkvec(L, 4, obs.rows, NULL, 0);
   const float *adv = mrlL_checkvec(L, 5, obs.rows, NULL, 0);
-  o.max_kl = 0.01;
-  o.damping = 0.1;
-  o.backtrack_coef = 0.8;
-  o.cg_iters = 10;
-  o.max_backtracks = 10;
+  o = mrl_trpo_opts_default();
   if (!lua_isnoneornil(L, 6)) {
     luaL_checktype(L, 6, LUA_TTABLE);
     o.max_kl = mrlL_optnumfield(L, 6, "max_kl", o.max_kl);

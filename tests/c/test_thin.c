@@ -159,6 +159,11 @@ static void specs(void) {
          c.vf_coef == 0.5 && c.max_grad_norm == 0.5 && c.normalize_advantages == 1 &&
          c.clip_value == 0 && c.ent_coef == 0 && c.target_kl == 0 && c.shards == 0 &&
          c.kl_beta == 0 && c.reduce == NULL && c.rng == NULL, "PPO defaults: SB3's");
+  mrl_ppo_opts po = mrl_ppo_opts_default();
+  mrl_trpo_opts to = mrl_trpo_opts_default();
+  TAP_OK(po.clip_eps == 0.2 && po.ent_coef == 0 && po.normalize_advantages == 1 &&
+         to.max_kl == 0.01 && to.damping == 0.1 && to.backtrack_coef == 0.8 &&
+         to.cg_iters == 10 && to.max_backtracks == 10, "ppo_loss and trpo_step defaults");
   char err[256] = "";
   TAP_OK(mrl_policy_spec_check(&s, err, sizeof err) == MRL_EINVAL && strstr(err, "obs_dim 0"),
          "obs_dim is the caller's: %s", err);

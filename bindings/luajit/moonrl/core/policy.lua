@@ -361,12 +361,11 @@ return function(core, I)
     local a = checkactions(actions, fname, 2, self._kind, self._n, rows)
     local olp = checkvec(old_logp, fname, 3, rows, false)
     local ad = checkvec(adv, fname, 4, rows, false)
-    local o = ffi.new("mrl_ppo_opts")
-    o.clip_eps, o.ent_coef, o.normalize_advantages = 0.2, 0, 1
+    local o = C.mrl_ppo_opts_default()
     if opts ~= nil then
       checktable(opts, fname, 5)
-      o.clip_eps = optnumfield(opts, "clip_eps", 0.2)
-      o.ent_coef = optnumfield(opts, "ent_coef", 0)
+      o.clip_eps = optnumfield(opts, "clip_eps", o.clip_eps)
+      o.ent_coef = optnumfield(opts, "ent_coef", o.ent_coef)
       o.normalize_advantages = optboolfield(opts, "normalize_advantages", true) and 1 or 0
     end
     local s = ffi.new("mrl_ppo_stats")
@@ -472,15 +471,14 @@ return function(core, I)
     local a = checkactions(actions, fname, 2, self._kind, self._n, rows)
     local olp = checkvec(old_logp, fname, 3, rows, false)
     local ad = checkvec(adv, fname, 4, rows, false)
-    local o = ffi.new("mrl_trpo_opts")
-    o.max_kl, o.damping, o.backtrack_coef, o.cg_iters, o.max_backtracks = 0.01, 0.1, 0.8, 10, 10
+    local o = C.mrl_trpo_opts_default()
     if opts ~= nil then
       checktable(opts, fname, 5)
-      o.max_kl = optnumfield(opts, "max_kl", 0.01)
-      o.damping = optnumfield(opts, "damping", 0.1)
-      o.backtrack_coef = optnumfield(opts, "backtrack_coef", 0.8)
-      o.cg_iters = optintfield(opts, "cg_iters", 10, 1, 100000)
-      o.max_backtracks = optintfield(opts, "max_backtracks", 10, 1, 1000)
+      o.max_kl = optnumfield(opts, "max_kl", o.max_kl)
+      o.damping = optnumfield(opts, "damping", o.damping)
+      o.backtrack_coef = optnumfield(opts, "backtrack_coef", o.backtrack_coef)
+      o.cg_iters = optintfield(opts, "cg_iters", o.cg_iters, 1, 100000)
+      o.max_backtracks = optintfield(opts, "max_backtracks", o.max_backtracks, 1, 1000)
     end
     local r = ffi.new("mrl_trpo_result")
     local st = C.mrl_policy_trpo_step(h, d, a, olp, ad, rows, o, r)
