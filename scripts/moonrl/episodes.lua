@@ -147,18 +147,14 @@ function Acc:take(max)
   }
 end
 
--- Discounted reward-to-go G_t of every step of a batch, as a Lua array
--- (golden kind returns, per episode).
+-- Discounted reward-to-go G_t of every step of a batch, a tensor [M]: the
+-- C returns (golden kind returns) over each episode's rows.
 function M.reward_to_go(b, gamma)
-  local G, rew, offs = {}, b.rew, b.offsets
-  for e = b.nep, 1, -1 do
+  local G, offs = core.zeros(b.steps), b.offsets
+  for e = 1, b.nep do
     local first = offs[e]
-    local last = (offs[e + 1] or b.steps) - 1
-    local g = 0
-    for t = last, first, -1 do
-      g = rew[t + 1] + gamma * g
-      G[t + 1] = g
-    end
+    local len = (offs[e + 1] or b.steps) - first
+    G:view(first + 1, len):copy((core.returns(b.rewards:view(first + 1, len), gamma)))
   end
   return G
 end
