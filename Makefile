@@ -145,17 +145,26 @@ test-asan:
 
 # ThreadSanitizer over the threaded code (the background trainer's game
 # loop against an update, the parked worker) in its own build dir; any
-# report fails the run.  A few seconds.
+# report fails the run.  Then the Lua 5.4 host built the same way runs
+# rl.agent's background mode (act/observe/publish on the game thread while
+# an update runs; save/load/close during one) and core.bgtrain's spec,
+# without their learning checks.  A few seconds.
 TSAN_BUILD ?= build-tsan
 TSAN_TESTS := test_bgtrain test_worker
+TSAN_SPECS := tests/lua/agent_bg_spec.lua tests/lua/bgtrain_spec.lua
 tsan:
 	$(MAKE) --no-print-directory BUILD=$(TSAN_BUILD) OPT=-O1 \
 	  EXTRA_CFLAGS=-fsanitize=thread LDFLAGS_SAN=-fsanitize=thread \
-	  $(TSAN_TESTS:%=$(TSAN_BUILD)/tests/%)
+	  $(TSAN_TESTS:%=$(TSAN_BUILD)/tests/%) $(TSAN_BUILD)/moonrl
 	@for t in $(TSAN_TESTS); do \
 	  echo "tsan: $$t"; \
 	  TSAN_OPTIONS="halt_on_error=1 exitcode=66" $(TSAN_BUILD)/tests/$$t >/dev/null || exit 1; \
 	done
+	@if command -v busted >/dev/null 2>&1; then \
+	  echo "tsan: $(TSAN_SPECS) on the Lua 5.4 host"; \
+	  TSAN_OPTIONS="halt_on_error=1 exitcode=66" BUILD=$(TSAN_BUILD) $(TSAN_BUILD)/moonrl \
+	    "$$(command -v busted)" -o TAP --filter-out=learns $(TSAN_SPECS) >/dev/null || exit 1; \
+	else echo "tsan: busted not installed, Lua host specs skipped"; fi
 
 test: deps
 	$(MAKE) --no-print-directory test-unit

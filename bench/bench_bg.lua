@@ -1,118 +1,159 @@
--- bench/bench_bg.lua — the game thread's cost per frame while a PPO update
--- of examples/love's agent (4-64-64-2 policy and critic, n_steps 512,
--- minibatch 64, 10 epochs, Adam) runs on the background trainer
--- (core.bgtrain).  Run by bench/run_all.lua (make bench), or alone:
---   BUILD=build build/moonrl bench/bench_bg.lua [frames]
---   (LuaJIT: LUA_PATH="bindings/luajit/?.lua;scripts/?.lua;;" luajit bench/bench_bg.lua)
+-- bench/bench_bg.lua — rl.agent's background training on examples/love's
+-- game logic (examples/love/game.lua, no graphics): the agent of the LÖVE
+-- example (4-64-64-2 policy and critic, n_steps 512, minibatch 64, 10
+-- epochs, lr 3e-4, seed 1).  Run by bench/run_all.lua (make bench), or alone:
+--   BUILD=build build/moonrl bench/bench_bg.lua [frames] [pad_ms]
+--   BUILD=build luajit bindings/luajit/run.lua bench/bench_bg.lua [frames] [pad_ms]
 --
--- A frame is what rl.agent does on the game thread in background mode:
--- act (policy:act on a flat table, the allocation-free path), observe (the
--- transition into a moonrl.Rollout with core.rollout_put / rollout_outcome),
--- poll the trainer and publish when it is done, and submit the full rollout
--- (copied by the call; V, bootstraps and GAE run on the thread) when the
--- trainer is free.  The world step is not timed.  Until rl.agent has a background mode, these core-level calls
--- stand in for agent:act / agent:observe.  Only frames that start while an
--- update runs are counted.  Prints "bg_train_frame_ms_median X" and
--- "bg_train_frame_ms_p99 Y" (and the max, the frame count, the updates).
+-- Default: the game thread's cost per frame while an update runs on the
+-- trainer's thread.  A frame is one agent:act + agent:observe +
+-- agent:train_step() (which polls and publishes a finished update; at a
+-- buffer's end act submits it); the world step is not timed.  Only frames
+-- that start while the trainer is running are counted.  Each frame is
+-- padded (untimed, busy) to pad_ms (default 0.03 ms) of wall time, the
+-- rest of a game's frame in miniature: without it 512 steps take less
+-- than an update and act would wait for the trainer every buffer
+-- ("forced waits", printed).  Prints
+-- "bg_train_frame_ms_median X", "bg_train_frame_ms_p99 Y" (and the max).
+--
+--   ... bench/bench_bg.lua --compare [seeds] [frame_ms] [steps_per_frame]
+-- Frames until the mean of the last 10 returns reaches TARGET (150), for
+-- sliced training (train_step(frame_ms) per frame, the example's mode) and
+-- background training (train_step() per frame, then the frame is padded
+-- to frame_ms of wall time, as drawing would fill it), seeds 1 … seeds
+-- (default 5, 2 ms, 10 steps per frame as tests/love.t).  Both modes thus
+-- give the update the same wall time per frame; the background thread uses
+-- another core.  Slow (tens of seconds): not run by run_all.lua.
 
-local core = require "moonrl.core"
-local now = core.now
+local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./"
+package.path = here .. "../examples/love/?.lua;" .. here .. "../scripts/?.lua;" ..
+               here .. "../scripts/?/init.lua;" .. package.path
+local rl = require "moonrl"
+local Game = require "game"
+local envs = require "moonrl.envs"
+local now = rl.core.now
 
-local FRAMES = tonumber(arg and arg[1]) or 200000
-local OBS, NA, T = 4, 2, 512
-local CFG = {epochs = 10, minibatch_size = 64, lr = 3e-4, ent_coef = 0, vf_coef = 0.5,
-             max_grad_norm = 0.5}
-
-local p = core.policy{obs_dim = OBS, hidden = {64, 64}, action = {type = "discrete", n = NA}, seed = 1}
-local v = core.net{in_dim = OBS, hidden = {64, 64}, out_dim = 1, seed = 2}
-local po = core.optim{kind = "adam", n = p:nparams()}
-local vo = core.optim{kind = "adam", n = v:nparams()}
-local bg = core.bgtrain(p, v, po, vo)
-
--- CartPole's dynamics (examples/love/game.lua's world), untimed
-local x, xd, th, thd = 0, 0, 0.02, 0
-local steps_in_ep = 0
-local function world_step(a)
-  local f = a == 1 and 10 or -10
-  local ct, st = math.cos(th), math.sin(th)
-  local tmp = (f + 0.05 * thd * thd * st) / 1.1
-  local tha = (9.8 * st - ct * tmp) / (0.5 * (4 / 3 - 0.1 * ct * ct / 1.1))
-  local xa = tmp - 0.05 * tha * ct / 1.1
-  x, xd, th, thd = x + 0.02 * xd, xd + 0.02 * xa, th + 0.02 * thd, thd + 0.02 * tha
-  steps_in_ep = steps_in_ep + 1
-  local term = x < -2.4 or x > 2.4 or th < -0.21 or th > 0.21
-  local trunc = not term and steps_in_ep >= 500
-  return 1, term, trunc
-end
-local function world_reset(i)
-  x, xd, th, thd = 0.01 * ((i % 7) - 3), 0, 0.01 * ((i % 5) - 2), 0
-  steps_in_ep = 0
+local function new_agent(seed, background)
+  return rl.agent{obs = Game.OBS, action = rl.discrete(Game.ACTIONS), hidden = {64, 64},
+                  algo = "ppo", n_steps = 512, batch_size = 64, epochs = 10, lr = 3e-4,
+                  seed = seed, background = background}
 end
 
-local ro = core.rollout{steps = T, num_envs = 1, obs_dim = OBS, action_width = 1}
-local boot = {0, 0, 0, 0}
-local sub = {rollout = ro, boot_obs = boot, gamma = 0.99, lambda = 0.95}
-local act1 = {0}
+local TARGET, CAP = 150, 4000
 
-local obs = {x, xd, th, thd}
-local n, times, k, updates, eps = 0, {}, 0, 0, 0
-local running = false
-local submit_max = 0
-local r, te, tr = 0, false, false
-pcall(collectgarbage, "generational")
-for f = 1, FRAMES do
-  obs[1], obs[2], obs[3], obs[4] = x, xd, th, thd
-  local counted = running
-  local t0 = now()
-  -- observe the previous step's outcome, then act and record
-  if n > 0 then core.rollout_outcome(ro, n - 1, 0, r, te, tr) end
-  local a, lp = p:act(obs)
-  -- poll, publish, submit
-  local s = bg:poll()
-  if s == "done" then
-    bg:publish(p)
-    updates = updates + 1
-    s = "idle"
+local function compare(seeds, frame_ms, spf)
+  local function run(seed, background)
+    local ag = new_agent(seed, background)
+    local world = Game.new(envs.rng.new(seed))
+    local obs = world:reset()
+    local returns = {}
+    local sum10 = 0
+    local seen, lag = 0, 0   -- frames from a buffer's hand-over to its update acting
+    for frame = 1, CAP do
+      local t0 = now()
+      for _ = 1, spf do
+        local a = ag:act(obs)
+        local o, r, te, tr = world:step(a)
+        local ret = ag:observe(r, te, tr, tr and o or nil)
+        if ret then
+          returns[#returns + 1] = ret
+          sum10 = sum10 + ret - (returns[#returns - 10] or 0)
+          obs = world:reset()
+        else
+          obs = o
+        end
+      end
+      if background then
+        ag:train_step()
+        local stop = t0 + frame_ms / 1000
+        while now() < stop do end   -- the rest of the frame (drawing)
+      else
+        ag:train_step(frame_ms)
+      end
+      if ag.updates > seen then
+        seen = ag.updates
+        lag = lag + frame - (math.floor(512 * seen / spf) + 1)
+      end
+      if #returns >= 10 and sum10 / 10 >= TARGET then
+        ag:close()
+        return frame, lag / math.max(seen, 1)
+      end
+    end
+    ag:close()
+    return nil, lag / math.max(seen, 1)
   end
-  if n == T and s ~= "running" then
-    boot[1], boot[2], boot[3], boot[4] = obs[1], obs[2], obs[3], obs[4]
-    local ts = now()
-    bg:submit(sub, CFG)
-    ts = now() - ts
-    if ts > submit_max then submit_max = ts end
-    n = 0
+  local res = {sliced = {}, background = {}}
+  for seed = 1, seeds do
+    for _, m in ipairs({"sliced", "background"}) do
+      local f, lag = run(seed, m == "background")
+      res[m][seed] = f
+      print(("seed %d %-10s frames to mean-10 return %d: %s (an update acts %.1f frames after its hand-over)")
+            :format(seed, m, TARGET, f and tostring(f) or ("> " .. CAP), lag))
+    end
   end
-  if n < T then
-    act1[1] = a
-    core.rollout_put(ro, n, 0, obs, act1, lp)
-    n = n + 1
-  end
-  running = s == "running" or n == 1
-  local dt = now() - t0
-  if counted then
-    k = k + 1
-    times[k] = dt
-  end
-  -- the world (untimed)
-  r, te, tr = world_step(a)
-  if te or tr then
-    eps = eps + 1
-    world_reset(f)
+  for _, m in ipairs({"sliced", "background"}) do
+    local t, all = {}, true
+    for s = 1, seeds do
+      t[s] = res[m][s] or CAP + 1
+      all = all and res[m][s] ~= nil
+    end
+    table.sort(t)
+    local sum = 0
+    for s = 1, seeds do sum = sum + t[s] end
+    print(("bg_frames_to_%d_%s_median %d (mean %.0f, %s)"):format(TARGET, m, t[math.floor((seeds + 1) / 2)],
+          sum / seeds, all and "every seed reached it" or "some seeds did not"))
   end
 end
-bg:wait()
-bg:close()
-ro:close()
 
-table.sort(times)
-local function q(p_) return times[math.max(1, math.ceil(p_ * k))] * 1000 end
-if k == 0 then
-  print("bench_bg: no frame ran during an update")
-  os.exit(1)
+local function frame_cost(frames, pad_ms)
+  local ag = new_agent(1, true)
+  local world = Game.new(envs.rng.new(1))
+  local obs = world:reset()
+  local times, k = {}, 0
+  local all = {}
+  local bg = ag.bg
+  pcall(collectgarbage, "generational")
+  for _ = 1, frames do
+    local counted = bg:poll() == "running"
+    local t0 = now()
+    local stop = t0 + pad_ms / 1000
+    local a = ag:act(obs)
+    local tw = now()
+    local o, r, te, tr = world:step(a)         -- the world: not timed
+    local tw2 = now()
+    local ret = ag:observe(r, te, tr, tr and o or nil)
+    ag:train_step()
+    local dt = (now() - tw2) + (tw - t0)
+    all[#all + 1] = dt
+    if counted then
+      k = k + 1
+      times[k] = dt
+    end
+    if ret then obs = world:reset() else obs = o end
+    while now() < stop do end
+  end
+  ag:finish()
+  local updates, episodes, forced = ag.updates, ag.episodes, ag.forced_updates
+  ag:close()
+  if k == 0 then
+    print("bench_bg: no frame ran during an update")
+    os.exit(1)
+  end
+  table.sort(times)
+  local function q(p) return times[math.max(1, math.ceil(p * k))] * 1000 end
+  print(("bench_bg: rl.agent background, %d frames during updates (of %d), %d updates, %d episodes, %d forced waits, %s")
+        :format(k, frames, updates, episodes, forced, rl.core.binding or "lua54"))
+  print(("bg_train_frame_ms_median %.6f"):format(q(0.5)))
+  print(("bg_train_frame_ms_p99 %.6f"):format(q(0.99)))
+  print(("bg_train_frame_ms_max %.6f"):format(times[k] * 1000))
+  -- every frame, those that submit a batch (rollout_behaviour + the copy) too
+  table.sort(all)
+  print(("bg_frame_ms_all_p99 %.6f max %.6f"):format(all[math.ceil(0.99 * #all)] * 1000,
+                                                      all[#all] * 1000))
 end
-print(("bench_bg: %d frames during background updates (of %d), %d updates published, %d episodes")
-      :format(k, FRAMES, updates, eps))
-print(("bg_train_frame_ms_median %.6f"):format(q(0.5)))
-print(("bg_train_frame_ms_p99 %.6f"):format(q(0.99)))
-print(("bg_train_frame_ms_max %.6f"):format(times[k] * 1000))
-print(("bg_submit_ms_max %.6f (copying the %d-step rollout)"):format(submit_max * 1000, T))
+
+if arg and arg[1] == "--compare" then
+  compare(tonumber(arg[2]) or 5, tonumber(arg[3]) or 2, tonumber(arg[4]) or 10)
+else
+  frame_cost(tonumber(arg and arg[1]) or 100000, tonumber(arg and arg[2]) or 0.03)
+end
