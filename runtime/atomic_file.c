@@ -12,17 +12,9 @@
 #include <unistd.h>
 
 #include "atomic_file.h"
+#include "errmsg.h"
 #include "moonrl.h"
 
-static int fail(char *err, size_t errlen, int status, const char *fmt, ...) {
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return status;
-}
 
 int mrl_write_all_(int fd, const void *p, size_t n) {
   const unsigned char *c = p;
@@ -42,17 +34,17 @@ int mrl_write_all_(int fd, const void *p, size_t n) {
 int mrl_write_atomic_(const char *path, mrl_emit_fn emit, void *ud, char *err,
                       size_t errlen) {
   if (!path || !*path || !emit)
-    return fail(err, errlen, MRL_EINVAL, "write_file_atomic: a non-empty path expected");
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "write_file_atomic: a non-empty path expected");
   size_t plen = strlen(path);
   char *tmp = malloc(plen + 16);
-  if (!tmp) return fail(err, errlen, MRL_ENOMEM, "%s: out of memory", path);
+  if (!tmp) return mrl_errbuf_(err, errlen, MRL_ENOMEM, "%s: out of memory", path);
   memcpy(tmp, path, plen);
   memcpy(tmp + plen, ".tmp.XXXXXX", 12);
   int fd = mkstemp(tmp);
   if (fd < 0) {
     int e = errno;
     free(tmp);
-    return fail(err, errlen, MRL_EIO, "%s: cannot create a temporary file: %s", path,
+    return mrl_errbuf_(err, errlen, MRL_EIO, "%s: cannot create a temporary file: %s", path,
                 strerror(e));
   }
   int bad = emit(fd, ud) != 0, e = bad ? errno : 0;
@@ -61,7 +53,7 @@ int mrl_write_atomic_(const char *path, mrl_emit_fn emit, void *ud, char *err,
   if (!bad && rename(tmp, path)) { bad = 1; e = errno; }
   if (bad) unlink(tmp);
   free(tmp);
-  if (bad) return fail(err, errlen, MRL_EIO, "%s: write failed: %s", path, strerror(e ? e : EIO));
+  if (bad) return mrl_errbuf_(err, errlen, MRL_EIO, "%s: write failed: %s", path, strerror(e ? e : EIO));
   /* Make the rename itself durable. */
   char *dir = strdup(path);
   if (dir) {
@@ -83,7 +75,7 @@ static int emit_bytes(int fd, void *ud) {
 
 int mrl_write_file_atomic(const char *path, const void *data, size_t len,
                           char *err, size_t errlen) {
-  if (len && !data) return fail(err, errlen, MRL_EINVAL, "write_file_atomic: data is NULL");
+  if (len && !data) return mrl_errbuf_(err, errlen, MRL_EINVAL, "write_file_atomic: data is NULL");
   bytes b = {data, len};
   return mrl_write_atomic_(path, emit_bytes, &b, err, errlen);
 }

@@ -15,20 +15,20 @@ int mrl_policy_bc_fit(mrl_policy *p, mrl_optim *opt, const float *obs,
                       double lr, mrl_rng *rng, mrl_bc_report *rep, char *err,
                       size_t errlen) {
   if (!p || !opt || !obs || !actions || !rng)
-    return tu_fail(err, errlen, MRL_EINVAL, "bc_fit: NULL argument");
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "bc_fit: NULL argument");
   if (n < 1 || n > MRL_MAX_BATCH)
-    return tu_fail(err, errlen, MRL_EINVAL, "n: expected 1..%d, got %d", MRL_MAX_BATCH, n);
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "n: expected 1..%d, got %d", MRL_MAX_BATCH, n);
   if (epochs < 1 || minibatch < 1)
-    return tu_fail(err, errlen, MRL_EINVAL, "epochs and minibatch: expected >= 1");
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "epochs and minibatch: expected >= 1");
   if (!(lr >= 0) || !isfinite(lr))
-    return tu_fail(err, errlen, MRL_EINVAL, "lr: expected a finite number >= 0");
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "lr: expected a finite number >= 0");
   const size_t np = mrl_policy_nparams(p);
   if (mrl_optim_nparams(opt) != np)
-    return tu_fail(err, errlen, MRL_EINVAL, "bc_fit: the optimiser is sized for %zu parameters, the policy has %zu",
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "bc_fit: the optimiser is sized for %zu parameters, the policy has %zu",
                    mrl_optim_nparams(opt), np);
   if (!mrl_all_finite(obs, (size_t)n * (size_t)mrl_policy_obs_dim(p)) ||
       !mrl_all_finite(actions, (size_t)n * (size_t)mrl_policy_action_width(p)))
-    return tu_fail(err, errlen, MRL_ENONFINITE, "bc_fit: non-finite demonstrations");
+    return mrl_errbuf_(err, errlen, MRL_ENONFINITE, "bc_fit: non-finite demonstrations");
   if (minibatch > n) minibatch = n;
   const int od = mrl_policy_obs_dim(p), aw = mrl_policy_action_width(p);
   float *buf = malloc(sizeof(float) * ((size_t)minibatch * (size_t)(od + aw + 1) + (size_t)n));
@@ -36,7 +36,7 @@ int mrl_policy_bc_fit(mrl_policy *p, mrl_optim *opt, const float *obs,
   tu_snapshot s = {0};
   if (!buf || !idx || tu_snap_take(&s, mrl_policy_params(p), opt, np)) {
     free(buf); free(idx); tu_snap_free(&s);
-    return tu_fail(err, errlen, MRL_ENOMEM, "bc_fit: out of memory");
+    return mrl_errbuf_(err, errlen, MRL_ENOMEM, "bc_fit: out of memory");
   }
   float *mo = buf, *ma = mo + (size_t)minibatch * od, *ones = ma + (size_t)minibatch * aw;
   float *logp = ones + minibatch;
@@ -53,13 +53,13 @@ int mrl_policy_bc_fit(mrl_policy *p, mrl_optim *opt, const float *obs,
       /* scale −1/k: grad := ∇(−mean log π), which the optimiser descends */
       double objective = 0;
       st = mrl_policy_grad_weighted_logp(p, mo, ma, ones, k, -1.0 / k, &objective);
-      if (st) { tu_fail(err, errlen, st, "bc_fit: %s", mrl_policy_error(p)); break; }
+      if (st) { mrl_errbuf_(err, errlen, st, "bc_fit: %s", mrl_policy_error(p)); break; }
       if (!isfinite(objective)) {
-        st = tu_fail(err, errlen, MRL_ENONFINITE, "bc_fit: non-finite loss in epoch %d; fit refused, parameters restored", e + 1);
+        st = mrl_errbuf_(err, errlen, MRL_ENONFINITE, "bc_fit: non-finite loss in epoch %d; fit refused, parameters restored", e + 1);
         break;
       }
       st = mrl_optim_step(opt, mrl_policy_params(p), mrl_policy_grad(p), lr);
-      if (st) { tu_fail(err, errlen, st, "optimiser: %s", mrl_optim_error(opt)); break; }
+      if (st) { mrl_errbuf_(err, errlen, st, "optimiser: %s", mrl_optim_error(opt)); break; }
       sum += objective * k;
     }
     last = sum / n;
@@ -69,7 +69,7 @@ int mrl_policy_bc_fit(mrl_policy *p, mrl_optim *opt, const float *obs,
     /* the fit on the whole set: −mean log π, and for a discrete policy how
     ** often the mode is the demonstrated action */
     st = mrl_policy_evaluate(p, NULL, obs, actions, n, logp, NULL);
-    if (st) tu_fail(err, errlen, st, "bc_fit: %s", mrl_policy_error(p));
+    if (st) mrl_errbuf_(err, errlen, st, "bc_fit: %s", mrl_policy_error(p));
     double nll = 0;
     for (int i = 0; !st && i < n; i++) nll -= logp[i];
     r.nll = nll / n;
@@ -78,7 +78,7 @@ int mrl_policy_bc_fit(mrl_policy *p, mrl_optim *opt, const float *obs,
       for (int start = 0; !st && start < n; start += minibatch) {
         int k = n - start < minibatch ? n - start : minibatch;
         st = mrl_policy_act(p, obs + (size_t)start * od, k, 1, ma, NULL);
-        if (st) { tu_fail(err, errlen, st, "bc_fit: %s", mrl_policy_error(p)); break; }
+        if (st) { mrl_errbuf_(err, errlen, st, "bc_fit: %s", mrl_policy_error(p)); break; }
         for (int i = 0; i < k; i++) correct += ma[i] == actions[start + i];
       }
       r.accuracy = (double)correct / n;

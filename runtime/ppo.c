@@ -62,25 +62,25 @@ static double explained_variance(const float *pred, const float *target,
 static int check_config(const mrl_ppo_config *c, int total, char *err,
                         size_t errlen) {
   if (c->epochs < 1)
-    return tu_fail(err, errlen, MRL_EINVAL, "epochs: expected >= 1, got %d", c->epochs);
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "epochs: expected >= 1, got %d", c->epochs);
   if (c->minibatch_size < 1 || c->minibatch_size > total)
-    return tu_fail(err, errlen, MRL_EINVAL,
+    return mrl_errbuf_(err, errlen, MRL_EINVAL,
                 "minibatch_size: expected 1..%d (the rollout size), got %d",
                 total, c->minibatch_size);
   if (!(c->lr >= 0) || !isfinite(c->lr))
-    return tu_fail(err, errlen, MRL_EINVAL, "lr: expected a finite number >= 0");
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "lr: expected a finite number >= 0");
   if (!(c->clip_eps > 0) || !isfinite(c->clip_eps))
-    return tu_fail(err, errlen, MRL_EINVAL, "clip_eps: expected a finite number > 0");
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "clip_eps: expected a finite number > 0");
   if (!isfinite(c->ent_coef) || !isfinite(c->vf_coef) ||
       !isfinite(c->clip_value) || !isfinite(c->max_grad_norm) ||
       !isfinite(c->target_kl))
-    return tu_fail(err, errlen, MRL_EINVAL, "ppo config: coefficients must be finite");
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "ppo config: coefficients must be finite");
   if (c->shards < 0 || (c->shards > 1 && (total % c->shards || c->minibatch_size % c->shards)))
-    return tu_fail(err, errlen, MRL_EINVAL,
+    return mrl_errbuf_(err, errlen, MRL_EINVAL,
                 "shards: expected 0, 1 or a divisor of the rollout size (%d) and of minibatch_size (%d), got %d",
                 total, c->minibatch_size, c->shards);
   if (c->shards > 1 && c->reduce)
-    return tu_fail(err, errlen, MRL_EINVAL, "shards: not with a reduce hook (each process holds one shard)");
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "shards: not with a reduce hook (each process holds one shard)");
   return MRL_OK;
 }
 
@@ -380,7 +380,7 @@ int mrl_ppo_begin(mrl_ppo_job **out, mrl_policy *p, mrl_net *value,
                   const mrl_ppo_config *c, char *err, size_t errlen) {
   if (out) *out = NULL;
   if (!out || !p || !value || !popt || !vopt || !r || !c)
-    return tu_fail(err, errlen, MRL_EINVAL, "ppo: NULL argument");
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "ppo: NULL argument");
   const int total = mrl_rollout_steps(r) * mrl_rollout_num_envs(r);
   const int od = mrl_policy_obs_dim(p), aw = mrl_policy_action_width(p);
   const size_t np = mrl_policy_nparams(p), nv = mrl_net_nparams(value);
@@ -388,27 +388,27 @@ int mrl_ppo_begin(mrl_ppo_job **out, mrl_policy *p, mrl_net *value,
   if (st) return st;
   const int kl_mode = c->kl_beta > 0;
   if (kl_mode && (!isfinite(c->kl_beta) || !(c->kl_target > 0) || !isfinite(c->kl_target)))
-    return tu_fail(err, errlen, MRL_EINVAL,
+    return mrl_errbuf_(err, errlen, MRL_EINVAL,
                    "kl_beta/kl_target: expected finite numbers > 0 for adaptive KL");
   if (kl_mode && c->shards > 1)
-    return tu_fail(err, errlen, MRL_EINVAL, "shards: not with adaptive KL");
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "shards: not with adaptive KL");
   if (mrl_net_in_dim(value) != od || mrl_net_out_dim(value) != 1)
-    return tu_fail(err, errlen, MRL_EINVAL,
+    return mrl_errbuf_(err, errlen, MRL_EINVAL,
                    "value: expected a network %d → 1, got %d → %d", od,
                    mrl_net_in_dim(value), mrl_net_out_dim(value));
   if (mrl_optim_nparams(popt) != np || mrl_optim_nparams(vopt) != nv)
-    return tu_fail(err, errlen, MRL_EINVAL,
+    return mrl_errbuf_(err, errlen, MRL_EINVAL,
                    "optimisers: sized for %zu and %zu parameters, networks have %zu and %zu",
                    mrl_optim_nparams(popt), mrl_optim_nparams(vopt), np, nv);
   const float *adv = mrl_rollout_field_ptr(r, MRL_RO_ADVANTAGES);
   const float *ret = mrl_rollout_field_ptr(r, MRL_RO_RETURNS);
   if (tu_any_process(c->reduce, c->reduce_ud,
                      !mrl_all_finite(adv, (size_t)total) || !mrl_all_finite(ret, (size_t)total)))
-    return tu_fail(err, errlen, MRL_ENONFINITE,
+    return mrl_errbuf_(err, errlen, MRL_ENONFINITE,
                    "rollout: non-finite advantages or returns (a NaN/Inf reward or value?); update refused");
 
   mrl_ppo_job *j = calloc(1, sizeof *j);
-  if (!j) return tu_fail(err, errlen, MRL_ENOMEM, "ppo: out of memory");
+  if (!j) return mrl_errbuf_(err, errlen, MRL_ENOMEM, "ppo: out of memory");
   j->p = p; j->value = value; j->popt = popt; j->vopt = vopt; j->c = *c;
   j->rng = c->rng ? c->rng : mrl_policy_rng(p);
   j->total = total; j->od = od; j->aw = aw; j->np = np; j->nv = nv;
@@ -437,7 +437,7 @@ int mrl_ppo_begin(mrl_ppo_job **out, mrl_policy *p, mrl_net *value,
       tu_snap_take(&j->sp, mrl_policy_params(p), popt, np) ||
       tu_snap_take(&j->sv, mrl_net_params(value), vopt, nv)) {
     job_free(j);
-    return tu_fail(err, errlen, MRL_ENOMEM, "ppo: out of memory");
+    return mrl_errbuf_(err, errlen, MRL_ENOMEM, "ppo: out of memory");
   }
   minibatch *m = &j->m;
   m->obs = j->buf;
@@ -446,7 +446,7 @@ int mrl_ppo_begin(mrl_ppo_job **out, mrl_policy *p, mrl_net *value,
   m->adv = m->logp + mb; m->ret = m->adv + mb; m->oldv = m->ret + mb;
   j->rbuf = c->reduce ? m->oldv + mb : NULL;
   if (kl_mode && (st = kl_normalize(j))) {
-    tu_fail(err, errlen, st, "%s", j->err);
+    mrl_errbuf_(err, errlen, st, "%s", j->err);
     job_free(j);
     return st;
   }
@@ -682,12 +682,12 @@ void mrl_ppo_job_progress(const mrl_ppo_job *j, int *epoch, int *minibatches,
 
 int mrl_ppo_end(mrl_ppo_job *j, mrl_ppo_report *rep, char *err,
                 size_t errlen) {
-  if (!j) return tu_fail(err, errlen, MRL_EINVAL, "ppo: NULL job");
+  if (!j) return mrl_errbuf_(err, errlen, MRL_EINVAL, "ppo: NULL job");
   int st = j->status;
   if (!st && !j->finished) st = mrl_ppo_step(j, 0, 0, NULL);
   mrl_ppo_report acc = j->acc;
   if (st) {
-    tu_fail(err, errlen, st, "%s", j->err);
+    mrl_errbuf_(err, errlen, st, "%s", j->err);
   } else if (j->nmb) {
     const int nmb = j->nmb;
     acc.minibatches = nmb;

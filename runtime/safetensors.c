@@ -19,17 +19,9 @@
 #include <unistd.h>
 
 #include "atomic_file.h"
+#include "errmsg.h"
 #include "moonrl.h"
 
-static int fail(char *err, size_t errlen, int status, const char *fmt, ...) {
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return status;
-}
 
 /* ------------------------------------------------------------- buffers */
 
@@ -128,14 +120,14 @@ int mrl_st_write(const char *path, const mrl_st_tensor *tensors, int ntensors,
                  char *err, size_t errlen) {
   if (!path || (ntensors && !tensors) || ntensors < 0 || nkeys < 0 ||
       (nkeys && (!keys || !values)))
-    return fail(err, errlen, MRL_EINVAL, "st_write: bad arguments");
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "st_write: bad arguments");
   for (int i = 0; i < nkeys; i++)
-    if (!keys[i] || !values[i]) return fail(err, errlen, MRL_EINVAL, "metadata %d: NULL", i);
+    if (!keys[i] || !values[i]) return mrl_errbuf_(err, errlen, MRL_EINVAL, "metadata %d: NULL", i);
   for (int i = 0; i < ntensors; i++) {
     const mrl_st_tensor *t = &tensors[i];
     int64_t n = t->ndim >= 0 && t->ndim <= MRL_ST_MAX_DIMS ? numel_of(t) : -1;
     if (!t->name || !*t->name || n < 0 || (n && !t->data) || !strcmp(t->name, "__metadata__"))
-      return fail(err, errlen, MRL_EINVAL, "tensor %d (%s): bad name, shape or data", i,
+      return mrl_errbuf_(err, errlen, MRL_EINVAL, "tensor %d (%s): bad name, shape or data", i,
                   t->name ? t->name : "NULL");
   }
   const mrl_st_tensor **ts = malloc(sizeof *ts * (size_t)(ntensors + 1));
@@ -150,12 +142,12 @@ int mrl_st_write(const char *path, const mrl_st_tensor *tensors, int ntensors,
   st = MRL_EINVAL;
   for (int i = 1; i < ntensors; i++)
     if (!strcmp(ts[i]->name, ts[i - 1]->name)) {
-      fail(err, errlen, st, "st_write: tensor name '%s' given twice", ts[i]->name);
+      mrl_errbuf_(err, errlen, st, "st_write: tensor name '%s' given twice", ts[i]->name);
       goto done;
     }
   for (int i = 1; i < nkeys; i++)
     if (!strcmp(md[i].k, md[i - 1].k)) {
-      fail(err, errlen, st, "st_write: metadata key '%s' given twice", md[i].k);
+      mrl_errbuf_(err, errlen, st, "st_write: metadata key '%s' given twice", md[i].k);
       goto done;
     }
   int64_t offset = 0;
@@ -190,7 +182,7 @@ int mrl_st_write(const char *path, const mrl_st_tensor *tensors, int ntensors,
   body b = {&h, ts, ntensors};
   st = mrl_write_atomic_(path, emit_body, &b, err, errlen);
 done:
-  if (st == MRL_ENOMEM) fail(err, errlen, st, "st_write: out of memory");
+  if (st == MRL_ENOMEM) mrl_errbuf_(err, errlen, st, "st_write: out of memory");
   free(h.p);
   free(ts);
   free(md);
@@ -225,7 +217,7 @@ typedef struct parser {
 } parser;
 
 static int perr(parser *p, const char *what) {
-  return fail(p->err, p->errlen, MRL_EFORMAT, "safetensors header: %s at byte %ld",
+  return mrl_errbuf_(p->err, p->errlen, MRL_EFORMAT, "safetensors header: %s at byte %ld",
               what, (long)(p->s - p->start));
 }
 
@@ -286,7 +278,7 @@ static int parse_string(parser *p, char **out) {
   }
   if (p->s >= p->end) { free(b.p); return perr(p, "unterminated string"); }
   p->s++;
-  if (b.oom) { free(b.p); return fail(p->err, p->errlen, MRL_ENOMEM, "out of memory"); }
+  if (b.oom) { free(b.p); return mrl_errbuf_(p->err, p->errlen, MRL_ENOMEM, "out of memory"); }
   *out = b.p;
   return MRL_OK;
 }
@@ -332,7 +324,7 @@ static int parse_tensor(parser *p, mrl_st_file *f, char *name) {
   if (f->nt == f->capt) {
     int cap = f->capt ? f->capt * 2 : 16;
     st_entry *t = realloc(f->t, sizeof *t * (size_t)cap);
-    if (!t) return fail(p->err, p->errlen, MRL_ENOMEM, "out of memory");
+    if (!t) return mrl_errbuf_(p->err, p->errlen, MRL_ENOMEM, "out of memory");
     f->t = t; f->capt = cap;
   }
   st_entry *e = &f->t[f->nt];
@@ -353,7 +345,7 @@ static int parse_tensor(parser *p, mrl_st_file *f, char *name) {
       if ((st = parse_string(p, &d))) return st;
       int sz = dtype_size(d);
       if (!sz) {
-        fail(p->err, p->errlen, MRL_EFORMAT, "tensor '%s': unsupported dtype '%.16s'", name, d);
+        mrl_errbuf_(p->err, p->errlen, MRL_EFORMAT, "tensor '%s': unsupported dtype '%.16s'", name, d);
         free(d);
         return MRL_EFORMAT;
       }
@@ -383,7 +375,7 @@ static int parse_tensor(parser *p, mrl_st_file *f, char *name) {
     break;
   }
   if (!have_dtype || !have_shape || !have_off)
-    return fail(p->err, p->errlen, MRL_EFORMAT,
+    return mrl_errbuf_(p->err, p->errlen, MRL_EFORMAT,
                 "tensor '%s': needs dtype, shape and data_offsets", name);
   return MRL_OK;
 }
@@ -400,7 +392,7 @@ static int parse_metadata(parser *p, mrl_st_file *f) {
     if (f->nmeta == f->capmeta) {
       int cap = f->capmeta ? f->capmeta * 2 : 8;
       char **m = realloc(f->meta, sizeof *m * 2 * (size_t)cap);
-      if (!m) { free(k); free(v); return fail(p->err, p->errlen, MRL_ENOMEM, "out of memory"); }
+      if (!m) { free(k); free(v); return mrl_errbuf_(p->err, p->errlen, MRL_ENOMEM, "out of memory"); }
       f->meta = m; f->capmeta = cap;
     }
     f->meta[2 * f->nmeta] = k;
@@ -423,30 +415,30 @@ static int validate(mrl_st_file *f, char *err, size_t errlen) {
     int64_t n = 1;
     for (int d = 0; d < e->ndim; d++) {
       if (e->shape[d] && n > INT64_MAX / 8 / e->shape[d])
-        return fail(err, errlen, MRL_EFORMAT, "tensor '%s': shape overflows", e->name);
+        return mrl_errbuf_(err, errlen, MRL_EFORMAT, "tensor '%s': shape overflows", e->name);
       n *= e->shape[d];
     }
     if (e->begin > e->end || (uint64_t)e->end > f->data_size)
-      return fail(err, errlen, MRL_EFORMAT,
+      return mrl_errbuf_(err, errlen, MRL_EFORMAT,
                   "tensor '%s': data_offsets [%lld, %lld] outside the %zu-byte data region",
                   e->name, (long long)e->begin, (long long)e->end, f->data_size);
     if (e->end - e->begin != n * e->esize)
-      return fail(err, errlen, MRL_EFORMAT,
+      return mrl_errbuf_(err, errlen, MRL_EFORMAT,
                   "tensor '%s': %lld bytes for %lld elements of %s",
                   e->name, (long long)(e->end - e->begin), (long long)n, e->dtype);
     for (int j = 0; j < i; j++)
       if (!strcmp(f->t[j].name, e->name))
-        return fail(err, errlen, MRL_EFORMAT, "tensor '%s' appears twice", e->name);
+        return mrl_errbuf_(err, errlen, MRL_EFORMAT, "tensor '%s' appears twice", e->name);
   }
   /* Overlaps: sort a copy of the extents by start. */
   if (f->nt > 1) {
     st_entry *s = malloc(sizeof *s * (size_t)f->nt);
-    if (!s) return fail(err, errlen, MRL_ENOMEM, "out of memory");
+    if (!s) return mrl_errbuf_(err, errlen, MRL_ENOMEM, "out of memory");
     memcpy(s, f->t, sizeof *s * (size_t)f->nt);
     qsort(s, (size_t)f->nt, sizeof *s, cmp_begin);
     for (int i = 1; i < f->nt; i++)
       if (s[i].begin < s[i - 1].end && s[i].begin != s[i].end && s[i - 1].begin != s[i - 1].end) {
-        int st = fail(err, errlen, MRL_EFORMAT, "tensors '%s' and '%s' overlap",
+        int st = mrl_errbuf_(err, errlen, MRL_EFORMAT, "tensors '%s' and '%s' overlap",
                       s[i - 1].name, s[i].name);
         free(s);
         return st;
@@ -470,18 +462,18 @@ void mrl_st_close(mrl_st_file *f) {
 static int open_bytes(mrl_st_file **out, uint8_t *bytes, size_t size, char *err,
                       size_t errlen) {
   mrl_st_file *f = calloc(1, sizeof *f);
-  if (!f) { free(bytes); return fail(err, errlen, MRL_ENOMEM, "out of memory"); }
+  if (!f) { free(bytes); return mrl_errbuf_(err, errlen, MRL_ENOMEM, "out of memory"); }
   f->bytes = bytes;
   f->size = size;
   if (size < 8) {
     mrl_st_close(f);
-    return fail(err, errlen, MRL_EFORMAT, "safetensors: %zu bytes, too short for a header length", size);
+    return mrl_errbuf_(err, errlen, MRL_EFORMAT, "safetensors: %zu bytes, too short for a header length", size);
   }
   uint64_t hl = 0;
   for (int k = 7; k >= 0; k--) hl = hl << 8 | bytes[k];
   if (hl < 2 || hl > MRL_ST_MAX_HEADER || hl > size - 8) {
     mrl_st_close(f);
-    return fail(err, errlen, MRL_EFORMAT,
+    return mrl_errbuf_(err, errlen, MRL_EFORMAT,
                 "safetensors: header length %llu does not fit the %zu-byte file",
                 (unsigned long long)hl, size);
   }
@@ -522,27 +514,27 @@ static int open_bytes(mrl_st_file **out, uint8_t *bytes, size_t size, char *err,
 
 int mrl_st_open_memory(mrl_st_file **out, const uint8_t *data, size_t len,
                        char *err, size_t errlen) {
-  if (!out || (!data && len)) return fail(err, errlen, MRL_EINVAL, "st_open_memory: bad arguments");
+  if (!out || (!data && len)) return mrl_errbuf_(err, errlen, MRL_EINVAL, "st_open_memory: bad arguments");
   *out = NULL;
   uint8_t *copy = malloc(len ? len : 1);
-  if (!copy) return fail(err, errlen, MRL_ENOMEM, "out of memory");
+  if (!copy) return mrl_errbuf_(err, errlen, MRL_ENOMEM, "out of memory");
   if (len) memcpy(copy, data, len);
   return open_bytes(out, copy, len, err, errlen);
 }
 
 int mrl_st_open(mrl_st_file **out, const char *path, char *err, size_t errlen) {
-  if (!out || !path) return fail(err, errlen, MRL_EINVAL, "st_open: bad arguments");
+  if (!out || !path) return mrl_errbuf_(err, errlen, MRL_EINVAL, "st_open: bad arguments");
   *out = NULL;
   int fd = open(path, O_RDONLY);
-  if (fd < 0) return fail(err, errlen, MRL_EIO, "%s: %s", path, strerror(errno));
+  if (fd < 0) return mrl_errbuf_(err, errlen, MRL_EIO, "%s: %s", path, strerror(errno));
   struct stat sb;
   if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
     close(fd);
-    return fail(err, errlen, MRL_EIO, "%s: not a regular file", path);
+    return mrl_errbuf_(err, errlen, MRL_EIO, "%s: not a regular file", path);
   }
   size_t size = (size_t)sb.st_size;
   uint8_t *bytes = malloc(size ? size : 1);
-  if (!bytes) { close(fd); return fail(err, errlen, MRL_ENOMEM, "%s: out of memory", path); }
+  if (!bytes) { close(fd); return mrl_errbuf_(err, errlen, MRL_ENOMEM, "%s: out of memory", path); }
   size_t got = 0;
   while (got < size) {
     ssize_t r = read(fd, bytes + got, size - got);
@@ -551,7 +543,7 @@ int mrl_st_open(mrl_st_file **out, const char *path, char *err, size_t errlen) {
     got += (size_t)r;
   }
   close(fd);
-  if (got != size) { free(bytes); return fail(err, errlen, MRL_EIO, "%s: short read", path); }
+  if (got != size) { free(bytes); return mrl_errbuf_(err, errlen, MRL_EIO, "%s: short read", path); }
   int st = open_bytes(out, bytes, size, err, errlen);
   if (st && err && errlen) {
     char tmp[256];
@@ -596,15 +588,15 @@ int mrl_st_shape(const mrl_st_file *f, int i, int maxdim, int64_t maxlen,
                  int *ndim, int *shape, char *err, size_t errlen) {
   const st_entry *e = entry(f, i);
   if (!e || !ndim || !shape || maxdim < 1 || maxdim > MRL_ST_MAX_DIMS)
-    return fail(err, errlen, MRL_EINVAL, "st_shape: bad arguments");
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "st_shape: bad arguments");
   if (maxlen > INT_MAX) maxlen = INT_MAX;
   if (e->ndim > maxdim)
-    return fail(err, errlen, MRL_EFORMAT, "tensor '%s' has %d dimensions (at most %d supported)",
+    return mrl_errbuf_(err, errlen, MRL_EFORMAT, "tensor '%s' has %d dimensions (at most %d supported)",
                 e->name, e->ndim, maxdim);
-  if (e->end == e->begin) return fail(err, errlen, MRL_EFORMAT, "tensor '%s' is empty", e->name);
+  if (e->end == e->begin) return mrl_errbuf_(err, errlen, MRL_EFORMAT, "tensor '%s' is empty", e->name);
   for (int d = 0; d < e->ndim; d++)
     if (e->shape[d] < 1 || e->shape[d] > maxlen)
-      return fail(err, errlen, MRL_EFORMAT, "tensor '%s' has a bad dimension", e->name);
+      return mrl_errbuf_(err, errlen, MRL_EFORMAT, "tensor '%s' has a bad dimension", e->name);
   for (int d = 0; d < e->ndim; d++) shape[d] = (int)e->shape[d];
   *ndim = e->ndim;
   if (e->ndim == 0) { /* a scalar becomes a 1-element vector */

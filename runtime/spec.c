@@ -4,10 +4,10 @@
 ** options and the same words when one is wrong.
 */
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 
+#include "errmsg.h"
 #include "moonrl.h"
 
 mrl_ppo_config mrl_ppo_config_default(void) {
@@ -61,56 +61,47 @@ mrl_net_spec mrl_net_spec_default(void) {
   return s;
 }
 
-static int bad(char *err, size_t errlen, const char *fmt, ...) {
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return MRL_EINVAL;
-}
 
 int mrl_optim_check(mrl_optim_kind kind, size_t nparams, double beta1, double beta2,
                     double eps, char *err, size_t errlen) {
-  if (kind != MRL_ADAM && kind != MRL_SGD) return bad(err, errlen, "unknown kind %d", (int)kind);
+  if (kind != MRL_ADAM && kind != MRL_SGD) return mrl_errbuf_(err, errlen, MRL_EINVAL, "unknown kind %d", (int)kind);
   /* Two moment vectors of nparams floats must be addressable. */
   if (nparams == 0 || nparams > SIZE_MAX / (2 * sizeof(float)))
-    return bad(err, errlen, "%zu parameters (at least 1)", nparams);
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "%zu parameters (at least 1)", nparams);
   if (!(beta1 >= 0 && beta1 < 1))
-    return bad(err, errlen, "%s %g is not in [0, 1)", kind == MRL_ADAM ? "beta1" : "momentum",
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "%s %g is not in [0, 1)", kind == MRL_ADAM ? "beta1" : "momentum",
                beta1);
   if (kind == MRL_SGD) return MRL_OK;
-  if (!(beta2 >= 0 && beta2 < 1)) return bad(err, errlen, "beta2 %g is not in [0, 1)", beta2);
-  if (!(eps >= 0) || !isfinite(eps)) return bad(err, errlen, "eps %g is not finite and >= 0", eps);
+  if (!(beta2 >= 0 && beta2 < 1)) return mrl_errbuf_(err, errlen, MRL_EINVAL, "beta2 %g is not in [0, 1)", beta2);
+  if (!(eps >= 0) || !isfinite(eps)) return mrl_errbuf_(err, errlen, MRL_EINVAL, "eps %g is not finite and >= 0", eps);
   return MRL_OK;
 }
 
 int mrl_policy_spec_check(const mrl_policy_spec *s, char *err, size_t errlen) {
-  if (!s) return bad(err, errlen, "no spec");
+  if (!s) return mrl_errbuf_(err, errlen, MRL_EINVAL, "no spec");
   if (s->obs_dim < 1 || s->obs_dim > MRL_MAX_WIDTH)
-    return bad(err, errlen, "obs_dim %d is not in [1, %d]", s->obs_dim, (int)MRL_MAX_WIDTH);
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "obs_dim %d is not in [1, %d]", s->obs_dim, (int)MRL_MAX_WIDTH);
   if (s->nhidden < 0 || s->nhidden > MRL_MAX_LAYERS || (s->nhidden > 0 && !s->hidden))
-    return bad(err, errlen, "%d hidden layers (0 to %d, widths given)", s->nhidden,
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "%d hidden layers (0 to %d, widths given)", s->nhidden,
                (int)MRL_MAX_LAYERS);
   for (int i = 0; i < s->nhidden; i++)
     if (s->hidden[i] < 1 || s->hidden[i] > MRL_MAX_WIDTH)
-      return bad(err, errlen, "hidden layer %d has width %d (1 to %d)", i + 1, s->hidden[i],
+      return mrl_errbuf_(err, errlen, MRL_EINVAL, "hidden layer %d has width %d (1 to %d)", i + 1, s->hidden[i],
                  (int)MRL_MAX_WIDTH);
   if (s->activation != MRL_TANH && s->activation != MRL_RELU)
-    return bad(err, errlen, "unknown activation %d", (int)s->activation);
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "unknown activation %d", (int)s->activation);
   if (s->action_kind != MRL_DISCRETE && s->action_kind != MRL_BOX)
-    return bad(err, errlen, "unknown action kind %d", (int)s->action_kind);
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "unknown action kind %d", (int)s->action_kind);
   if (s->action_n < 1 || s->action_n > MRL_MAX_WIDTH)
-    return bad(err, errlen, "action n %d is not in [1, %d]", s->action_n, (int)MRL_MAX_WIDTH);
-  if (!isfinite(s->out_gain)) return bad(err, errlen, "out_gain is not finite");
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "action n %d is not in [1, %d]", s->action_n, (int)MRL_MAX_WIDTH);
+  if (!isfinite(s->out_gain)) return mrl_errbuf_(err, errlen, MRL_EINVAL, "out_gain is not finite");
   if (s->action_kind != MRL_BOX) return MRL_OK;
-  if (!isfinite(s->init_log_std)) return bad(err, errlen, "init_log_std is not finite");
+  if (!isfinite(s->init_log_std)) return mrl_errbuf_(err, errlen, MRL_EINVAL, "init_log_std is not finite");
   /* one-sided bounds are allowed; NaN never */
   for (int i = 0; i < s->action_n; i++)
     if ((s->low && isnan(s->low[i])) || (s->high && isnan(s->high[i])) ||
         (s->low && s->high && s->low[i] > s->high[i]))
-      return bad(err, errlen, "action bounds: low[%d] <= high[%d] expected, got %g and %g",
+      return mrl_errbuf_(err, errlen, MRL_EINVAL, "action bounds: low[%d] <= high[%d] expected, got %g and %g",
                  i + 1, i + 1, s->low ? (double)s->low[i] : -INFINITY,
                  s->high ? (double)s->high[i] : INFINITY);
   return MRL_OK;

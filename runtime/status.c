@@ -4,13 +4,26 @@
 ** and gradient-norm clipping.
 */
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
 
+#include "errmsg.h"
 #include "finite_row.h"
 #include "moonrl.h"
 #include "simd_clones.h"
+
+int mrl_errbuf_(char *err, size_t errlen, int status, const char *fmt, ...) {
+  if (err && errlen) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return status;
+}
 
 double mrl_now(void) {
   struct timespec ts;

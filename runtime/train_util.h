@@ -1,32 +1,17 @@
 /*
 ** train_util.h — the small pieces every update loop shares (ppo.c,
-** value_fit.c): error text, the seeded shuffle, row gathers, cross-process
+** value_fit.c): the seeded shuffle, row gathers, cross-process
 ** means and the parameter/optimiser snapshot that makes a refused update
 ** leave no trace.  Internal; static inline so each file takes what it uses.
 */
 #ifndef MRL_TRAIN_UTIL_H
 #define MRL_TRAIN_UTIL_H
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "moonrl.h"
-
-static inline int tu_fail(char *err, size_t errlen, int status,
-                          const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static inline int tu_fail(char *err, size_t errlen, int status,
-                          const char *fmt, ...) {
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return status;
-}
 
 /* Fisher–Yates with the caller's generator, so a seed fixes the order. */
 static inline void tu_shuffle(int *idx, int n, mrl_rng *rng) {

@@ -23,26 +23,26 @@ int mrl_value_fit_reduce(mrl_net *value, mrl_optim *opt, const float *obs,
                          mrl_reduce_fn reduce, void *reduce_ud,
                          double *final_loss, char *err, size_t errlen) {
   if (!value || !opt || !obs || !targets || !rng)
-    return tu_fail(err, errlen, MRL_EINVAL, "value_fit: NULL argument");
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "value_fit: NULL argument");
   if (n < 1 || n > MRL_MAX_BATCH)
-    return tu_fail(err, errlen, MRL_EINVAL, "n: expected 1..%d, got %d", MRL_MAX_BATCH, n);
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "n: expected 1..%d, got %d", MRL_MAX_BATCH, n);
   if (epochs < 1 || minibatch < 1)
-    return tu_fail(err, errlen, MRL_EINVAL, "epochs and minibatch: expected >= 1");
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "epochs and minibatch: expected >= 1");
   if (!(lr >= 0) || !isfinite(lr))
-    return tu_fail(err, errlen, MRL_EINVAL, "lr: expected a finite number >= 0");
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "lr: expected a finite number >= 0");
   const int od = mrl_net_in_dim(value);
   const size_t nv = mrl_net_nparams(value);
   if (mrl_net_out_dim(value) != 1 || mrl_optim_nparams(opt) != nv)
-    return tu_fail(err, errlen, MRL_EINVAL, "value_fit: expected a 1-output network and a matching optimiser");
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "value_fit: expected a 1-output network and a matching optimiser");
   if (tu_any_process(reduce, reduce_ud, !mrl_all_finite(targets, (size_t)n)))
-    return tu_fail(err, errlen, MRL_ENONFINITE, "targets: non-finite value; fit refused");
+    return mrl_errbuf_(err, errlen, MRL_ENONFINITE, "targets: non-finite value; fit refused");
   if (minibatch > n) minibatch = n;
   float *mo = malloc(sizeof(float) * (size_t)minibatch * (size_t)(od + 1));
   int *idx = malloc(sizeof(int) * (size_t)n);
   tu_snapshot s = {0};
   if (!mo || !idx || tu_snap_take(&s, mrl_net_params(value), opt, nv)) {
     free(mo); free(idx); tu_snap_free(&s);
-    return tu_fail(err, errlen, MRL_ENOMEM, "value_fit: out of memory");
+    return mrl_errbuf_(err, errlen, MRL_ENOMEM, "value_fit: out of memory");
   }
   float *mt = mo + (size_t)minibatch * od;
   double loss = 0;
@@ -54,14 +54,14 @@ int mrl_value_fit_reduce(mrl_net *value, mrl_optim *opt, const float *obs,
       tu_gather(mo, obs, idx + start, k, od);
       tu_gather(mt, targets, idx + start, k, 1);
       st = mrl_net_value_loss(value, mo, mt, k, &loss, NULL);
-      if (st) { tu_fail(err, errlen, st, "value loss: %s", mrl_net_error(value)); break; }
+      if (st) { mrl_errbuf_(err, errlen, st, "value loss: %s", mrl_net_error(value)); break; }
       if (reduce &&
           (st = tu_reduce_mean(reduce, reduce_ud, mrl_net_grad(value), nv, &loss, 1, k, NULL))) {
-        tu_fail(err, errlen, st, "value_fit: the reduce hook failed");
+        mrl_errbuf_(err, errlen, st, "value_fit: the reduce hook failed");
         break;
       }
       st = mrl_optim_step(opt, mrl_net_params(value), mrl_net_grad(value), lr);
-      if (st) { tu_fail(err, errlen, st, "optimiser: %s", mrl_optim_error(opt)); break; }
+      if (st) { mrl_errbuf_(err, errlen, st, "optimiser: %s", mrl_optim_error(opt)); break; }
     }
   }
   if (st) tu_snap_restore(&s, mrl_net_params(value), opt);
