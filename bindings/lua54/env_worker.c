@@ -551,6 +551,26 @@ int mrlW_make_acts(lua_State *W) {
   return 0;
 }
 
+int mrlW_pool_load(vl_pool *p, const char *path, const char *cpath,
+                   vl_loadargs *args, char *msg, size_t len) {
+  for (int k = 0; k < p->nworkers; k++) {
+    vl_worker *w = &p->w[k];
+    if (mrlW_open(p, k, path, cpath, msg, len) != 0) return -1;
+    args->w = w;
+    w->mem_hit = 0;
+    int st = mrlc_cpcall(w->L, mrlW_load, args);
+    if (st != LUA_OK) mrlW_fail_msg(w, w->L, msg, len);
+    lua_sethook(w->L, NULL, 0, 0);
+    if (st != LUA_OK) return -1;
+    if (p->kind == MRL_BOX && mrlc_cpcall(w->L, mrlW_make_acts, w) != LUA_OK) {
+      lua_pop(w->L, 1);
+      snprintf(msg, len, "vecenv: out of memory");
+      return -1;
+    }
+  }
+  return 0;
+}
+
 /* ------------------------------------------------------------- batches */
 
 static void vl_read_obs(lua_State *W, vl_pool *p, int idx, float *row,

@@ -104,6 +104,11 @@ int mrlW_load(lua_State *W);
 int mrlW_reload_load(lua_State *W);
 /* In W (protected, arg 1 the vl_worker *): reusable box action tables. */
 int mrlW_make_acts(lua_State *W);
+/* An env file's pool: opens each worker state (mrlW_open), loads its copies
+** (mrlW_load with args), makes its box action tables.  0, or -1 with the
+** message in msg (the caller frees p). */
+int mrlW_pool_load(vl_pool *p, const char *path, const char *cpath,
+                   vl_loadargs *args, char *msg, size_t len);
 /* Copies plain data (numbers, strings, booleans, tables of those) at idx
 ** of `from` onto `to`; 0, or -1 with a message in err. */
 int mrlW_xcopy(lua_State *from, int idx, lua_State *to, int depth,

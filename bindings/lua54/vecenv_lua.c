@@ -177,36 +177,22 @@ static int vl_new(lua_State *L) {
   p->callerL = L;
   snprintf(p->name, sizeof p->name, "%s", inline_env ? "inline" : lua_tostring(L, 2));
   vl_loadargs args = {NULL, L, lua_istable(L, 3) ? 3 : 0, env_path, max_steps, NULL};
-  for (int k = 0; k < p->nworkers; k++) {
-    vl_worker *w = &p->w[k];
-    lua_State *W = L;
-    if (!inline_env) {
-      char msg[400];
-      if (mrlW_open(p, k, path, cpath, msg, sizeof msg) != 0)
-        return luaL_error(L, "%s", msg);
-      W = w->L;
-    }
+  char msg[600];
+  if (inline_env) {  /* one worker: the caller's own state */
+    vl_worker *w = &p->w[0];
     args.w = w;
-    if (inline_env) {
-      lua_pushcfunction(W, mrlW_load);
-    } else {
-      lua_pushstring(W, lua_tostring(L, 2));
-      lua_pushcclosure(W, mrlW_load, 1);
-    }
-    lua_pushlightuserdata(W, &args);
-    int nargs = 1;
-    if (inline_env) {
-      lua_pushvalue(L, 2);
-      lua_pushvalue(L, 3);
-      nargs = 3;
-    }
-    w->mem_hit = 0;
-    if (lua_pcall(W, nargs, 0, 0) != LUA_OK) {
-      char msg[600];
-      mrlW_fail_msg(w, W, msg, sizeof msg);
-      if (W != L) lua_sethook(W, NULL, 0, 0);
+    lua_pushcfunction(L, mrlW_load);
+    lua_pushlightuserdata(L, &args);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 3);
+    if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
+      mrlW_fail_msg(w, L, msg, sizeof msg);
       return luaL_error(L, "%s", msg);
     }
+    if (p->kind == MRL_BOX && mrlc_cpcall(L, mrlW_make_acts, w) != LUA_OK)
+      return luaL_error(L, "vecenv: out of memory");
+  } else if (mrlW_pool_load(p, path, cpath, &args, msg, sizeof msg) != 0) {
+    return luaL_error(L, "%s", msg);
   }
   if (p->file) {
     /* what reload(true) compares with */
@@ -214,17 +200,6 @@ static int vl_new(lua_State *L) {
     if (stat(p->file, &sb) == 0) {
       p->file_mtime = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
       p->file_size = (int64_t)sb.st_size;
-    }
-  }
-  if (p->kind == MRL_BOX) {
-    for (int k = 0; k < p->nworkers; k++) {
-      lua_State *W = p->w[k].L ? p->w[k].L : L;
-      lua_pushcfunction(W, mrlW_make_acts);
-      lua_pushlightuserdata(W, &p->w[k]);
-      if (lua_pcall(W, 1, 0, 0) != LUA_OK) {
-        lua_pop(W, 1);
-        return luaL_error(L, "vecenv: out of memory");
-      }
     }
   }
   /* The spaces, copied into the caller's state for action_space() etc. */

@@ -61,27 +61,9 @@ vl_pool *mrl_ljw_new(const mrl_ljw_spec *s, char *err, size_t errlen) {
   snprintf(p->name, sizeof p->name, "%s", s->source);
   vl_loadargs args = {NULL, NULL, 0, s->env_path, (lua_Integer)s->max_steps, s->cfg_text};
   char msg[600];
-  for (int k = 0; k < p->nworkers; k++) {
-    vl_worker *w = &p->w[k];
-    if (mrlW_open(p, k, s->path, s->trusted ? s->cpath : NULL, msg, sizeof msg) != 0) {
-      ljw_fail(p, err, errlen, msg);
-      return NULL;
-    }
-    lua_State *W = w->L;
-    args.w = w;
-    w->mem_hit = 0;
-    if (mrlc_cpcall(W, mrlW_load, &args) != LUA_OK) {
-      mrlW_fail_msg(w, W, msg, sizeof msg);
-      ljw_fail(p, err, errlen, msg);
-      return NULL;
-    }
-    lua_sethook(W, NULL, 0, 0);
-    if (p->kind == MRL_BOX) {
-      if (mrlc_cpcall(W, mrlW_make_acts, w) != LUA_OK) {
-        ljw_fail(p, err, errlen, "vecenv: out of memory");
-        return NULL;
-      }
-    }
+  if (mrlW_pool_load(p, s->path, s->trusted ? s->cpath : NULL, &args, msg, sizeof msg) != 0) {
+    ljw_fail(p, err, errlen, msg);
+    return NULL;
   }
   return p;
 }
