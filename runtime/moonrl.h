@@ -679,6 +679,13 @@ size_t mrl_first_nonfinite(const float *x, size_t n);
 /* Σ x and ‖x‖₂, accumulated in double. */
 double mrl_sum(const float *x, size_t n);
 double mrl_norm2(const float *x, size_t n);
+/* How a float tensor prints in every binding: "moonrl.Tensor [d1][d2]…",
+** then with show > 0 " {x1, x2, …}" (the first 8 values, %.6g), with
+** show < 0 " (view of a closed object)", with show = 0 nothing.  Truncated
+** to len bytes (NUL included); returns buf.  MRL_TENSOR_STR: room for all. */
+enum { MRL_TENSOR_STR = 256 };
+const char *mrl_tensor_str(char *buf, size_t len, int ndim, const int *shape,
+                           const float *data, int show);
 
 /* --------------------------------------------------------- checkpoints */
 /* safetensors: an 8-byte little-endian header length, a JSON header

@@ -97,18 +97,13 @@ mrlL_tensor *mrlL_checktensor(lua_State *L, int arg) {
 ** A matrix, vector or action argument is a tensor (used in place) or a Lua
 ** table (copied into scratch userdata left on the stack). */
 
-/* Describes a tensor's shape into the buffer, e.g. "tensor [3][5]". */
-static const char *shapestr(lua_State *L, const mrlL_tensor *t) {
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  luaL_addstring(&b, "moonrl.Tensor ");
-  for (int d = 0; d < t->ndim; d++) {
-    lua_pushfstring(L, "[%d]", t->shape[d]);
-    luaL_addvalue(&b);
-  }
-  luaL_pushresult(&b);
-  return lua_tostring(L, -1);
+/* Pushes t printed (mrl_tensor_str): shape only (show 0), or with its
+** values (show 1), or as a view of a closed object (show -1). */
+static const char *pushstr(lua_State *L, const mrlL_tensor *t, int show) {
+  char buf[MRL_TENSOR_STR];
+  return lua_pushstring(L, mrl_tensor_str(buf, sizeof buf, t->ndim, t->shape, t->data, show));
 }
+#define shapestr(L, t) pushstr(L, t, 0)
 
 /* Reads the number at the top of the stack into *out (popping it); returns
 ** 0 when it is not a number (booleans allowed when allow_bool). */
@@ -681,27 +676,7 @@ static int t_norm(lua_State *L) {
 
 static int t_tostring(lua_State *L) {
   mrlL_tensor *t = (mrlL_tensor *)mrlL_checkself(L, MRLL_TENSOR);
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  luaL_addstring(&b, MRLL_TENSOR " ");
-  for (int d = 0; d < t->ndim; d++) {
-    lua_pushfstring(L, "[%d]", t->shape[d]);
-    luaL_addvalue(&b);
-  }
-  if (t->owner != NULL && *t->owner == NULL) {
-    luaL_addstring(&b, " (view of a closed object)");
-  } else {
-    luaL_addstring(&b, " {");
-    size_t shown = t->numel < 8 ? t->numel : 8;
-    for (size_t i = 0; i < shown; i++) {
-      char num[32];
-      snprintf(num, sizeof num, "%s%.6g", i ? ", " : "", (double)t->data[i]);
-      luaL_addstring(&b, num);
-    }
-    if (shown < t->numel) luaL_addstring(&b, ", …");
-    luaL_addchar(&b, '}');
-  }
-  luaL_pushresult(&b);
+  pushstr(L, t, t->owner != NULL && *t->owner == NULL ? -1 : 1);
   return 1;
 }
 

@@ -1,8 +1,8 @@
 /* test_thin.c — the runtime helpers that keep the bindings thin: canonical
 ** safetensors files (sorted, duplicates refused), mrl_st_shape,
 ** mrl_write_file_atomic, mrl_optim_set_state, the vector loops
-** (mrl_first_nonfinite, mrl_sum, mrl_norm2), and the constructors' defaults
-** and the policy spec's checks. */
+** (mrl_first_nonfinite, mrl_sum, mrl_norm2), mrl_tensor_str, and the
+** constructors' and trainers' defaults and the policy spec's checks. */
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -230,8 +230,24 @@ static void specs(void) {
          "SGD ignores beta2 and eps");
 }
 
+/* how a tensor prints, in every binding */
+static void tensor_str(void) {
+  char b[MRL_TENSOR_STR];
+  int sh[2] = {2, 5};
+  float x[10] = {1, 2.5f, -3, 1e-7f, 0, 0, 0, 0, 9, 10};
+  TAP_OK(!strcmp(mrl_tensor_str(b, sizeof b, 2, sh, x, 0), "moonrl.Tensor [2][5]"), "shape: %s", b);
+  TAP_OK(!strcmp(mrl_tensor_str(b, sizeof b, 2, sh, x, 1),
+                 "moonrl.Tensor [2][5] {1, 2.5, -3, 1e-07, 0, 0, 0, 0, …}"), "values: %s", b);
+  TAP_OK(!strcmp(mrl_tensor_str(b, sizeof b, 1, sh, x, 1), "moonrl.Tensor [2] {1, 2.5}"),
+         "all values: %s", b);
+  TAP_OK(!strcmp(mrl_tensor_str(b, sizeof b, 1, sh, NULL, -1),
+                 "moonrl.Tensor [2] (view of a closed object)"), "closed: %s", b);
+  TAP_OK(!strcmp(mrl_tensor_str(b, 12, 2, sh, x, 1), "moonrl.Tens"), "truncated: %s", b);
+}
+
 int main(void) {
   if (!mkdtemp(dir)) return 1;
+  tensor_str();
   st_canonical();
   st_shape();
   atomic();

@@ -6,7 +6,7 @@
 
 return function(core, I)
   local type, select, setmetatable, rawget, floor = type, select, setmetatable, rawget, math.floor
-  local format, concat = string.format, table.concat
+  local format = string.format
   local C, ffi, memmove, MAXDIM, MAXNUMEL = I.C, I.ffi, I.memmove, I.MAXDIM, I.MAXNUMEL
   local MAX_BATCH, floats_t, raise, argerror = I.MAX_BATCH, I.floats_t, I.raise, I.argerror
   local TT, istensor, isobj, typename = I.TT, I.istensor, I.isobj, I.typename
@@ -91,11 +91,13 @@ return function(core, I)
     return s
   end
 
-  local function shapestr(t)
-    local parts = {"moonrl.Tensor "}
-    for d = 0, t.nd_ - 1 do parts[#parts + 1] = "[" .. t.sh_[d] .. "]" end
-    return concat(parts)
+  -- t printed (mrl_tensor_str): shape only (show 0), or with its values
+  -- (show 1), or as a view of a closed object (show -1).
+  local strbuf = ffi.new("char[?]", C.MRL_TENSOR_STR)
+  local function tostr(t, show)
+    return ffi.string(C.mrl_tensor_str(strbuf, C.MRL_TENSOR_STR, t.nd_, t.sh_, t.d_, show))
   end
+  local function shapestr(t) return tostr(t, 0) end
 
   local function copyfloats(x, ndim, shape)
     local t = newtensor(ndim, shape)
@@ -404,21 +406,8 @@ return function(core, I)
       return t.sh_[0]
     end,
     __tostring = function(t)
-      local parts = {"moonrl.Tensor "}
-      for d = 0, t.nd_ - 1 do parts[#parts + 1] = "[" .. t.sh_[d] .. "]" end
       local own = t.own_
-      if own ~= nil and own[0] == nil then
-        parts[#parts + 1] = " (view of a closed object)"
-      else
-        parts[#parts + 1] = " {"
-        local shown = t.n_ < 8 and t.n_ or 8
-        for i = 0, shown - 1 do
-          parts[#parts + 1] = format("%s%.6g", i > 0 and ", " or "", t.d_[i])
-        end
-        if shown < t.n_ then parts[#parts + 1] = ", …" end
-        parts[#parts + 1] = "}"
-      end
-      return concat(parts)
+      return tostr(t, (own ~= nil and own[0] == nil) and -1 or 1)
     end,
   }
   ffi.metatype(TT, tensor_mt)
