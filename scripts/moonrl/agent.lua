@@ -808,7 +808,11 @@ function Agent:load(path)
   -- a pending update is dropped first (its abort must not undo the load)
   if self.upd then self.upd.job:abort() end
   self.upd, self.ready = nil, nil
-  if self.bg then self.bg:cancel() end
+  if self.bg then
+    -- the running update belongs to the old parameters: cancelled, unreported
+    self.bg:cancel()
+    self.pending, self._bgsub = nil, nil
+  end
   require("moonrl.checkpoint").restore(as_trainer(self), path)
   self.steps = self.steps_done
   -- collected data and a pending update belong to the old parameters
