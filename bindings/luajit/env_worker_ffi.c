@@ -202,3 +202,120 @@ char *mrl_ljw_space(vl_pool *p, int which) {
 }
 
 void mrl_ljw_free_text(char *s) { free(s); }
+
+/* ------------------------------------------------ inline envs, in the caller
+** An inline env (a table) runs in the calling LuaJIT state on the same
+** loading and stepping code as Lua 5.4's (mrlW_load, mrlW_ops with
+** inline_env).  Every call that may run env code (make, reset, step,
+** collect, free) comes through the Lua C functions below, never through
+** the FFI: a C function reached by the FFI must not call back into the Lua
+** state that called it.  Lua passes handles and seeds in an mrl_ljw_inline
+** (a light userdata it casts with the FFI). */
+
+typedef struct mrl_ljw_inline {
+  vl_pool *p;
+  mrl_vecenv *v;
+  mrl_rollout *r;  /* collect's arguments */
+  mrl_policy *pol;
+  mrl_net *val;
+  uint64_t seed;   /* reset's */
+  const float *actions;  /* step's */
+} mrl_ljw_inline;
+
+static mrl_ljw_inline *li_check(lua_State *L) {
+  mrl_ljw_inline *li = lua_touserdata(L, 1);
+  if (!li || !li->v) luaL_error(L, "moonrl: a closed inline vecenv");
+  li->p->callerL = L;
+  return li;
+}
+
+/* make(env, config|nil, num_envs, budget, max_steps) → inline,
+** observation_space, action_space (copies), the env objects;
+** raises with the env's message.  The vecenv then owns the pool. */
+static int li_make(lua_State *L) {
+  int n = (int)luaL_checkinteger(L, 3);
+  mrl_ljw_inline *li = calloc(1, sizeof *li);
+  vl_pool *p = li ? mrlW_pool_new(n, 1) : NULL;
+  if (!p) {
+    free(li);
+    return luaL_error(L, "vecenv: out of memory");
+  }
+  p->inline_env = 1;
+  p->callerL = L;
+  p->budget = luaL_checkinteger(L, 4);
+  lua_Integer max_steps = luaL_checkinteger(L, 5);
+  p->max_steps = max_steps > 0 ? max_steps : 0;
+  snprintf(p->name, sizeof p->name, "inline");
+  vl_loadargs args = {&p->w[0], L, 0, NULL, max_steps, NULL};
+  char msg[600];
+  lua_pushcfunction(L, mrlW_load);
+  lua_pushlightuserdata(L, &args);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  int st = lua_pcall(L, 3, 0, 0);
+  if (st != LUA_OK) mrlW_fail_msg(&p->w[0], L, msg, sizeof msg);
+  else if (p->kind == MRL_BOX && mrlc_cpcall(L, mrlW_make_acts, &p->w[0]) != LUA_OK)
+    snprintf(msg, sizeof msg, "vecenv: out of memory");
+  else msg[0] = '\0';
+  for (int k = 0; !msg[0] && k < 2; k++) {  /* the spaces, copied */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, p->w[0].envs_ref);
+    lua_rawgeti(L, -1, 1);
+    lua_getfield(L, -1, k ? "action_space" : "observation_space");
+    if (mrlW_xcopy(L, -1, L, 0, k ? "action_space" : "observation_space", msg, sizeof msg) != 0)
+      break;
+    lua_replace(L, -4);
+    lua_pop(L, 2);
+  }
+  mrl_env_desc d = {n, p->obs_dim, p->kind, p->action_n, p->bounds,
+                    p->bounds ? p->bounds + p->action_n : NULL, 1, p->max_steps, p->name};
+  if (msg[0]) {
+    mrlW_pool_free(p);
+    free(li);
+    return luaL_error(L, "%s", msg);
+  }
+  li->p = p;
+  if ((st = mrl_vecenv_new(&li->v, &mrlW_ops, p, &d)) != MRL_OK) {  /* p freed */
+    free(li);
+    return luaL_error(L, "vecenv: %s (obs_dim %d, action_n %d)", mrl_status_string(st),
+                      d.obs_dim, d.action_n);
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, p->w[0].envs_ref);  /* the env objects */
+  lua_pushlightuserdata(L, li);
+  lua_insert(L, -4);
+  return 4;
+}
+
+/* reset(inline) / step(inline) / collect(inline) → status */
+static int li_reset(lua_State *L) {
+  mrl_ljw_inline *li = li_check(L);
+  lua_pushinteger(L, mrl_vecenv_reset(li->v, li->seed));
+  return 1;
+}
+static int li_step(lua_State *L) {
+  mrl_ljw_inline *li = li_check(L);
+  lua_pushinteger(L, mrl_vecenv_step(li->v, li->actions));
+  return 1;
+}
+static int li_collect(lua_State *L) {
+  mrl_ljw_inline *li = li_check(L);
+  lua_pushinteger(L, mrl_rollout_collect(li->r, li->v, li->pol, li->val));
+  return 1;
+}
+
+/* free(inline): the vecenv and its pool (the env references) */
+static int li_free(lua_State *L) {
+  mrl_ljw_inline *li = li_check(L);
+  mrl_vecenv_free(li->v);
+  li->v = NULL;
+  free(li);
+  return 0;
+}
+
+int luaopen_moonrl_ljw_inline(lua_State *L) {
+  static const luaL_Reg fns[] = {{"make", li_make},       {"reset", li_reset},
+                                 {"step", li_step},       {"collect", li_collect},
+                                 {"free", li_free},       {NULL, NULL}};
+  lua_newtable(L);
+  luaL_register(L, NULL, fns);
+  return 1;
+}

@@ -3,30 +3,17 @@
 -- (moonrl.VecEnv, moonrl.Rollout).  Loaded by moonrl/core.lua, which passes
 -- itself to the function this file returns.
 --
--- An env file runs on private worker states, as under Lua 5.4: LuaJIT
--- states made by libmoonrl_luajit.so (bindings/lua54/env_worker.c compiled
--- against LuaJIT, see bindings/luajit/env_worker_ffi.c), stepped on the
--- vecenv's threads when threads > 1 (an env file without that library is
--- an error).  Inline envs live in the calling Lua state, stepped through FFI
--- callbacks.
---
--- The batching, time-limit bookkeeping, action clipping, episode statistics
--- and rollout collection are the C engine's (mrl_vecenv_*, mrl_rollout_*),
--- exactly as in the Lua 5.4 binding.  The engine reaches the Lua envs
--- through mrl_env_ops, whose reset/step are FFI callbacks: one callback per
--- BATCH (all num_envs copies stepped inside it), in the calling thread, so
--- the callback cost (well under a microsecond) is paid once per step of the
--- whole batch, never per env or per element.  Two FFI rules shape the code:
---  - a C function that calls back into Lua must not be called from a
---    JIT-compiled trace, so the Lua functions that call mrl_vecenv_reset,
---    mrl_vecenv_step and mrl_rollout_collect are excluded with jit.off;
---  - an error must not unwind through the C frames of a callback, so the
---    callbacks run the envs under pcall and return MRL_EENV with the message
---    kept for ops.error, as the worker states of the 5.4 binding do.
--- (Writing the collection loop in Lua on mrl_rollout_field_ptr instead
--- would leave the rollout "not collected": mrl_rollout_gae and
--- mrl_ppo_update refuse such a rollout, and the C API has no call to mark
--- one as filled.)
+-- Every env runs on bindings/lua54/env_worker.c, as under Lua 5.4,
+-- compiled against LuaJIT into libmoonrl_luajit.so (with
+-- bindings/luajit/env_worker_ffi.c; without that library a vecenv is
+-- refused): an env file on private LuaJIT worker states, stepped on the
+-- vecenv's threads when threads > 1; an inline env (a table) in this Lua
+-- state, through the library's Lua C functions (luaopen_moonrl_ljw_inline),
+-- since a C function reached by the FFI must not call back into its
+-- caller's state.  The batching, time limits, action clipping, episode
+-- statistics and rollout collection are the C engine's (mrl_vecenv_*,
+-- mrl_rollout_*); this file converts.  The Lua functions that may run env
+-- code (reset, step, collect) are excluded from compilation (jit.off).
 
 local ffi = require "ffi"
 local jit = rawget(_G, "jit")
@@ -46,9 +33,6 @@ return function(core)
 
   local floats_t = ffi.typeof("float[?]")
   local box_t = ffi.typeof("void *[1]")
-  local reset_cb_t = ffi.typeof("int (*)(void *, mrl_vecenv *, int, const uint64_t *)")
-  local step_cb_t = ffi.typeof("int (*)(void *, mrl_vecenv *, int, const float *)")
-  local error_cb_t = ffi.typeof("const char *(*)(void *, int)")
 
   -- Plain data (numbers, strings, booleans, tables of those) copied, so env
   -- copies never share a config table (the 5.4 binding copies it into each
@@ -66,11 +50,6 @@ return function(core)
       return v
     end
     error(format("%s: a %s value cannot be copied", what, t), 0)
-  end
-
-  local function errobj(e)
-    if type(e) == "string" or type(e) == "number" then return tostring(e) end
-    return format("(error object is a %s value)", type(e))
   end
 
   -- ----------------------------------------------------------- Rollout
@@ -177,132 +156,19 @@ return function(core)
                   "calling thread")
   end
 
-  -- The spaces of copy 0: obs_dim, kind, action_n, bounds (floats or nil).
-  local function read_spaces(env)
-    local os_ = env.observation_space
-    if type(os_) ~= "table" then error("the env has no observation_space table", 0) end
-    if os_.type ~= "box" then error("observation_space must be a box", 0) end
-    local shape = os_.shape
-    if type(shape) ~= "table" or #shape ~= 1 then
-      error("observation_space.shape must be {dim}", 0)
-    end
-    local d = shape[1]
-    if type(d) ~= "number" or d ~= floor(d) or d < 1 or d > MAX_WIDTH then
-      error(format("observation_space.shape[1] must be an integer in [1, %d]", MAX_WIDTH), 0)
-    end
-    local as = env.action_space
-    if type(as) ~= "table" then error("the env has no action_space table", 0) end
-    local sp = {obs_dim = d}
-    if as.type == "discrete" then
-      local n = as.n
-      if type(n) ~= "number" or n ~= floor(n) or n < 1 or n > MAX_WIDTH then
-        error(format("action_space.n must be an integer in [1, %d]", MAX_WIDTH), 0)
-      end
-      sp.kind, sp.action_n, sp.width = DISCRETE, n, 1
-    elseif as.type == "box" then
-      local n = 0
-      if type(as.shape) == "table" and #as.shape == 1 then n = as.shape[1]
-      elseif type(as.shape) == "number" then n = as.shape end
-      if type(n) ~= "number" or n ~= floor(n) or n < 1 or n > MAX_WIDTH then
-        error(format("action_space.shape must be {n} with n in [1, %d]", MAX_WIDTH), 0)
-      end
-      sp.kind, sp.action_n, sp.width = BOX, n, n
-      local b = floats_t(2 * n)
-      local bounded = true
-      for k, key in ipairs{"low", "high"} do
-        local v = as[key]
-        for j = 0, n - 1 do
-          local x
-          if type(v) == "number" then x = v
-          elseif type(v) == "table" then x = tonumber(v[j + 1]) end
-          if x == nil or x ~= x then bounded = false break end
-          b[(k - 1) * n + j] = x
-        end
-        if not bounded then break end
-      end
-      if bounded then sp.bounds = b end
-    else
-      error("action_space.type must be 'discrete' or 'box'", 0)
-    end
-    return sp
-  end
-
-  -- Reads an obs array into row (float *), with the 5.4 binding's messages
-  -- (the values are checked by the vecenv's commit).
-  local function read_obs(o, row, od, what)
-    if type(o) ~= "table" then
-      error(format("%s returned obs of type %s (expected an array of %d numbers)",
-                   what, type(o), od), 0)
-    end
-    if #o ~= od then
-      error(format("%s returned obs of length %d (expected %d)", what, #o, od), 0)
-    end
-    for j = 1, od do
-      local x = rawget(o, j)
-      if type(x) ~= "number" then
-        error(format("%s returned obs[%d] of type %s (expected a number)", what, j, type(x)), 0)
-      end
-      row[j - 1] = x
-    end
-  end
-
-  -- Instruction budgets.  debug.sethook count hooks fire in the interpreter
-  -- only, never inside a compiled trace, so every call of budgeted env code
-  -- runs with the JIT off (jit.off() for the call, which also stops new
-  -- traces from being recorded): an env file's code is then never compiled
-  -- at all, and a loop in it is always interpreted and counted.  An inline
-  -- env is the host's own code and may have been compiled before: see
-  -- nojit_inline below.  (Env files are budgeted by their worker states.)
-  -- Frames of ours the hook must not count against the env (it also fires
-  -- between the env's return and the line that disarms it).
-  local own = setmetatable({}, {__mode = "k"})
-  local function make_hook(n)
-    local hook
-    hook = function()
-      local info = debug.getinfo(2, "fSl")
-      if info and own[info.func] then return end
-      -- from now on fire at every instruction: a pcall in the env cannot buy
-      -- itself another budget
-      debug.sethook(hook, "", 1)
-      if info and info.currentline and info.currentline > 0 then
-        error(format("%s:%d: instruction budget of %d exceeded", info.short_src,
-                     info.currentline, n), 0)
-      end
-      error(format("instruction budget of %d exceeded", n), 0)
-    end
-    return hook
-  end
-
-  -- pcall(f, ...) with a budget of n instructions and the JIT off; the hook
-  -- set before (the caller's, or the bound of a whole load) comes back
-  -- afterwards, its count restarted.
-  local function bpcall(n, f, ...)
-    local oh, om, oc = debug.gethook()
-    local jit_on = jit and jit.status()
-    if jit_on then jit.off() end
-    debug.sethook(make_hook(n), "", n < 2147483647 and n or 2147483647)
+  -- Instruction budgets of inline envs: env_worker.c's count hook, which
+  -- fires in the interpreter only, never inside a compiled trace, so every
+  -- call that runs budgeted env code runs with the JIT off (jit.off() for
+  -- the call, which also stops new traces from being recorded).
+  local function nojit_call(budget, f, ...)
+    if budget <= 0 or not jit then return f(...) end
+    local on = jit.status()
+    jit.off()
     local res = {pcall(f, ...)}
-    if type(oh) == "function" then debug.sethook(oh, om, oc) else debug.sethook() end
-    if jit_on then jit.on() end
-    return unpack(res, 1, table.maxn(res))
+    if on then jit.on() end
+    if not res[1] then error(res[2], 0) end
+    return unpack(res, 2, table.maxn(res))
   end
-  own[bpcall] = true
-
-  local function check(ok, ...)
-    if not ok then error((...), 0) end
-    return ...
-  end
-  own[check] = true
-
-  -- f(...) under a budget of n instructions (errors propagate); plain()
-  -- when there is no budget.
-  local function budgeted(n, f, ...) return check(bpcall(n, f, ...)) end
-  own[budgeted] = true
-  local function plain(_, f, ...) return f(...) end
-
-  -- moonrl's own work while making a copy (reading the spaces) is bounded
-  -- too, by the budget plus this, as in the 5.4 binding.
-  local LOAD_EXTRA = 1000000
 
   -- An inline env under a budget: its functions (those of the env table and
   -- of its metatable's __index table, the functions defined inside them,
@@ -364,7 +230,7 @@ return function(core)
   -- binding's env_worker.c compiled against LuaJIT), stepped by the
   -- vecenv's own threads, with the 5.4 workers' sandbox, budget and memory
   -- cap.  Values cross as text: the config here, the spaces back.
-  local ljw_lib, ljw_why
+  local ljw_lib, ljw_why, ljw_path
   local function ljw()
     if ljw_lib or ljw_why then return ljw_lib, ljw_why end
     ffi.cdef[[
@@ -374,6 +240,15 @@ typedef struct mrl_ljw_spec {
   int64_t budget, memory, max_steps, seed;
 } mrl_ljw_spec;
 typedef struct vl_pool mrl_ljw;
+typedef struct mrl_ljw_inline {
+  mrl_ljw *p;
+  mrl_vecenv *v;
+  mrl_rollout *r;
+  mrl_policy *pol;
+  mrl_net *val;
+  uint64_t seed;
+  const float *actions;
+} mrl_ljw_inline;
 int mrl_ljw_abi(void);
 mrl_ljw *mrl_ljw_new(const mrl_ljw_spec *s, char *err, size_t errlen);
 void mrl_ljw_describe(const mrl_ljw *p, int *obs_dim, int *kind, int *action_n,
@@ -393,7 +268,7 @@ void mrl_ljw_free_text(char *s);
       if path then
         local ok, lib = pcall(ffi.load, path)
         if ok and lib.mrl_ljw_abi() == 1 then
-          ljw_lib = lib
+          ljw_lib, ljw_path = lib, path
           return lib
         end
         tried[#tried + 1] = ok and (path .. ": another ABI") or tostring(lib)
@@ -436,6 +311,27 @@ void mrl_ljw_free_text(char *s);
     return f()
   end
 
+  -- The VecEnv over vecenv h, whose blocks are pool p's; free(h) frees it.
+  local function wrap(W, p, h, seed, ospace, aspace, free)
+    local d = C.mrl_vecenv_desc(h)
+    local n, workers = d.num_envs, d.blocks
+    local self = setmetatable({
+      h = nil, box = box_t(), _n = n, _od = d.obs_dim, _name = d.name ~= nil and ffi.string(d.name) or "?",
+      _inline = false, _max_steps = tonumber(d.max_episode_steps), _seed = seed,
+      _resets = 0, _has_reset = false, _term_f = floats_t(n), _trunc_f = floats_t(n),
+      _ospace = ospace, _aspace = aspace, _kind = tonumber(d.action_kind), _an = d.action_n,
+      _actbuf = floats_t(n), _threads = workers > 1 and workers or 0, _W = W, _pool = p,
+    }, vecenv_mt)
+    -- the message of the failing copy, as the ops left it
+    self._S = setmetatable({}, {__index = function(_, k)
+      if k == "err" then return ffi.string(W.mrl_ljw_error(p)) end
+    end})
+    self.h = ffi.gc(h, free)
+    self.box[0] = h
+    make_views(self, h)
+    return self
+  end
+
   local function worker_vecenv(o)
     local W, why = ljw()
     if not W then
@@ -459,11 +355,6 @@ void mrl_ljw_free_text(char *s);
     local err = ffi.new("char[700]")
     local p = W.mrl_ljw_new(s, err, 700)
     if p == nil then raise(ffi.string(err)) end
-    local od_, kind_, an_ = ffi.new("int[1]"), ffi.new("int[1]"), ffi.new("int[1]")
-    local b_, ms_, nm_, wk_ = ffi.new("const float *[1]"), ffi.new("int64_t[1]"),
-                              ffi.new("const char *[1]"), ffi.new("int[1]")
-    W.mrl_ljw_describe(p, od_, kind_, an_, b_, ms_, nm_, wk_)
-    local n, od, kind, an, workers = o.n, od_[0], kind_[0], an_[0], wk_[0]
     local spaces = {}
     for which = 0, 1 do
       local text = W.mrl_ljw_space(p, which)
@@ -475,38 +366,62 @@ void mrl_ljw_free_text(char *s);
       W.mrl_ljw_free_text(text)
       spaces[which + 1] = unser(str)
     end
-    local name = ffi.string(nm_[0])
-    local max_steps = tonumber(ms_[0])
+    local od_, kind_, an_ = ffi.new("int[1]"), ffi.new("int[1]"), ffi.new("int[1]")
+    local b_, ms_, nm_, wk_ = ffi.new("const float *[1]"), ffi.new("int64_t[1]"),
+                              ffi.new("const char *[1]"), ffi.new("int[1]")
+    W.mrl_ljw_describe(p, od_, kind_, an_, b_, ms_, nm_, wk_)
     local desc = ffi.new("mrl_env_desc")
-    desc.num_envs, desc.obs_dim, desc.action_kind, desc.action_n = n, od, kind, an
-    desc.blocks, desc.max_episode_steps, desc.name = workers, max_steps, name
-    if b_[0] ~= nil then desc.low, desc.high = b_[0], b_[0] + an end
+    desc.num_envs, desc.obs_dim, desc.action_kind, desc.action_n = o.n, od_[0], kind_[0], an_[0]
+    desc.blocks, desc.max_episode_steps, desc.name = wk_[0], ms_[0], nm_[0]
+    if b_[0] ~= nil then desc.low, desc.high = b_[0], b_[0] + an_[0] end
     local out = ffi.new("mrl_vecenv *[1]")
     -- the vecenv owns p from here (its destroy frees the worker states)
     local st = C.mrl_vecenv_new(out, W.mrl_ljw_ops(), p, desc)
     if st ~= OK then
-      raise(format("vecenv: %s (obs_dim %d, action_n %d)", I.status_string(st), od, an))
+      raise(format("vecenv: %s (obs_dim %d, action_n %d)", I.status_string(st), od_[0], an_[0]))
     end
-    local self = setmetatable({
-      h = nil, box = box_t(), _n = n, _od = od, _name = name, _inline = false,
-      _max_steps = max_steps, _seed = o.seed, _resets = 0, _has_reset = false,
-      _term_f = floats_t(n), _trunc_f = floats_t(n), _ospace = spaces[1], _aspace = spaces[2],
-      _kind = kind, _an = an, _actbuf = floats_t(n), _cbs = {},
-      _threads = workers > 1 and workers or 0, _W = W, _pool = p,
-    }, vecenv_mt)
-    -- the message of the failing copy, as the ops left it
-    self._S = setmetatable({}, {__index = function(_, k)
-      if k == "err" then return ffi.string(W.mrl_ljw_error(p)) end
-    end})
-    local h = out[0]
-    self.h = ffi.gc(h, C.mrl_vecenv_free)
-    self.box[0] = h
-    make_views(self, h)
+    return wrap(W, p, out[0], o.seed, spaces[1], spaces[2], C.mrl_vecenv_free)
+  end
+
+  -- An inline env (a table) runs in this Lua state on the same loading and
+  -- stepping code (env_worker.c's), through the Lua C functions of
+  -- libmoonrl_luajit.so's luaopen_moonrl_ljw_inline, never through the FFI
+  -- (a C function reached by the FFI must not call back into its caller's
+  -- state).  Handles and seeds cross in an mrl_ljw_inline.  Under a budget
+  -- every call runs with the JIT off and the env's functions are kept from
+  -- compiling (nojit_inline).
+  local LI
+  local function inline_vecenv(source, config, n, budget, max_steps, seed)
+    local W, why = ljw()
+    if not W then
+      raise("vecenv: inline envs run on the env worker code of the LuaJIT binding (" ..
+            why .. ")")
+    end
+    if not LI then
+      local open, e = package.loadlib(ljw_path, "luaopen_moonrl_ljw_inline")
+      if not open then raise("vecenv: " .. tostring(e)) end
+      LI = open()
+    end
+    if budget > 0 then nojit_inline({source}) end
+    local ok, li, ospace, aspace, envs = pcall(nojit_call, budget, LI.make, source, config, n,
+                                               budget, max_steps)
+    if not ok then raise(li) end
+    local c = ffi.cast("mrl_ljw_inline *", li)
+    local self = wrap(W, c.p, c.v, seed, ospace, aspace, function() LI.free(li) end)
+    self._inline, self._li, self._lic, self._budget, self._envs = true, li, c, budget, envs
     return self
   end
 
-  local function call_reset(env, seed) return env:reset(seed) end
-  local function call_step(env, a) return env:step(a) end
+  -- reset / step / collect of an inline vecenv (the JIT off under a budget;
+  -- at the first batch the env's functions once more: Env.new may have
+  -- given the instances their own).
+  local function inline_call(self, f)
+    if self._budget > 0 and not self._flushed then
+      nojit_inline(self._envs)
+      self._flushed = true
+    end
+    return nojit_call(self._budget, f, self._li)
+  end
 
   function core.vecenv(t)
     if type(t) ~= "table" or I.isobj(t) then typeerror("vecenv", 1, "table", t) end
@@ -540,193 +455,7 @@ void mrl_ljw_free_text(char *s);
                            seed = seed, budget = budget, memory = memory,
                            trusted = trusted, max_steps = max_steps, env_path = env_path}
     end
-    local name = "inline"
-
-    -- the copies: under a budget, each call of env code (Env.new, reset,
-    -- step) gets the budget and the whole creation is bounded by budget +
-    -- LOAD_EXTRA (method lookups and metamethods of the env's tables included)
-    local envs, sp = {}, nil
-    local ospace, aspace
-    local cur = 0
-    local guard = budget > 0 and budgeted or plain
-    if budget > 0 then nojit_inline({source}) end
-    local function create()
-      for copy = 0, n - 1 do
-        cur = copy
-        local e
-        local new = rawget(source, "new")
-        if type(new) == "function" then
-          e = guard(budget, new, config)
-          if type(e) ~= "table" then error("Env.new must return the env object", 0) end
-        else
-          if n ~= 1 then
-            error(format("an env object (a table without new) can back only num_envs = 1; " ..
-                         "pass its class to get %d copies", n), 0)
-          end
-          e = source
-        end
-        if copy == 0 then
-          sp = read_spaces(e)
-          local id = e.id
-          if type(id) == "string" then name = id end
-          if max_steps < 0 then
-            local m = tonumber(e.max_episode_steps)
-            max_steps = (m and m > 0) and floor(m) or 0
-          end
-          ospace = xcopy(e.observation_space, 0, "observation_space")
-          aspace = xcopy(e.action_space, 0, "action_space")
-        end
-        envs[copy + 1] = e
-      end
-    end
-    local ok, err
-    if budget > 0 then
-      ok, err = bpcall(budget + LOAD_EXTRA, create)
-    else
-      ok, err = pcall(create)
-    end
-    if not ok then raise(format("env '%s' copy %d: %s", name, cur, errobj(err))) end
-    if max_steps < 0 then max_steps = 0 end
-
-    local od, width, kind, an = sp.obs_dim, sp.width, sp.kind, sp.action_n
-    local acts = {} -- reusable box action tables, one per copy
-    if kind == BOX then
-      for i = 1, n do
-        local a = {}
-        for j = 1, width do a[j] = 0 end
-        acts[i] = a
-      end
-    end
-    local term_f, trunc_f = floats_t(n), floats_t(n)
-
-    local self = setmetatable({
-      h = nil, box = box_t(), _n = n, _od = od, _name = name, _inline = true,
-      _max_steps = max_steps, _seed = seed, _resets = 0, _has_reset = false,
-      _term_f = term_f, _trunc_f = trunc_f, _S = nil,
-      _ospace = ospace, _aspace = aspace,
-      _kind = kind, _an = an, _actbuf = floats_t(n),
-    }, vecenv_mt)
-
-    -- What the callbacks reach.  Not `self`: the callbacks are anchored
-    -- until freed, and a reference to self would keep it from being
-    -- collected (and from freeing them in its finaliser).
-    local S = {err = "", cur = 0}
-    self._S = S
-    local function fail(copy, e)
-      S.err = format("env '%s' copy %d: %s", name, copy, errobj(e))
-      return EENV
-    end
-
-    -- The batches run under one pcall each (run_batch); S.cur names the
-    -- copy an error comes from.  No pcall per env: they would keep the
-    -- loops from compiling into one trace.
-    -- The vecenv's contract (row and reward checks, time limit, episode
-    -- counts, final_obs) is in the commits; this converts.
-    local ended = ffi.new("int[1]")
-    local function reset_one(v, env, i, seed)
-      read_obs(guard(budget, call_reset, env, seed), C.mrl_vecenv_row(v, i), od, "reset")
-      return C.mrl_vecenv_commit_reset(v, i, "reset")
-    end
-
-    local function reset_batch(v, seeds)
-      for i = 0, n - 1 do
-        S.cur = i
-        local s = seeds ~= nil and tonumber(seeds[i]) or nil
-        local st = reset_one(v, envs[i + 1], i, s)
-        if st ~= OK then return st end
-      end
-      return OK
-    end
-
-    local function step_batch(v, actions)
-      for i = 0, n - 1 do
-        S.cur = i
-        local env = envs[i + 1]
-        local a
-        if kind == DISCRETE then
-          a = actions[i]
-        else
-          a = acts[i + 1]
-          for j = 1, width do a[j] = actions[i * width + j - 1] end
-        end
-        local o, r, te, tr = guard(budget, call_step, env, a)
-        read_obs(o, C.mrl_vecenv_row(v, i), od, "step")
-        if type(r) ~= "number" then
-          error(format("step returned reward of type %s (expected a number; step " ..
-                       "must return obs, reward, terminated, truncated, info)", type(r)), 0)
-        end
-        if type(te) ~= "boolean" then
-          error(format("step returned terminated of type %s (expected a boolean)", type(te)), 0)
-        end
-        if type(tr) ~= "boolean" then
-          error(format("step returned truncated of type %s (expected a boolean)", type(tr)), 0)
-        end
-        local st = C.mrl_vecenv_commit_step(v, i, "step", r, te and 1 or 0, tr and 1 or 0, ended)
-        if st ~= OK then return st end
-        if ended[0] ~= 0 then
-          st = reset_one(v, env, i, nil)
-          if st ~= OK then return st end
-        end
-      end
-      return OK
-    end
-
-    -- Callbacks are a limited resource: freed by close() (and by the
-    -- finaliser of the vecenv handle, through the anchor below).
-    -- With a budget the JIT is off for the batch, so an endless loop in an
-    -- env is always interpreted and the count hook stops it (an inline
-    -- env's instances are handled by nojit_inline once more at the first
-    -- batch: Env.new may have given them functions of their own).
-    local function run_batch(f, ...)
-      if budget <= 0 or not jit then return pcall(f, ...) end
-      local was_on = jit.status()
-      if not S.flushed then
-        nojit_inline(envs)
-        S.flushed = true
-      end
-      jit.off()
-      local res = {pcall(f, ...)}
-      if was_on then jit.on() end
-      return unpack(res, 1, table.maxn(res))
-    end
-    local cbs = {
-      ffi.cast(reset_cb_t, function(_, v, _, seeds)
-        local ok_, st = run_batch(reset_batch, v, seeds)
-        if not ok_ then return fail(S.cur, st) end
-        return st
-      end),
-      ffi.cast(step_cb_t, function(_, v, _, a)
-        local ok_, st = run_batch(step_batch, v, a)
-        if not ok_ then return fail(S.cur, st) end
-        return st
-      end),
-      ffi.cast(error_cb_t, function() return S.err end),
-    }
-    self._cbs = cbs
-    local ops = ffi.new("mrl_env_ops")
-    ops.reset, ops.step, ops.error, ops.destroy = cbs[1], cbs[2], cbs[3], nil
-    local desc = ffi.new("mrl_env_desc")
-    desc.num_envs, desc.obs_dim, desc.action_kind, desc.action_n = n, od, kind, an
-    desc.blocks, desc.max_episode_steps, desc.name = 1, max_steps, name
-    if sp.bounds then
-      desc.low, desc.high = sp.bounds, sp.bounds + an
-    end
-    self._bounds = sp.bounds
-    local out = ffi.new("mrl_vecenv *[1]")
-    local st = C.mrl_vecenv_new(out, ops, nil, desc)
-    if st ~= OK then
-      for _, cb in ipairs(cbs) do cb:free() end
-      raise(format("vecenv: %s (obs_dim %d, action_n %d)", I.status_string(st), od, an))
-    end
-    local h = out[0]
-    -- the engine first, then the callbacks it may still call while freeing
-    self.h = ffi.gc(h, function(p)
-      C.mrl_vecenv_free(p)
-      for _, cb in ipairs(cbs) do cb:free() end
-    end)
-    self.box[0] = h
-    make_views(self, h)
-    return self
+    return inline_vecenv(source, config, n, budget, max_steps, seed)
   end
 
   function VE.close(self)
@@ -736,14 +465,12 @@ void mrl_ljw_free_text(char *s);
       self.h = nil
       self.box[0] = nil
       ffi.gc(h, nil)
-      C.mrl_vecenv_free(h)
-      for _, cb in ipairs(self._cbs) do cb:free() end
-      self._cbs = {}
+      if self._li then LI.free(self._li) else C.mrl_vecenv_free(h) end
     end
   end
 
   -- The envs run in this Lua state in the middle of reset, step and collect
-  -- (inline envs, trusted env files and anything they call).  While they
+  -- (inline envs and anything they call).  While they
   -- run, the objects the C call uses -- the VecEnv, and in collect the
   -- rollout, policy and value net -- read as closed (h and the views' box
   -- cleared, as the 5.4 binding clears its handle slots), so env code that
@@ -777,7 +504,13 @@ void mrl_ljw_free_text(char *s);
     end
     local us = s < 0 and ffi.cast("uint64_t", ffi.cast("int64_t", s)) or s
     hide(self)
-    local st = C.mrl_vecenv_reset(h, us)
+    local st
+    if self._li then
+      self._lic.seed = us
+      st = inline_call(self, LI.reset)
+    else
+      st = C.mrl_vecenv_reset(h, us)
+    end
     unhide(self, h)
     if st ~= OK then vraise(self, h, st) end
     self._resets = self._resets + 1
@@ -805,7 +538,13 @@ void mrl_ljw_free_text(char *s);
       a = I.checkactions(actions, "step", 1, self._kind, self._an, n)
     end
     hide(self)
-    local st = C.mrl_vecenv_step(h, a)
+    local st
+    if self._li then
+      self._lic.actions = a
+      st = inline_call(self, LI.step)
+    else
+      st = C.mrl_vecenv_step(h, a)
+    end
     unhide(self, h)
     if st ~= OK then vraise(self, h, st) end
     local te, tr = C.mrl_vecenv_terminated(h), C.mrl_vecenv_truncated(h)
@@ -864,7 +603,14 @@ void mrl_ljw_free_text(char *s);
     if not self._has_reset then raise("collect: call reset() first") end
     hide(self); hide(rollout); hide(policy)
     if v ~= nil then hide(value) end
-    local st = C.mrl_rollout_collect(r, h, p, v)
+    local st
+    if self._li then
+      local c = self._lic
+      c.r, c.pol, c.val = r, p, v
+      st = inline_call(self, LI.collect)
+    else
+      st = C.mrl_rollout_collect(r, h, p, v)
+    end
     unhide(self, h); unhide(rollout, r); unhide(policy, p)
     if v ~= nil then unhide(value, v) end
     if st == EENV then raise(self._S.err) end
