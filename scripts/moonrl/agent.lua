@@ -64,7 +64,10 @@
 -- parameters that acted, and behaviour_ratio / behaviour_kl measure it per
 -- batch (against the acting policy at submission).  If a buffer is full
 -- while the trainer still has the previous one and a third fills, act()
--- waits for the trainer (forced_updates counts it).  A refused update
+-- waits for the trainer (forced_updates counts it).  A batch submitted
+-- before a finished update was published trains on from the trainer's
+-- newer parameters; the next publish takes the newest (agent.updates counts
+-- the updates the trainer finished).  A refused update
 -- leaves every parameter as it was (last_error).  Given the same batch, the
 -- background update equals the sliced one bit for bit (same engine, same
 -- shuffling stream); what differs is when its result reaches the game.
