@@ -89,6 +89,42 @@ describe("rl.agent (background)", function()
     sl:close(); bg:close()
   end)
 
+  it("switches modes mid-run (the T key of examples/love) and continues bit for bit", function()
+    -- sl stays sliced; sw goes background while a sliced update is half
+    -- done, then back to sliced while a background batch waits
+    local sl, sw = agent(), agent()
+    local r1, r2 = core.rng(4), core.rng(4)
+    local o1, o2 = {}, {}
+    for t = 1, 32 * 5 + 1 do
+      step(sl, r1, o1)
+      step(sw, r2, o2)
+      if sl:busy() then
+        if t == 33 then
+          -- a third of the sliced update, then the switch finishes it
+          assert.is_nil(sl:train_step(nil, 3)); assert.is_nil(sw:train_step(nil, 3))
+          sl:finish()
+          sw:set_background(true)
+          assert.are.equal("background", sw:mode())
+          assert.is_false(sw:busy())
+        elseif t == 32 * 3 + 1 then
+          sl:finish()
+          assert.is_true(sw:busy())
+          sw:set_background(false)                 -- waits, publishes, takes the state back
+          assert.are.equal("sliced", sw:mode())
+        else
+          sl:finish()
+          if sw:mode() == "background" then sw:publish(true) else sw:finish() end
+        end
+        assert.is_true(same(sl.policy:params(), sw.policy:params()), "policy at step " .. t)
+        assert.is_true(same(sl.value:params(), sw.value:params()), "value at step " .. t)
+      end
+    end
+    assert.are.equal(5, sl.updates)
+    assert.are.equal(5, sw.updates)
+    assert.are.equal(sl.policy_optim:steps(), sw.policy_optim:steps())
+    sl:close(); sw:close()
+  end)
+
   it("changes the acting parameters only at publish", function()
     for _, mode in ipairs({"auto", "manual"}) do
       local ag = agent{background = true, publish = mode}
