@@ -224,21 +224,15 @@ return function(core)
     self._final = I.pushview(K, box, 4, ffi.cast("float *", C.mrl_vecenv_final_obs(h)), 2, {n, od})
   end
 
-  -- ------------------------------------------ env files on worker states
-  -- An env file runs on worker states:
-  -- LuaJIT states of this process made by libmoonrl_luajit.so (the Lua 5.4
-  -- binding's env_worker.c compiled against LuaJIT), stepped by the
-  -- vecenv's own threads, with the 5.4 workers' sandbox, budget and memory
-  -- cap.  Values cross as text: the config here, the spaces back.
+  -- ------------------------------------------------ the env worker code
+  -- libmoonrl_luajit.so (env_worker.c compiled against LuaJIT, with
+  -- bindings/luajit/env_worker_ffi.c): a vecenv of env files on worker
+  -- states or of an inline env (a table) in this state is made, stepped and
+  -- freed by its Lua C functions (LI); the FFI reads the rest.
   local ljw_lib, ljw_why, ljw_path
   local function ljw()
     if ljw_lib or ljw_why then return ljw_lib, ljw_why end
     ffi.cdef[[
-typedef struct mrl_ljw_spec {
-  const char *source, *env_path, *path, *cpath, *cfg_text;
-  int num_envs, threads, trusted;
-  int64_t budget, memory, max_steps, seed;
-} mrl_ljw_spec;
 typedef struct vl_pool mrl_ljw;
 typedef struct mrl_ljw_inline {
   mrl_ljw *p;
@@ -250,16 +244,8 @@ typedef struct mrl_ljw_inline {
   const float *actions;
 } mrl_ljw_inline;
 int mrl_ljw_abi(void);
-mrl_ljw *mrl_ljw_new(const mrl_ljw_spec *s, char *err, size_t errlen);
-void mrl_ljw_describe(const mrl_ljw *p, int *obs_dim, int *kind, int *action_n,
-                      const float **bounds, int64_t *max_steps, const char **name,
-                      int *workers);
-const mrl_env_ops *mrl_ljw_ops(void);
 const char *mrl_ljw_error(const mrl_ljw *p);
 double mrl_ljw_memory(const mrl_ljw *p, double *cap);
-void mrl_ljw_free(mrl_ljw *p);
-char *mrl_ljw_space(mrl_ljw *p, int which);
-void mrl_ljw_free_text(char *s);
 ]]
     local dir = I.LIBPATH and I.LIBPATH:match("^(.*[/\\])")
     local tried = {}
@@ -267,7 +253,7 @@ void mrl_ljw_free_text(char *s);
                           dir and dir .. "libmoonrl_luajit.so" or false} do
       if path then
         local ok, lib = pcall(ffi.load, path)
-        if ok and lib.mrl_ljw_abi() == 1 then
+        if ok and lib.mrl_ljw_abi() == 2 then
           ljw_lib, ljw_path = lib, path
           return lib
         end
@@ -278,142 +264,51 @@ void mrl_ljw_free_text(char *s);
     return nil, ljw_why
   end
 
-  -- Plain data as a Lua expression the worker loads as text.
-  local function ser(v, depth, out)
-    local t = type(v)
-    if t == "number" then
-      if v ~= v then out[#out + 1] = "(0/0)"
-      elseif v == math.huge then out[#out + 1] = "(1/0)"
-      elseif v == -math.huge then out[#out + 1] = "(-1/0)"
-      else out[#out + 1] = format("%.17g", v) end
-    elseif t == "string" then out[#out + 1] = format("%q", v)
-    elseif t == "boolean" then out[#out + 1] = tostring(v)
-    elseif t == "table" then
-      if depth >= 16 then error("config: tables nested deeper than 16 (a cycle?)", 0) end
-      out[#out + 1] = "{"
-      for k, x in pairs(v) do
-        out[#out + 1] = "["
-        ser(k, depth + 1, out)
-        out[#out + 1] = "]="
-        ser(x, depth + 1, out)
-        out[#out + 1] = ","
-      end
-      out[#out + 1] = "}"
-    else
-      error(format("config: a %s cannot be copied into a worker state " ..
-                   "(only numbers, strings, booleans and tables)", t), 0)
-    end
-  end
-
-  local function unser(text)
-    local f = assert(loadstring(text, "=space"))
-    setfenv(f, {})
-    return f()
-  end
-
-  -- The VecEnv over vecenv h, whose blocks are pool p's; free(h) frees it.
-  local function wrap(W, p, h, seed, ospace, aspace, free)
-    local d = C.mrl_vecenv_desc(h)
-    local n, workers = d.num_envs, d.blocks
-    local self = setmetatable({
-      h = nil, box = box_t(), _n = n, _od = d.obs_dim, _name = d.name ~= nil and ffi.string(d.name) or "?",
-      _inline = false, _max_steps = tonumber(d.max_episode_steps), _seed = seed,
-      _resets = 0, _has_reset = false, _term_f = floats_t(n), _trunc_f = floats_t(n),
-      _ospace = ospace, _aspace = aspace, _kind = tonumber(d.action_kind), _an = d.action_n,
-      _actbuf = floats_t(n), _threads = workers > 1 and workers or 0, _W = W, _pool = p,
-    }, vecenv_mt)
-    -- the message of the failing copy, as the ops left it
-    self._S = setmetatable({}, {__index = function(_, k)
-      if k == "err" then return ffi.string(W.mrl_ljw_error(p)) end
-    end})
-    self.h = ffi.gc(h, free)
-    self.box[0] = h
-    make_views(self, h)
-    return self
-  end
-
-  local function worker_vecenv(o)
-    local W, why = ljw()
-    if not W then
-      raise("vecenv: env files run on the env worker states of the LuaJIT binding (" ..
-            why .. ")")
-    end
-    local cfg_text
-    if o.config ~= nil then
-      local out = {"return "}
-      local ok, e = pcall(ser, o.config, 0, out)
-      if not ok then raise(format("env '%s' copy 0: %s", tostring(o.source), e)) end
-      cfg_text = table.concat(out)
-    end
-    local s = ffi.new("mrl_ljw_spec")
-    local source = tostring(o.source)
-    local path, cpath = package.path, package.cpath
-    s.source, s.env_path, s.path, s.cfg_text = source, o.env_path, path, cfg_text
-    s.cpath = o.trusted and cpath or nil
-    s.num_envs, s.threads, s.trusted = o.n, o.threads, o.trusted and 1 or 0
-    s.budget, s.memory, s.max_steps, s.seed = o.budget, o.memory, o.max_steps, o.seed
-    local err = ffi.new("char[700]")
-    local p = W.mrl_ljw_new(s, err, 700)
-    if p == nil then raise(ffi.string(err)) end
-    local spaces = {}
-    for which = 0, 1 do
-      local text = W.mrl_ljw_space(p, which)
-      if text == nil then
-        W.mrl_ljw_free(p)
-        raise("vecenv: out of memory")
-      end
-      local str = ffi.string(text)
-      W.mrl_ljw_free_text(text)
-      spaces[which + 1] = unser(str)
-    end
-    local od_, kind_, an_ = ffi.new("int[1]"), ffi.new("int[1]"), ffi.new("int[1]")
-    local b_, ms_, nm_, wk_ = ffi.new("const float *[1]"), ffi.new("int64_t[1]"),
-                              ffi.new("const char *[1]"), ffi.new("int[1]")
-    W.mrl_ljw_describe(p, od_, kind_, an_, b_, ms_, nm_, wk_)
-    local desc = ffi.new("mrl_env_desc")
-    desc.num_envs, desc.obs_dim, desc.action_kind, desc.action_n = o.n, od_[0], kind_[0], an_[0]
-    desc.blocks, desc.max_episode_steps, desc.name = wk_[0], ms_[0], nm_[0]
-    if b_[0] ~= nil then desc.low, desc.high = b_[0], b_[0] + an_[0] end
-    local out = ffi.new("mrl_vecenv *[1]")
-    -- the vecenv owns p from here (its destroy frees the worker states)
-    local st = C.mrl_vecenv_new(out, W.mrl_ljw_ops(), p, desc)
-    if st ~= OK then
-      raise(format("vecenv: %s (obs_dim %d, action_n %d)", I.status_string(st), od_[0], an_[0]))
-    end
-    return wrap(W, p, out[0], o.seed, spaces[1], spaces[2], C.mrl_vecenv_free)
-  end
-
-  -- An inline env (a table) runs in this Lua state on the same loading and
-  -- stepping code (env_worker.c's), through the Lua C functions of
-  -- libmoonrl_luajit.so's luaopen_moonrl_ljw_inline, never through the FFI
-  -- (a C function reached by the FFI must not call back into its caller's
-  -- state).  Handles and seeds cross in an mrl_ljw_inline.  Under a budget
-  -- every call runs with the JIT off and the env's functions are kept from
-  -- compiling (nojit_inline).
+  -- Under a budget an inline env's functions are kept from compiling
+  -- (nojit_inline) and every call of its code runs with the JIT off.
   local LI
-  local function inline_vecenv(source, config, n, budget, max_steps, seed)
+  local function make_vecenv(o)
     local W, why = ljw()
     if not W then
-      raise("vecenv: inline envs run on the env worker code of the LuaJIT binding (" ..
-            why .. ")")
+      raise("vecenv: envs run on the env worker code of the LuaJIT binding (" .. why .. ")")
     end
     if not LI then
       local open, e = package.loadlib(ljw_path, "luaopen_moonrl_ljw_inline")
       if not open then raise("vecenv: " .. tostring(e)) end
       LI = open()
     end
-    if budget > 0 then nojit_inline({source}) end
-    local ok, li, ospace, aspace, envs = pcall(nojit_call, budget, LI.make, source, config, n,
-                                               budget, max_steps)
+    local inline = type(o.source) == "table"
+    local budget = inline and o.budget or 0  -- (a worker state budgets itself)
+    if budget > 0 then nojit_inline({o.source}) end
+    local ok, li, ospace, aspace, envs = pcall(nojit_call, budget, LI.make, o.source, o.config,
+                                               o.n, o.threads, o.budget, o.memory, o.trusted,
+                                               o.max_steps, o.env_path, o.seed, package.path,
+                                               o.trusted and package.cpath or nil)
     if not ok then raise(li) end
     local c = ffi.cast("mrl_ljw_inline *", li)
-    local self = wrap(W, c.p, c.v, seed, ospace, aspace, function() LI.free(li) end)
-    self._inline, self._li, self._lic, self._budget, self._envs = true, li, c, budget, envs
+    local h, p = c.v, c.p
+    local d = C.mrl_vecenv_desc(h)
+    local n, workers = d.num_envs, d.blocks
+    local self = setmetatable({
+      h = nil, box = box_t(), _n = n, _od = d.obs_dim, _name = ffi.string(d.name),
+      _inline = inline, _max_steps = tonumber(d.max_episode_steps), _seed = o.seed,
+      _resets = 0, _has_reset = false, _term_f = floats_t(n), _trunc_f = floats_t(n),
+      _ospace = ospace, _aspace = aspace, _kind = tonumber(d.action_kind), _an = d.action_n,
+      _actbuf = floats_t(n), _threads = workers > 1 and workers or 0, _W = W, _pool = p,
+      _li = li, _lic = c, _budget = budget, _envs = envs,
+    }, vecenv_mt)
+    -- the message of the failing copy, as the ops left it
+    self._S = setmetatable({}, {__index = function(_, k)
+      if k == "err" then return ffi.string(W.mrl_ljw_error(p)) end
+    end})
+    self.h = ffi.gc(h, function() LI.free(li) end)
+    self.box[0] = h
+    make_views(self, h)
     return self
   end
 
-  -- reset / step / collect of an inline vecenv (the JIT off under a budget;
-  -- at the first batch the env's functions once more: Env.new may have
+  -- reset / step / collect (for an inline env under a budget the JIT off,
+  -- and at the first batch the env's functions once more: Env.new may have
   -- given the instances their own).
   local function inline_call(self, f)
     if self._budget > 0 and not self._flushed then
@@ -450,12 +345,9 @@ void mrl_ljw_free_text(char *s);
     if env_path ~= nil and type(env_path) ~= "string" then
       raise("vecenv: field 'env_path' must be a string")
     end
-    if not inline_env then
-      return worker_vecenv{source = source, config = config, n = n, threads = threads,
-                           seed = seed, budget = budget, memory = memory,
-                           trusted = trusted, max_steps = max_steps, env_path = env_path}
-    end
-    return inline_vecenv(source, config, n, budget, max_steps, seed)
+    return make_vecenv{source = source, config = config, n = n, threads = threads,
+                       seed = seed, budget = budget, memory = memory, trusted = trusted,
+                       max_steps = max_steps, env_path = env_path}
   end
 
   function VE.close(self)
@@ -465,7 +357,7 @@ void mrl_ljw_free_text(char *s);
       self.h = nil
       self.box[0] = nil
       ffi.gc(h, nil)
-      if self._li then LI.free(self._li) else C.mrl_vecenv_free(h) end
+      LI.free(self._li)
     end
   end
 
@@ -504,13 +396,8 @@ void mrl_ljw_free_text(char *s);
     end
     local us = s < 0 and ffi.cast("uint64_t", ffi.cast("int64_t", s)) or s
     hide(self)
-    local st
-    if self._li then
-      self._lic.seed = us
-      st = inline_call(self, LI.reset)
-    else
-      st = C.mrl_vecenv_reset(h, us)
-    end
+    self._lic.seed = us
+    local st = inline_call(self, LI.reset)
     unhide(self, h)
     if st ~= OK then vraise(self, h, st) end
     self._resets = self._resets + 1
@@ -538,13 +425,8 @@ void mrl_ljw_free_text(char *s);
       a = I.checkactions(actions, "step", 1, self._kind, self._an, n)
     end
     hide(self)
-    local st
-    if self._li then
-      self._lic.actions = a
-      st = inline_call(self, LI.step)
-    else
-      st = C.mrl_vecenv_step(h, a)
-    end
+    self._lic.actions = a
+    local st = inline_call(self, LI.step)
     unhide(self, h)
     if st ~= OK then vraise(self, h, st) end
     local te, tr = C.mrl_vecenv_terminated(h), C.mrl_vecenv_truncated(h)
@@ -603,14 +485,9 @@ void mrl_ljw_free_text(char *s);
     if not self._has_reset then raise("collect: call reset() first") end
     hide(self); hide(rollout); hide(policy)
     if v ~= nil then hide(value) end
-    local st
-    if self._li then
-      local c = self._lic
-      c.r, c.pol, c.val = r, p, v
-      st = inline_call(self, LI.collect)
-    else
-      st = C.mrl_rollout_collect(r, h, p, v)
-    end
+    local c = self._lic
+    c.r, c.pol, c.val = r, p, v
+    local st = inline_call(self, LI.collect)
     unhide(self, h); unhide(rollout, r); unhide(policy, p)
     if v ~= nil then unhide(value, v) end
     if st == EENV then raise(self._S.err) end
