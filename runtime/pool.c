@@ -1,13 +1,19 @@
 /*
 ** pool.c — parked helper threads (see pool.h).
 **
-** A run is published by closing the ticket (the new generation in the
-** high 32 bits, no task left in the low ones), storing fn, arg and ntasks,
-** opening the ticket (task 0), then bumping `gen`, which the helpers
-** watch.  A task is claimed by a CAS on the ticket that checks the
-** generation, so a helper late for a finished run can never claim a task
-** of the next one, and fn and arg are read only after a claim.
-** `done` counts the finished tasks of the current run.
+** Costs per run are cache lines moving between cores (each move is a few
+** hundred ns on a VM), so a run touches few of them: the owner writes the
+** run line (fn, arg, ntasks, gen) once and the helpers read it once; each
+** helper claims its own task on a slot line it wrote itself last run; the
+** helper's finish bumps the done line, which the owner reads.  Nothing is
+** reset per run: `done` counts every finished task ever, and a slot holds
+** the generation of the run that last claimed its task.
+**
+** A task is open for run g while its slot is older than g (every slot is
+** g − 1 when run g starts: pool_start closes the slots a run does not use),
+** and is claimed by a CAS to g, so it runs once, and a helper late for a
+** finished run (its g is no newer than any slot) can never claim a task of
+** the next one.  fn and arg are read only after a claim.
 */
 #include "pool.h"
 
@@ -33,19 +39,39 @@
 #ifndef POOL_YIELDS
 #define POOL_YIELDS 20
 #endif
+#ifndef POOL_GRACE_NS
+#define POOL_GRACE_NS 20000
+#endif
+
+/* A task's slot, alone on its cache line: the generation of the run that
+** last claimed the task. */
+typedef struct {
+  _Atomic uint32_t gen;
+  char pad[64 - sizeof(uint32_t)];
+} slot;
+
+typedef struct {
+  struct pool *p;
+  int home;  /* this helper's own task is ntasks − nthreads + home */
+} helper;
 
 struct pool {
-  int nthreads;
-  pthread_t *threads;
+  /* the run line: written by the owner once per run, read by the helpers */
+  _Alignas(64) _Atomic uint32_t gen;  /* bumped once per run (and to stop) */
+  _Atomic uint32_t ntasks;
   void (*fn)(void *, int);
   void *arg;
-  _Atomic uint32_t ntasks;
-  _Atomic uint64_t ticket;    /* gen << 32 | next task */
-  _Atomic uint32_t gen;       /* bumped once per run (and to stop) */
-  _Atomic uint32_t done;      /* tasks of the current run finished */
-  _Atomic int sleepers;       /* helpers that may be in the futex on gen */
-  _Atomic int owner_sleeping; /* the owner may be in the futex on done */
+  _Atomic int sleepers;  /* helpers that may be in the futex on gen */
   _Atomic int stop;
+  /* the done line: bumped by whoever finishes a task, read by the owner */
+  _Alignas(64) _Atomic uint32_t done;  /* tasks ever finished */
+  _Atomic int owner_sleeping;          /* the owner may be in the futex on done */
+  /* the owner's own */
+  _Alignas(64) uint32_t target;  /* done once the current run is over */
+  int nthreads;
+  pthread_t *threads;
+  helper *helpers;  /* [nthreads] */
+  slot *slots;      /* [nthreads + 1] */
 };
 
 static inline void relax(void) {
@@ -102,43 +128,62 @@ static uint32_t wait_change(_Atomic uint32_t *addr, uint32_t val, _Atomic int *s
   }
 }
 
-/* Claims and runs tasks of run `gen` until none is left. */
-static void claim(pool *p, uint32_t gen) {
-  for (;;) {
-    uint64_t t = atomic_load(&p->ticket);
-    if ((uint32_t)(t >> 32) != gen ||
-        (uint32_t)t >= atomic_load_explicit(&p->ntasks, memory_order_relaxed))
-      return;
-    if (!atomic_compare_exchange_weak(&p->ticket, &t, t + 1)) continue;
-    p->fn(p->arg, (int)(uint32_t)t);
-    if (atomic_fetch_add(&p->done, 1) + 1 == atomic_load(&p->ntasks) &&
-        atomic_load(&p->owner_sleeping) > 0)
-      futex_wake(&p->done, 1);
-  }
+/* Runs task k of run gen if it is still open; 0 when it was not (taken,
+** or the run is over). */
+static int run_task(pool *p, uint32_t gen, int k) {
+  _Atomic uint32_t *s = &p->slots[k].gen;
+  uint32_t cur = atomic_load_explicit(s, memory_order_relaxed);
+  do {
+    if ((int32_t)(gen - cur) <= 0) return 0;  /* claimed for gen or later */
+  } while (!atomic_compare_exchange_weak(s, &cur, gen));
+  p->fn(p->arg, k);
+  atomic_fetch_add(&p->done, 1);
+  if (atomic_load(&p->owner_sleeping) > 0) futex_wake(&p->done, 1);
+  return 1;
+}
+
+/* Runs the tasks [lo, hi) of run gen (a thread's own), then any task of
+** the run still open. */
+static void claim(pool *p, uint32_t gen, int n, int lo, int hi) {
+  for (int k = lo; k < hi; k++) run_task(p, gen, k);
+  for (int k = 0; k < n; k++) run_task(p, gen, k);
 }
 
 static void *helper_main(void *arg) {
-  pool *p = arg;
+  helper *h = arg;
+  pool *p = h->p;
   uint32_t seen = 0;  /* gen starts at 0 and moves only once all threads exist */
   for (;;) {
     seen = wait_change(&p->gen, seen, &p->sleepers);
-    if (atomic_load(&p->stop)) break;
-    claim(p, seen);
+    if (atomic_load_explicit(&p->stop, memory_order_relaxed)) break;
+    int n = (int)atomic_load_explicit(&p->ntasks, memory_order_relaxed);
+    int own = n - p->nthreads + h->home;
+    if (own < 0) claim(p, seen, n, 0, 0);
+    else claim(p, seen, n, own, own + 1);
   }
   return NULL;
 }
 
 pool *pool_new(int nthreads) {
   if (nthreads < 1) return NULL;
-  pool *p = calloc(1, sizeof *p);
+  pool *p = aligned_alloc(64, sizeof *p);
   if (!p) return NULL;
+  *p = (pool){0};
   p->threads = calloc((size_t)nthreads, sizeof *p->threads);
-  if (!p->threads) {
+  p->helpers = calloc((size_t)nthreads, sizeof *p->helpers);
+  p->slots = aligned_alloc(64, ((size_t)nthreads + 1) * sizeof *p->slots);
+  if (!p->threads || !p->helpers || !p->slots) {
+    free(p->threads);
+    free(p->helpers);
+    free(p->slots);
     free(p);
     return NULL;
   }
+  for (int k = 0; k <= nthreads; k++) atomic_init(&p->slots[k].gen, 0);
   for (int k = 0; k < nthreads; k++) {
-    if (pthread_create(&p->threads[k], NULL, helper_main, p) != 0) {
+    p->helpers[k].p = p;
+    p->helpers[k].home = k;
+    if (pthread_create(&p->threads[k], NULL, helper_main, &p->helpers[k]) != 0) {
       pool_free(p);
       return NULL;
     }
@@ -151,25 +196,45 @@ int pool_threads(const pool *p) { return p ? p->nthreads : 0; }
 
 void pool_start(pool *p, void (*fn)(void *, int), void *arg, int ntasks) {
   uint32_t g = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
-  atomic_store(&p->ticket, (uint64_t)g << 32 | UINT32_MAX);  /* closed */
+  /* the slots this run leaves out are closed for it (see the top) */
+  for (int k = ntasks; k <= p->nthreads; k++)
+    atomic_store_explicit(&p->slots[k].gen, g, memory_order_relaxed);
   p->fn = fn;
   p->arg = arg;
-  atomic_store(&p->ntasks, (uint32_t)ntasks);
-  atomic_store(&p->done, 0);
-  atomic_store(&p->ticket, (uint64_t)g << 32);
-  atomic_store(&p->gen, g);
+  p->target += (uint32_t)ntasks;
+  atomic_store_explicit(&p->ntasks, (uint32_t)ntasks, memory_order_relaxed);
+  atomic_store(&p->gen, g);  /* releases all of the above */
   if (atomic_load(&p->sleepers) > 0) futex_wake(&p->gen, INT_MAX);
 }
 
 void pool_finish(pool *p, int help) {
-  if (help) claim(p, atomic_load_explicit(&p->gen, memory_order_relaxed));
+  if (help) {
+    uint32_t g = atomic_load_explicit(&p->gen, memory_order_relaxed);
+    int n = (int)atomic_load_explicit(&p->ntasks, memory_order_relaxed);
+    int64_t t0 = now_ns();
+    for (int k = 0; k < n - p->nthreads; k++) run_task(p, g, k);
+    /* The helpers get a quarter of the owner's time more (at most
+    ** POOL_GRACE_NS) for their own tasks before the owner looks for one to
+    ** take: looking moves the helpers' slot lines, which they then wait
+    ** for at their next claim.  Measured on 2 cores, rollouts of 2 blocks:
+    ** 0.85 us of sync per run against 1.2 us with a shared ticket. */
+    int64_t t1 = now_ns(), grace = (t1 - t0) / 4;
+    if (grace > POOL_GRACE_NS) grace = POOL_GRACE_NS;
+    for (int i = 1; atomic_load_explicit(&p->done, memory_order_relaxed) != p->target; i++) {
+      relax();
+      if ((i & 15) == 0 && now_ns() - t1 > grace) {
+        claim(p, g, n, 0, 0);
+        break;
+      }
+    }
+  }
   uint32_t d;
-  while ((d = atomic_load_explicit(&p->done, memory_order_acquire)) != atomic_load(&p->ntasks))
+  while ((d = atomic_load_explicit(&p->done, memory_order_acquire)) != p->target)
     wait_change(&p->done, d, &p->owner_sleeping);
 }
 
 int pool_done(pool *p) {
-  return atomic_load_explicit(&p->done, memory_order_acquire) == atomic_load(&p->ntasks);
+  return atomic_load_explicit(&p->done, memory_order_acquire) == p->target;
 }
 
 void pool_free(pool *p) {
@@ -179,5 +244,7 @@ void pool_free(pool *p) {
   futex_wake(&p->gen, INT_MAX);
   for (int k = 0; k < p->nthreads; k++) pthread_join(p->threads[k], NULL);
   free(p->threads);
+  free(p->helpers);
+  free(p->slots);
   free(p);
 }

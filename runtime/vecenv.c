@@ -13,6 +13,11 @@
 ** and its block's message, so blocks never share a write; the ring is
 ** filled after the join, in copy order.  No allocation happens after
 ** mrl_vecenv_new.
+**
+** What a commit writes per step lives in the copy's own cache line
+** (ve_copy): blocks on different cores never write one line, which the
+** packed [N] reward and flag arrays would make them do at every step.
+** The owner gathers those arrays after the join.
 */
 #include <math.h>
 #include <stdarg.h>
@@ -28,6 +33,16 @@
 ** so a caller that never drains costs a bounded amount of memory. */
 enum { VE_RING_MIN = 1024 };
 
+/* One copy's state written by its commits, alone on its cache line. */
+typedef struct {
+  _Alignas(64) double ep_return;  /* running return of the current episode */
+  int64_t ep_length;
+  double end_return;              /* the episode that ended at this step */
+  int64_t end_length;
+  float reward;
+  uint8_t terminated, truncated;
+} ve_copy;
+
 struct mrl_vecenv {
   mrl_env_ops ops;
   void *ud;
@@ -39,13 +54,10 @@ struct mrl_vecenv {
   uint8_t *terminated, *truncated;
   float *act_scratch;       /* [N][width], clipped box actions */
   uint64_t *seeds;          /* [N] */
-  double *ep_return;        /* [N] running return of the current episode */
-  int64_t *ep_length;       /* [N] */
+  ve_copy *copies;          /* [N] */
   double *ring_return;      /* [ring_cap] */
   int64_t *ring_length;
   int ring_cap, ring_head, ring_count;  /* head: index of the oldest */
-  double *end_return;       /* [N] the episode that ended at this step */
-  int64_t *end_length;
   int64_t total_steps;
   int started;              /* a successful reset happened since the last failure */
   int blocks;               /* >= 1 */
@@ -98,16 +110,21 @@ static void ve_release(mrl_vecenv *v) {
   free(v->truncated);
   free(v->act_scratch);
   free(v->seeds);
-  free(v->ep_return);
-  free(v->ep_length);
+  free(v->copies);
   free(v->ring_return);
   free(v->ring_length);
-  free(v->end_return);
-  free(v->end_length);
   free(v->blk_st);
   free(v->blk_err);
   pool_free(v->pool);
   free(v);
+}
+
+/* Zeroed, on its own cache lines (rows of blocks meet in one line at most). */
+static void *ve_alloc(size_t bytes) {
+  size_t k = (bytes + 63) / 64 * 64;
+  void *q = aligned_alloc(64, k ? k : 64);
+  if (q) memset(q, 0, k ? k : 64);
+  return q;
 }
 
 int mrl_vecenv_new(mrl_vecenv **out, const mrl_env_ops *ops, void *ud,
@@ -130,19 +147,16 @@ int mrl_vecenv_new(mrl_vecenv **out, const mrl_env_ops *ops, void *ud,
   int an = desc->action_n;
   v->width = desc->action_kind == MRL_DISCRETE ? 1 : an;
   v->ring_cap = desc->num_envs * 4 > VE_RING_MIN ? desc->num_envs * 4 : VE_RING_MIN;
-  v->obs = calloc(n * d, sizeof(float));
-  v->final_obs = calloc(n * d, sizeof(float));
+  v->obs = ve_alloc(n * d * sizeof(float));
+  v->final_obs = ve_alloc(n * d * sizeof(float));
   v->rewards = calloc(n, sizeof(float));
   v->terminated = calloc(n, 1);
   v->truncated = calloc(n, 1);
   v->act_scratch = calloc(n * (size_t)v->width, sizeof(float));
   v->seeds = calloc(n, sizeof(uint64_t));
-  v->ep_return = calloc(n, sizeof(double));
-  v->ep_length = calloc(n, sizeof(int64_t));
+  v->copies = ve_alloc(n * sizeof(ve_copy));
   v->ring_return = calloc((size_t)v->ring_cap, sizeof(double));
   v->ring_length = calloc((size_t)v->ring_cap, sizeof(int64_t));
-  v->end_return = calloc(n, sizeof(double));
-  v->end_length = calloc(n, sizeof(int64_t));
   v->blocks = desc->blocks > 1 ? desc->blocks : 1;
   v->desc.blocks = v->blocks;
   v->blk_st = calloc((size_t)v->blocks, sizeof(int));
@@ -150,9 +164,8 @@ int mrl_vecenv_new(mrl_vecenv **out, const mrl_env_ops *ops, void *ud,
   snprintf(v->name, sizeof v->name, "%s", desc->name ? desc->name : "env");
   v->desc.name = v->name;
   int ok = v->obs && v->final_obs && v->rewards && v->terminated &&
-           v->truncated && v->act_scratch && v->seeds && v->ep_return &&
-           v->ep_length && v->ring_return && v->ring_length && v->end_return &&
-           v->end_length && v->blk_st && v->blk_err;
+           v->truncated && v->act_scratch && v->seeds && v->copies &&
+           v->ring_return && v->ring_length && v->blk_st && v->blk_err;
   if (ok && v->blocks > 1) ok = (v->pool = pool_new(v->blocks - 1)) != NULL;
   if (ok && desc->low) {
     v->bounds = malloc(2 * (size_t)an * sizeof(float));
@@ -240,8 +253,8 @@ static int ve_check_row(mrl_vecenv *v, int copy, const char *what) {
 int mrl_vecenv_commit_reset(mrl_vecenv *v, int copy, const char *what) {
   int st = ve_check_row(v, copy, what);
   if (st != MRL_OK) return st;
-  v->ep_return[copy] = 0.0;
-  v->ep_length[copy] = 0;
+  v->copies[copy].ep_return = 0.0;
+  v->copies[copy].ep_length = 0;
   return MRL_OK;
 }
 
@@ -257,21 +270,22 @@ int mrl_vecenv_commit_step(mrl_vecenv *v, int copy, const char *what,
                ve_what_value(reward));
     return MRL_ENONFINITE;
   }
-  int64_t len = ++v->ep_length[copy];
-  v->ep_return[copy] += (double)r;
+  ve_copy *c = &v->copies[copy];
+  int64_t len = ++c->ep_length;
+  c->ep_return += (double)r;
   /* the time limit: a terminated episode stays terminated */
   if (!terminated && v->desc.max_episode_steps > 0 && len >= v->desc.max_episode_steps)
     truncated = 1;
-  v->rewards[copy] = r;
-  v->terminated[copy] = (uint8_t)(terminated != 0);
-  v->truncated[copy] = (uint8_t)(truncated != 0);
+  c->reward = r;
+  c->terminated = (uint8_t)(terminated != 0);
+  c->truncated = (uint8_t)(truncated != 0);
   if (terminated || truncated) {
     size_t d = (size_t)v->desc.obs_dim;
     memcpy(v->final_obs + (size_t)copy * d, v->obs + (size_t)copy * d, d * sizeof(float));
-    v->end_return[copy] = v->ep_return[copy];
-    v->end_length[copy] = len;
-    v->ep_return[copy] = 0.0;
-    v->ep_length[copy] = 0;
+    c->end_return = c->ep_return;
+    c->end_length = len;
+    c->ep_return = 0.0;
+    c->ep_length = 0;
     *ended = 1;
   }
   return MRL_OK;
@@ -388,9 +402,13 @@ int mrl_vecenv_step(mrl_vecenv *v, const float *actions) {
     v->started = 0;
     return st;
   }
-  for (int i = 0; i < n; i++)
-    if (v->terminated[i] || v->truncated[i])
-      ve_push_episode(v, v->end_return[i], v->end_length[i]);
+  for (int i = 0; i < n; i++) {
+    const ve_copy *c = &v->copies[i];
+    v->rewards[i] = c->reward;
+    v->terminated[i] = c->terminated;
+    v->truncated[i] = c->truncated;
+    if (c->terminated || c->truncated) ve_push_episode(v, c->end_return, c->end_length);
+  }
   v->total_steps += n;
   return MRL_OK;
 }
