@@ -37,6 +37,28 @@ int luaopen_moonrl_core(lua_State *L);
 
 static char vl_budget_key;
 
+/* ------------------------------------------------- internal (see mrlW_make) */
+
+/* The ops of a pool (ud = the vl_pool; destroy frees it). */
+static const mrl_env_ops mrlW_ops;
+
+/* A pool of nworkers blocks over n copies, nothing loaded; NULL: no memory. */
+static vl_pool *mrlW_pool_new(int n, int nworkers);
+/* Closes the states (p->callerL must be set for inline envs), frees all. */
+static void mrlW_pool_free(vl_pool *p);
+/* Creates worker k's private state with its libraries (path: package.path;
+** cpath: the trusted env's, or NULL).  0, or -1 with a message in err. */
+static int mrlW_open(vl_pool *p, int k, const char *path, const char *cpath,
+                     char *err, size_t errlen);
+/* In W (protected, arg 1 a vl_loadargs *): loads worker a->w's copies. */
+static int mrlW_load(lua_State *W);
+/* In W (protected, arg 1 the vl_worker *): reusable box action tables. */
+static int mrlW_make_acts(lua_State *W);
+/* An env file's pool: opens each worker state (mrlW_open), loads its copies
+** (mrlW_load with args), makes its box action tables.  0, or -1 with the
+** message in msg (the caller frees p). */
+static int mrlW_pool_load(vl_pool *p, const char *path, const char *cpath,
+                          vl_loadargs *args, char *msg, size_t len);
 
 /* ------------------------------------------------------- plain-data copy */
 
@@ -398,7 +420,7 @@ static int vl_envs_module(lua_State *W, vl_pool *p) {
 }
 
 /* In W (protected): creates the worker's copies and its action tables. */
-int mrlW_load(lua_State *W) {
+static int mrlW_load(lua_State *W) {
   vl_loadargs *a = lua_touserdata(W, 1);
   vl_worker *w = a->w;
   vl_pool *p = w->pool;
@@ -412,14 +434,7 @@ int mrlW_load(lua_State *W) {
       lua_rawsetp(W, LUA_REGISTRYINDEX, &vl_budget_key);
     }
     envs_mod = vl_envs_module(W, p);
-    if (a->cfg_text) {
-      /* text we made from plain data ("return {...}"), never binary */
-      if (luaL_loadbufferx(W, a->cfg_text, strlen(a->cfg_text), "=config", "t") != LUA_OK)
-        lua_error(W);
-      lua_call(W, 0, 1);
-      if (!lua_istable(W, -1)) luaL_error(W, "config: not a table");
-      w->cfg_ref = luaL_ref(W, LUA_REGISTRYINDEX);
-    } else if (a->cfg_idx) {
+    if (a->cfg_idx) {
       if (mrlW_xcopy(a->from, a->cfg_idx, W, 0, "config", err, sizeof err) != 0)
         luaL_error(W, "%s", err);
       w->cfg_ref = luaL_ref(W, LUA_REGISTRYINDEX);
@@ -536,7 +551,7 @@ static int vl_swap(lua_State *W, vl_worker *w, int list, int env, int k) {
 
 /* In W (protected): the reusable action tables for a box env, one per copy
 ** (an env must not keep the table it is given; it is refilled next step). */
-int mrlW_make_acts(lua_State *W) {
+static int mrlW_make_acts(lua_State *W) {
   vl_worker *w = lua_touserdata(W, 1);
   lua_createtable(W, w->count, 0);
   for (int k = 0; k < w->count; k++) {
@@ -551,8 +566,8 @@ int mrlW_make_acts(lua_State *W) {
   return 0;
 }
 
-int mrlW_pool_load(vl_pool *p, const char *path, const char *cpath,
-                   vl_loadargs *args, char *msg, size_t len) {
+static int mrlW_pool_load(vl_pool *p, const char *path, const char *cpath,
+                          vl_loadargs *args, char *msg, size_t len) {
   for (int k = 0; k < p->nworkers; k++) {
     vl_worker *w = &p->w[k];
     if (mrlW_open(p, k, path, cpath, msg, len) != 0) return -1;
@@ -569,6 +584,81 @@ int mrlW_pool_load(vl_pool *p, const char *path, const char *cpath,
     }
   }
   return 0;
+}
+
+/* The pool of mrlW_make, loaded: "" or the message in msg. */
+static void vl_load_pool(lua_State *L, int src, int cfg, const mrlW_opts *o, vl_pool *p,
+                         char *msg, size_t len) {
+  vl_loadargs args = {&p->w[0], L, cfg, o->env_path, o->max_steps};
+  msg[0] = '\0';
+  if (p->inline_env) {  /* one worker: the caller's own state */
+    snprintf(p->name, sizeof p->name, "inline");
+    lua_pushcfunction(L, mrlW_load);
+    lua_pushlightuserdata(L, &args);
+    lua_pushvalue(L, src);
+    if (cfg) lua_pushvalue(L, cfg);
+    else lua_pushnil(L);
+    if (lua_pcall(L, 3, 0, 0) != LUA_OK) mrlW_fail_msg(&p->w[0], L, msg, len);
+    else if (p->kind == MRL_BOX && mrlc_cpcall(L, mrlW_make_acts, &p->w[0]) != LUA_OK)
+      snprintf(msg, len, "vecenv: out of memory");
+    return;
+  }
+  snprintf(p->name, sizeof p->name, "%s", lua_tostring(L, src));
+  p->source = strdup(lua_tostring(L, src));
+  p->env_path = o->env_path ? strdup(o->env_path) : NULL;
+  if (!p->source || (o->env_path && !p->env_path)) snprintf(msg, len, "vecenv: out of memory");
+  else mrlW_pool_load(p, o->path, o->cpath, &args, msg, len);
+}
+
+mrl_vecenv *mrlW_make(lua_State *L, int src, int cfg, const mrlW_opts *o,
+                      vl_pool **pool, char *msg, size_t len) {
+  int inl = lua_istable(L, src), n = o->num_envs;
+  int nthreads = (!inl && o->threads > 0 && n > 1) ? (o->threads < n ? o->threads : n) : 0;
+  vl_pool *p = mrlW_pool_new(n, nthreads > 0 ? nthreads : 1);
+  mrl_vecenv *v = NULL;
+  src = lua_absindex(L, src);
+  if (!p) {
+    snprintf(msg, len, "vecenv: out of memory");
+    return NULL;
+  }
+  p->inline_env = inl;
+  p->callerL = L;
+  p->budget = o->budget;
+  p->mem_cap = o->memory;
+  p->trusted = o->trusted;
+  p->seed_base = o->seed;
+  p->max_steps = o->max_steps > 0 ? o->max_steps : 0;
+  vl_load_pool(L, src, cfg, o, p, msg, len);
+  lua_State *W = inl ? L : p->w[0].L;
+  for (int k = 0; !msg[0] && k < 2; k++) {  /* the spaces, copied */
+    const char *name = k ? "action_space" : "observation_space";
+    lua_rawgeti(W, LUA_REGISTRYINDEX, p->w[0].envs_ref);
+    lua_rawgeti(W, -1, 1);
+    lua_getfield(W, -1, name);  /* tables, checked by vl_read_spaces */
+    if (mrlW_xcopy(W, -1, L, 0, name, msg, len) != 0) break;
+    if (W == L) {
+      lua_replace(L, -4);  /* the copy replaces the list; drop env, space */
+      lua_pop(L, 2);
+    } else {
+      lua_pop(W, 3);
+    }
+  }
+  if (msg[0]) {
+    mrlW_pool_free(p);
+    return NULL;
+  }
+  /* The vecenv runs block k (worker k's copies) on its pool. */
+  mrl_env_desc d = {n, p->obs_dim, p->kind, p->action_n, p->bounds,
+                    p->bounds ? p->bounds + p->action_n : NULL, p->nworkers, p->max_steps,
+                    p->name};
+  int st = mrl_vecenv_new(&v, &mrlW_ops, p, &d);  /* owns p, also when it fails */
+  if (st != MRL_OK) {
+    snprintf(msg, len, "vecenv: %s (obs_dim %d, action_n %d)", mrl_status_string(st),
+             d.obs_dim, d.action_n);
+    return NULL;
+  }
+  *pool = p;
+  return v;
 }
 
 /* ------------------------------------------------------------- batches */
@@ -806,7 +896,7 @@ static const char *vl_ops_error(void *ud, int block) {
 
 /* Closes the private states, drops the inline env references (p->callerL
 ** must be set for that), frees everything. */
-void mrlW_pool_free(vl_pool *p) {
+static void mrlW_pool_free(vl_pool *p) {
   if (!p) return;
   for (int k = 0; p->w && k < p->nworkers; k++) {
     vl_worker *w = &p->w[k];
@@ -832,11 +922,11 @@ void mrlW_pool_free(vl_pool *p) {
 
 static void vl_ops_destroy(void *ud) { mrlW_pool_free(ud); }
 
-const mrl_env_ops mrlW_ops = {vl_ops_reset, vl_ops_step, vl_ops_error,
+static const mrl_env_ops mrlW_ops = {vl_ops_reset, vl_ops_step, vl_ops_error,
                                    vl_ops_destroy};
 
 
-vl_pool *mrlW_pool_new(int n, int nworkers) {
+static vl_pool *mrlW_pool_new(int n, int nworkers) {
   vl_pool *p = calloc(1, sizeof *p);
   if (!p) return NULL;
   p->n = n;
@@ -860,8 +950,8 @@ vl_pool *mrlW_pool_new(int n, int nworkers) {
   return p;
 }
 
-int mrlW_open(vl_pool *p, int k, const char *path, const char *cpath,
-              char *err, size_t errlen) {
+static int mrlW_open(vl_pool *p, int k, const char *path, const char *cpath,
+                     char *err, size_t errlen) {
   vl_worker *w = &p->w[k];
   int cap = (int)(p->mem_cap > INT_MAX ? INT_MAX : p->mem_cap);
 #ifdef MRL_LUAJIT

@@ -84,31 +84,25 @@ typedef struct vl_loadargs {
                          ** source and config as arguments 2 and 3 */
   const char *env_path;  /* nullable */
   lua_Integer max_steps; /* -1: take the env's max_episode_steps */
-  const char *cfg_text;  /* or the config as "return {...}" (nullable) */
 } vl_loadargs;
 
-/* The ops of a pool (ud = the vl_pool; destroy frees it). */
-extern const mrl_env_ops mrlW_ops;
-
-/* A pool of nworkers blocks over n copies, nothing loaded; NULL: no memory. */
-vl_pool *mrlW_pool_new(int n, int nworkers);
-/* Closes the states (p->callerL must be set for inline envs), frees all. */
-void mrlW_pool_free(vl_pool *p);
-/* Creates worker k's private state with its libraries (path: package.path;
-** cpath: the trusted env's, or NULL).  0, or -1 with a message in err. */
-int mrlW_open(vl_pool *p, int k, const char *path, const char *cpath,
-              char *err, size_t errlen);
-/* In W (protected, arg 1 a vl_loadargs *): loads worker a->w's copies. */
-int mrlW_load(lua_State *W);
 /* In W (protected, arg 1 the vl_worker *): reload's replacement copies. */
 int mrlW_reload_load(lua_State *W);
-/* In W (protected, arg 1 the vl_worker *): reusable box action tables. */
-int mrlW_make_acts(lua_State *W);
-/* An env file's pool: opens each worker state (mrlW_open), loads its copies
-** (mrlW_load with args), makes its box action tables.  0, or -1 with the
-** message in msg (the caller frees p). */
-int mrlW_pool_load(vl_pool *p, const char *path, const char *cpath,
-                   vl_loadargs *args, char *msg, size_t len);
+/* A vecenv's options, as the bindings read them. */
+typedef struct mrlW_opts {
+  int num_envs, threads, trusted;
+  lua_Integer budget, max_steps;  /* max_steps -1: the env's own */
+  size_t memory;
+  uint64_t seed;
+  const char *env_path, *path, *cpath;  /* nullable, but path */
+} mrlW_opts;
+/* Makes the vecenv of the source at index src of L (an env id or file, on
+** worker states; an inline env table, in L itself) with the config at cfg
+** (0: none), pushes copies of its observation_space and action_space onto
+** L, and returns it (it owns its pool, *pool); NULL with the message in
+** msg. */
+mrl_vecenv *mrlW_make(lua_State *L, int src, int cfg, const mrlW_opts *o,
+                      vl_pool **pool, char *msg, size_t len);
 /* Copies plain data (numbers, strings, booleans, tables of those) at idx
 ** of `from` onto `to`; 0, or -1 with a message in err. */
 int mrlW_xcopy(lua_State *from, int idx, lua_State *to, int depth,

@@ -49,8 +49,7 @@
 
 typedef struct vl_box {
   mrl_vecenv *v;     /* NULL when closed: the slot views check */
-  vl_pool *pool;     /* owned by v; before v exists, owned here (pending) */
-  vl_pool *pending;
+  vl_pool *pool;     /* owned by v */
   uint64_t seed;
   int64_t resets;
   int has_reset;
@@ -70,11 +69,6 @@ static vl_box *vl_checkvec(lua_State *L) {
 }
 
 static int vl_close_box(lua_State *L, vl_box *b) {
-  if (b->pending) {
-    b->pending->callerL = L;
-    mrlW_pool_free(b->pending);
-    b->pending = NULL;
-  }
   if (b->v) {
     b->pool->callerL = L;
     mrl_vecenv_free(b->v);
@@ -158,42 +152,14 @@ static int vl_new(lua_State *L) {
   luaL_setmetatable(L, VL_VECENV);
   int ud = lua_gettop(L);
   b->seed = (uint64_t)seed;
-
-  int nthreads = (threads > 0 && n > 1) ? (threads < n ? threads : n) : 0;
-  vl_pool *p = mrlW_pool_new(n, nthreads > 0 ? nthreads : 1);
-  if (!p) return luaL_error(L, "vecenv: out of memory");
-  b->pending = p;  /* from here an error leaves p to __gc */
-  p->inline_env = inline_env;
-  p->budget = budget;
-  p->mem_cap = (size_t)memory;
-  p->trusted = trusted;
-  p->seed_base = (uint64_t)seed;
-  if (!inline_env) {
-    p->source = strdup(lua_tostring(L, 2));
-    p->env_path = env_path ? strdup(env_path) : NULL;
-    if (!p->source || (env_path && !p->env_path)) return luaL_error(L, "vecenv: out of memory");
-  }
-  p->max_steps = max_steps > 0 ? (int64_t)max_steps : 0;
-  p->callerL = L;
-  snprintf(p->name, sizeof p->name, "%s", inline_env ? "inline" : lua_tostring(L, 2));
-  vl_loadargs args = {NULL, L, lua_istable(L, 3) ? 3 : 0, env_path, max_steps, NULL};
+  mrlW_opts o = {n, threads, trusted, budget, max_steps, (size_t)memory, (uint64_t)seed,
+                 env_path, path, cpath};
   char msg[600];
-  if (inline_env) {  /* one worker: the caller's own state */
-    vl_worker *w = &p->w[0];
-    args.w = w;
-    lua_pushcfunction(L, mrlW_load);
-    lua_pushlightuserdata(L, &args);
-    lua_pushvalue(L, 2);
-    lua_pushvalue(L, 3);
-    if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
-      mrlW_fail_msg(w, L, msg, sizeof msg);
-      return luaL_error(L, "%s", msg);
-    }
-    if (p->kind == MRL_BOX && mrlc_cpcall(L, mrlW_make_acts, w) != LUA_OK)
-      return luaL_error(L, "vecenv: out of memory");
-  } else if (mrlW_pool_load(p, path, cpath, &args, msg, sizeof msg) != 0) {
-    return luaL_error(L, "%s", msg);
-  }
+  b->v = mrlW_make(L, 2, lua_istable(L, 3) ? 3 : 0, &o, &b->pool, msg, sizeof msg);
+  if (!b->v) return luaL_error(L, "%s", msg);
+  vl_pool *p = b->pool;
+  lua_setiuservalue(L, ud, VL_UV_ASPACE);  /* the spaces, for action_space() etc. */
+  lua_setiuservalue(L, ud, VL_UV_OSPACE);
   if (p->file) {
     /* what reload(true) compares with */
     struct stat sb;
@@ -202,37 +168,6 @@ static int vl_new(lua_State *L) {
       p->file_size = (int64_t)sb.st_size;
     }
   }
-  /* The spaces, copied into the caller's state for action_space() etc. */
-  {
-    vl_worker *w0 = &p->w[0];
-    lua_State *W = w0->L ? w0->L : L;
-    char err[200];
-    const char *names[2] = {"observation_space", "action_space"};
-    for (int k = 0; k < 2; k++) {
-      lua_rawgeti(W, LUA_REGISTRYINDEX, w0->envs_ref);
-      lua_rawgeti(W, -1, 1);
-      lua_getfield(W, -1, names[k]);  /* tables, checked by vl_read_spaces */
-      if (mrlW_xcopy(W, -1, L, 0, names[k], err, sizeof err) != 0)
-        return luaL_error(L, "vecenv: %s", err);
-      if (W == L) {
-        lua_replace(L, -4);  /* the copy replaces the list; drop env, space */
-        lua_pop(L, 2);
-      } else {
-        lua_pop(W, 3);
-      }
-      lua_setiuservalue(L, ud, VL_UV_OSPACE + k);
-    }
-  }
-  /* The vecenv runs block k (worker k's copies) on its pool. */
-  mrl_env_desc desc = {n, p->obs_dim, p->kind, p->action_n,
-                       p->bounds, p->bounds ? p->bounds + p->action_n : NULL,
-                       p->nworkers, p->max_steps, p->name};
-  b->pending = NULL;  /* mrl_vecenv_new owns p now, even when it fails */
-  int st = mrl_vecenv_new(&b->v, &mrlW_ops, p, &desc);
-  if (st != MRL_OK)
-    return luaL_error(L, "vecenv: %s (obs_dim %d, action_n %d)",
-                      mrl_status_string(st), desc.obs_dim, desc.action_n);
-  b->pool = p;
   vl_make_views(L, b, ud);
   lua_settop(L, ud);
   return 1;
