@@ -68,6 +68,7 @@ struct pool {
   _Atomic int owner_sleeping;          /* the owner may be in the futex on done */
   /* the owner's own */
   _Alignas(64) uint32_t target;  /* done once the current run is over */
+  int took;                      /* the owner ran a helper's task last run */
   int nthreads;
   pthread_t *threads;
   helper *helpers;  /* [nthreads] */
@@ -143,10 +144,12 @@ static int run_task(pool *p, uint32_t gen, int k) {
 }
 
 /* Runs the tasks [lo, hi) of run gen (a thread's own), then any task of
-** the run still open. */
-static void claim(pool *p, uint32_t gen, int n, int lo, int hi) {
+** the run still open; returns how many of those it ran. */
+static int claim(pool *p, uint32_t gen, int n, int lo, int hi) {
   for (int k = lo; k < hi; k++) run_task(p, gen, k);
-  for (int k = 0; k < n; k++) run_task(p, gen, k);
+  int took = 0;
+  for (int k = 0; k < n; k++) took += run_task(p, gen, k);
+  return took;
 }
 
 static void *helper_main(void *arg) {
@@ -217,15 +220,18 @@ void pool_finish(pool *p, int help) {
     ** POOL_GRACE_NS) for their own tasks before the owner looks for one to
     ** take: looking moves the helpers' slot lines, which they then wait
     ** for at their next claim.  Measured on 2 cores, rollouts of 2 blocks:
-    ** 0.85 us of sync per run against 1.2 us with a shared ticket. */
-    int64_t t1 = now_ns(), grace = (t1 - t0) / 4;
+    ** 0.85 us of sync per run against 1.2 us with a shared ticket.  No
+    ** grace after a run where a helper was late (the OS gave its core to
+    ** another process): it is likely late again. */
+    int64_t t1 = now_ns(), grace = p->took ? 0 : (t1 - t0) / 4;
     if (grace > POOL_GRACE_NS) grace = POOL_GRACE_NS;
+    p->took = 0;
     for (int i = 1; atomic_load_explicit(&p->done, memory_order_relaxed) != p->target; i++) {
-      relax();
-      if ((i & 15) == 0 && now_ns() - t1 > grace) {
-        claim(p, g, n, 0, 0);
+      if (now_ns() - t1 >= grace) {
+        p->took = claim(p, g, n, 0, 0) > 0;
         break;
       }
+      for (int j = 0; j < 16; j++) relax();
     }
   }
   uint32_t d;
