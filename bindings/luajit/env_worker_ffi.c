@@ -18,6 +18,7 @@
 ** called by the FFI must not call back into the Lua state that called it.
 ** The FFI reads the rest (mrl_ljw_error, mrl_ljw_memory).
 */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,7 @@
 #include "env_worker.h"
 
 /* The ABI of this file, checked by core/vecenv.lua against its cdef. */
-int mrl_ljw_abi(void) { return 2; }
+int mrl_ljw_abi(void) { return 3; }
 
 /* The message of the last env failure (set by the ops' error). */
 const char *mrl_ljw_error(const vl_pool *p) { return p->err; }
@@ -89,11 +90,49 @@ static int li_reset(lua_State *L) {
   lua_pushinteger(L, mrl_vecenv_reset(li->v, li->seed));
   return 1;
 }
+/* step(inline[, actions]): a Lua array of N discrete actions (arg 2) is
+** read here into the pool's buffer, and the float flag mirrors are made
+** here: the interpreted caller (the JIT is off around env code) would pay
+** ~2 us per batch for those cdata loops.  → status, or LI_SLOW when arg 2
+** is not such an array (the caller converts it and calls without it). */
+enum { LI_SLOW = -1000 };
 static int li_step(lua_State *L) {
   mrl_ljw_inline *li = li_check(L);
-  lua_pushinteger(L, mrl_vecenv_step(li->v, li->actions));
+  vl_pool *p = li->p;
+  const float *a = li->actions;
+  if (lua_istable(L, 2)) {
+    if (p->kind != MRL_DISCRETE || (int)lua_objlen(L, 2) != p->n) {
+      lua_pushinteger(L, LI_SLOW);
+      return 1;
+    }
+    for (int i = 0; i < p->n; i++) {
+      lua_rawgeti(L, 2, i + 1);
+      lua_Number k = lua_tonumber(L, -1);
+      int ok = lua_type(L, -1) == LUA_TNUMBER && k >= 0 && k < p->action_n && k == floor(k);
+      lua_pop(L, 1);
+      if (!ok) {
+        lua_pushinteger(L, LI_SLOW);
+        return 1;
+      }
+      p->act_buf[i] = (float)k;
+    }
+    a = p->act_buf;
+  }
+  int st = mrl_vecenv_step(li->v, a);
+  if (st == MRL_OK) {
+    const uint8_t *te = mrl_vecenv_terminated(li->v), *tr = mrl_vecenv_truncated(li->v);
+    for (int i = 0; i < p->n; i++) {
+      p->term_f[i] = (float)te[i];
+      p->trunc_f[i] = (float)tr[i];
+    }
+  }
+  lua_pushinteger(L, st);
   return 1;
 }
+
+/* The float flag mirrors li_step keeps (the binding's views): 0 terminated,
+** 1 truncated. */
+float *mrl_ljw_flags(vl_pool *p, int which) { return which ? p->trunc_f : p->term_f; }
 static int li_collect(lua_State *L) {
   mrl_ljw_inline *li = li_check(L);
   lua_pushinteger(L, mrl_rollout_collect(li->r, li->v, li->pol, li->val));

@@ -23,13 +23,11 @@ return function(core)
   local C = I.C
   local raise, argerror, typeerror, typename = I.raise, I.argerror, I.typeerror, I.typename
   local format, concat = string.format, table.concat
-  local floor = math.floor
   local type, rawget, pcall, tostring, setmetatable, getmetatable =
     type, rawget, pcall, tostring, setmetatable, getmetatable
 
   local MAX_BATCH, MAX_WIDTH = 16777216, 65536
   local EENV, OK = 7, 0
-  local DISCRETE, BOX = 0, 1
 
   local floats_t = ffi.typeof("float[?]")
   local box_t = ffi.typeof("void *[1]")
@@ -246,6 +244,7 @@ typedef struct mrl_ljw_inline {
 int mrl_ljw_abi(void);
 const char *mrl_ljw_error(const mrl_ljw *p);
 double mrl_ljw_memory(const mrl_ljw *p, double *cap);
+float *mrl_ljw_flags(mrl_ljw *p, int which);
 ]]
     local dir = I.LIBPATH and I.LIBPATH:match("^(.*[/\\])")
     local tried = {}
@@ -253,7 +252,7 @@ double mrl_ljw_memory(const mrl_ljw *p, double *cap);
                           dir and dir .. "libmoonrl_luajit.so" or false} do
       if path then
         local ok, lib = pcall(ffi.load, path)
-        if ok and lib.mrl_ljw_abi() == 2 then
+        if ok and lib.mrl_ljw_abi() == 3 then
           ljw_lib, ljw_path = lib, path
           return lib
         end
@@ -292,9 +291,10 @@ double mrl_ljw_memory(const mrl_ljw *p, double *cap);
     local self = setmetatable({
       h = nil, box = box_t(), _n = n, _od = d.obs_dim, _name = ffi.string(d.name),
       _inline = inline, _max_steps = tonumber(d.max_episode_steps), _seed = o.seed,
-      _resets = 0, _has_reset = false, _term_f = floats_t(n), _trunc_f = floats_t(n),
+      _resets = 0, _has_reset = false, _term_f = W.mrl_ljw_flags(p, 0),
+      _trunc_f = W.mrl_ljw_flags(p, 1),
       _ospace = ospace, _aspace = aspace, _kind = tonumber(d.action_kind), _an = d.action_n,
-      _actbuf = floats_t(n), _threads = workers > 1 and workers or 0, _W = W, _pool = p,
+      _threads = workers > 1 and workers or 0, _W = W, _pool = p,
       _li = li, _lic = c, _budget = budget, _envs = envs,
     }, vecenv_mt)
     -- the message of the failing copy, as the ops left it
@@ -310,12 +310,12 @@ double mrl_ljw_memory(const mrl_ljw *p, double *cap);
   -- reset / step / collect (for an inline env under a budget the JIT off,
   -- and at the first batch the env's functions once more: Env.new may have
   -- given the instances their own).
-  local function inline_call(self, f)
+  local function inline_call(self, f, ...)
     if self._budget > 0 and not self._flushed then
       nojit_inline(self._envs)
       self._flushed = true
     end
-    return nojit_call(self._budget, f, self._li)
+    return nojit_call(self._budget, f, self._li, ...)
   end
 
   function core.vecenv(t)
@@ -407,34 +407,24 @@ double mrl_ljw_memory(const mrl_ljw *p, double *cap);
     return self._obs
   end
 
+  local LI_SLOW = -1000  -- env_worker_ffi.c's
   function VE.step(self, actions)
     local h = checkvec(self, "step")
     if not self._has_reset then raise("step: call reset() first") end
-    local n = self._n
-    local a
-    -- a Lua array of N discrete actions, read into the engine's own buffer
-    if self._kind == DISCRETE and type(actions) == "table" and #actions == n then
-      a = self._actbuf
-      for i = 1, n do
-        local k = rawget(actions, i)
-        if type(k) ~= "number" or k ~= floor(k) or k < 0 or k >= self._an then a = nil break end
-        a[i - 1] = k
-      end
-    end
-    if a == nil then
-      a = I.checkactions(actions, "step", 1, self._kind, self._an, n)
-    end
+    -- LI.step reads a Lua array of N discrete actions itself and makes the
+    -- flag mirrors (this function runs interpreted); anything else is
+    -- converted here (LI_SLOW) and passed in _lic.actions
+    local st = LI_SLOW
     hide(self)
-    self._lic.actions = a
-    local st = inline_call(self, LI.step)
+    if type(actions) == "table" then st = inline_call(self, LI.step, actions) end
+    if st == LI_SLOW then
+      unhide(self, h)
+      self._lic.actions = I.checkactions(actions, "step", 1, self._kind, self._an, self._n)
+      hide(self)
+      st = inline_call(self, LI.step)
+    end
     unhide(self, h)
     if st ~= OK then vraise(self, h, st) end
-    local te, tr = C.mrl_vecenv_terminated(h), C.mrl_vecenv_truncated(h)
-    local term_f, trunc_f = self._term_f, self._trunc_f
-    for i = 0, n - 1 do
-      term_f[i] = te[i]
-      trunc_f[i] = tr[i]
-    end
     return self._obs, self._rew, self._term, self._trunc
   end
 
