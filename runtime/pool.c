@@ -1,8 +1,8 @@
 /*
 ** pool.c — parked helper threads (see pool.h).
 **
-** Costs per run are cache lines moving between cores (each move is a few
-** hundred ns on a VM), so a run touches few of them: the owner writes the
+** Costs per run are cache lines moving between cores (a round trip is
+** ~300 ns on a 2-vCPU VM), so a run touches few of them: the owner writes the
 ** run line (fn, arg, ntasks, gen) once and the helpers read it once; each
 ** helper claims its own task on a slot line it wrote itself last run; the
 ** helper's finish bumps the done line, which the owner reads.  Nothing is
@@ -39,9 +39,6 @@
 #ifndef POOL_YIELDS
 #define POOL_YIELDS 20
 #endif
-#ifndef POOL_GRACE_NS
-#define POOL_GRACE_NS 20000
-#endif
 
 /* A task's slot, alone on its cache line: the generation of the run that
 ** last claimed the task. */
@@ -68,7 +65,6 @@ struct pool {
   _Atomic int owner_sleeping;          /* the owner may be in the futex on done */
   /* the owner's own */
   _Alignas(64) uint32_t target;  /* done once the current run is over */
-  int took;                      /* the owner ran a helper's task last run */
   int nthreads;
   pthread_t *threads;
   helper *helpers;  /* [nthreads] */
@@ -144,12 +140,10 @@ static int run_task(pool *p, uint32_t gen, int k) {
 }
 
 /* Runs the tasks [lo, hi) of run gen (a thread's own), then any task of
-** the run still open; returns how many of those it ran. */
-static int claim(pool *p, uint32_t gen, int n, int lo, int hi) {
+** the run still open. */
+static void claim(pool *p, uint32_t gen, int n, int lo, int hi) {
   for (int k = lo; k < hi; k++) run_task(p, gen, k);
-  int took = 0;
-  for (int k = 0; k < n; k++) took += run_task(p, gen, k);
-  return took;
+  for (int k = 0; k < n; k++) run_task(p, gen, k);
 }
 
 static void *helper_main(void *arg) {
@@ -212,27 +206,8 @@ void pool_start(pool *p, void (*fn)(void *, int), void *arg, int ntasks) {
 
 void pool_finish(pool *p, int help) {
   if (help) {
-    uint32_t g = atomic_load_explicit(&p->gen, memory_order_relaxed);
     int n = (int)atomic_load_explicit(&p->ntasks, memory_order_relaxed);
-    int64_t t0 = now_ns();
-    for (int k = 0; k < n - p->nthreads; k++) run_task(p, g, k);
-    /* The helpers get a quarter of the owner's time more (at most
-    ** POOL_GRACE_NS) for their own tasks before the owner looks for one to
-    ** take: looking moves the helpers' slot lines, which they then wait
-    ** for at their next claim.  Measured on 2 cores, rollouts of 2 blocks:
-    ** 0.85 us of sync per run against 1.2 us with a shared ticket.  No
-    ** grace after a run where a helper was late (the OS gave its core to
-    ** another process): it is likely late again. */
-    int64_t t1 = now_ns(), grace = p->took ? 0 : (t1 - t0) / 4;
-    if (grace > POOL_GRACE_NS) grace = POOL_GRACE_NS;
-    p->took = 0;
-    for (int i = 1; atomic_load_explicit(&p->done, memory_order_relaxed) != p->target; i++) {
-      if (now_ns() - t1 >= grace) {
-        p->took = claim(p, g, n, 0, 0) > 0;
-        break;
-      }
-      for (int j = 0; j < 16; j++) relax();
-    }
+    claim(p, atomic_load_explicit(&p->gen, memory_order_relaxed), n, 0, n - p->nthreads);
   }
   uint32_t d;
   while ((d = atomic_load_explicit(&p->done, memory_order_acquire)) != p->target)
