@@ -413,17 +413,18 @@ float *mrl_ljw_flags(mrl_ljw *p, int which);
     if not self._has_reset then raise("step: call reset() first") end
     -- LI.step reads a Lua array of N discrete actions itself and makes the
     -- flag mirrors (this function runs interpreted); anything else is
-    -- converted here (LI_SLOW) and passed in _lic.actions
-    local st = LI_SLOW
-    hide(self)
+    -- converted here (LI_SLOW) and passed in _lic.actions.  Only inline env
+    -- code runs in this state during the call, so only then is self hidden.
+    local st, inl = LI_SLOW, self._inline
+    if inl then hide(self) end
     if type(actions) == "table" then st = inline_call(self, LI.step, actions) end
     if st == LI_SLOW then
-      unhide(self, h)
+      if inl then unhide(self, h) end
       self._lic.actions = I.checkactions(actions, "step", 1, self._kind, self._an, self._n)
-      hide(self)
+      if inl then hide(self) end
       st = inline_call(self, LI.step)
     end
-    unhide(self, h)
+    if inl then unhide(self, h) end
     if st ~= OK then vraise(self, h, st) end
     return self._obs, self._rew, self._term, self._trunc
   end
