@@ -610,6 +610,36 @@ static void vl_load_pool(lua_State *L, int src, int cfg, const mrlW_opts *o, vl_
   else mrlW_pool_load(p, o->path, o->cpath, &args, msg, len);
 }
 
+typedef struct vl_spaces_args {
+  vl_pool *p;
+  lua_State *W;  /* the state holding the loaded envs (L for an inline env) */
+  char *msg;
+  size_t len;
+} vl_spaces_args;
+
+/* In L (protected, arg 1 a vl_spaces_args *): pushes copies of the env's
+** observation and action spaces (tables, checked by vl_read_spaces); on a
+** failure pushes nothing and leaves the message in a->msg. */
+static int vl_copy_spaces(lua_State *L) {
+  vl_spaces_args *a = lua_touserdata(L, 1);
+  lua_State *W = a->W;
+  lua_settop(L, 0);
+  for (int k = 0; k < 2; k++) {
+    const char *name = k ? "action_space" : "observation_space";
+    lua_rawgeti(W, LUA_REGISTRYINDEX, a->p->w[0].envs_ref);
+    lua_rawgeti(W, -1, 1);
+    lua_getfield(W, -1, name);
+    if (mrlW_xcopy(W, -1, L, 0, name, a->msg, a->len) != 0) return 0;
+    if (W == L) {
+      lua_replace(L, -4);  /* the copy replaces the list; drop env, space */
+      lua_pop(L, 2);
+    } else {
+      lua_pop(W, 3);
+    }
+  }
+  return 2;
+}
+
 mrl_vecenv *mrlW_make(lua_State *L, int src, int cfg, const mrlW_opts *o,
                       vl_pool **pool, char *msg, size_t len) {
   int inl = lua_istable(L, src), n = o->num_envs;
@@ -629,18 +659,15 @@ mrl_vecenv *mrlW_make(lua_State *L, int src, int cfg, const mrlW_opts *o,
   p->seed_base = o->seed;
   p->max_steps = o->max_steps > 0 ? o->max_steps : 0;
   vl_load_pool(L, src, cfg, o, p, msg, len);
-  lua_State *W = inl ? L : p->w[0].L;
-  for (int k = 0; !msg[0] && k < 2; k++) {  /* the spaces, copied */
-    const char *name = k ? "action_space" : "observation_space";
-    lua_rawgeti(W, LUA_REGISTRYINDEX, p->w[0].envs_ref);
-    lua_rawgeti(W, -1, 1);
-    lua_getfield(W, -1, name);  /* tables, checked by vl_read_spaces */
-    if (mrlW_xcopy(W, -1, L, 0, name, msg, len) != 0) break;
-    if (W == L) {
-      lua_replace(L, -4);  /* the copy replaces the list; drop env, space */
-      lua_pop(L, 2);
-    } else {
-      lua_pop(W, 3);
+  if (!msg[0]) {
+    /* Protected: a memory error raised in L while copying must not leak p. */
+    vl_spaces_args a = {p, inl ? L : p->w[0].L, msg, len};
+    int top = lua_gettop(L);
+    lua_pushcfunction(L, vl_copy_spaces);
+    lua_pushlightuserdata(L, &a);
+    if (lua_pcall(L, 1, LUA_MULTRET, 0) != LUA_OK) {
+      snprintf(msg, len, "vecenv: out of memory");
+      lua_settop(L, top);
     }
   }
   if (msg[0]) {
