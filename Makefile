@@ -283,7 +283,8 @@ SOAK_SECONDS ?= 600
 fuzz:
 	@mkdir -p $(BUILD)/fuzz/corpus
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	  -Iruntime -o $(BUILD)/fuzz/fuzz_safetensors tests/fuzz/fuzz_safetensors.c runtime/safetensors.c
+	  -Iruntime -o $(BUILD)/fuzz/fuzz_safetensors tests/fuzz/fuzz_safetensors.c \
+	  runtime/safetensors.c runtime/atomic_file.c runtime/status.c
 	$(BUILD)/fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	  -dict=tests/fuzz/safetensors.dict $(BUILD)/fuzz/corpus tests/fuzz/corpus
 
