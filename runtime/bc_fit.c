@@ -16,12 +16,8 @@ int mrl_policy_bc_fit(mrl_policy *p, mrl_optim *opt, const float *obs,
                       size_t errlen) {
   if (!p || !opt || !obs || !actions || !rng)
     return mrl_errbuf_(err, errlen, MRL_EINVAL, "bc_fit: NULL argument");
-  if (n < 1 || n > MRL_MAX_BATCH)
-    return mrl_errbuf_(err, errlen, MRL_EINVAL, "n: expected 1..%d, got %d", MRL_MAX_BATCH, n);
-  if (epochs < 1 || minibatch < 1)
-    return mrl_errbuf_(err, errlen, MRL_EINVAL, "epochs and minibatch: expected >= 1");
-  if (!(lr >= 0) || !isfinite(lr))
-    return mrl_errbuf_(err, errlen, MRL_EINVAL, "lr: expected a finite number >= 0");
+  int st = tu_check_fit(n, epochs, minibatch, lr, err, errlen);
+  if (st) return st;
   const size_t np = mrl_policy_nparams(p);
   if (mrl_optim_nparams(opt) != np)
     return mrl_errbuf_(err, errlen, MRL_EINVAL, "bc_fit: the optimiser is sized for %zu parameters, the policy has %zu",
@@ -42,7 +38,7 @@ int mrl_policy_bc_fit(mrl_policy *p, mrl_optim *opt, const float *obs,
   float *logp = ones + minibatch;
   for (int i = 0; i < minibatch; i++) ones[i] = 1.0f;
   double last = 0;
-  int st = MRL_OK;
+  st = MRL_OK;
   for (int e = 0; e < epochs && !st; e++) {
     tu_shuffle(idx, n, rng);
     double sum = 0;

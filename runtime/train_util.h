@@ -7,11 +7,25 @@
 #ifndef MRL_TRAIN_UTIL_H
 #define MRL_TRAIN_UTIL_H
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "errmsg.h"
 #include "moonrl.h"
+
+/* The sizes every minibatch fit takes (value_fit.c, bc_fit.c): MRL_OK, or
+** MRL_EINVAL with the message in err. */
+static inline int tu_check_fit(int n, int epochs, int minibatch, double lr,
+                               char *err, size_t errlen) {
+  if (n < 1 || n > MRL_MAX_BATCH)
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "n: expected 1..%d, got %d", MRL_MAX_BATCH, n);
+  if (epochs < 1 || minibatch < 1)
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "epochs and minibatch: expected >= 1");
+  if (!(lr >= 0) || !isfinite(lr))
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "lr: expected a finite number >= 0");
+  return MRL_OK;
+}
 
 /* Fisher–Yates with the caller's generator, so a seed fixes the order. */
 static inline void tu_shuffle(int *idx, int n, mrl_rng *rng) {

@@ -24,12 +24,8 @@ int mrl_value_fit_reduce(mrl_net *value, mrl_optim *opt, const float *obs,
                          double *final_loss, char *err, size_t errlen) {
   if (!value || !opt || !obs || !targets || !rng)
     return mrl_errbuf_(err, errlen, MRL_EINVAL, "value_fit: NULL argument");
-  if (n < 1 || n > MRL_MAX_BATCH)
-    return mrl_errbuf_(err, errlen, MRL_EINVAL, "n: expected 1..%d, got %d", MRL_MAX_BATCH, n);
-  if (epochs < 1 || minibatch < 1)
-    return mrl_errbuf_(err, errlen, MRL_EINVAL, "epochs and minibatch: expected >= 1");
-  if (!(lr >= 0) || !isfinite(lr))
-    return mrl_errbuf_(err, errlen, MRL_EINVAL, "lr: expected a finite number >= 0");
+  int st = tu_check_fit(n, epochs, minibatch, lr, err, errlen);
+  if (st) return st;
   const int od = mrl_net_in_dim(value);
   const size_t nv = mrl_net_nparams(value);
   if (mrl_net_out_dim(value) != 1 || mrl_optim_nparams(opt) != nv)
@@ -46,7 +42,7 @@ int mrl_value_fit_reduce(mrl_net *value, mrl_optim *opt, const float *obs,
   }
   float *mt = mo + (size_t)minibatch * od;
   double loss = 0;
-  int st = MRL_OK;
+  st = MRL_OK;
   for (int e = 0; e < epochs && !st; e++) {
     tu_shuffle(idx, n, rng);
     for (int start = 0; start < n; start += minibatch) {
