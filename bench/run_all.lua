@@ -229,8 +229,8 @@ do
   figures.forward_b1_ns_c = tonumber(c_ns)
 
   local lj
-  if exists(root .. "bindings/luajit/bench_act.lua") and run("command -v luajit") ~= "" then
-    local out = run("luajit " .. root .. "bindings/luajit/bench_act.lua " .. (QUICK and 300000 or 2000000) .. " 2>&1")
+  if exists(here .. "bench_act.lua") and run("command -v luajit") ~= "" then
+    local out = run("BUILD=" .. BUILD .. " luajit " .. here .. "bench_act.lua " .. (QUICK and 300000 or 2000000) .. " 2>&1")
     io.write(out)
     lj = tonumber(out:match("luajit%s+policy:act%(table%) 4%-64%-64%-2%s+([%d.]+) ns/call"))
   end

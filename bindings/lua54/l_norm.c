@@ -3,7 +3,7 @@
 ** moonrl.RunningMeanStd (core.rms) and moonrl.RewardNormalizer
 ** (core.reward_norm) over mrl_rms / mrl_retnorm, and
 ** core.rollout_set_norm, which makes a rollout's collect normalise.
-** bindings/CORE_API.md documents the API; the LuaJIT twin is
+** docs/CORE_API.md documents the API; the LuaJIT twin is
 ** bindings/luajit/moonrl/core/norm.lua.
 */
 #include <math.h>

@@ -196,7 +196,7 @@ rl.json: json.decode(text), json.try_decode(text), json.encode(value),
   json.null, json.array(t).]]
 
 docs["rl.core"] = [[
-rl.core: the C module under rl (see bindings/CORE_API.md): core.policy,
+rl.core: the C module under rl (see docs/CORE_API.md): core.policy,
   core.net, core.optim, core.tensor, core.zeros, core.returns, core.gae,
   core.value_fit, core.ppo_update, core.vecenv, core.rollout, core.rng,
   core.clip_grad_norm, core.kl_beta_update, core.all_finite; core.version,

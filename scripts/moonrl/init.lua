@@ -1,7 +1,7 @@
 -- moonrl — the user module: `local rl = require "moonrl"`.
 --
 -- A thin layer over moonrl.core (the Lua 5.4 C module, or the LuaJIT FFI
--- binding that provides the same interface; see bindings/CORE_API.md).
+-- binding that provides the same interface; see docs/CORE_API.md).
 -- Policies and value networks are the core objects themselves, so every
 -- core method is available on them and the hot path (policy:act) has no Lua
 -- wrapper in the way.  Other modules (envs, wrap, spaces, trainers, …) load

@@ -1,4 +1,4 @@
--- tests/lua/core_spec.lua — the moonrl.core interface (bindings/CORE_API.md):
+-- tests/lua/core_spec.lua — the moonrl.core interface (docs/CORE_API.md):
 -- tensors, policies, value nets, optimisers, returns/GAE, and the errors a
 -- bad call raises.  Shared by every binding: no Lua 5.4-only syntax.
 

@@ -1,5 +1,5 @@
 -- tests/lua/norm_spec.lua — core.rms, core.reward_norm and
--- core.rollout_set_norm (bindings/CORE_API.md, "Normalisation"): the same
+-- core.rollout_set_norm (docs/CORE_API.md, "Normalisation"): the same
 -- results and errors under both bindings, collect normalising in C, and a
 -- normaliser closed while a rollout uses it.
 

@@ -1,4 +1,4 @@
--- moonrl.core for LuaJIT: the interface of bindings/CORE_API.md over
+-- moonrl.core for LuaJIT: the interface of docs/CORE_API.md over
 -- libmoonrl.so through the FFI, so scripts/ runs unchanged under LuaJIT
 -- (LÖVE, or `luajit bindings/luajit/run.lua …`).
 --

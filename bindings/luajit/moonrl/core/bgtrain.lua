@@ -78,7 +78,7 @@ return function(core, I)
   end
 
   -- bg:submit(batch, [config]): a moonrl.Rollout after gae(), or a table
-  -- (see bindings/CORE_API.md).  The arrays are copied before it returns.
+  -- (see docs/CORE_API.md).  The arrays are copied before it returns.
   function B.submit(self, batch, config)
     local fname = "submit"
     local h = checkbg(self, fname)

@@ -1,6 +1,6 @@
 -- moonrl.core.norm (LuaJIT), the counterpart of bindings/lua54/l_norm.c:
 -- moonrl.RunningMeanStd (core.rms), moonrl.RewardNormalizer
--- (core.reward_norm) and core.rollout_set_norm (bindings/CORE_API.md).
+-- (core.reward_norm) and core.rollout_set_norm (docs/CORE_API.md).
 -- A part of moonrl/core.lua (see PARTS there).  Reducers (MPI) exist only
 -- in the Lua 5.4 host, so a `reduce` here is refused.
 

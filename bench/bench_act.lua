@@ -1,13 +1,13 @@
--- bindings/luajit/bench_act.lua — policy:act(flat_table) latency for a
+-- bench/bench_act.lua — policy:act(flat_table) latency for a
 -- 4-64-64-2 policy, in whichever binding runs it:
---   luajit bindings/luajit/bench_act.lua        (the FFI binding)
---   build/moonrl bindings/luajit/bench_act.lua  (the Lua 5.4 C module)
+--   luajit bench/bench_act.lua        (the FFI binding; bench/run_all.lua runs it)
+--   build/moonrl bench/bench_act.lua  (the Lua 5.4 C module)
 -- Also, under LuaJIT, the same mrl_policy_act call made directly through the
 -- FFI (no binding code), to show what the binding itself adds.
 -- Figures, not a test: quote ratios from one run.
 local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./"
 if rawget(_G, "jit") then
-  package.path = here .. "?.lua;" .. here .. "../../scripts/?.lua;" .. package.path
+  package.path = here .. "../bindings/luajit/?.lua;" .. here .. "../scripts/?.lua;" .. package.path
 end
 local core = require "moonrl.core"
 local clock = os.clock
