@@ -984,6 +984,43 @@ mrl_policy *mrl_bgtrain_policy(mrl_bgtrain *bg);
 mrl_net *mrl_bgtrain_value(mrl_bgtrain *bg);
 mrl_optim *mrl_bgtrain_optim(mrl_bgtrain *bg, int which);  /* 0 policy, 1 value */
 
+/* ------------------------------------------------------ option tables
+** The options a binding reads from a table of named fields into one of the
+** option structs: each field's name, kind, place in the struct, range and
+** (enums) names are written here once, so the bindings hold one generic
+** reader and no list of fields.  The defaults are the struct's own
+** (mrl_ppo_config_default, …): a reader overwrites only the fields given.
+** A table ends with an entry whose name is NULL (options.c). */
+typedef enum mrl_opt_kind {
+  MRL_OPT_INT = 0,   /* int, in [lo, hi] */
+  MRL_OPT_NUM = 1,   /* double, finite */
+  MRL_OPT_BOOL = 2,  /* int 0/1 */
+  MRL_OPT_ENUM = 3   /* an enum (int) given by its name in names */
+} mrl_opt_kind;
+typedef struct mrl_opt {
+  const char *name;
+  int kind;                  /* mrl_opt_kind */
+  int offset;                /* byte offset of the field in the struct */
+  double lo, hi;             /* MRL_OPT_INT */
+  const char *const *names;  /* MRL_OPT_ENUM: NULL-terminated, by value */
+} mrl_opt;
+typedef enum mrl_opt_table {
+  MRL_OPTS_PPO_CONFIG = 0,  /* mrl_ppo_config without kl_beta, kl_target */
+  MRL_OPTS_PPO_KL = 1,      /* mrl_ppo_config: kl_beta, kl_target */
+  MRL_OPTS_PPO_LOSS = 2,    /* mrl_ppo_opts */
+  MRL_OPTS_TRPO = 3,        /* mrl_trpo_opts */
+  MRL_OPTS_PG = 4,          /* mrl_pg_opts */
+  MRL_OPTS_NORM = 5,        /* mrl_norm_opts: update, clips, epsilon, gamma */
+  MRL_OPTS_OPTIM = 6        /* mrl_optim_hparams */
+} mrl_opt_table;
+/* The table, or NULL for an unknown one. */
+const mrl_opt *mrl_opts(mrl_opt_table which);
+/* reinforce, no baseline, gamma 0.99, no clipping or normalisation */
+mrl_pg_opts mrl_pg_opts_default(void);
+/* no handles; update on, clip_obs = clip_reward = 10, epsilon 1e-8,
+** gamma 0.99 (Stable-Baselines3's VecNormalize) */
+mrl_norm_opts mrl_norm_opts_default(void);
+
 #ifdef __cplusplus
 }
 #endif

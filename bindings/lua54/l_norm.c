@@ -7,7 +7,6 @@
 ** bindings/luajit/moonrl/core/norm.lua.
 */
 #include <math.h>
-#include <string.h>
 
 #include "l_module.h"
 #include "l_reduce.h"
@@ -357,8 +356,7 @@ static const luaL_Reg rn_metas[] = {
 static int l_rollout_set_norm(lua_State *L) {
   lua_settop(L, 2);
   mrl_rollout *ro = (mrl_rollout *)mrlL_checkhandle(L, 1, MRLL_ROLLOUT);
-  mrl_norm_opts o;
-  memset(&o, 0, sizeof o);
+  mrl_norm_opts o = mrl_norm_opts_default(); /* nil: no handles, off */
   if (!lua_isnil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
     if (lua_getfield(L, 2, "obs") != LUA_TNIL) o.obs = (mrl_rms *)mrlL_checkhandle(L, -1, MRLL_RMS);
@@ -373,11 +371,7 @@ static int l_rollout_set_norm(lua_State *L) {
       o.reduce_ud = red->ud;
     }
     lua_pop(L, 1);
-    o.update = mrlL_optboolfield(L, 2, "update", 1);
-    o.clip_obs = mrlL_optnumfield(L, 2, "clip_obs", 10.0);
-    o.clip_reward = mrlL_optnumfield(L, 2, "clip_reward", 10.0);
-    o.epsilon = mrlL_optnumfield(L, 2, "epsilon", 1e-8);
-    o.gamma = mrlL_optnumfield(L, 2, "gamma", 0.99);
+    mrlL_readopts(L, 2, MRL_OPTS_NORM, &o);
   }
   if (mrl_rollout_set_norm(ro, &o) != MRL_OK)
     return luaL_error(L, "%s", mrl_rollout_error(ro));

@@ -58,15 +58,13 @@ static int l_optim(lua_State *L) {
   lua_pop(L, 1);
   lua_Integer n = mrlL_optintfield(L, 1, "n", 1, 1, (lua_Integer)1 << 31);
   mrl_optim_hparams h = mrl_optim_defaults(kind);
-  double b1 = mrlL_optnumfield(L, 1, "beta1", h.beta1);
-  double b2 = mrlL_optnumfield(L, 1, "beta2", h.beta2);
-  double eps = mrlL_optnumfield(L, 1, "eps", h.eps);
-  if (mrl_optim_check(kind, (size_t)n, b1, b2, eps, err, sizeof err) != MRL_OK)
+  mrlL_readopts(L, 1, MRL_OPTS_OPTIM, &h);
+  if (mrl_optim_check(kind, (size_t)n, h.beta1, h.beta2, h.eps, err, sizeof err) != MRL_OK)
     return luaL_error(L, "cannot create optimiser: %s", err);
   loptim *o = (loptim *)lua_newuserdatauv(L, sizeof(loptim), 0);
   memset(o, 0, sizeof *o);
   luaL_setmetatable(L, MRLL_OPTIM);
-  int st = mrl_optim_new(&o->h, kind, (size_t)n, b1, b2, eps);
+  int st = mrl_optim_new(&o->h, kind, (size_t)n, h.beta1, h.beta2, h.eps);
   if (st != MRL_OK) {
     o->h = NULL;
     return luaL_error(L, "cannot create optimiser: %s", mrl_status_string(st));
@@ -170,14 +168,10 @@ static const luaL_Reg metas[] = {
   {"__gc", o_close}, {"__close", o_close}, {"__tostring", o_tostring}, {NULL, NULL}};
 
 int mrlL_open_optim(lua_State *L) {
+  static const luaL_Reg funcs[] = {
+    {"optim", l_optim}, {"clip_grad_norm", l_clip_grad_norm},
+    {"all_finite", l_all_finite}, {"axpy", l_axpy}, {NULL, NULL}};
   mrlL_newclass(L, MRLL_OPTIM, methods, metas, NULL);
-  lua_pushcfunction(L, l_optim);
-  lua_setfield(L, -2, "optim");
-  lua_pushcfunction(L, l_clip_grad_norm);
-  lua_setfield(L, -2, "clip_grad_norm");
-  lua_pushcfunction(L, l_all_finite);
-  lua_setfield(L, -2, "all_finite");
-  lua_pushcfunction(L, l_axpy);
-  lua_setfield(L, -2, "axpy");
+  luaL_setfuncs(L, funcs, 0);
   return 0;
 }

@@ -435,24 +435,33 @@ static void setnum(lua_State *L, const char *k, double v) {
 
 /* ppo_loss(obs, actions, old_logp, adv, {clip_eps, ent_coef,
 ** normalize_advantages}) → {loss, policy_loss, entropy, clip_fraction, approx_kl} */
+/* The arguments ppo_loss and trpo_step share, (obs, actions, old_logp,
+** adv, [opts]) at 2..6; opts read through the runtime's option table
+** `which` into o, which holds the defaults. */
+typedef struct surr {
+  mrlL_mat obs;
+  const float *a, *olp, *adv;
+} surr;
+
+static void surrargs(lua_State *L, const lpolicy *p, surr *s, mrl_opt_table which, void *o) {
+  mrlL_checkmat(L, 2, p->obs_dim, -1, &s->obs);
+  s->a = mrlL_checkactions(L, 3, p->kind, p->n, s->obs.rows);
+  s->olp = mrlL_checkvec(L, 4, s->obs.rows, NULL, 0);
+  s->adv = mrlL_checkvec(L, 5, s->obs.rows, NULL, 0);
+  if (!lua_isnoneornil(L, 6)) {
+    luaL_checktype(L, 6, LUA_TTABLE);
+    mrlL_readopts(L, 6, which, o);
+  }
+}
+
 static int p_ppo_loss(lua_State *L) {
   lua_settop(L, 6); /* temporaries go above the arguments */
   lpolicy *p = checkpolicy(L);
-  mrlL_mat obs;
-  mrl_ppo_opts o;
+  surr a;
+  mrl_ppo_opts o = mrl_ppo_opts_default();
   mrl_ppo_stats s;
-  mrlL_checkmat(L, 2, p->obs_dim, -1, &obs);
-  const float *a = mrlL_checkactions(L, 3, p->kind, p->n, obs.rows);
-  const float *olp = mrlL_checkvec(L, 4, obs.rows, NULL, 0);
-  const float *adv = mrlL_checkvec(L, 5, obs.rows, NULL, 0);
-  o = mrl_ppo_opts_default();
-  if (!lua_isnoneornil(L, 6)) {
-    luaL_checktype(L, 6, LUA_TTABLE);
-    o.clip_eps = mrlL_optnumfield(L, 6, "clip_eps", o.clip_eps);
-    o.ent_coef = mrlL_optnumfield(L, 6, "ent_coef", o.ent_coef);
-    o.normalize_advantages = mrlL_optboolfield(L, 6, "normalize_advantages", o.normalize_advantages);
-  }
-  CHECK(L, p, mrl_policy_ppo_loss(p->h, obs.data, a, olp, adv, obs.rows, &o, &s));
+  surrargs(L, p, &a, MRL_OPTS_PPO_LOSS, &o);
+  CHECK(L, p, mrl_policy_ppo_loss(p->h, a.obs.data, a.a, a.olp, a.adv, a.obs.rows, &o, &s));
   lua_createtable(L, 0, 5);
   setnum(L, "loss", s.loss);
   setnum(L, "policy_loss", s.policy_loss);
@@ -589,23 +598,11 @@ static int p_npg_update(lua_State *L) {
 static int p_trpo_step(lua_State *L) {
   lua_settop(L, 6); /* temporaries go above the arguments */
   lpolicy *p = checkpolicy(L);
-  mrlL_mat obs;
-  mrl_trpo_opts o;
+  surr a;
+  mrl_trpo_opts o = mrl_trpo_opts_default();
   mrl_trpo_result r;
-  mrlL_checkmat(L, 2, p->obs_dim, -1, &obs);
-  const float *a = mrlL_checkactions(L, 3, p->kind, p->n, obs.rows);
-  const float *olp = mrlL_checkvec(L, 4, obs.rows, NULL, 0);
-  const float *adv = mrlL_checkvec(L, 5, obs.rows, NULL, 0);
-  o = mrl_trpo_opts_default();
-  if (!lua_isnoneornil(L, 6)) {
-    luaL_checktype(L, 6, LUA_TTABLE);
-    o.max_kl = mrlL_optnumfield(L, 6, "max_kl", o.max_kl);
-    o.damping = mrlL_optnumfield(L, 6, "damping", o.damping);
-    o.backtrack_coef = mrlL_optnumfield(L, 6, "backtrack_coef", o.backtrack_coef);
-    o.cg_iters = (int)mrlL_optintfield(L, 6, "cg_iters", o.cg_iters, 1, 100000);
-    o.max_backtracks = (int)mrlL_optintfield(L, 6, "max_backtracks", o.max_backtracks, 1, 1000);
-  }
-  CHECK(L, p, mrl_policy_trpo_step(p->h, obs.data, a, olp, adv, obs.rows, &o, &r));
+  surrargs(L, p, &a, MRL_OPTS_TRPO, &o);
+  CHECK(L, p, mrl_policy_trpo_step(p->h, a.obs.data, a.a, a.olp, a.adv, a.obs.rows, &o, &r));
   lua_createtable(L, 0, 5);
   lua_pushboolean(L, r.accepted_j >= 0);
   lua_setfield(L, -2, "accepted");
@@ -619,18 +616,13 @@ static int p_trpo_step(lua_State *L) {
 
 /* ------------------------------------------------------------ estimators */
 
-static const char *const estimators[] = {"reinforce", "reward_to_go", "is_trajectory",
-                                        "is_per_decision", "is_full", "is_first_order",
-                                        NULL};
-static const char *const baselines[] = {"none", "mean", "optimal", "value", NULL};
-
 /* pg_gradient(obs, actions, rewards, behavior_logp|nil, values|nil,
 **             ep_offsets, opts) → grad [nparams], {mean_ratio, ess, mean_return} */
 static int p_pg_gradient(lua_State *L) {
   lua_settop(L, 8); /* temporaries go above the arguments */
   lpolicy *p = checkpolicy(L);
   mrlL_mat obs;
-  mrl_pg_opts o;
+  mrl_pg_opts o = mrl_pg_opts_default();
   mrl_pg_stats s;
   const float *blp = NULL, *vals = NULL;
   mrlL_checkmat(L, 2, p->obs_dim, -1, &obs);
@@ -661,12 +653,7 @@ static int p_pg_gradient(lua_State *L) {
   else
     off[len] = T;
   luaL_checktype(L, 8, LUA_TTABLE);
-  o.estimator = (mrl_estimator)mrlL_optenumfield(L, 8, "estimator", "reinforce", estimators);
-  o.baseline = (mrl_baseline)mrlL_optenumfield(L, 8, "baseline", "none", baselines);
-  o.gamma = mrlL_optnumfield(L, 8, "gamma", 0.99);
-  o.weight_clip = mrlL_optnumfield(L, 8, "weight_clip", 0.0);
-  o.self_normalize = mrlL_optboolfield(L, 8, "self_normalize", 0);
-  o.normalize_advantages = mrlL_optboolfield(L, 8, "normalize_advantages", 0);
+  mrlL_readopts(L, 8, MRL_OPTS_PG, &o);
   int shape[1] = {(int)p->nparams};
   mrlL_tensor *g = mrlL_newtensor(L, 1, shape);
   CHECK(L, p, mrl_pg_gradient(p->h, obs.data, a, r, blp, vals, off, nep, &o, g->data, &s));

@@ -23,18 +23,7 @@ void mrlL_ppo_config(lua_State *L, int idx, mrl_ppo_config *c, int bg) {
   *c = mrl_ppo_config_default();
   if (lua_isnoneornil(L, idx)) return;
   luaL_checktype(L, idx, LUA_TTABLE);
-  c->epochs = (int)mrlL_optintfield(L, idx, "epochs", c->epochs, 1, 1000000);
-  c->minibatch_size = (int)mrlL_optintfield(L, idx, "minibatch_size", c->minibatch_size, 1,
-                                            MRL_MAX_BATCH);
-  c->lr = mrlL_optnumfield(L, idx, "lr", c->lr);
-  c->clip_eps = mrlL_optnumfield(L, idx, "clip_eps", c->clip_eps);
-  c->clip_value = mrlL_optnumfield(L, idx, "clip_value", c->clip_value);
-  c->ent_coef = mrlL_optnumfield(L, idx, "ent_coef", c->ent_coef);
-  c->vf_coef = mrlL_optnumfield(L, idx, "vf_coef", c->vf_coef);
-  c->max_grad_norm = mrlL_optnumfield(L, idx, "max_grad_norm", c->max_grad_norm);
-  c->target_kl = mrlL_optnumfield(L, idx, "target_kl", c->target_kl);
-  c->normalize_advantages = mrlL_optboolfield(L, idx, "normalize_advantages", 1);
-  c->shards = (int)mrlL_optintfield(L, idx, "shards", 0, 0, MRL_MAX_BATCH);
+  mrlL_readopts(L, idx, MRL_OPTS_PPO_CONFIG, c);
   if (lua_getfield(L, idx, "reduce") != LUA_TNIL) {
     mrlL_reducer *r = (mrlL_reducer *)luaL_testudata(L, -1, MRLL_REDUCER);
     if (bg) luaL_error(L, "bad field 'reduce' (a reduce hook cannot run on the background thread)");
@@ -46,8 +35,7 @@ void mrlL_ppo_config(lua_State *L, int idx, mrl_ppo_config *c, int bg) {
   }
   lua_pop(L, 1);
   if (bg) return;
-  c->kl_beta = mrlL_optnumfield(L, idx, "kl_beta", 0);
-  c->kl_target = mrlL_optnumfield(L, idx, "kl_target", 0);
+  mrlL_readopts(L, idx, MRL_OPTS_PPO_KL, c);
   if (lua_getfield(L, idx, "rng") != LUA_TNIL) {
     if (luaL_testudata(L, -1, MRLL_RNG) == NULL)
       luaL_error(L, "bad field 'rng' (%s expected, got %s)", MRLL_RNG, luaL_typename(L, -1));

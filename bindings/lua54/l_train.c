@@ -228,21 +228,12 @@ static int l_rollout_behaviour(lua_State *L) {
 }
 
 int mrlL_open_train(lua_State *L) {
-  lua_pushcfunction(L, l_policy_set_reduce);
-  lua_setfield(L, -2, "policy_set_reduce");
-  lua_pushcfunction(L, l_value_fit);
-  lua_setfield(L, -2, "value_fit");
-  lua_pushcfunction(L, l_bc_fit);
-  lua_setfield(L, -2, "bc_fit");
-  lua_pushcfunction(L, l_pg_ascend);
-  lua_setfield(L, -2, "pg_ascend");
-  lua_pushcfunction(L, l_rollout_put);
-  lua_setfield(L, -2, "rollout_put");
-  lua_pushcfunction(L, l_rollout_outcome);
-  lua_setfield(L, -2, "rollout_outcome");
-  lua_pushcfunction(L, l_rollout_bootstrap);
-  lua_setfield(L, -2, "rollout_bootstrap");
-  lua_pushcfunction(L, l_rollout_behaviour);
-  lua_setfield(L, -2, "rollout_behaviour");
+  static const luaL_Reg funcs[] = {
+    {"policy_set_reduce", l_policy_set_reduce}, {"value_fit", l_value_fit},
+    {"bc_fit", l_bc_fit},                       {"pg_ascend", l_pg_ascend},
+    {"rollout_put", l_rollout_put},             {"rollout_outcome", l_rollout_outcome},
+    {"rollout_bootstrap", l_rollout_bootstrap}, {"rollout_behaviour", l_rollout_behaviour},
+    {NULL, NULL}};
+  luaL_setfuncs(L, funcs, 0);
   return 0;
 }

@@ -184,6 +184,21 @@ int mrlL_floatsfield(lua_State *L, int idx, const char *k, float *out, int n) {
   return 1;
 }
 
+void mrlL_readopts(lua_State *L, int idx, mrl_opt_table which, void *dst) {
+  for (const mrl_opt *o = mrl_opts(which); o && o->name; o++) {
+    char *f = (char *)dst + o->offset;
+    if (o->kind == MRL_OPT_NUM)
+      *(double *)f = mrlL_optnumfield(L, idx, o->name, *(double *)f);
+    else if (o->kind == MRL_OPT_BOOL)
+      *(int *)f = mrlL_optboolfield(L, idx, o->name, *(int *)f);
+    else if (o->kind == MRL_OPT_ENUM)
+      *(int *)f = mrlL_optenumfield(L, idx, o->name, o->names[*(int *)f], o->names);
+    else
+      *(int *)f = (int)mrlL_optintfield(L, idx, o->name, *(int *)f, (lua_Integer)o->lo,
+                                        (lua_Integer)o->hi);
+  }
+}
+
 void mrlL_newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
                    const luaL_Reg *metas, lua_CFunction index_fn) {
   luaL_newmetatable(L, tname); /* sets __name */

@@ -49,6 +49,9 @@ int mrlL_optenumfield(lua_State *L, int idx, const char *k, const char *def,
                       const char *const list[]);
 /* A float array field of length n (number → repeated); returns 1 if present. */
 int mrlL_floatsfield(lua_State *L, int idx, const char *k, float *out, int n);
+/* Reads the fields of the runtime's option table `which` (mrl_opts) that
+** the table at idx holds into the struct at dst, which holds the defaults. */
+void mrlL_readopts(lua_State *L, int idx, mrl_opt_table which, void *dst);
 
 /* Every class box (Policy, Net, Optim, Rng, and vecenv_lua.c's VecEnv and
 ** Rollout) keeps its C handle as its FIRST field, NULL once closed, so any

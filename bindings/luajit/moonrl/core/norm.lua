@@ -223,35 +223,18 @@ return function(core, I)
 
   local rollout_t = ffi.typeof("mrl_rollout *")
 
-  local function optnum(t, k, def)
-    local v = t[k]
-    if v == nil then return def end
-    if type(v) ~= "number" or not isfinite(v) then
-      raise(format("bad field '%s' (finite number expected, got %s)", k, tostring(v)))
-    end
-    return v
-  end
-
   function core.rollout_set_norm(ro, opts)
     local h = type(ro) == "table" and ro.h or nil
     if h == nil or not ffi.istype(rollout_t, h) then
       typeerror("rollout_set_norm", 1, "moonrl.Rollout", ro)
     end
-    local o = ffi.new("mrl_norm_opts")
+    local o = C.mrl_norm_opts_default() -- nil: no handles, off
     if opts ~= nil then
       if type(opts) ~= "table" then typeerror("rollout_set_norm", 2, "table or nil", opts) end
       if opts.obs ~= nil then o.obs = checkrms(opts.obs, "rollout_set_norm") end
       if opts.reward ~= nil then o.reward = checkrn(opts.reward, "rollout_set_norm") end
       if opts.reduce ~= nil then raise("bad field 'reduce' (reducers are not available in the LuaJIT binding)") end
-      local up = opts.update
-      if up ~= nil and type(up) ~= "boolean" then
-        raise(format("bad field 'update' (boolean expected, got %s)", type(up)))
-      end
-      o.update = up == false and 0 or 1
-      o.clip_obs = optnum(opts, "clip_obs", 10)
-      o.clip_reward = optnum(opts, "clip_reward", 10)
-      o.epsilon = optnum(opts, "epsilon", 1e-8)
-      o.gamma = optnum(opts, "gamma", 0.99)
+      I.readopts(opts, C.MRL_OPTS_NORM, o)
     end
     -- the rollout holds references to the handles itself
     if C.mrl_rollout_set_norm(h, o) ~= 0 then raise(errstr(C.mrl_rollout_error, h)) end

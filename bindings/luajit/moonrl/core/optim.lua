@@ -8,7 +8,7 @@ return function(core, I)
   local format = string.format
   local C, ffi, double1_t, raise, argerror = I.C, I.ffi, I.double1_t, I.raise, I.argerror
   local istensor, isobj, typeerror, isfinite = I.istensor, I.isobj, I.typeerror, I.isfinite
-  local checknumber, optintfield, optnumfield = I.checknumber, I.optintfield, I.optnumfield
+  local checknumber, optintfield = I.checknumber, I.optintfield
   local optenumfield, newclass, status_string = I.optenumfield, I.newclass, I.status_string
   local failwith, handle_arg, tdata, checkvec = I.failwith, I.handle_arg, I.tdata, I.checkvec
   local policy_mt, POLICY_CLOSED, net_mt = I.policy_mt, I.POLICY_CLOSED, I.net_mt
@@ -37,15 +37,13 @@ return function(core, I)
     if t.n == nil then raise("bad field 'n' (integer expected, got nil)") end
     local n = optintfield(t, "n", 1, 1, 2 ^ 31)
     local hp = C.mrl_optim_defaults(kind) -- the defaults, overridden below
-    local b1 = optnumfield(t, "beta1", hp.beta1)
-    local b2 = optnumfield(t, "beta2", hp.beta2)
-    local eps = optnumfield(t, "eps", hp.eps)
+    I.readopts(t, C.MRL_OPTS_OPTIM, hp)
     local err = ffi.new("char[128]")
-    if C.mrl_optim_check(kind, n, b1, b2, eps, err, 128) ~= 0 then
+    if C.mrl_optim_check(kind, n, hp.beta1, hp.beta2, hp.eps, err, 128) ~= 0 then
       raise("cannot create optimiser: " .. ffi.string(err))
     end
     local out = ffi.new("mrl_optim *[1]")
-    local st = C.mrl_optim_new(out, kind, n, b1, b2, eps)
+    local st = C.mrl_optim_new(out, kind, n, hp.beta1, hp.beta2, hp.eps)
     if st ~= 0 then raise("cannot create optimiser: " .. status_string(st)) end
     local h = ffi.gc(out[0], C.mrl_optim_free)
     return setmetatable({h = h, _kind = kind, _n = n}, optim_mt)

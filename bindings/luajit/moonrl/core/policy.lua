@@ -13,7 +13,7 @@ return function(core, I)
   local argerror, istensor, isobj, typename = I.argerror, I.istensor, I.isobj, I.typename
   local typeerror, isfinite, checknumber = I.typeerror, I.isfinite, I.checknumber
   local optnumber, checkinteger, checkoption = I.optnumber, I.checkinteger, I.checkoption
-  local optintfield, optnumfield, optboolfield = I.optintfield, I.optnumfield, I.optboolfield
+  local optintfield, optnumfield = I.optintfield, I.optnumfield
   local intarrayfield, optenumfield, floatsfield = I.intarrayfield, I.optenumfield, I.floatsfield
   local newclass, failwith, floatarray = I.newclass, I.failwith, I.floatarray
   local checktable, handle_arg, tdata, new1 = I.checktable, I.handle_arg, I.tdata, I.new1
@@ -352,22 +352,24 @@ return function(core, I)
     return obj[0]
   end
 
-
-
-  function P.ppo_loss(self, obs, actions, old_logp, adv, opts)
-    local fname = "ppo_loss"
+  -- The arguments ppo_loss and trpo_step share; opts read through the
+  -- runtime's option table `which` into o, which holds the defaults.
+  local function surrargs(self, fname, obs, actions, old_logp, adv, opts, which, o)
     local h = checkpolicy(self, fname)
     local d, rows = checkmat(obs, fname, 1, self._obs_dim, -1)
     local a = checkactions(actions, fname, 2, self._kind, self._n, rows)
     local olp = checkvec(old_logp, fname, 3, rows, false)
     local ad = checkvec(adv, fname, 4, rows, false)
-    local o = C.mrl_ppo_opts_default()
     if opts ~= nil then
       checktable(opts, fname, 5)
-      o.clip_eps = optnumfield(opts, "clip_eps", o.clip_eps)
-      o.ent_coef = optnumfield(opts, "ent_coef", o.ent_coef)
-      o.normalize_advantages = optboolfield(opts, "normalize_advantages", true) and 1 or 0
+      I.readopts(opts, which, o)
     end
+    return h, d, rows, a, olp, ad, o
+  end
+
+  function P.ppo_loss(self, obs, actions, old_logp, adv, opts)
+    local h, d, rows, a, olp, ad, o = surrargs(self, "ppo_loss", obs, actions, old_logp, adv, opts,
+                                               C.MRL_OPTS_PPO_LOSS, C.mrl_ppo_opts_default())
     local s = ffi.new("mrl_ppo_stats")
     local st = C.mrl_policy_ppo_loss(h, d, a, olp, ad, rows, o, s)
     if st ~= 0 then pfail(self, st) end
@@ -465,31 +467,14 @@ return function(core, I)
   end
 
   function P.trpo_step(self, obs, actions, old_logp, adv, opts)
-    local fname = "trpo_step"
-    local h = checkpolicy(self, fname)
-    local d, rows = checkmat(obs, fname, 1, self._obs_dim, -1)
-    local a = checkactions(actions, fname, 2, self._kind, self._n, rows)
-    local olp = checkvec(old_logp, fname, 3, rows, false)
-    local ad = checkvec(adv, fname, 4, rows, false)
-    local o = C.mrl_trpo_opts_default()
-    if opts ~= nil then
-      checktable(opts, fname, 5)
-      o.max_kl = optnumfield(opts, "max_kl", o.max_kl)
-      o.damping = optnumfield(opts, "damping", o.damping)
-      o.backtrack_coef = optnumfield(opts, "backtrack_coef", o.backtrack_coef)
-      o.cg_iters = optintfield(opts, "cg_iters", o.cg_iters, 1, 100000)
-      o.max_backtracks = optintfield(opts, "max_backtracks", o.max_backtracks, 1, 1000)
-    end
+    local h, d, rows, a, olp, ad, o = surrargs(self, "trpo_step", obs, actions, old_logp, adv, opts,
+                                               C.MRL_OPTS_TRPO, C.mrl_trpo_opts_default())
     local r = ffi.new("mrl_trpo_result")
     local st = C.mrl_policy_trpo_step(h, d, a, olp, ad, rows, o, r)
     if st ~= 0 then pfail(self, st) end
     return {accepted = r.accepted_j >= 0, accepted_j = r.accepted_j, mean_kl = r.mean_kl,
             improvement = r.improvement, surrogate_before = r.surrogate_before}
   end
-
-  local estimators = {"reinforce", "reward_to_go", "is_trajectory", "is_per_decision",
-                      "is_full", "is_first_order"}
-  local baselines = {"none", "mean", "optimal", "value"}
 
   function P.pg_gradient(self, obs, actions, rewards, blp, values, offsets, opts)
     local fname = "pg_gradient"
@@ -516,13 +501,7 @@ return function(core, I)
     local nep = len
     if len > 1 and off[len - 1] == T then nep = len - 1 else off[len] = T end
     checktable(opts, fname, 7)
-    local o = ffi.new("mrl_pg_opts")
-    o.estimator = optenumfield(opts, "estimator", "reinforce", estimators)
-    o.baseline = optenumfield(opts, "baseline", "none", baselines)
-    o.gamma = optnumfield(opts, "gamma", 0.99)
-    o.weight_clip = optnumfield(opts, "weight_clip", 0)
-    o.self_normalize = optboolfield(opts, "self_normalize", false) and 1 or 0
-    o.normalize_advantages = optboolfield(opts, "normalize_advantages", false) and 1 or 0
+    local o = I.readopts(opts, C.MRL_OPTS_PG, C.mrl_pg_opts_default())
     local g = new1(self._nparams)
     local s = ffi.new("mrl_pg_stats")
     local st = C.mrl_pg_gradient(h, d, a, r, b, v, off, nep, o, g.d_, s)

@@ -11,9 +11,7 @@ local ffi = require "ffi"
 return function(core, I)
   local getmetatable, setmetatable, format, type = getmetatable, setmetatable, string.format, type
   local C, raise, argerror, typeerror = I.C, I.raise, I.argerror, I.typeerror
-  local optintfield, optnumfield, optboolfield = I.optintfield, I.optnumfield, I.optboolfield
   local checktable, typename, status_string, rng_mt = I.checktable, I.typename, I.status_string, I.rng_mt
-  local MAX_BATCH = I.MAX_BATCH
   local int1_t = ffi.typeof("int[1]")
 
   -- The rollout class is made by moonrl/core/vecenv.lua, loaded after the parts.
@@ -34,24 +32,13 @@ return function(core, I)
     local c = C.mrl_ppo_config_default()
     if config == nil then return c end
     checktable(config, fname, argn)
-    c.epochs = optintfield(config, "epochs", 10, 1, 1000000)
-    c.minibatch_size = optintfield(config, "minibatch_size", 64, 1, MAX_BATCH)
-    c.lr = optnumfield(config, "lr", 3e-4)
-    c.clip_eps = optnumfield(config, "clip_eps", 0.2)
-    c.clip_value = optnumfield(config, "clip_value", 0)
-    c.ent_coef = optnumfield(config, "ent_coef", 0)
-    c.vf_coef = optnumfield(config, "vf_coef", 0.5)
-    c.max_grad_norm = optnumfield(config, "max_grad_norm", 0.5)
-    c.target_kl = optnumfield(config, "target_kl", 0)
-    c.normalize_advantages = optboolfield(config, "normalize_advantages", true) and 1 or 0
-    c.shards = optintfield(config, "shards", 0, 0, MAX_BATCH)
+    I.readopts(config, C.MRL_OPTS_PPO_CONFIG, c)
     if config.reduce ~= nil then
       raise(bg and "bad field 'reduce' (a reduce hook cannot run on the background thread)"
                or "bad field 'reduce' (reducers are not available in the LuaJIT binding)")
     end
     if bg then return c end
-    c.kl_beta = optnumfield(config, "kl_beta", 0)
-    c.kl_target = optnumfield(config, "kl_target", 0)
+    I.readopts(config, C.MRL_OPTS_PPO_KL, c)
     local rng = config.rng
     if rng ~= nil then
       if getmetatable(rng) ~= rng_mt then

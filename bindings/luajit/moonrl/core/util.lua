@@ -216,6 +216,50 @@ return function(core, I)
     return true
   end
 
+  -- The runtime's option table `which` (mrl_opts) read once into Lua
+  -- ({name, kind, offset, lo, hi, names}); readopts writes the fields of t
+  -- it names into the struct dst (cdata holding the defaults).
+  local opt_tables = {}
+  local function opttable(which)
+    local list = opt_tables[which]
+    if list then return list end
+    list = {}
+    local o = C.mrl_opts(which)
+    while o ~= nil and o.name ~= nil do
+      local names = {}
+      if o.names ~= nil then
+        local i = 0
+        while o.names[i] ~= nil do names[i + 1] = ffi.string(o.names[i]); i = i + 1 end
+      end
+      list[#list + 1] = {name = ffi.string(o.name), kind = o.kind, offset = o.offset,
+                         lo = o.lo, hi = o.hi, names = names}
+      o = o + 1
+    end
+    opt_tables[which] = list
+    return list
+  end
+  local charp, intp, doublep = ffi.typeof("char *"), ffi.typeof("int *"), ffi.typeof("double *")
+  local function readopts(t, which, dst)
+    local base = ffi.cast(charp, dst)
+    for _, o in ipairs(opttable(which)) do
+      local k = o.name
+      if o.kind == C.MRL_OPT_NUM then
+        local f = ffi.cast(doublep, base + o.offset)
+        f[0] = optnumfield(t, k, f[0])
+      else
+        local f = ffi.cast(intp, base + o.offset)
+        if o.kind == C.MRL_OPT_BOOL then
+          f[0] = optboolfield(t, k, f[0] ~= 0) and 1 or 0
+        elseif o.kind == C.MRL_OPT_ENUM then
+          f[0] = optenumfield(t, k, o.names[f[0] + 1], o.names)
+        else
+          f[0] = optintfield(t, k, f[0], o.lo, o.hi)
+        end
+      end
+    end
+    return dst
+  end
+
   -- ------------------------------------------------------------- classes
 
   local function newclass(name, methods)
@@ -288,6 +332,7 @@ return function(core, I)
   I.intarrayfield = intarrayfield
   I.optenumfield = optenumfield
   I.floatsfield = floatsfield
+  I.readopts = readopts
   I.newclass = newclass
   I.status_string = status_string
   I.failwith = failwith
