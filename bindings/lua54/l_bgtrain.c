@@ -20,11 +20,7 @@ typedef struct lbg {
 
 static const char *const states[] = {"idle", "running", "done", "failed", NULL};
 
-static lbg *checkbg(lua_State *L) {
-  lbg *b = (lbg *)mrlL_checkself(L, MRLL_BGTRAIN);
-  if (b->h == NULL) luaL_error(L, "attempt to use a closed %s", MRLL_BGTRAIN);
-  return b;
-}
+#define checkbg(L) ((lbg *)mrlL_checkopen(L, MRLL_BGTRAIN))
 
 static int bg_close(lua_State *L) {
   lbg *b = (lbg *)lua_touserdata(L, 1);

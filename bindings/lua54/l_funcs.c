@@ -92,11 +92,7 @@ typedef struct lrng {
   mrl_rng *h;
 } lrng;
 
-static lrng *checkrng(lua_State *L) {
-  lrng *r = (lrng *)mrlL_checkself(L, MRLL_RNG);
-  if (r->h == NULL) luaL_error(L, "attempt to use a closed %s", MRLL_RNG);
-  return r;
-}
+#define checkrng(L) ((lrng *)mrlL_checkopen(L, MRLL_RNG))
 
 static int r_close(lua_State *L) {
   lrng *r = (lrng *)lua_touserdata(L, 1);

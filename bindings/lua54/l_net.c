@@ -20,11 +20,7 @@ typedef struct lnet {
 
 static const char *const acts[] = {"tanh", "relu", NULL};
 
-static lnet *checknet(lua_State *L) {
-  lnet *n = (lnet *)mrlL_checkself(L, MRLL_NET);
-  if (n->h == NULL) luaL_error(L, "attempt to use a closed %s", MRLL_NET);
-  return n;
-}
+#define checknet(L) ((lnet *)mrlL_checkopen(L, MRLL_NET))
 
 static int fail(lua_State *L, lnet *n, int st) {
   const char *msg = n->h ? mrl_net_error(n->h) : NULL;

@@ -24,17 +24,9 @@ typedef struct lretnorm {
   mrl_retnorm *h;
 } lretnorm;
 
-static lrms *checkrms(lua_State *L) {
-  lrms *b = (lrms *)mrlL_checkself(L, MRLL_RMS);
-  if (!b->h) luaL_error(L, "attempt to use a closed " MRLL_RMS);
-  return b;
-}
+#define checkrms(L) ((lrms *)mrlL_checkopen(L, MRLL_RMS))
 
-static lretnorm *checkretnorm(lua_State *L) {
-  lretnorm *b = (lretnorm *)mrlL_checkself(L, MRLL_RETNORM);
-  if (!b->h) luaL_error(L, "attempt to use a closed " MRLL_RETNORM);
-  return b;
-}
+#define checkretnorm(L) ((lretnorm *)mrlL_checkopen(L, MRLL_RETNORM))
 
 /* An optional moonrl.Reducer argument (nil: none). */
 static mrlL_reducer *optreducer(lua_State *L, int arg) {

@@ -17,11 +17,7 @@ typedef struct loptim {
 
 static const char *const optkinds[] = {"adam", "sgd", NULL};
 
-static loptim *checkoptim(lua_State *L) {
-  loptim *o = (loptim *)mrlL_checkself(L, MRLL_OPTIM);
-  if (o->h == NULL) luaL_error(L, "attempt to use a closed %s", MRLL_OPTIM);
-  return o;
-}
+#define checkoptim(L) ((loptim *)mrlL_checkopen(L, MRLL_OPTIM))
 
 static int o_close(lua_State *L) {
   loptim *o = (loptim *)lua_touserdata(L, 1);

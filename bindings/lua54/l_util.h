@@ -58,6 +58,13 @@ void mrlL_readopts(lua_State *L, int idx, mrl_opt_table which, void *dst);
 ** file of the binding can reach another class's handle: this returns it for
 ** the value at idx, raising if that is not a tname or is closed. */
 void *mrlL_checkhandle(lua_State *L, int idx, const char *tname);
+/* The box of `self` (mrlL_checkself), raising "attempt to use a closed
+** <tname>" when its handle is NULL. */
+static inline void *mrlL_checkopen(lua_State *L, const char *tname) {
+  void **box = (void **)mrlL_checkself(L, tname);
+  if (*box == NULL) luaL_error(L, "attempt to use a closed %s", tname);
+  return box;
+}
 #define mrlL_checkpolicy(L, i) ((mrl_policy *)mrlL_checkhandle(L, i, MRLL_POLICY))
 #define mrlL_checknet(L, i) ((mrl_net *)mrlL_checkhandle(L, i, MRLL_NET))
 #define mrlL_checkoptim(L, i) ((mrl_optim *)mrlL_checkhandle(L, i, MRLL_OPTIM))

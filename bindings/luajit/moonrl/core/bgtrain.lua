@@ -17,12 +17,7 @@ return function(core, I)
   local states = {[0] = "idle", "running", "done", "failed"}
   local u8_t = ffi.typeof("uint8_t[?]")
 
-  local function checkbg(self, fname)
-    if getmetatable(self) ~= bg_mt then typeerror(fname, 0, "moonrl.BgTrain", self) end
-    local h = self.h
-    if h == nil then raise("attempt to use a closed moonrl.BgTrain") end
-    return h
-  end
+  local checkbg = I.selfchecker(bg_mt, "moonrl.BgTrain")
 
   local function fail(h)
     raise(ffi.string(C.mrl_bgtrain_error(h)))
@@ -54,15 +49,7 @@ return function(core, I)
                          _kind = policy._kind, _n = policy._n}, bg_mt)
   end
 
-  function B.close(self)
-    if getmetatable(self) ~= bg_mt then typeerror("close", 0, "moonrl.BgTrain", self) end
-    local h = self.h
-    if h ~= nil then
-      self.h = nil
-      ffi.gc(h, nil)
-      C.mrl_bgtrain_free(h)  -- cancels a running update
-    end
-  end
+  B.close = I.closer(bg_mt, "moonrl.BgTrain", C.mrl_bgtrain_free) -- cancels a running update
 
   local function field(b, k, required)
     local v = b[k]

@@ -5,7 +5,7 @@
 -- its functions to core, and puts in I what later parts use.
 
 return function(core, I)
-  local getmetatable, setmetatable, format = getmetatable, setmetatable, string.format
+  local setmetatable, format = setmetatable, string.format
   local C, ffi, u8s_t, double1_t, raise = I.C, I.ffi, I.u8s_t, I.double1_t, I.raise
   local argerror, typeerror, isfinite = I.argerror, I.typeerror, I.isfinite
   local checknumber, checkinteger, newclass = I.checknumber, I.checkinteger, I.newclass
@@ -81,12 +81,7 @@ return function(core, I)
   local R = {}
   local rng_mt = newclass("moonrl.Rng", R)
 
-  local function checkrng(self, fname)
-    if getmetatable(self) ~= rng_mt then typeerror(fname, 0, "moonrl.Rng", self) end
-    local h = self.h
-    if h == nil then raise("attempt to use a closed moonrl.Rng") end
-    return h
-  end
+  local checkrng = I.selfchecker(rng_mt, "moonrl.Rng")
 
   rng_mt.__tostring = function(self)
     return self.h ~= nil and "moonrl.Rng" or "moonrl.Rng (closed)"
@@ -124,15 +119,7 @@ return function(core, I)
     return self
   end
 
-  function R.close(self)
-    if getmetatable(self) ~= rng_mt then typeerror("close", 0, "moonrl.Rng", self) end
-    local h = self.h
-    if h ~= nil then
-      self.h = nil
-      ffi.gc(h, nil)
-      C.mrl_rng_free(h)
-    end
-  end
+  R.close = I.closer(rng_mt, "moonrl.Rng", C.mrl_rng_free)
 
   I.rng_mt = rng_mt
   I.checkrng = checkrng

@@ -4,7 +4,7 @@
 -- its functions to core, and puts in I what later parts use.
 
 return function(core, I)
-  local type, tonumber, getmetatable, setmetatable = type, tonumber, getmetatable, setmetatable
+  local type, tonumber, setmetatable = type, tonumber, setmetatable
   local format = string.format
   local C, ffi, MAX_WIDTH, MAX_LAYERS, ints_t = I.C, I.ffi, I.MAX_WIDTH, I.MAX_LAYERS, I.ints_t
   local double1_t, box_t, raise, argerror = I.double1_t, I.box_t, I.raise, I.argerror
@@ -18,12 +18,7 @@ return function(core, I)
   local net_mt = newclass("moonrl.Net", N)
   local NET_CLOSED = "attempt to use a closed moonrl.Net"
 
-  local function checknet(self, fname)
-    if getmetatable(self) ~= net_mt then typeerror(fname, 0, "moonrl.Net", self) end
-    local h = self.h
-    if h == nil then raise(NET_CLOSED) end
-    return h
-  end
+  local checknet = I.selfchecker(net_mt, "moonrl.Net")
 
   local function nfail(self, st) failwith(C.mrl_net_error, self.h, st) end
 
@@ -63,16 +58,7 @@ return function(core, I)
     return setmetatable(self, net_mt)
   end
 
-  function N.close(self)
-    if getmetatable(self) ~= net_mt then typeerror("close", 0, "moonrl.Net", self) end
-    local h = self.h
-    if h ~= nil then
-      self.h = nil
-      self.box[0] = nil
-      ffi.gc(h, nil)
-      C.mrl_net_free(h)
-    end
-  end
+  N.close = I.closer(net_mt, "moonrl.Net", C.mrl_net_free)
 
   function N.in_dim(self) checknet(self, "in_dim") return self._in_dim end
   function N.out_dim(self) checknet(self, "out_dim") return self._out_dim end

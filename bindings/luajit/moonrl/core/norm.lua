@@ -5,7 +5,7 @@
 -- in the Lua 5.4 host, so a `reduce` here is refused.
 
 return function(core, I)
-  local getmetatable, setmetatable, type, format = getmetatable, setmetatable, type, string.format
+  local setmetatable, type, format = setmetatable, type, string.format
   local C, ffi, raise, argerror, typeerror = I.C, I.ffi, I.raise, I.argerror, I.typeerror
   local isfinite, checkinteger, newclass = I.isfinite, I.checkinteger, I.newclass
   local status_string, checkmat, checkvec = I.status_string, I.checkmat, I.checkvec
@@ -57,12 +57,7 @@ return function(core, I)
   local S = {}
   local rms_mt = newclass("moonrl.RunningMeanStd", S)
 
-  local function checkrms(self, fname)
-    if getmetatable(self) ~= rms_mt then typeerror(fname, 0, "moonrl.RunningMeanStd", self) end
-    local h = self.h
-    if h == nil then raise("attempt to use a closed moonrl.RunningMeanStd") end
-    return h
-  end
+  local checkrms = I.selfchecker(rms_mt, "moonrl.RunningMeanStd")
 
   rms_mt.__tostring = function(self)
     if self.h == nil then return "moonrl.RunningMeanStd (closed)" end
@@ -124,27 +119,15 @@ return function(core, I)
     return self
   end
 
-  function S.close(self)
-    if getmetatable(self) ~= rms_mt then typeerror("close", 0, "moonrl.RunningMeanStd", self) end
-    local h = self.h
-    if h ~= nil then  -- rollouts using it drop it at their next collect
-      self.h = nil
-      ffi.gc(h, nil)
-      C.mrl_rms_close(h)
-    end
-  end
+  -- rollouts using it drop it at their next collect
+  S.close = I.closer(rms_mt, "moonrl.RunningMeanStd", C.mrl_rms_close)
 
   -- ---------------------------------------------------- RewardNormalizer
 
   local R = {}
   local rn_mt = newclass("moonrl.RewardNormalizer", R)
 
-  local function checkrn(self, fname)
-    if getmetatable(self) ~= rn_mt then typeerror(fname, 0, "moonrl.RewardNormalizer", self) end
-    local h = self.h
-    if h == nil then raise("attempt to use a closed moonrl.RewardNormalizer") end
-    return h
-  end
+  local checkrn = I.selfchecker(rn_mt, "moonrl.RewardNormalizer")
 
   rn_mt.__tostring = function(self)
     if self.h == nil then return "moonrl.RewardNormalizer (closed)" end
@@ -209,15 +192,7 @@ return function(core, I)
     return self
   end
 
-  function R.close(self)
-    if getmetatable(self) ~= rn_mt then typeerror("close", 0, "moonrl.RewardNormalizer", self) end
-    local h = self.h
-    if h ~= nil then
-      self.h = nil
-      ffi.gc(h, nil)
-      C.mrl_retnorm_close(h)
-    end
-  end
+  R.close = I.closer(rn_mt, "moonrl.RewardNormalizer", C.mrl_retnorm_close)
 
   -- ---------------------------------------------------- rollout_set_norm
 

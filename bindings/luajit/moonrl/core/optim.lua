@@ -18,12 +18,7 @@ return function(core, I)
   local optim_mt = newclass("moonrl.Optim", O)
   local optkinds = {"adam", "sgd"}
 
-  local function checkoptim(self, fname)
-    if getmetatable(self) ~= optim_mt then typeerror(fname, 0, "moonrl.Optim", self) end
-    local h = self.h
-    if h == nil then raise("attempt to use a closed moonrl.Optim") end
-    return h
-  end
+  local checkoptim = I.selfchecker(optim_mt, "moonrl.Optim")
 
   optim_mt.__tostring = function(self)
     if self.h == nil then return "moonrl.Optim (closed)" end
@@ -49,15 +44,7 @@ return function(core, I)
     return setmetatable({h = h, _kind = kind, _n = n}, optim_mt)
   end
 
-  function O.close(self)
-    if getmetatable(self) ~= optim_mt then typeerror("close", 0, "moonrl.Optim", self) end
-    local h = self.h
-    if h ~= nil then
-      self.h = nil
-      ffi.gc(h, nil)
-      C.mrl_optim_free(h)
-    end
-  end
+  O.close = I.closer(optim_mt, "moonrl.Optim", C.mrl_optim_free)
 
   -- Own parameter and gradient buffers of a Policy or Net (nil otherwise).
   local function buffers(v)

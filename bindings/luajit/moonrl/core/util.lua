@@ -268,6 +268,34 @@ return function(core, I)
     return mt
   end
 
+  -- The handle of self for a method of class mt (named name), raising in
+  -- the C module's words when self is another value or closed.
+  local function selfchecker(mt, name)
+    local closed = "attempt to use a closed " .. name
+    return function(self, fname)
+      if getmetatable(self) ~= mt then typeerror(fname, 0, name, self) end
+      local h = self.h
+      if h == nil then raise(closed) end
+      return h
+    end
+  end
+
+  -- A class's close(): free(handle) once, the finaliser detached, self.h
+  -- and the views' box cleared; idempotent.
+  local function closer(mt, name, free)
+    return function(self)
+      if getmetatable(self) ~= mt then typeerror("close", 0, name, self) end
+      local h = self.h
+      if h ~= nil then
+        self.h = nil
+        local box = rawget(self, "box")
+        if box then box[0] = nil end
+        ffi.gc(h, nil)
+        free(h)
+      end
+    end
+  end
+
   local function status_string(st)
     return ffi.string(C.mrl_status_string(st))
   end
@@ -334,6 +362,8 @@ return function(core, I)
   I.floatsfield = floatsfield
   I.readopts = readopts
   I.newclass = newclass
+  I.selfchecker = selfchecker
+  I.closer = closer
   I.status_string = status_string
   I.failwith = failwith
   I.floatarray = floatarray
