@@ -22,19 +22,9 @@ static const char *const states[] = {"idle", "running", "done", "failed", NULL};
 
 #define checkbg(L) ((lbg *)mrlL_checkopen(L, MRLL_BGTRAIN))
 
-static int bg_close(lua_State *L) {
-  lbg *b = (lbg *)lua_touserdata(L, 1);
-  if (b != NULL && b->h != NULL) {
-    mrl_bgtrain_free(b->h); /* cancels a running update */
-    b->h = NULL;
-  }
-  return 0;
-}
-
-static int bg_closemethod(lua_State *L) {
-  mrlL_checkself(L, MRLL_BGTRAIN);
-  return bg_close(L);
-}
+static void freeh(void *h) { mrl_bgtrain_free(h); } /* cancels a running update */
+static int bg_close(lua_State *L) { return mrlL_close(L, NULL, freeh); }
+static int bg_closemethod(lua_State *L) { return mrlL_close(L, MRLL_BGTRAIN, freeh); }
 
 static int bg_tostring(lua_State *L) {
   lbg *b = (lbg *)mrlL_checkself(L, MRLL_BGTRAIN);

@@ -94,19 +94,9 @@ typedef struct lrng {
 
 #define checkrng(L) ((lrng *)mrlL_checkopen(L, MRLL_RNG))
 
-static int r_close(lua_State *L) {
-  lrng *r = (lrng *)lua_touserdata(L, 1);
-  if (r != NULL && r->h != NULL) {
-    mrl_rng_free(r->h);
-    r->h = NULL;
-  }
-  return 0;
-}
-
-static int r_closemethod(lua_State *L) {
-  mrlL_checkself(L, MRLL_RNG);
-  return r_close(L);
-}
+static void freeh(void *h) { mrl_rng_free(h); }
+static int r_close(lua_State *L) { return mrlL_close(L, NULL, freeh); }
+static int r_closemethod(lua_State *L) { return mrlL_close(L, MRLL_RNG, freeh); }
 
 static int r_tostring(lua_State *L) {
   lrng *r = (lrng *)mrlL_checkself(L, MRLL_RNG);

@@ -33,19 +33,9 @@ static int fail(lua_State *L, lnet *n, int st) {
     if (st_ != MRL_OK) fail(L, n, st_); \
   } while (0)
 
-static int n_close(lua_State *L) {
-  lnet *n = (lnet *)lua_touserdata(L, 1);
-  if (n != NULL && n->h != NULL) {
-    mrl_net_free(n->h);
-    n->h = NULL;
-  }
-  return 0;
-}
-
-static int n_closemethod(lua_State *L) {
-  mrlL_checkself(L, MRLL_NET);
-  return n_close(L);
-}
+static void freeh(void *h) { mrl_net_free(h); }
+static int n_close(lua_State *L) { return mrlL_close(L, NULL, freeh); }
+static int n_closemethod(lua_State *L) { return mrlL_close(L, MRLL_NET, freeh); }
 
 static int n_tostring(lua_State *L) {
   lnet *n = (lnet *)mrlL_checkself(L, MRLL_NET);

@@ -64,19 +64,10 @@ static int l_rms(lua_State *L) {
 
 /* __gc lets go of the handle (a rollout using it keeps its own
 ** reference); close() also makes such rollouts drop it (mrl_rms_close). */
-static int rms_gc(lua_State *L) {
-  lrms *b = (lrms *)luaL_checkudata(L, 1, MRLL_RMS);
-  mrl_rms_free(b->h);
-  b->h = NULL;
-  return 0;
-}
-
-static int rms_close(lua_State *L) {
-  lrms *b = (lrms *)mrlL_checkself(L, MRLL_RMS);
-  mrl_rms_close(b->h);
-  b->h = NULL;
-  return 0;
-}
+static void freerms(void *h) { mrl_rms_free(h); }
+static void closerms(void *h) { mrl_rms_close(h); }
+static int rms_gc(lua_State *L) { return mrlL_close(L, NULL, freerms); }
+static int rms_close(lua_State *L) { return mrlL_close(L, MRLL_RMS, closerms); }
 
 static int rms_tostring(lua_State *L) {
   lrms *b = (lrms *)mrlL_checkself(L, MRLL_RMS);
@@ -230,19 +221,11 @@ static int l_reward_norm(lua_State *L) {
   return 1;
 }
 
-static int rn_gc(lua_State *L) {  /* as rms_gc / rms_close */
-  lretnorm *b = (lretnorm *)luaL_checkudata(L, 1, MRLL_RETNORM);
-  mrl_retnorm_free(b->h);
-  b->h = NULL;
-  return 0;
-}
-
-static int rn_close(lua_State *L) {
-  lretnorm *b = (lretnorm *)mrlL_checkself(L, MRLL_RETNORM);
-  mrl_retnorm_close(b->h);
-  b->h = NULL;
-  return 0;
-}
+/* as rms_gc / rms_close */
+static void freern(void *h) { mrl_retnorm_free(h); }
+static void closern(void *h) { mrl_retnorm_close(h); }
+static int rn_gc(lua_State *L) { return mrlL_close(L, NULL, freern); }
+static int rn_close(lua_State *L) { return mrlL_close(L, MRLL_RETNORM, closern); }
 
 static int rn_tostring(lua_State *L) {
   lretnorm *b = (lretnorm *)mrlL_checkself(L, MRLL_RETNORM);

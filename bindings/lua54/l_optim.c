@@ -19,19 +19,9 @@ static const char *const optkinds[] = {"adam", "sgd", NULL};
 
 #define checkoptim(L) ((loptim *)mrlL_checkopen(L, MRLL_OPTIM))
 
-static int o_close(lua_State *L) {
-  loptim *o = (loptim *)lua_touserdata(L, 1);
-  if (o != NULL && o->h != NULL) {
-    mrl_optim_free(o->h);
-    o->h = NULL;
-  }
-  return 0;
-}
-
-static int o_closemethod(lua_State *L) {
-  mrlL_checkself(L, MRLL_OPTIM);
-  return o_close(L);
-}
+static void freeh(void *h) { mrl_optim_free(h); }
+static int o_close(lua_State *L) { return mrlL_close(L, NULL, freeh); }
+static int o_closemethod(lua_State *L) { return mrlL_close(L, MRLL_OPTIM, freeh); }
 
 static int o_tostring(lua_State *L) {
   loptim *o = (loptim *)mrlL_checkself(L, MRLL_OPTIM);

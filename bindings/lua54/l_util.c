@@ -41,6 +41,16 @@ void *mrlL_checkhandle(lua_State *L, int idx, const char *tname) {
   return h;
 }
 
+int mrlL_close(lua_State *L, const char *tname, void (*freefn)(void *)) {
+  void **box = tname ? (void **)mrlL_checkself(L, tname) : (void **)lua_touserdata(L, 1);
+  if (box != NULL && *box != NULL) {
+    void *h = *box;
+    *box = NULL;
+    freefn(h);
+  }
+  return 0;
+}
+
 void *mrlL_testudata(lua_State *L, int idx, const char *tname) {
   return luaL_testudata(L, idx, tname);
 }

@@ -58,6 +58,10 @@ void mrlL_readopts(lua_State *L, int idx, mrl_opt_table which, void *dst);
 ** file of the binding can reach another class's handle: this returns it for
 ** the value at idx, raising if that is not a tname or is closed. */
 void *mrlL_checkhandle(lua_State *L, int idx, const char *tname);
+/* close() (tname given: self checked) and __gc / __close (tname NULL) of
+** such a class: freefn (a wrapper of the runtime's *_free) runs once on
+** the handle, which becomes NULL.  Returns 0. */
+int mrlL_close(lua_State *L, const char *tname, void (*freefn)(void *));
 /* The box of `self` (mrlL_checkself), raising "attempt to use a closed
 ** <tname>" when its handle is NULL. */
 static inline void *mrlL_checkopen(lua_State *L, const char *tname) {
