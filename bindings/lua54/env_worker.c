@@ -1020,3 +1020,35 @@ static int mrlW_open(vl_pool *p, int k, const char *path, const char *cpath,
   }
   return 0;
 }
+
+/* ------------------------------------------- shared by both bindings */
+
+const float *mrlW_fast_actions(lua_State *L, int idx, vl_pool *p) {
+  if (p->kind != MRL_DISCRETE || lua_type(L, idx) != LUA_TTABLE ||
+      lua_rawlen(L, idx) != (size_t)p->n)
+    return NULL;
+  for (int i = 0; i < p->n; i++) {
+    lua_rawgeti(L, idx, i + 1);
+    lua_Number k = lua_tonumber(L, -1);
+    int ok = lua_type(L, -1) == LUA_TNUMBER && k >= 0 && k < p->action_n && k == floor(k);
+    lua_pop(L, 1);
+    if (!ok) return NULL;
+    p->act_buf[i] = (float)k;
+  }
+  return p->act_buf;
+}
+
+void mrlW_flag_mirrors(vl_pool *p, const mrl_vecenv *v) {
+  const uint8_t *te = mrl_vecenv_terminated(v), *tr = mrl_vecenv_truncated(v);
+  for (int i = 0; i < p->n; i++) {
+    p->term_f[i] = (float)te[i];
+    p->trunc_f[i] = (float)tr[i];
+  }
+}
+
+size_t mrlW_memory(const vl_pool *p) {
+  size_t total = 0;
+  for (int k = 0; k < p->nworkers; k++)
+    if (p->w[k].L) total += p->w[k].mem;
+  return total;
+}

@@ -110,5 +110,15 @@ int mrlW_xcopy(lua_State *from, int idx, lua_State *to, int depth,
 /* The message of a failed call on top of W (popped), naming env and copy. */
 void mrlW_fail_msg(vl_worker *w, lua_State *W, char *out, size_t len);
 void mrlW_errobj(lua_State *W, char *buf, size_t len);
+/* Step input, the common case: a Lua array at idx of L holding the N
+** discrete actions, read into p->act_buf; NULL for anything else (a
+** tensor, box actions, a bad value), which the binding converts and
+** reports. */
+const float *mrlW_fast_actions(lua_State *L, int idx, vl_pool *p);
+/* p->term_f / trunc_f (the float views of a binding) := the flags of the
+** last step of v. */
+void mrlW_flag_mirrors(vl_pool *p, const mrl_vecenv *v);
+/* Bytes held by the worker states (0 for an inline env). */
+size_t mrlW_memory(const vl_pool *p);
 
 #endif

@@ -98,16 +98,6 @@ static int vl_raise(lua_State *L, vl_box *b, int st, const char *what) {
 
 static void vl_make_views(lua_State *L, vl_box *b, int self);
 
-/* The float views of the vecenv's flags (a Lua tensor is float) follow the
-** last step. */
-static void vl_flag_views(vl_box *b) {
-  const uint8_t *te = mrl_vecenv_terminated(b->v), *tr = mrl_vecenv_truncated(b->v);
-  for (int i = 0; i < b->pool->n; i++) {
-    b->pool->term_f[i] = (float)te[i];
-    b->pool->trunc_f[i] = (float)tr[i];
-  }
-}
-
 static int vl_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
@@ -241,30 +231,11 @@ static int vl_reset(lua_State *L) {
   return 1;
 }
 
-/* The common case of a Lua array of N discrete actions, read into the
-** pool's own buffer without a temporary; NULL for anything else (a tensor,
-** a box action, a bad value), which mrlL_checkactions handles and
-** reports. */
-static const float *vl_fast_actions(lua_State *L, vl_pool *p) {
-  if (p->kind != MRL_DISCRETE || lua_type(L, 2) != LUA_TTABLE ||
-      lua_rawlen(L, 2) != (lua_Unsigned)p->n)
-    return NULL;
-  for (int i = 0; i < p->n; i++) {
-    int isint;
-    lua_rawgeti(L, 2, i + 1);
-    lua_Integer k = lua_tointegerx(L, -1, &isint);
-    lua_pop(L, 1);
-    if (!isint || k < 0 || k >= p->action_n) return NULL;
-    p->act_buf[i] = (float)k;
-  }
-  return p->act_buf;
-}
-
 static int vl_step(lua_State *L) {
   vl_box *b = vl_checkvec(L);
   if (!b->has_reset) return luaL_error(L, "step: call reset() first");
   vl_pool *p = b->pool;
-  const float *a = vl_fast_actions(L, p);
+  const float *a = mrlW_fast_actions(L, 2, p);
   if (!a) a = mrlL_checkactions(L, 2, p->kind, p->action_n, p->n);
   mrl_vecenv *v = b->v;
   vl_hidden hd = {0};
@@ -272,7 +243,7 @@ static int vl_step(lua_State *L) {
   int st = mrl_vecenv_step(v, a);
   vl_unhide(&hd);
   if (st != MRL_OK) return vl_raise(L, b, st, "step");
-  vl_flag_views(b);
+  mrlW_flag_mirrors(b->pool, b->v);
   vl_push_views(L, 1, VL_UV_OBS, VL_UV_TRUNC);
   return 4;
 }
@@ -430,10 +401,7 @@ static int vl_reload(lua_State *L) {
 ** env), and the cap per state (0 = none). */
 static int vl_memory(lua_State *L) {
   vl_pool *p = vl_checkvec(L)->pool;
-  size_t total = 0;
-  for (int k = 0; k < p->nworkers; k++)
-    if (p->w[k].L) total += p->w[k].mem;
-  lua_pushinteger(L, (lua_Integer)total);
+  lua_pushinteger(L, (lua_Integer)mrlW_memory(p));
   lua_pushinteger(L, (lua_Integer)p->mem_cap);
   return 2;
 }
@@ -560,7 +528,7 @@ static int vl_collect(lua_State *L) {
   vl_unhide(&hd);
   if (st == MRL_EENV) return luaL_error(L, "%s", b->pool->err);
   if (st != MRL_OK) return luaL_error(L, "%s", mrl_rollout_error(rb->r));
-  vl_flag_views(b);
+  mrlW_flag_mirrors(b->pool, b->v);
   lua_settop(L, 2);
   return 1;
 }

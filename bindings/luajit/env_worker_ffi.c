@@ -33,10 +33,8 @@ const char *mrl_ljw_error(const vl_pool *p) { return p->err; }
 
 /* Bytes held by the worker states; *cap: the cap per state (0: none). */
 double mrl_ljw_memory(const vl_pool *p, double *cap) {
-  size_t total = 0;
-  for (int k = 0; k < p->nworkers; k++) total += p->w[k].mem;
   *cap = (double)p->mem_cap;
-  return (double)total;
+  return (double)mrlW_memory(p);
 }
 
 /* ------------------------------------------------------ the Lua C side
@@ -100,42 +98,24 @@ static int li_step(lua_State *L) {
   mrl_ljw_inline *li = li_check(L);
   vl_pool *p = li->p;
   const float *a = li->actions;
-  if (lua_istable(L, 2)) {
-    if (p->kind != MRL_DISCRETE || (int)lua_objlen(L, 2) != p->n) {
-      lua_pushinteger(L, LI_SLOW);
-      return 1;
-    }
-    for (int i = 0; i < p->n; i++) {
-      lua_rawgeti(L, 2, i + 1);
-      lua_Number k = lua_tonumber(L, -1);
-      int ok = lua_type(L, -1) == LUA_TNUMBER && k >= 0 && k < p->action_n && k == floor(k);
-      lua_pop(L, 1);
-      if (!ok) {
-        lua_pushinteger(L, LI_SLOW);
-        return 1;
-      }
-      p->act_buf[i] = (float)k;
-    }
-    a = p->act_buf;
+  if (lua_istable(L, 2) && !(a = mrlW_fast_actions(L, 2, p))) {
+    lua_pushinteger(L, LI_SLOW);
+    return 1;
   }
   int st = mrl_vecenv_step(li->v, a);
-  if (st == MRL_OK) {
-    const uint8_t *te = mrl_vecenv_terminated(li->v), *tr = mrl_vecenv_truncated(li->v);
-    for (int i = 0; i < p->n; i++) {
-      p->term_f[i] = (float)te[i];
-      p->trunc_f[i] = (float)tr[i];
-    }
-  }
+  if (st == MRL_OK) mrlW_flag_mirrors(p, li->v);
   lua_pushinteger(L, st);
   return 1;
 }
 
-/* The float flag mirrors li_step keeps (the binding's views): 0 terminated,
+/* The float flag mirrors li_step and li_collect keep (the binding's views): 0 terminated,
 ** 1 truncated. */
 float *mrl_ljw_flags(vl_pool *p, int which) { return which ? p->trunc_f : p->term_f; }
 static int li_collect(lua_State *L) {
   mrl_ljw_inline *li = li_check(L);
-  lua_pushinteger(L, mrl_rollout_collect(li->r, li->v, li->pol, li->val));
+  int st = mrl_rollout_collect(li->r, li->v, li->pol, li->val);
+  if (st == MRL_OK) mrlW_flag_mirrors(li->p, li->v);
+  lua_pushinteger(L, st);
   return 1;
 }
 

@@ -483,13 +483,7 @@ float *mrl_ljw_flags(mrl_ljw *p, int which);
     if v ~= nil then unhide(value, v) end
     if st == EENV then raise(self._S.err) end
     if st ~= OK then raise(ffi.string(C.mrl_rollout_error(r))) end
-    -- the flag mirrors follow the last step
-    local te, tr = C.mrl_vecenv_terminated(h), C.mrl_vecenv_truncated(h)
-    for i = 0, self._n - 1 do
-      self._term_f[i] = te[i]
-      self._trunc_f[i] = tr[i]
-    end
-    return rollout
+    return rollout -- (LI.collect has made the flag mirrors follow the last step)
   end
 
   -- C calls that run the callbacks must not come from compiled code.
