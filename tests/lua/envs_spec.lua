@@ -11,7 +11,9 @@ local spaces = require "moonrl.spaces"
 
 local FIX = here .. "fixtures/"
 local ALL = {"CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCar-v0",
-             "MountainCarContinuous-v0", "GridWorld", "Bandit"}
+             "MountainCarContinuous-v0", "GridWorld", "Bandit", "InvalidAction-v0"}
+-- (the other game envs of issue 15, with multi-discrete, hybrid or grid
+-- spaces, are played in game_envs_spec.lua until the loader takes those)
 
 local helper = dofile(here .. "helper.lua")
 local expect_error, near, same_array = helper.raises, helper.near, helper.same_array
@@ -126,6 +128,7 @@ describe("envs.load", function()
       ["MountainCarContinuous-v0"] = {2, "box", 1, 999},
       ["GridWorld"] = {25, "discrete", 4, 100},
       ["Bandit"] = {1, "discrete", 5, 1},
+      ["InvalidAction-v0"] = {100, "discrete", 50, nil},
     }
     for _, id in ipairs(ALL) do
       local e = envs.load(id)
