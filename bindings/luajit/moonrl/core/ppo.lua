@@ -11,7 +11,7 @@ local ffi = require "ffi"
 return function(core, I)
   local getmetatable, setmetatable, format, type = getmetatable, setmetatable, string.format, type
   local C, raise, argerror, typeerror = I.C, I.raise, I.argerror, I.typeerror
-  local checktable, typename, status_string, rng_mt = I.checktable, I.typename, I.status_string, I.rng_mt
+  local checktable, typename, rng_mt = I.checktable, I.typename, I.rng_mt
   local int1_t = ffi.typeof("int[1]")
 
   -- The rollout class is made by moonrl/core/vecenv.lua, loaded after the parts.
@@ -73,10 +73,7 @@ return function(core, I)
     local rep = ffi.new("mrl_ppo_report")
     local err = ffi.new("char[256]")
     local st = C.mrl_ppo_update(p, v, po, vo, ro, c, rep, err, 256)
-    if st ~= 0 then
-      local msg = ffi.string(err)
-      raise("ppo_update: " .. (msg ~= "" and msg or status_string(st)))
-    end
+    if st ~= 0 then raise("ppo_update: " .. I.errmsg(err, st)) end
     return report(rep, c.kl_beta > 0)
   end
 
@@ -114,10 +111,7 @@ return function(core, I)
     local out = ffi.new("mrl_ppo_job *[1]")
     local err = ffi.new("char[256]")
     local st = C.mrl_ppo_begin(out, p, v, po, vo, ro, c, err, 256)
-    if st ~= 0 then
-      local msg = ffi.string(err)
-      raise("ppo_begin: " .. (msg ~= "" and msg or status_string(st)))
-    end
+    if st ~= 0 then raise("ppo_begin: " .. I.errmsg(err, st)) end
     local refs = {policy, value, popt, vopt, rollout, rng}
     local h = ffi.gc(out[0], function(j)
       if alive(refs) then C.mrl_ppo_abort(j) else C.mrl_ppo_discard(j) end
@@ -153,10 +147,7 @@ return function(core, I)
     local rep = ffi.new("mrl_ppo_report")
     local err = ffi.new("char[256]")
     local st = C.mrl_ppo_end(h, rep, err, 256)
-    if st ~= 0 then
-      local msg = ffi.string(err)
-      return nil, msg ~= "" and msg or status_string(st)
-    end
+    if st ~= 0 then return nil, I.errmsg(err, st) end
     return report(rep, self.kl)
   end
 

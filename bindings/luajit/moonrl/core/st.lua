@@ -60,10 +60,7 @@ return function(core, I)
     end
     local err = ffi.new("char[256]")
     local st = C.mrl_st_write(path, ts, nt, keys, vals, nk, err, 256)
-    if st ~= 0 then
-      local msg = ffi.string(err)
-      return nil, msg ~= "" and msg or status_string(st)
-    end
+    if st ~= 0 then return nil, I.errmsg(err, st) end
     return true
   end
 
@@ -75,10 +72,7 @@ return function(core, I)
     local err = ffi.new("char[256]")
     local out = ffi.new("mrl_st_file *[1]")
     local st = C.mrl_st_open(out, path, err, 256)
-    if st ~= 0 then
-      local msg = ffi.string(err)
-      return nil, msg ~= "" and msg or status_string(st)
-    end
+    if st ~= 0 then return nil, I.errmsg(err, st) end
     -- closed by its finaliser too, should anything below raise
     local f = ffi.gc(out[0], C.mrl_st_close)
     local function done(...)

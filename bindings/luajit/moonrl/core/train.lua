@@ -52,10 +52,7 @@ return function(core, I)
     local err = ffi.new("char[256]")
     local loss = double1_t()
     local st = C.mrl_value_fit(v, o, d, tg, rows, epochs, mb, lr, rng.h, loss, err, 256)
-    if st ~= 0 then
-      local msg = ffi.string(err)
-      raise("value_fit: " .. (msg ~= "" and msg or status_string(st)))
-    end
+    if st ~= 0 then raise("value_fit: " .. I.errmsg(err, st)) end
     return loss[0]
   end
 
@@ -73,10 +70,7 @@ return function(core, I)
     local err = ffi.new("char[256]")
     local rep = ffi.new("mrl_bc_report")
     local st = C.mrl_policy_bc_fit(p, o, d, a, rows, epochs, mb, lr, rng.h, rep, err, 256)
-    if st ~= 0 then
-      local msg = ffi.string(err)
-      raise("bc_fit: " .. (msg ~= "" and msg or status_string(st)))
-    end
+    if st ~= 0 then raise("bc_fit: " .. I.errmsg(err, st)) end
     return {last_epoch_nll = rep.last_epoch_nll, nll = rep.nll,
             accuracy = kind == 0 and rep.accuracy or nil}
   end
@@ -111,10 +105,7 @@ return function(core, I)
   local one = float1_t()
 
   local function ro_status(h, st, fname)
-    if st ~= 0 then
-      local msg = ffi.string(C.mrl_rollout_error(h))
-      raise(fname .. ": " .. (msg ~= "" and msg or status_string(st)))
-    end
+    if st ~= 0 then raise(fname .. ": " .. I.errmsg(C.mrl_rollout_error(h), st)) end
   end
 
   local function checkaction(a, fname, argn, width)

@@ -300,6 +300,13 @@ return function(core, I)
     return ffi.string(C.mrl_status_string(st))
   end
 
+  -- The message a runtime call wrote into err (a char buffer), or the
+  -- status string when it wrote none.
+  local function errmsg(err, st)
+    local msg = ffi.string(err)
+    return msg ~= "" and msg or status_string(st)
+  end
+
   -- Raises with a handle's message, or the status string when it has none.
   local function failwith(errfn, h, st)
     local msg
@@ -365,6 +372,7 @@ return function(core, I)
   I.selfchecker = selfchecker
   I.closer = closer
   I.status_string = status_string
+  I.errmsg = errmsg
   I.failwith = failwith
   I.floatarray = floatarray
   I.checktable = checktable
