@@ -627,3 +627,37 @@ describe("MinAtar-Breakout-v0", function()
     assert(random < 2, "random player: " .. random)
   end)
 end)
+
+describe("InvalidAction-v0 through moonrl.vec", function()
+  local ok, core = pcall(require, "moonrl.core")
+  if not ok or type(core.vecenv) ~= "function" then
+    pending("this binding of moonrl.core has no vecenv")
+    return
+  end
+  local vec = require "moonrl.vec"
+
+  it("steps on worker threads as in the caller's state, bit for bit", function()
+    local function run(threads)
+      local v = vec.make("InvalidAction-v0", {num_envs = 3, threads = threads, seed = 4})
+      assert.are.equal(100, v.obs_dim)
+      local obs = v:reset()
+      local out = {}
+      for t = 1, 45 do
+        local a = {}
+        for i = 1, 3 do a[i] = (t * 7 + i * 11) % 50 end
+        local o, rew, term = v:step(a)
+        obs = o
+        for i = 1, 3 do
+          out[#out + 1] = rew[i]
+          out[#out + 1] = term[i] and 1 or 0
+        end
+      end
+      local first = obs[1]
+      local row = type(first) == "table" and first or first:totable()
+      for j = 1, #row do out[#out + 1] = row[j] end
+      v:close()
+      return out
+    end
+    same_array(run(2), run(0))
+  end)
+end)
