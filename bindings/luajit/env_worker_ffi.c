@@ -25,8 +25,9 @@
 
 #include "env_worker.h"
 
-/* The ABI of this file, checked by core/vecenv.lua against its cdef. */
-int mrl_ljw_abi(void) { return 3; }
+/* The ABI of this file, checked by core/vecenv.lua against its cdef and
+** the Lua C functions it uses. */
+int mrl_ljw_abi(void) { return 4; }
 
 /* The message of the last env failure (set by the ops' error). */
 const char *mrl_ljw_error(const vl_pool *p) { return p->err; }
@@ -119,6 +120,14 @@ static int li_collect(lua_State *L) {
   return 1;
 }
 
+/* copy(v) → a copy of the plain data v (the spaces the vecenv methods
+** return, so a caller editing one cannot change the engine's), as in 5.4 */
+static int li_copy(lua_State *L) {
+  char err[100];
+  if (mrlW_xcopy(L, 1, L, 0, "space", err, sizeof err) != 0) return luaL_error(L, "%s", err);
+  return 1;
+}
+
 /* free(inline): the vecenv and its pool (worker states, env references) */
 static int li_free(lua_State *L) {
   mrl_ljw_inline *li = li_check(L);
@@ -131,7 +140,8 @@ static int li_free(lua_State *L) {
 int luaopen_moonrl_ljw_inline(lua_State *L) {
   static const luaL_Reg fns[] = {{"make", li_make},       {"reset", li_reset},
                                  {"step", li_step},       {"collect", li_collect},
-                                 {"free", li_free},       {NULL, NULL}};
+                                 {"free", li_free},       {"copy", li_copy},
+                                 {NULL, NULL}};
   lua_newtable(L);
   luaL_register(L, NULL, fns);
   return 1;

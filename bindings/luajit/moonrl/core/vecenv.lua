@@ -32,24 +32,6 @@ return function(core)
   local floats_t = ffi.typeof("float[?]")
   local box_t = ffi.typeof("void *[1]")
 
-  -- Plain data (numbers, strings, booleans, tables of those) copied, so env
-  -- copies never share a config table (the 5.4 binding copies it into each
-  -- worker state).
-  local function xcopy(v, depth, what)
-    local t = type(v)
-    if t == "table" then
-      if depth > 16 then error(what .. ": tables nested too deeply", 0) end
-      local out = {}
-      for k, x in pairs(v) do
-        out[xcopy(k, depth + 1, what)] = xcopy(x, depth + 1, what)
-      end
-      return out
-    elseif t == "number" or t == "string" or t == "boolean" or t == "nil" then
-      return v
-    end
-    error(format("%s: a %s value cannot be copied", what, t), 0)
-  end
-
   -- ----------------------------------------------------------- Rollout
 
   local RO = {}
@@ -252,7 +234,7 @@ float *mrl_ljw_flags(mrl_ljw *p, int which);
                           dir and dir .. "libmoonrl_luajit.so" or false} do
       if path then
         local ok, lib = pcall(ffi.load, path)
-        if ok and lib.mrl_ljw_abi() == 3 then
+        if ok and lib.mrl_ljw_abi() == 4 then
           ljw_lib, ljw_path = lib, path
           return lib
         end
@@ -460,11 +442,11 @@ float *mrl_ljw_flags(mrl_ljw *p, int which);
   function VE.max_episode_steps(self) checkvec(self, "max_episode_steps") return self._max_steps end
   function VE.observation_space(self)
     checkvec(self, "observation_space")
-    return xcopy(self._ospace, 0, "space")
+    return LI.copy(self._ospace)
   end
   function VE.action_space(self)
     checkvec(self, "action_space")
-    return xcopy(self._aspace, 0, "space")
+    return LI.copy(self._aspace)
   end
 
   function VE.collect(self, rollout, policy, value)
