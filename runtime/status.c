@@ -81,6 +81,15 @@ size_t mrl_first_nonfinite(const float *x, size_t n) {
   return i;
 }
 
+size_t mrl_flags_from_floats(const float *x, size_t n, uint8_t *out) {
+  size_t bad = n;
+  for (size_t i = 0; i < n; i++) {
+    out[i] = x[i] != 0.0f;
+    if (bad == n && x[i] != 0.0f && x[i] != 1.0f) bad = i;
+  }
+  return bad;
+}
+
 double mrl_sum(const float *x, size_t n) {
   double s = 0.0;
   if (!x) return 0.0;

@@ -74,7 +74,7 @@ static int field(lua_State *L, const char *k, int required) {
 static const uint8_t *flags(lua_State *L, int idx, int n) {
   const float *f = mrlL_checkvec(L, idx, n, NULL, 1);
   uint8_t *u = (uint8_t *)lua_newuserdatauv(L, (size_t)n, 0);
-  for (int i = 0; i < n; i++) u[i] = f[i] != 0.0f;
+  mrl_flags_from_floats(f, (size_t)n, u);
   return u;
 }
 

@@ -30,11 +30,9 @@ static int l_returns(lua_State *L) {
 static const uint8_t *checkflags(lua_State *L, int arg, int T) {
   const float *f = mrlL_checkvec(L, arg, T, NULL, 1);
   uint8_t *u = (uint8_t *)lua_newuserdatauv(L, (size_t)T, 0);
-  for (int i = 0; i < T; i++) {
-    if (f[i] != 0 && f[i] != 1)
-      luaL_argerror(L, arg, lua_pushfstring(L, "boolean or 0/1 expected at [%d]", i + 1));
-    u[i] = f[i] != 0;
-  }
+  size_t bad = mrl_flags_from_floats(f, (size_t)T, u);
+  if (bad < (size_t)T)
+    luaL_argerror(L, arg, lua_pushfstring(L, "boolean or 0/1 expected at [%d]", (int)bad + 1));
   return u;
 }
 

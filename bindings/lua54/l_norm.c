@@ -253,7 +253,7 @@ static int rn_step(lua_State *L) {
   int update = lua_isnoneornil(L, 7) ? 1 : lua_toboolean(L, 7);
   mrlL_reducer *red = optreducer(L, 8);
   uint8_t *dones = (uint8_t *)lua_newuserdatauv(L, (size_t)n, 0);
-  for (int i = 0; i < n; i++) dones[i] = df[i] != 0.0f;
+  mrl_flags_from_floats(df, (size_t)n, dones);
   int shape[1] = {n};
   mrlL_tensor *out = mrlL_newtensor(L, 1, shape);
   int st = mrl_retnorm_step(b->h, r, dones, gamma, clip, eps, update,

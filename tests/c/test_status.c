@@ -100,7 +100,17 @@ static void test_clip(void) {
          "empty vector has norm 0");
 }
 
+static void test_flags(void) {
+  const float ok[4] = {0, 1, 1, 0}, odd[4] = {0, 0.5f, 2, 1};
+  uint8_t u[4];
+  TAP_OK(mrl_flags_from_floats(ok, 4, u) == 4 && u[0] == 0 && u[1] == 1 && u[2] == 1 && u[3] == 0,
+         "flags: 0/1 read as such, n when all are 0 or 1");
+  TAP_OK(mrl_flags_from_floats(odd, 4, u) == 1 && u[0] == 0 && u[1] == 1 && u[2] == 1 && u[3] == 1,
+         "flags: any non-zero is set; the first value neither 0 nor 1 reported");
+}
+
 int main(void) {
+  test_flags();
   test_strings();
   test_all_finite();
   test_clip();

@@ -60,7 +60,7 @@ return function(core, I)
   local function flags(v, fname, n)
     local f = checkvec(v, fname, 1, n, true)
     local u = u8_t(n)
-    for i = 0, n - 1 do u[i] = f[i] ~= 0 and 1 or 0 end
+    C.mrl_flags_from_floats(f, n, u)
     return u
   end
 

@@ -29,13 +29,8 @@ return function(core, I)
   local function checkflags(v, fname, argn, T)
     local f = checkvec(v, fname, argn, T, true)
     local u = u8s_t(T)
-    for i = 0, T - 1 do
-      local x = f[i]
-      if x ~= 0 and x ~= 1 then
-        argerror(fname, argn, format("boolean or 0/1 expected at [%d]", i + 1))
-      end
-      u[i] = x
-    end
+    local bad = tonumber(C.mrl_flags_from_floats(f, T, u))
+    if bad < T then argerror(fname, argn, format("boolean or 0/1 expected at [%d]", bad + 1)) end
     return u
   end
 

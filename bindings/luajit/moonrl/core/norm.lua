@@ -159,7 +159,7 @@ return function(core, I)
     eps = optpos("step", 5, eps, 1e-8, true)
     noreduce("step", 7, reducer)
     local u = self.dones
-    for i = 0, n - 1 do u[i] = df[i] ~= 0 and 1 or 0 end
+    C.mrl_flags_from_floats(df, n, u)
     local out = new1(n)
     local st = C.mrl_retnorm_step(h, r, u, gamma, clip, eps, update == false and 0 or 1,
                                   nil, nil, out.d_)
