@@ -79,29 +79,36 @@ function Env.new(config)
   end
   self.invalid_reward = ir
   self.observation_space, self.action_space = spaces_for(self.n)
-  self.valid = {}      -- valid[a] = true for the valid actions (0-based keys)
-  self.order = {}      -- scratch for drawing the valid set
+  self.mask = {}       -- mask[a + 1] = 1 for a valid action a, else 0
+  self.order = {}      -- a permutation of 0..n-1: its first n_valid are valid
   return self
 end
 
 -- Draw the next round: the target and n_valid - 1 other valid actions, by a
--- partial Fisher-Yates shuffle of 0..n-1 (the first n_valid entries win).
+-- partial Fisher-Yates shuffle of the permutation `order` (its first n_valid
+-- entries win; from any starting permutation that is a uniform draw, so
+-- `order` carries over from round to round and restarts at each reset).
 function Env:_deal()
-  local n, order, valid, r = self.n, self.order, self.valid, self.rng
-  for i = 1, n do order[i] = i - 1; valid[i - 1] = nil end
-  for i = 1, self.n_valid do
+  local n, k, order, mask, r = self.n, self.n_valid, self.order, self.mask, self.rng
+  for i = 1, k do mask[order[i] + 1] = 0 end
+  for i = 1, k do
     local j = i + r:integer(n - i + 1)
     order[i], order[j] = order[j], order[i]
-    valid[order[i]] = true
+    mask[order[i] + 1] = 1
   end
   self.target = order[1]
 end
 
+function Env:_restart()
+  local order, mask = self.order, self.mask
+  for i = 1, self.n do order[i] = i - 1; mask[i] = 0 end
+end
+
 function Env:_write_obs(obs)
-  local n, valid = self.n, self.valid
-  for a = 0, n - 1 do
-    obs[a + 1] = 0
-    obs[n + a + 1] = valid[a] and 1 or 0
+  local n, mask = self.n, self.mask
+  for i = 1, n do
+    obs[i] = 0
+    obs[n + i] = mask[i]
   end
   obs[self.target + 1] = 1
   return obs
@@ -118,14 +125,15 @@ function Env:action_mask(obs, out)
     return out
   end
   if not self.target then error("InvalidAction-v0: call reset() before action_mask()", 2) end
-  local valid = self.valid
-  for a = 0, n - 1 do out[a + 1] = valid[a] and 1 or 0 end
+  local mask = self.mask
+  for i = 1, n do out[i] = mask[i] end
   return out
 end
 
 function Env:reset_into(seed, obs)
   if seed ~= nil or not self.rng then self.rng = rng.new(seed or self.config.seed or 0) end
   self.round = 0
+  self:_restart()
   self:_deal()
   self:_write_obs(obs)
 end
@@ -146,7 +154,7 @@ local function play(self, action)
   local reward, invalid
   if action == self.target then
     reward, invalid = 1.0, false
-  elseif self.valid[action] then
+  elseif self.mask[action + 1] == 1 then
     reward, invalid = 0.0, false
   else
     reward, invalid = self.invalid_reward, true
@@ -175,14 +183,28 @@ function Env:set_state(s)
   end
   if not self.rng then self.rng = rng.new(self.config.seed or 0) end
   self.round = self.round or 0
-  for a = 0, self.n - 1 do self.valid[a] = nil end
+  local chosen = {}
   for i = 1, #s do
     local a = s[i]
     if type(a) ~= "number" or a ~= math.floor(a) or a < 0 or a >= self.n then
       error("InvalidAction-v0: set_state: action " .. tostring(a) .. " is not in 0.." .. self.n - 1, 2)
     end
-    self.valid[a] = true
+    chosen[a] = true
   end
+  if #s > self.n_valid then
+    error("InvalidAction-v0: set_state: at most n_valid = " .. self.n_valid .. " valid actions", 2)
+  end
+  -- the permutation starts with the state's actions, so that the next deal
+  -- replaces exactly them
+  local order, k = self.order, 0
+  for i = 1, #s do
+    if chosen[s[i]] then k = k + 1; order[k] = s[i]; chosen[s[i]] = false end
+  end
+  for a = 0, self.n - 1 do
+    if chosen[a] == nil then k = k + 1; order[k] = a end
+  end
+  for i = 1, self.n do self.mask[i] = 0 end
+  for i = 1, #s do self.mask[s[i] + 1] = 1 end
   self.target = s[1]
   return self:_write_obs({})
 end
@@ -192,7 +214,7 @@ function Env:render()
   if not self.target then return nil end
   local parts = {}
   for a = 0, self.n - 1 do
-    if self.valid[a] then parts[#parts + 1] = a == self.target and ("[" .. a .. "]") or tostring(a) end
+    if self.mask[a + 1] == 1 then parts[#parts + 1] = a == self.target and ("[" .. a .. "]") or tostring(a) end
   end
   return string.format("round %d/%d  valid: %s  (of %d actions)",
     math.min(self.round + 1, self.ep_length), self.ep_length,

@@ -201,6 +201,8 @@ describe("InvalidAction-v0", function()
     _, rew, _, _, info = e:step(5)
     assert.are.equal(-0.5, rew)
     assert.is_true(info.invalid_action)
+    raises(function() e:set_state({1, 2, 3, 4}) end, "at most n_valid = 3")
+    raises(function() e:set_state({10}) end, "action 10 is not in 0..9")
   end)
 
   it("ends after ep_length rounds: the target player earns the maximum, ep_length", function()
