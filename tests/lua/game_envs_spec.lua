@@ -224,6 +224,20 @@ describe("InvalidAction-v0", function()
     near(unmasked, 20 / 50, 0.1)
   end)
 
+  it("with n_valid = 1 masks every action but the target", function()
+    local e = new("InvalidAction-v0", {n = 8, n_valid = 1})
+    local obs, info = e:reset(5)
+    for _ = 1, 50 do
+      local count = 0
+      for a = 1, 8 do count = count + info.action_mask[a] end
+      assert.are.equal(1, count)
+      assert.are.equal(1, info.action_mask[e.target + 1])
+      assert.are.equal(1, obs[e.target + 1])
+      local _
+      obs, _, _, _, info = e:step(e.target)
+    end
+  end)
+
   it("checks its config", function()
     raises(function() new("InvalidAction-v0", {n = 1}) end, "config.n")
     raises(function() new("InvalidAction-v0", {n = 10, n_valid = 11}) end, "config.n_valid")
@@ -331,6 +345,19 @@ describe("Skirmish-v0", function()
     assert.are.equal(1, obs[48 + (9 - 2) + 10])    -- target 3 offset +7
     assert.are.equal(1, obs[68])                   -- shockwave
     assert.are.equal(0, obs[69])                   -- loaded
+  end)
+
+  it("always leaves every component a valid choice, the mask agreeing with the obs", function()
+    local e, r = new("Skirmish-v0", {width = 5, targets = 2}), envs.rng.new(9)
+    local obs, info = e:reset(2)
+    for _ = 1, 2000 do
+      local m = info.action_mask
+      assert.are.equal(3 + 2 + 3, #m)
+      same_array(e:action_mask(obs), m)
+      assert(m[1] + m[2] + m[3] >= 1 and m[4] + m[5] >= 1 and m[6] + m[7] + m[8] >= 1)
+      local _
+      obs, _, _, _, info = e:step(sample(e.action_space, r))
+    end
   end)
 
   it("announces shockwaves with probability 0.25", function()
