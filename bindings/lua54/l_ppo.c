@@ -114,20 +114,25 @@ static jobbox *checkjob(lua_State *L) {
   return b;
 }
 
-/* The job's objects (user value 1, a table {policy, value, popt, vopt,
-** rollout, config}) are still open: a closed one would be freed memory. */
-static void checkalive(lua_State *L) {
-  lua_getiuservalue(L, 1, 1);
-  int t = lua_gettop(L);
-  static const char *const names[] = {MRLL_POLICY, MRLL_NET, MRLL_OPTIM, MRLL_OPTIM, MRLL_ROLLOUT};
-  for (int i = 0; i < 5; i++) {
-    lua_rawgeti(L, t, i + 1);
+/* The first of the job's objects (user value 1, a table {policy, value,
+** popt, vopt, rollout, config}) that is closed, a closed one being freed
+** memory: its index, or -1 when all are open. */
+static int firstclosed(lua_State *L) {
+  int closed = lua_getiuservalue(L, 1, 1) == LUA_TTABLE ? -1 : 0;
+  for (int i = 0; closed < 0 && i < 5; i++) {
+    lua_rawgeti(L, -1, i + 1);
     void **h = (void **)lua_touserdata(L, -1);
-    if (h == NULL || *h == NULL)
-      luaL_error(L, "ppo job: its %s was closed while the update ran", names[i]);
+    if (h == NULL || *h == NULL) closed = i;
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
+  return closed;
+}
+
+static void checkalive(lua_State *L) {
+  static const char *const names[] = {MRLL_POLICY, MRLL_NET, MRLL_OPTIM, MRLL_OPTIM, MRLL_ROLLOUT};
+  int i = firstclosed(L);
+  if (i >= 0) luaL_error(L, "ppo job: its %s was closed while the update ran", names[i]);
 }
 
 /* core.ppo_begin(policy, value, policy_opt, value_opt, rollout, [config])
@@ -223,16 +228,7 @@ static int l_job_gc(lua_State *L) {
   jobbox *b = (jobbox *)lua_touserdata(L, 1);
   if (b && b->job) {
     /* abort only while every object is open (a closed one is freed) */
-    lua_getiuservalue(L, 1, 1);
-    int alive = lua_istable(L, -1);
-    for (int i = 1; alive && i <= 5; i++) {
-      lua_rawgeti(L, -1, i);
-      void **h = (void **)lua_touserdata(L, -1);
-      alive = h && *h;
-      lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-    if (alive) mrl_ppo_abort(b->job);
+    if (firstclosed(L) < 0) mrl_ppo_abort(b->job);
     else mrl_ppo_discard(b->job);
     b->job = NULL;
   }
