@@ -82,17 +82,20 @@ return function(core, I)
   local JOB = {}
   local job_mt = I.newclass("moonrl.PpoJob", JOB)
 
-  -- Every object the job works on is still open (a closed one is freed).
-  local function alive(refs)
-    for i = 1, 5 do if refs[i].h == nil then return false end end
-    return true
+  -- The first object the job works on that is closed (a closed one is
+  -- freed), nil when all are open; named as in the 5.4 binding's message.
+  local names = {"moonrl.Policy", "moonrl.Net", "moonrl.Optim", "moonrl.Optim", "moonrl.Rollout"}
+  local function firstclosed(refs)
+    for i = 1, 5 do if refs[i].h == nil then return i end end
   end
+  local function alive(refs) return firstclosed(refs) == nil end
 
   local function checkjob(self, fname)
     if getmetatable(self) ~= job_mt then typeerror(fname, 0, "moonrl.PpoJob", self) end
     local h = self.h
     if h == nil then raise("attempt to use a finished moonrl.PpoJob") end
-    if not alive(self.refs) then raise("ppo job: an object it works on was closed while the update ran") end
+    local i = firstclosed(self.refs)
+    if i then raise("ppo job: its " .. names[i] .. " was closed while the update ran") end
     return h
   end
 
