@@ -34,20 +34,24 @@ static size_t checkshape(lua_State *L, int ndim, const int *shape) {
   return n;
 }
 
+/* The header of t (a new userdata), owned by nothing, and its class. */
+static mrlL_tensor *setheader(lua_State *L, mrlL_tensor *t, float *data, int ndim,
+                              const int *shape, size_t n) {
+  memset(t, 0, sizeof *t);
+  t->data = data;
+  t->numel = n;
+  t->ndim = ndim;
+  for (int d = 0; d < MRLL_MAXDIM; d++) t->shape[d] = d < ndim ? shape[d] : 1;
+  luaL_setmetatable(L, MRLL_TENSOR);
+  return t;
+}
+
 mrlL_tensor *mrlL_newtensor(lua_State *L, int ndim, const int *shape) {
   size_t n = checkshape(L, ndim, shape);
   mrlL_tensor *t = (mrlL_tensor *)lua_newuserdatauv(
       L, sizeof(mrlL_tensor) + n * sizeof(float), 1);
-  t->data = (float *)(t + 1);
-  t->owner = NULL;
-  t->owner_name = NULL;
-  t->isview = 0;
-  t->numel = n;
-  t->ndim = ndim;
-  for (int d = 0; d < MRLL_MAXDIM; d++) t->shape[d] = d < ndim ? shape[d] : 1;
-  memset(t->data, 0, n * sizeof(float));
-  luaL_setmetatable(L, MRLL_TENSOR);
-  return t;
+  memset(t + 1, 0, n * sizeof(float));
+  return setheader(L, t, (float *)(t + 1), ndim, shape, n);
 }
 
 mrlL_tensor *mrlL_pushview(lua_State *L, int owner_idx, void *const *slot,
@@ -55,15 +59,11 @@ mrlL_tensor *mrlL_pushview(lua_State *L, int owner_idx, void *const *slot,
                            const int *shape) {
   size_t n = checkshape(L, ndim, shape);
   owner_idx = lua_absindex(L, owner_idx);
-  mrlL_tensor *t = (mrlL_tensor *)lua_newuserdatauv(L, sizeof(mrlL_tensor), 1);
-  t->data = data;
+  mrlL_tensor *t = setheader(L, (mrlL_tensor *)lua_newuserdatauv(L, sizeof(mrlL_tensor), 1),
+                             data, ndim, shape, n);
   t->owner = slot;
   t->owner_name = owner_name;
   t->isview = 1;
-  t->numel = n;
-  t->ndim = ndim;
-  for (int d = 0; d < MRLL_MAXDIM; d++) t->shape[d] = d < ndim ? shape[d] : 1;
-  luaL_setmetatable(L, MRLL_TENSOR);
   lua_pushvalue(L, owner_idx);
   lua_setiuservalue(L, -2, 1);
   return t;
@@ -440,13 +440,16 @@ static int l_tensor(lua_State *L) {
   return 1;
 }
 
+/* A shape given from argument first on: d1, d2, … or a table {d1, d2, …}. */
+static int shapeargs(lua_State *L, int first, int *shape) {
+  if (lua_type(L, first) == LUA_TTABLE) return tableshape(L, first, shape);
+  return readdims(L, first, lua_gettop(L), shape);
+}
+
 /* core.zeros(d1, d2, …) or core.zeros({d1, d2, …}) */
 static int l_zeros(lua_State *L) {
-  int shape[MRLL_MAXDIM], ndim;
-  if (lua_type(L, 1) == LUA_TTABLE)
-    ndim = tableshape(L, 1, shape);
-  else
-    ndim = readdims(L, 1, lua_gettop(L), shape);
+  int shape[MRLL_MAXDIM];
+  int ndim = shapeargs(L, 1, shape);
   mrlL_newtensor(L, ndim, shape);
   return 1;
 }
@@ -643,11 +646,8 @@ static int t_view(lua_State *L) {
 
 static int t_reshape(lua_State *L) {
   mrlL_tensor *t = checkself(L);
-  int shape[MRLL_MAXDIM], ndim;
-  if (lua_type(L, 2) == LUA_TTABLE)
-    ndim = tableshape(L, 2, shape);
-  else
-    ndim = readdims(L, 2, lua_gettop(L), shape);
+  int shape[MRLL_MAXDIM];
+  int ndim = shapeargs(L, 2, shape);
   size_t n = checkshape(L, ndim, shape);
   if (n != t->numel)
     return luaL_error(L, "cannot reshape %d elements into %d", (int)t->numel, (int)n);

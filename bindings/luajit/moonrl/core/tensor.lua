@@ -208,15 +208,15 @@ return function(core, I)
     return copyfloats(buf, ndim, shape)
   end
 
-  function core.zeros(...)
+  -- A shape given as the arguments d1, d2, … or a table {d1, d2, …}.
+  local function shapeargs(fname, ...)
     local first = ...
-    local ndim, shape
-    if type(first) == "table" and not isobj(first) then
-      ndim, shape = tableshape(first, "zeros", 1)
-    else
-      ndim, shape = readdims("zeros", 1, ...)
-    end
-    return newtensor(ndim, shape)
+    if type(first) == "table" and not isobj(first) then return tableshape(first, fname, 1) end
+    return readdims(fname, 1, ...)
+  end
+
+  function core.zeros(...)
+    return newtensor(shapeargs("zeros", ...))
   end
 
   local T = {} -- tensor methods
@@ -351,13 +351,7 @@ return function(core, I)
 
   function T.reshape(t, ...)
     checkself_t(t, "reshape")
-    local first = ...
-    local ndim, shape
-    if type(first) == "table" and not isobj(first) then
-      ndim, shape = tableshape(first, "reshape", 1)
-    else
-      ndim, shape = readdims("reshape", 1, ...)
-    end
+    local ndim, shape = shapeargs("reshape", ...)
     local n = checkshape(shape, ndim)
     if n ~= t.n_ then raise(format("cannot reshape %d elements into %d", t.n_, n)) end
     return pushview(baseof(t), t.own_, t.okind_, t.d_, ndim, shape)
