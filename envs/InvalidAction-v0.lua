@@ -36,7 +36,10 @@
 -- action ep_length / n (0.4 by default).  With masks a learner only has to
 -- find the target among n_valid valid actions; without them, among all n:
 -- PPO without masks (moonrl train, 8 envs x 64 steps, lr 2e-3) averaged
--- about 12 of the 20 after 300k steps.
+-- about 12 of the 20 after 300k steps.  A bandit-style PPO probe (batches
+-- of 512 steps, advantage = reward, clip 0.2, 4 epochs, seeds 1-3) reached a
+-- mean reward per step of 0.99 in 58k-132k steps without masks and 22k-24k
+-- with them; with n = 100, 0.68M-1.4M against 28k-32k.
 --
 -- config (all optional):
 --   n              number of actions (50), 2 .. 1000
