@@ -1014,7 +1014,8 @@ typedef enum mrl_opt_table {
   MRL_OPTS_TRPO = 3,        /* mrl_trpo_opts */
   MRL_OPTS_PG = 4,          /* mrl_pg_opts */
   MRL_OPTS_NORM = 5,        /* mrl_norm_opts: update, clips, epsilon, gamma */
-  MRL_OPTS_OPTIM = 6        /* mrl_optim_hparams */
+  MRL_OPTS_OPTIM = 6,       /* mrl_optim_hparams */
+  MRL_OPTS_NET = 7          /* mrl_net_spec: in_dim, activation, out_dim, out_gain */
 } mrl_opt_table;
 /* The table, or NULL for an unknown one. */
 const mrl_opt *mrl_opts(mrl_opt_table which);

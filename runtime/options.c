@@ -58,11 +58,18 @@ static const mrl_opt norm[] = {
   BOOL(mrl_norm_opts, update), NUM(mrl_norm_opts, clip_obs), NUM(mrl_norm_opts, clip_reward),
   NUM(mrl_norm_opts, epsilon), NUM(mrl_norm_opts, gamma), END};
 
+/* in the order of mrl_activation */
+static const char *const activations[] = {"tanh", "relu", NULL};
+
+static const mrl_opt net[] = {
+  INT(mrl_net_spec, in_dim, 1, MRL_MAX_WIDTH), ENUM(mrl_net_spec, activation, activations),
+  INT(mrl_net_spec, out_dim, 1, MRL_MAX_WIDTH), NUM(mrl_net_spec, out_gain), END};
+
 static const mrl_opt optim[] = {NUM(mrl_optim_hparams, beta1), NUM(mrl_optim_hparams, beta2),
                                 NUM(mrl_optim_hparams, eps), END};
 
 const mrl_opt *mrl_opts(mrl_opt_table which) {
-  static const mrl_opt *const tables[] = {ppo_config, ppo_kl, ppo_loss, trpo, pg, norm, optim};
+  static const mrl_opt *const tables[] = {ppo_config, ppo_kl, ppo_loss, trpo, pg, norm, optim, net};
   if ((int)which < 0 || (size_t)which >= sizeof tables / sizeof tables[0]) return NULL;
   return tables[which];
 }

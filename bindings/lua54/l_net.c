@@ -58,15 +58,12 @@ static int l_net(lua_State *L) {
   lua_getfield(L, 1, "in_dim");
   if (lua_isnil(L, -1)) luaL_error(L, "bad field 'in_dim' (integer expected, got nil)");
   lua_pop(L, 1);
-  s.in_dim = (int)mrlL_optintfield(L, 1, "in_dim", 1, 1, MRL_MAX_WIDTH);
+  mrlL_readopts(L, 1, MRL_OPTS_NET, &s);
   if (lua_getfield(L, 1, "hidden") != LUA_TNIL) {
     s.nhidden = mrlL_intarrayfield(L, 1, "hidden", hidden, MRL_MAX_LAYERS, 1, MRL_MAX_WIDTH);
     s.hidden = hidden;
   }
   lua_pop(L, 1);
-  s.activation = (mrl_activation)mrlL_optenumfield(L, 1, "activation", acts[s.activation], acts);
-  s.out_dim = (int)mrlL_optintfield(L, 1, "out_dim", s.out_dim, 1, MRL_MAX_WIDTH);
-  s.out_gain = mrlL_optnumfield(L, 1, "out_gain", s.out_gain);
   lua_Integer seed = mrlL_optintfield(L, 1, "seed", (lua_Integer)s.seed, LUA_MININTEGER,
                                       LUA_MAXINTEGER);
   lnet *n = (lnet *)lua_newuserdatauv(L, sizeof(lnet), 0);

@@ -37,13 +37,15 @@ int main(void) {
              inside(MRL_OPTS_TRPO, sizeof(mrl_trpo_opts)) &&
              inside(MRL_OPTS_PG, sizeof(mrl_pg_opts)) &&
              inside(MRL_OPTS_NORM, sizeof(mrl_norm_opts)) &&
-             inside(MRL_OPTS_OPTIM, sizeof(mrl_optim_hparams)),
+             inside(MRL_OPTS_OPTIM, sizeof(mrl_optim_hparams)) &&
+             inside(MRL_OPTS_NET, sizeof(mrl_net_spec)),
          "every entry lies inside its struct");
-  TAP_OK(mrl_opts((mrl_opt_table)7) == NULL && mrl_opts((mrl_opt_table)-1) == NULL,
+  TAP_OK(mrl_opts((mrl_opt_table)8) == NULL && mrl_opts((mrl_opt_table)-1) == NULL,
          "an unknown table is NULL");
   TAP_OK(count(MRL_OPTS_PPO_CONFIG) == 11 && count(MRL_OPTS_PPO_KL) == 2 &&
              count(MRL_OPTS_PPO_LOSS) == 3 && count(MRL_OPTS_TRPO) == 5 &&
-             count(MRL_OPTS_PG) == 6 && count(MRL_OPTS_NORM) == 5 && count(MRL_OPTS_OPTIM) == 3,
+             count(MRL_OPTS_PG) == 6 && count(MRL_OPTS_NORM) == 5 && count(MRL_OPTS_OPTIM) == 3 &&
+             count(MRL_OPTS_NET) == 4,
          "the number of fields of each table");
 
   const mrl_opt *o = find(MRL_OPTS_PPO_CONFIG, "minibatch_size");
@@ -65,6 +67,10 @@ int main(void) {
   TAP_OK(o && o->kind == MRL_OPT_ENUM && strcmp(o->names[MRL_BASELINE_OPTIMAL], "optimal") == 0 &&
              o->names[4] == NULL,
          "pg baseline names follow mrl_baseline");
+  o = find(MRL_OPTS_NET, "activation");
+  TAP_OK(o && o->kind == MRL_OPT_ENUM && strcmp(o->names[MRL_RELU], "relu") == 0 &&
+             o->offset == (int)offsetof(mrl_net_spec, activation),
+         "net activation names follow mrl_activation");
   o = find(MRL_OPTS_PG, "estimator");
   TAP_OK(o && strcmp(o->names[MRL_EST_IS_FIRST_ORDER], "is_first_order") == 0 &&
              o->names[6] == NULL,

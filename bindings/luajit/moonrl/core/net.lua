@@ -9,8 +9,8 @@ return function(core, I)
   local C, ffi, MAX_WIDTH, MAX_LAYERS, ints_t = I.C, I.ffi, I.MAX_WIDTH, I.MAX_LAYERS, I.ints_t
   local double1_t, box_t, raise, argerror = I.double1_t, I.box_t, I.raise, I.argerror
   local isobj, typeerror, isfinite, checknumber = I.isobj, I.typeerror, I.isfinite, I.checknumber
-  local optintfield, optnumfield, intarrayfield = I.optintfield, I.optnumfield, I.intarrayfield
-  local optenumfield, newclass, failwith = I.optenumfield, I.newclass, I.failwith
+  local optintfield, intarrayfield = I.optintfield, I.intarrayfield
+  local newclass, failwith = I.newclass, I.failwith
   local handle_arg, new1, new2, pushview = I.handle_arg, I.new1, I.new2, I.pushview
   local checkmat, checkvec, acts = I.checkmat, I.checkvec, I.acts
 
@@ -33,8 +33,8 @@ return function(core, I)
   function core.net(t)
     if type(t) ~= "table" or isobj(t) then typeerror("net", 1, "table", t) end
     if t.in_dim == nil then raise("bad field 'in_dim' (integer expected, got nil)") end
-    local s = C.mrl_net_spec_default() -- the defaults, overridden below
-    local in_dim = optintfield(t, "in_dim", 1, 1, MAX_WIDTH)
+    local s = I.readopts(t, C.MRL_OPTS_NET, C.mrl_net_spec_default())
+    local in_dim, out_dim, gain = s.in_dim, s.out_dim, s.out_gain
     local hbuf
     if t.hidden ~= nil then
       local hidden = intarrayfield(t, "hidden", MAX_LAYERS, 1, MAX_WIDTH)
@@ -42,13 +42,10 @@ return function(core, I)
       for i = 1, #hidden do hbuf[i - 1] = hidden[i] end
       s.nhidden, s.hidden = #hidden, hbuf
     end
-    local act = optenumfield(t, "activation", acts[tonumber(s.activation) + 1], acts)
-    local out_dim = optintfield(t, "out_dim", s.out_dim, 1, MAX_WIDTH)
-    local gain = optnumfield(t, "out_gain", s.out_gain)
     local seed = optintfield(t, "seed", tonumber(s.seed))
     local useed = seed < 0 and ffi.cast("uint64_t", ffi.cast("int64_t", seed)) or seed
     local out = ffi.new("mrl_net *[1]")
-    local st = C.mrl_net_new(out, in_dim, s.hidden, s.nhidden, out_dim, act, gain, useed)
+    local st = C.mrl_net_new(out, in_dim, s.hidden, s.nhidden, out_dim, s.activation, gain, useed)
     if st ~= 0 then raise("cannot create net: " .. status_string(st)) end
     local h = ffi.gc(out[0], C.mrl_net_free)
     local self = {h = h, box = box_t(), _in_dim = in_dim, _out_dim = out_dim,
