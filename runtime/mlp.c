@@ -136,7 +136,7 @@ float *mlp_output_mut(const mlp_shape *s, float *acts, int batch) {
 ** diag(R) > 0, transposed back, times gain.  Gram–Schmidt yields exactly the
 ** diag(R) > 0 factor; a second orthogonalisation pass keeps it accurate in
 ** double even for nearly dependent columns. */
-static int orthogonal(float *W, int O, int I, mrl_rng *rng, double gain) {
+int mlp_orthogonal(float *W, int O, int I, mrl_rng *rng, double gain) {
   size_t m = (size_t)(O >= I ? O : I), n = (size_t)(O >= I ? I : O);
   if (n > SIZE_MAX / sizeof(double) / m) return MRL_ENOMEM;
   double *q = malloc(m * n * sizeof(double));  /* column-major m×n */
@@ -179,7 +179,7 @@ int mlp_init_params(const mlp_shape *s, float *params, mrl_rng *rng,
   for (int l = 0; l < s->nlayers; l++) {
     int I = s->dims[l], O = s->dims[l + 1];
     double gain = l == s->nlayers - 1 ? out_gain : hidden_gain;
-    int rc = orthogonal(params + s->woff[l], O, I, rng, gain);
+    int rc = mlp_orthogonal(params + s->woff[l], O, I, rng, gain);
     if (rc != MRL_OK) return rc;
     memset(params + s->boff[l], 0, (size_t)O * sizeof(float));
   }
@@ -269,9 +269,15 @@ void mlp_backward(const mlp_shape *s, const float *params, const float *x,
 void mlp_jvp(const mlp_shape *s, const float *params, const float *v,
              const float *x, const float *acts, int batch, float *jy,
              float *scratch) {
+  mlp_jvp_tx(s, params, v, x, NULL, acts, batch, jy, scratch);
+}
+
+void mlp_jvp_tx(const mlp_shape *s, const float *params, const float *v,
+                const float *x, const float *tx, const float *acts, int batch,
+                float *jy, float *scratch) {
   const mlp_kernels *k = s->kern;
   float *buf[2] = {scratch, scratch + (size_t)batch * s->max_width};
-  const float *t = NULL;  /* tangent of the layer input; 0 for x */
+  const float *t = tx;  /* tangent of the layer input (NULL: 0) */
   for (int l = 0; l < s->nlayers; l++) {
     int I = s->dims[l], O = s->dims[l + 1];
     const float *xin = l == 0 ? x : acts + act_offset(s, l, batch);

@@ -103,5 +103,12 @@ void mlp_backward(const mlp_shape *s, const float *params, const float *x,
 void mlp_jvp(const mlp_shape *s, const float *params, const float *v,
              const float *x, const float *acts, int batch, float *jy,
              float *scratch);
+/* The same with a tangent tx [batch][in] of the input x (NULL: none),
+** as when x is itself the output of a layer below (a conv body). */
+void mlp_jvp_tx(const mlp_shape *s, const float *params, const float *v,
+                const float *x, const float *tx, const float *acts, int batch,
+                float *jy, float *scratch);
+/* W [O][I] := orthogonal init times gain (torch.nn.init.orthogonal_). */
+int mlp_orthogonal(float *W, int O, int I, mrl_rng *rng, double gain);
 
 #endif

@@ -48,7 +48,8 @@ int mrl_abi_version(void);
 enum {
   MRL_MAX_LAYERS = 16,      /* hidden layers of an MLP */
   MRL_MAX_WIDTH = 65536,    /* any layer width, obs_dim or action size */
-  MRL_MAX_BATCH = 16777216  /* rows in one call */
+  MRL_MAX_BATCH = 16777216, /* rows in one call */
+  MRL_MAX_CONV = 8          /* Conv2d layers of a convolutional body */
 };
 
 /* ------------------------------------------------ distributed updates */
@@ -154,6 +155,11 @@ typedef enum mrl_action_kind {
   MRL_BOX = 1       /* diagonal Gaussian, state-independent log_std[n] */
 } mrl_action_kind;
 
+/* One Conv2d layer: out channels, a square kernel, stride, zero padding. */
+typedef struct mrl_conv_layer {
+  int out, kernel, stride, padding;
+} mrl_conv_layer;
+
 typedef struct mrl_policy_spec {
   int obs_dim;
   const int *hidden;        /* widths, nullable when nhidden == 0 */
@@ -165,6 +171,15 @@ typedef struct mrl_policy_spec {
   double init_log_std;      /* box only; SB3 uses 0 */
   double out_gain;          /* output-layer gain; SB3 uses 0.01 */
   uint64_t seed;            /* initialisation and sampling */
+  /* Grid observations (optional; zeros: a flat obs_dim).  obs_shape
+  ** {C, H, W}: a row holds C·H·W numbers, (c, y, x) at (c·H + y)·W + x;
+  ** obs_dim is then 0 or C·H·W.  nconv Conv2d layers (PyTorch nn.Conv2d,
+  ** each followed by the activation) map it to the hidden layers, after a
+  ** flatten in the same C-major order.  Parameters: every conv weight
+  ** [out][in][k][k] and bias [out], then the Linears, then log_std. */
+  int obs_shape[3];
+  const mrl_conv_layer *conv; /* [nconv], nullable when nconv == 0 */
+  int nconv;
 } mrl_policy_spec;
 
 typedef struct mrl_policy mrl_policy;
@@ -191,6 +206,12 @@ int mrl_policy_out_dim(const mrl_policy *p);       /* logits or mean width */
 int mrl_policy_nhidden(const mrl_policy *p);
 int mrl_policy_hidden(const mrl_policy *p, int i);
 mrl_activation mrl_policy_activation(const mrl_policy *p);
+/* The grid shape: 1 and shape[3] = {C, H, W} when the spec gave one, else
+** 0 (shape untouched).  Conv layers: their count, and layer i (0 if out of
+** range, *out untouched). */
+int mrl_policy_obs_shape(const mrl_policy *p, int shape[3]);
+int mrl_policy_nconv(const mrl_policy *p);
+int mrl_policy_conv(const mrl_policy *p, int i, mrl_conv_layer *out);
 /* Box bounds, NULL when unbounded; used to clip actions sent to an env. */
 const float *mrl_policy_low(const mrl_policy *p);
 const float *mrl_policy_high(const mrl_policy *p);

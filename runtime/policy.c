@@ -83,8 +83,8 @@ int policy_check_obs(mrl_policy *p, const float *obs, int batch) {
   int rc = policy_check_ptr(p, obs, "obs");
   if (rc) return rc;
   return policy_check_finite(p, "obs", obs,
-                             (size_t)batch * (size_t)p->shape.dims[0],
-                             p->shape.dims[0]);
+                             (size_t)batch * (size_t)policy_obs_dim(p),
+                             policy_obs_dim(p));
 }
 
 int policy_check_actions(mrl_policy *p, const float *actions, int batch) {
@@ -121,12 +121,11 @@ static void *policy_alloc(size_t n, size_t size) {
 
 int policy_reserve(mrl_policy *p, int batch) {
   if (batch <= p->cap) return MRL_OK;
-  const mlp_shape *s = &p->shape;
   size_t rows = (size_t)batch;
   /* aligned like the parameters: the kernels load these as whole vectors */
-  float *acts = mlp_alloc_floats(mlp_acts_floats(s, batch));
-  float *acts2 = mlp_alloc_floats(mlp_acts_floats(s, batch));
-  float *scratch = mlp_alloc_floats(mlp_scratch_floats(s, batch));
+  float *acts = mlp_alloc_floats(policy_body_acts_floats(p, batch));
+  float *acts2 = mlp_alloc_floats(policy_body_acts_floats(p, batch));
+  float *scratch = mlp_alloc_floats(policy_body_scratch_floats(p, batch));
   float *dy = mlp_alloc_floats(rows * (size_t)p->n);
   float *jy = mlp_alloc_floats(rows * (size_t)p->n);
   if (!acts || !acts2 || !scratch || !dy || !jy) {
@@ -200,8 +199,7 @@ int mrl_policy_new(mrl_policy **out, const mrl_policy_spec *spec) {
 
   mrl_policy *p = calloc(1, sizeof *p);
   if (!p) return MRL_ENOMEM;
-  int rc = mlp_shape_init(&p->shape, spec->obs_dim, spec->hidden,
-                          spec->nhidden, spec->action_n, spec->activation);
+  int rc = policy_body_init(p, spec, spec->action_n);
   if (rc) {
     free(p);
     return rc;
@@ -209,7 +207,7 @@ int mrl_policy_new(mrl_policy **out, const mrl_policy_spec *spec) {
   p->kind = spec->action_kind;
   p->n = spec->action_n;
   p->width = p->kind == MRL_BOX ? p->n : 1;
-  p->nnet = p->shape.nparams;
+  p->nnet = p->conv.nparams + p->shape.nparams;
   p->nparams = p->nnet + (p->kind == MRL_BOX ? (size_t)p->n : 0);
 
   rc = MRL_ENOMEM;
@@ -227,8 +225,7 @@ int mrl_policy_new(mrl_policy **out, const mrl_policy_spec *spec) {
   if (policy_reserve(p, 1)) goto fail;
 
   rng_seed(&p->rng, spec->seed);
-  rc = mlp_init_params(&p->shape, p->params, &p->rng, sqrt(2.0),
-                       spec->out_gain);
+  rc = policy_body_init_params(p, spec->out_gain);
   if (rc) goto fail;
   for (size_t i = p->nnet; i < p->nparams; i++)
     p->params[i] = (float)spec->init_log_std;
@@ -248,6 +245,7 @@ int mrl_policy_clone(mrl_policy **out, const mrl_policy *src) {
   mrl_policy *p = calloc(1, sizeof *p);
   if (!p) return MRL_ENOMEM;
   p->shape = src->shape;  /* the same kernel variant, so the same bits */
+  p->conv = src->conv;
   p->kind = src->kind;
   p->n = src->n;
   p->width = src->width;
@@ -300,7 +298,7 @@ void mrl_policy_free(mrl_policy *p) {
 
 /* ------------------------------------------------------------ accessors */
 
-int mrl_policy_obs_dim(const mrl_policy *p) { return p->shape.dims[0]; }
+int mrl_policy_obs_dim(const mrl_policy *p) { return policy_obs_dim(p); }
 mrl_action_kind mrl_policy_action_kind(const mrl_policy *p) { return p->kind; }
 int mrl_policy_action_n(const mrl_policy *p) { return p->n; }
 int mrl_policy_action_width(const mrl_policy *p) { return p->width; }
@@ -347,7 +345,7 @@ int mrl_policy_set_params(mrl_policy *p, const float *in, size_t n) {
 
 const float *policy_forward(mrl_policy *p, const float *params,
                             const float *obs, int batch, float *acts) {
-  mlp_forward(&p->shape, params ? params : p->params, obs, batch, acts);
+  policy_body_forward(p, params ? params : p->params, obs, batch, acts);
   return mlp_output(&p->shape, acts, batch);
 }
 
@@ -393,8 +391,8 @@ void policy_backward_set(mrl_policy *p, const float *params, const float *obs,
                          int batch, const float *acts, const double *dls,
                          float *grad) {
   memset(grad, 0, p->nnet * sizeof(float));
-  mlp_backward(&p->shape, params ? params : p->params, obs, acts, batch,
-               p->dy, grad, p->scratch, NULL);
+  policy_body_backward(p, params ? params : p->params, obs, acts, batch,
+                       grad);
   if (p->kind == MRL_BOX)
     for (int j = 0; j < p->n; j++) grad[p->nnet + (size_t)j] = (float)dls[j];
 }
@@ -448,7 +446,8 @@ static int policy_act1_discrete(mrl_policy *p, const float *obs,
                                 int deterministic, float *action,
                                 float *logp) {
   const int d = p->shape.dims[0], n = p->n;
-  if (!obs || !action || d > 16 || n > 16 || !finite_row(obs, (size_t)d))
+  if (!obs || !action || d > 16 || n > 16 || p->conv.nlayers ||
+      !finite_row(obs, (size_t)d))
     return -1;
   /* two actions: the uniform and its cut first, so they run in the shadow
   ** of the network (the general path, on a bad output, draws its own) */
@@ -535,12 +534,16 @@ int mrl_policy_act(mrl_policy *p, const float *obs, int batch,
 size_t policy_wt_floats(const mrl_policy *p) { return p->shape.nparams; }
 
 void policy_pack_wt(const mrl_policy *p, float *wt) {
+  /* a conv body's MLP starts past its parameters: acting skips the copy */
+  if (p->conv.nlayers) return;
   mlp_pack_wt(&p->shape, p->params, wt);
 }
 
 int policy_act_wt(mrl_policy *p, const float *wt, const float *obs, int batch,
                   float *actions, float *logp) {
-  return policy_act_core(p, wt, obs, batch, 0, actions, logp);
+  /* no transposed copy of a conv body's weights (policy_pack_wt) */
+  return policy_act_core(p, p->conv.nlayers ? NULL : wt, obs, batch, 0,
+                         actions, logp);
 }
 
 int mrl_policy_evaluate(mrl_policy *p, const float *params, const float *obs,

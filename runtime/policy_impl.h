@@ -11,12 +11,15 @@
 
 #include <stddef.h>
 
+#include "conv.h"
 #include "mlp.h"
 #include "moonrl.h"
 #include "rng_impl.h"
 
 struct mrl_policy {
   mlp_shape shape;
+  conv_body conv;       /* grid observations; conv.nlayers 0: none, the
+                           MLP takes the rows (policy_body.c) */
   mrl_action_kind kind;
   int n;                /* categories, or Gaussian dimensions (= net outputs) */
   int width;            /* floats per stored action: 1 or n */
@@ -74,6 +77,23 @@ struct worker *policy_worker(mrl_policy *p);
 /* Grows the batch workspaces to hold batch rows; MRL_ENOMEM keeps the old. */
 int policy_reserve(mrl_policy *p, int batch);
 int policy_reserve_tr(mrl_policy *p);
+
+/* The body (policy_body.c): conv layers (if any), then the MLP.  Params
+** are the whole network block; the rest as mlp.h's calls. */
+int policy_body_init(mrl_policy *p, const mrl_policy_spec *spec, int out);
+int policy_body_init_params(mrl_policy *p, double out_gain);
+int policy_obs_dim(const mrl_policy *p);
+size_t policy_body_acts_floats(const mrl_policy *p, int batch);
+size_t policy_body_scratch_floats(const mrl_policy *p, int batch);
+void policy_body_forward(mrl_policy *p, const float *params, const float *obs,
+                         int batch, float *acts);
+/* grad[0, nnet) += Jᵀ p->dy (uses p->scratch). */
+void policy_body_backward(mrl_policy *p, const float *params,
+                          const float *obs, const float *acts, int batch,
+                          float *grad);
+/* jy := J·v at the current params, after a forward of obs into p->acts. */
+void policy_body_jvp(mrl_policy *p, const float *v, const float *obs,
+                     int batch, float *jy);
 
 /* Forward at params (NULL = current) into acts; returns the output block. */
 const float *policy_forward(mrl_policy *p, const float *params,

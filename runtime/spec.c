@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "conv.h"
 #include "errmsg.h"
 #include "moonrl.h"
 
@@ -79,7 +80,14 @@ int mrl_optim_check(mrl_optim_kind kind, size_t nparams, double beta1, double be
 
 int mrl_policy_spec_check(const mrl_policy_spec *s, char *err, size_t errlen) {
   if (!s) return mrl_errbuf_(err, errlen, MRL_EINVAL, "no spec");
-  if (s->obs_dim < 1 || s->obs_dim > MRL_MAX_WIDTH)
+  if (s->obs_shape[0] || s->obs_shape[1] || s->obs_shape[2] || s->nconv) {
+    conv_body b;
+    int rc = conv_body_init(&b, s->obs_shape, s->conv, s->nconv, s->activation, err, errlen);
+    if (rc) return rc;
+    if (s->obs_dim != 0 && s->obs_dim != b.in_dim)
+      return mrl_errbuf_(err, errlen, MRL_EINVAL, "obs_dim %d differs from C*H*W = %d of obs_shape", s->obs_dim,
+                         b.in_dim);
+  } else if (s->obs_dim < 1 || s->obs_dim > MRL_MAX_WIDTH)
     return mrl_errbuf_(err, errlen, MRL_EINVAL, "obs_dim %d is not in [1, %d]", s->obs_dim, (int)MRL_MAX_WIDTH);
   if (s->nhidden < 0 || s->nhidden > MRL_MAX_LAYERS || (s->nhidden > 0 && !s->hidden))
     return mrl_errbuf_(err, errlen, MRL_EINVAL, "%d hidden layers (0 to %d, widths given)", s->nhidden,

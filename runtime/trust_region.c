@@ -61,7 +61,7 @@ int policy_fvp_core(mrl_policy *p, mrl_fisher fisher, const float *obs,
   const double inv_n = 1.0 / batch;
   if (!have_forward) policy_forward(p, NULL, obs, batch, p->acts);
   const float *y = mlp_output(&p->shape, p->acts, batch);
-  mlp_jvp(&p->shape, p->params, v, obs, p->acts, batch, p->jy, p->scratch);
+  policy_body_jvp(p, v, obs, batch, p->jy);
 
   const float *ls = policy_log_std(p, NULL);
   const float *vls = box ? v + p->nnet : NULL;

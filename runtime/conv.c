@@ -1,0 +1,451 @@
+/*
+** conv.c — the convolutional body (conv.h): im2col per chunk of rows, then
+** the GEMM of the kernel table the caller passes (kernels.h), so a conv
+** layer runs on the same portable / AVX2 / AVX-512 variant as the MLP.
+*/
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "conv.h"
+#include "errmsg.h"
+#include "mlp.h"
+
+/* Floats of one chunk's im2col matrix: about 256 KB, so the matrix and the
+** panels the GEMM reads from it stay in L2. */
+enum { CONV_COL_TARGET = 65536 };
+
+int conv_body_init(conv_body *b, const int shape[3],
+                   const mrl_conv_layer *layers, int nlayers,
+                   mrl_activation act, char *err, size_t errlen) {
+  memset(b, 0, sizeof *b);
+  if (!shape) return mrl_errbuf_(err, errlen, MRL_EINVAL, "obs_shape: missing");
+  const int C = shape[0], H = shape[1], W = shape[2];
+  if (C < 1 || H < 1 || W < 1)
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "obs_shape {%d, %d, %d}: every size must be >= 1",
+                    C, H, W);
+  if ((int64_t)C * H * W > MRL_MAX_WIDTH)
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "obs_shape {%d, %d, %d}: more than 65536 numbers",
+                    C, H, W);
+  if (nlayers < 0 || nlayers > MRL_MAX_CONV || (nlayers > 0 && !layers))
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "conv: %d layers (0 to %d, layers given)",
+                    nlayers, (int)MRL_MAX_CONV);
+  if (act != MRL_TANH && act != MRL_RELU)
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "unknown activation %d", (int)act);
+  b->c = C;
+  b->h = H;
+  b->w = W;
+  b->act = act;
+  b->in_dim = C * H * W;
+  int cin = C, h = H, w = W;
+  size_t off = 0;
+  for (int i = 0; i < nlayers; i++) {
+    const mrl_conv_layer *s = &layers[i];
+    conv_layer *L = &b->l[i];
+    if (s->out < 1 || s->out > MRL_MAX_WIDTH)
+      return mrl_errbuf_(err, errlen, MRL_EINVAL, "conv layer %d: out %d is not in [1, %d]",
+                      i + 1, s->out, (int)MRL_MAX_WIDTH);
+    if (s->kernel < 1 || s->stride < 1 || s->padding < 0)
+      return mrl_errbuf_(err, errlen, MRL_EINVAL,
+                      "conv layer %d: kernel %d and stride %d must be >= 1 "
+                      "(padding >= 0)",
+                      i + 1, s->kernel, s->stride);
+    if (s->kernel > 1024 || s->stride > 1024 || s->padding > 1024)
+      return mrl_errbuf_(err, errlen, MRL_EINVAL, "conv layer %d: kernel %d or padding %d over 1024",
+                      i + 1, s->kernel, s->padding);
+    if (h + 2 * s->padding < s->kernel || w + 2 * s->padding < s->kernel)
+      return mrl_errbuf_(err, errlen, MRL_EINVAL,
+                      "conv layer %d: kernel %d is larger than its padded "
+                      "input (%d wide)",
+                      i + 1, s->kernel,
+                      (h < w ? h : w) + 2 * s->padding);
+    int ho = (h + 2 * s->padding - s->kernel) / s->stride + 1;
+    int wo = (w + 2 * s->padding - s->kernel) / s->stride + 1;
+    int64_t kk = (int64_t)cin * s->kernel * s->kernel;
+    if (kk > MRL_MAX_WIDTH)
+      return mrl_errbuf_(err, errlen, MRL_EINVAL,
+                      "conv layer %d: %d input channels x kernel %d^2 over 65536",
+                      i + 1, cin, s->kernel);
+    if ((int64_t)s->out * ho * wo > MRL_MAX_WIDTH)
+      return mrl_errbuf_(err, errlen, MRL_EINVAL,
+                      "conv layer %d: output %d x %d x %d over 65536 numbers",
+                      i + 1, s->out, ho, wo);
+    L->cin = cin;
+    L->h = h;
+    L->w = w;
+    L->cout = s->out;
+    L->ho = ho;
+    L->wo = wo;
+    L->k = s->kernel;
+    L->stride = s->stride;
+    L->pad = s->padding;
+    L->woff = off;
+    off += (size_t)s->out * (size_t)kk;
+    L->boff = off;
+    off += (size_t)s->out;
+    cin = s->out;
+    h = ho;
+    w = wo;
+  }
+  b->nlayers = nlayers;
+  b->nparams = off;
+  b->out_dim = cin * h * w;
+  return MRL_OK;
+}
+
+int conv_init_params(const conv_body *b, float *params, mrl_rng *rng,
+                     double gain) {
+  for (int i = 0; i < b->nlayers; i++) {
+    const conv_layer *L = &b->l[i];
+    int rc = mlp_orthogonal(params + L->woff, L->cout, L->cin * L->k * L->k,
+                            rng, gain);
+    if (rc) return rc;
+    memset(params + L->boff, 0, (size_t)L->cout * sizeof(float));
+  }
+  return MRL_OK;
+}
+
+/* ------------------------------------------------------------ sizes */
+
+static size_t layer_P(const conv_layer *L) {
+  return (size_t)L->ho * (size_t)L->wo;
+}
+static size_t layer_K(const conv_layer *L) {
+  return (size_t)L->cin * (size_t)L->k * (size_t)L->k;
+}
+
+int conv_chunk_rows(const conv_layer *L, int batch) {
+  size_t per = layer_K(L) * layer_P(L);
+  size_t r = per ? CONV_COL_TARGET / per : 1;
+  if (r < 1) r = 1;
+  return r > (size_t)batch ? batch : (int)r;
+}
+
+static size_t conv_col_floats(const conv_body *b, int batch);
+
+size_t conv_acts_floats(const conv_body *b, int batch) {
+  if (batch < 1 || batch > MRL_MAX_BATCH) return 0;
+  size_t n = (size_t)b->out_dim;
+  for (int i = 0; i < b->nlayers; i++)
+    n += (size_t)b->l[i].cout * layer_P(&b->l[i]);
+  /* then the forward's im2col chunk */
+  return n * (size_t)batch + conv_col_floats(b, batch);
+}
+
+/* col, dcol: the largest chunk matrix; d0, d1: the largest layer block. */
+static size_t conv_col_floats(const conv_body *b, int batch) {
+  size_t m = 1;
+  for (int i = 0; i < b->nlayers; i++) {
+    const conv_layer *L = &b->l[i];
+    size_t c = layer_K(L) * layer_P(L) * (size_t)conv_chunk_rows(L, batch);
+    if (c > m) m = c;
+  }
+  return m;
+}
+
+static size_t conv_blk_floats(const conv_body *b, int batch) {
+  size_t m = 1;
+  for (int i = 0; i < b->nlayers; i++) {
+    size_t c = (size_t)b->l[i].cout * layer_P(&b->l[i]);
+    if (c > m) m = c;
+  }
+  return m * (size_t)batch;
+}
+
+size_t conv_scratch_floats(const conv_body *b, int batch) {
+  if (batch < 1 || batch > MRL_MAX_BATCH) return 0;
+  /* each part rounded to a cache line, so all start on one */
+  size_t c = (conv_col_floats(b, batch) + 15) & ~(size_t)15;
+  size_t d = (conv_blk_floats(b, batch) + 15) & ~(size_t)15;
+  return 2 * c + 2 * d;
+}
+
+/* ------------------------------------------------------------ im2col */
+
+/* A layer's input: element (b, c, y, x) at base[c·sc + b·sb + y·W + x]. */
+typedef struct conv_in {
+  const float *base;
+  ptrdiff_t sc, sb;
+} conv_in;
+
+static conv_in layer_input(const conv_body *b, int l, const float *x,
+                           const float *acts, int batch) {
+  const conv_layer *L = &b->l[l];
+  conv_in in;
+  ptrdiff_t hw = (ptrdiff_t)L->h * L->w;
+  if (l == 0) {
+    in.base = x;
+    in.sc = hw;
+    in.sb = (ptrdiff_t)L->cin * hw;
+    return in;
+  }
+  size_t off = 0;
+  for (int i = 0; i < l - 1; i++)
+    off += (size_t)b->l[i].cout * layer_P(&b->l[i]) * (size_t)batch;
+  in.base = acts + off;
+  in.sc = (ptrdiff_t)batch * hw;
+  in.sb = hw;
+  return in;
+}
+
+/* The first output column ox whose input column ox·s + j − p is ≥ 0, and
+** one past the last whose column is < W. */
+static void ox_range(const conv_layer *L, int j, int *lo, int *hi) {
+  const int s = L->stride, d = L->pad - j;  /* x = ox·s − d */
+  int a = d > 0 ? (d + s - 1) / s : 0;
+  int e = L->w - 1 + d;                     /* ox·s ≤ W − 1 + d */
+  int z = e < 0 ? 0 : e / s + 1;
+  if (z > L->wo) z = L->wo;
+  if (a > z) a = z;
+  *lo = a;
+  *hi = z;
+}
+
+/* col[r][(b − b0)·P + oy·W' + ox] = in(b, c, oy·s + i − p, ox·s + j − p)
+** (0 outside), r = (c·k + i)·k + j, for the rows b0 … b0 + nb − 1. */
+static void im2col(const conv_layer *L, conv_in in, int b0, int nb,
+                   float *col) {
+  const int k = L->k, s = L->stride, Ho = L->ho, Wo = L->wo, W = L->w;
+  const size_t P = layer_P(L), ncol = P * (size_t)nb;
+  for (int c = 0; c < L->cin; c++)
+    for (int i = 0; i < k; i++)
+      for (int j = 0; j < k; j++) {
+        float *row = col + ((size_t)(c * k + i) * k + j) * ncol;
+        int lo, hi;
+        ox_range(L, j, &lo, &hi);
+        for (int bi = 0; bi < nb; bi++) {
+          const float *src = in.base + c * in.sc + (ptrdiff_t)(b0 + bi) * in.sb;
+          for (int oy = 0; oy < Ho; oy++) {
+            float *dst = row + (size_t)bi * P + (size_t)oy * Wo;
+            int y = oy * s + i - L->pad;
+            if (y < 0 || y >= L->h) {
+              memset(dst, 0, (size_t)Wo * sizeof(float));
+              continue;
+            }
+            const float *sr = src + (ptrdiff_t)y * W + (j - L->pad);
+            for (int ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
+            if (s == 1)
+              memcpy(dst + lo, sr + lo, (size_t)(hi - lo) * sizeof(float));
+            else
+              for (int ox = lo; ox < hi; ox++) dst[ox] = sr[(ptrdiff_t)ox * s];
+            for (int ox = hi; ox < Wo; ox++) dst[ox] = 0.0f;
+          }
+        }
+      }
+}
+
+/* The adjoint of im2col: din(b, c, y, x) += col[…] over the same indices,
+** din laid out [C][batch][H][W] (the inner layout: a layer > 0's input). */
+static void col2im(const conv_layer *L, const float *col, int b0, int nb,
+                   int batch, float *din) {
+  const int k = L->k, s = L->stride, Ho = L->ho, Wo = L->wo, W = L->w;
+  const size_t P = layer_P(L), ncol = P * (size_t)nb;
+  const ptrdiff_t hw = (ptrdiff_t)L->h * W;
+  for (int c = 0; c < L->cin; c++)
+    for (int i = 0; i < k; i++)
+      for (int j = 0; j < k; j++) {
+        const float *row = col + ((size_t)(c * k + i) * k + j) * ncol;
+        int lo, hi;
+        ox_range(L, j, &lo, &hi);
+        for (int bi = 0; bi < nb; bi++) {
+          float *dst = din + ((ptrdiff_t)c * batch + b0 + bi) * hw;
+          for (int oy = 0; oy < Ho; oy++) {
+            int y = oy * s + i - L->pad;
+            if (y < 0 || y >= L->h) continue;
+            const float *sr = row + (size_t)bi * P + (size_t)oy * Wo;
+            float *dr = dst + (ptrdiff_t)y * W + (j - L->pad);
+            if (s == 1) {
+#pragma omp simd
+              for (int ox = lo; ox < hi; ox++) dr[ox] += sr[ox];
+            } else {
+              for (int ox = lo; ox < hi; ox++) dr[(ptrdiff_t)ox * s] += sr[ox];
+            }
+          }
+        }
+      }
+}
+
+/* ------------------------------------------------------------ passes */
+
+static float *layer_out(const conv_body *b, float *acts, int l, int batch) {
+  size_t off = 0;
+  for (int i = 0; i < l; i++)
+    off += (size_t)b->l[i].cout * layer_P(&b->l[i]) * (size_t)batch;
+  return acts + off;
+}
+
+static float *flat_out(const conv_body *b, float *acts, int batch) {
+  return layer_out(b, acts, b->nlayers, batch);
+}
+
+const float *conv_output(const conv_body *b, const float *acts, int batch) {
+  return flat_out(b, (float *)acts, batch);
+}
+
+/* out[f][b0·P …] = bias[f] (the GEMM then accumulates onto it). */
+static void fill_bias(const conv_layer *L, const float *bias, float *out,
+                      int batch, int b0, int nb) {
+  const size_t P = layer_P(L), n = P * (size_t)nb;
+  for (int f = 0; f < L->cout; f++) {
+    float *o = out + (size_t)f * P * (size_t)batch + (size_t)b0 * P;
+    const float v = bias ? bias[f] : 0.0f;
+    for (size_t q = 0; q < n; q++) o[q] = v;
+  }
+}
+
+/* out[f][b0·P + n] += Σ_r W[f][r]·col[r][n] over one chunk. */
+static void layer_gemm(const mlp_kernels *k, const conv_layer *L,
+                       const float *Wt, const float *col, float *out,
+                       int batch, int b0, int nb) {
+  const int K = (int)layer_K(L), N = (int)(layer_P(L) * (size_t)nb);
+  k->gemm(L->cout, N, K, Wt, K, 1, col, N, 1, out + (size_t)b0 * layer_P(L),
+          (ptrdiff_t)layer_P(L) * batch, NULL, 1);
+}
+
+/* flat[b][f·P + q] = blk[f][b][q], or the reverse (to_flat = 0). */
+static void flatten(const conv_layer *L, float *blk, float *flat, int batch,
+                    int to_flat) {
+  const size_t P = layer_P(L), F = (size_t)L->cout;
+  for (int b = 0; b < batch; b++)
+    for (size_t f = 0; f < F; f++) {
+      float *a = blk + (f * (size_t)batch + (size_t)b) * P;
+      float *z = flat + ((size_t)b * F + f) * P;
+      if (to_flat)
+        memcpy(z, a, P * sizeof(float));
+      else
+        memcpy(a, z, P * sizeof(float));
+    }
+}
+
+/* Applies the activation to one chunk's rows of a layer block. */
+static void act_chunk(const mlp_kernels *k, mrl_activation act,
+                      const conv_layer *L, float *out, int batch, int b0,
+                      int nb) {
+  const size_t P = layer_P(L);
+  for (int f = 0; f < L->cout; f++)
+    k->act_forward(act, out + ((size_t)f * batch + b0) * P, P * (size_t)nb);
+}
+
+const float *conv_forward(const conv_body *b, const mlp_kernels *k,
+                          const float *params, const float *x, int batch,
+                          float *acts) {
+  float *flat = flat_out(b, acts, batch);
+  float *col = flat + (size_t)batch * (size_t)b->out_dim;
+  if (b->nlayers == 0) {
+    memcpy(flat, x, (size_t)batch * (size_t)b->in_dim * sizeof(float));
+    return flat;
+  }
+  for (int l = 0; l < b->nlayers; l++) {
+    const conv_layer *L = &b->l[l];
+    const conv_in in = layer_input(b, l, x, acts, batch);
+    float *out = layer_out(b, acts, l, batch);
+    const int rows = conv_chunk_rows(L, batch);
+    for (int b0 = 0; b0 < batch; b0 += rows) {
+      const int nb = batch - b0 < rows ? batch - b0 : rows;
+      im2col(L, in, b0, nb, col);
+      fill_bias(L, params + L->boff, out, batch, b0, nb);
+      layer_gemm(k, L, params + L->woff, col, out, batch, b0, nb);
+      act_chunk(k, b->act, L, out, batch, b0, nb);
+    }
+  }
+  const int last = b->nlayers - 1;
+  flatten(&b->l[last], layer_out(b, acts, last, batch), flat, batch, 1);
+  return flat;
+}
+
+/* Σ over a row of n floats (vector partial sums). */
+static float row_sum(const float *a, size_t n) {
+  float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+  for (size_t i = 0; i < n; i++) s += a[i];
+  return s;
+}
+
+void conv_backward(const conv_body *b, const mlp_kernels *k,
+                   const float *params, const float *x, const float *acts,
+                   int batch, const float *dflat, float *grad,
+                   float *scratch) {
+  if (b->nlayers == 0) return;
+  const size_t ncol = (conv_col_floats(b, batch) + 15) & ~(size_t)15;
+  const size_t nblk = (conv_blk_floats(b, batch) + 15) & ~(size_t)15;
+  float *col = scratch, *dcol = scratch + ncol;
+  float *dz = dcol + ncol, *dn = dz + nblk;
+  const int last = b->nlayers - 1;
+  /* dz: ∂L/∂(pre-activation output) of layer l, [F][batch][P] */
+  flatten(&b->l[last], dz, (float *)dflat, batch, 0);
+  {
+    const conv_layer *L = &b->l[last];
+    k->act_backward(b->act, layer_out(b, (float *)acts, last, batch), dz,
+                    (size_t)L->cout * layer_P(L) * (size_t)batch);
+  }
+  for (int l = last; l >= 0; l--) {
+    const conv_layer *L = &b->l[l];
+    const conv_in in = layer_input(b, l, x, acts, batch);
+    const size_t P = layer_P(L), n = P * (size_t)batch;
+    const int K = (int)layer_K(L);
+    float *gW = grad + L->woff, *gb = grad + L->boff;
+    for (int f = 0; f < L->cout; f++) gb[f] += row_sum(dz + (size_t)f * n, n);
+    if (l > 0)
+      memset(dn, 0, (size_t)L->cin * (size_t)L->h * (size_t)L->w *
+                        (size_t)batch * sizeof(float));
+    const int rows = conv_chunk_rows(L, batch);
+    for (int b0 = 0; b0 < batch; b0 += rows) {
+      const int nb = batch - b0 < rows ? batch - b0 : rows;
+      const int N = (int)(P * (size_t)nb);
+      const float *dzc = dz + (size_t)b0 * P;
+      im2col(L, in, b0, nb, col);
+      /* gW[f][r] += Σ_n dz[f][n]·col[r][n] */
+      k->gemm(L->cout, K, N, dzc, (ptrdiff_t)n, 1, col, 1, N, gW, K, NULL, 1);
+      if (l == 0) continue;
+      /* dcol[r][n] = Σ_f W[f][r]·dz[f][n] */
+      k->gemm(K, N, L->cout, params + L->woff, 1, K, dzc, (ptrdiff_t)n, 1,
+              dcol, N, NULL, 0);
+      col2im(L, dcol, b0, nb, batch, dn);
+    }
+    if (l == 0) break;
+    const conv_layer *Lp = &b->l[l - 1];
+    k->act_backward(b->act, layer_out(b, (float *)acts, l - 1, batch), dn,
+                    (size_t)Lp->cout * layer_P(Lp) * (size_t)batch);
+    float *t = dz;
+    dz = dn;
+    dn = t;
+  }
+}
+
+void conv_jvp(const conv_body *b, const mlp_kernels *k, const float *params,
+              const float *v, const float *x, const float *acts, int batch,
+              float *tflat, float *scratch) {
+  if (b->nlayers == 0) {
+    memset(tflat, 0, (size_t)batch * (size_t)b->in_dim * sizeof(float));
+    return;
+  }
+  const size_t ncol = (conv_col_floats(b, batch) + 15) & ~(size_t)15;
+  const size_t nblk = (conv_blk_floats(b, batch) + 15) & ~(size_t)15;
+  float *col = scratch;
+  float *tin = scratch + 2 * ncol, *tout = tin + nblk;
+  for (int l = 0; l < b->nlayers; l++) {
+    const conv_layer *L = &b->l[l];
+    const conv_in in = layer_input(b, l, x, acts, batch);
+    /* the input tangent, laid out as a layer > 0's input */
+    const conv_in tn = {tin, (ptrdiff_t)batch * L->h * L->w,
+                        (ptrdiff_t)L->h * L->w};
+    const int rows = conv_chunk_rows(L, batch);
+    for (int b0 = 0; b0 < batch; b0 += rows) {
+      const int nb = batch - b0 < rows ? batch - b0 : rows;
+      /* dz = dW * x + db + W * t */
+      im2col(L, in, b0, nb, col);
+      fill_bias(L, v + L->boff, tout, batch, b0, nb);
+      layer_gemm(k, L, v + L->woff, col, tout, batch, b0, nb);
+      if (l > 0) {
+        im2col(L, tn, b0, nb, col);
+        layer_gemm(k, L, params + L->woff, col, tout, batch, b0, nb);
+      }
+    }
+    k->act_backward(b->act, layer_out(b, (float *)acts, l, batch), tout,
+                    (size_t)L->cout * layer_P(L) * (size_t)batch);
+    float *t = tin;
+    tin = tout;
+    tout = t;
+  }
+  flatten(&b->l[b->nlayers - 1], tin, tflat, batch, 1);
+}

@@ -1,0 +1,137 @@
+/*
+** policy_body.c — what maps a policy's observation rows to its output
+** layer: the MLP (mlp.h), after an optional convolutional body (conv.h)
+** for grid observations.  A policy without conv layers calls the MLP
+** exactly as before; with them, the parameter block is
+**   [0, conv.nparams)          conv weights and biases (conv.h order)
+**   [conv.nparams, nnet)       the Linears (mlp.h order)
+** the activations block holds the MLP's, then (at a cache line) the
+** conv body's, and the scratch the MLP's, then ∂/∂(flattened conv output)
+** or its tangent, then the conv body's.
+*/
+#include <math.h>
+#include <string.h>
+
+#include "conv.h"
+#include "policy_impl.h"
+
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+int policy_body_init(mrl_policy *p, const mrl_policy_spec *spec, int out) {
+  int in = spec->obs_dim;
+  if (spec->obs_shape[0] || spec->obs_shape[1] || spec->obs_shape[2] ||
+      spec->nconv) {
+    int rc = conv_body_init(&p->conv, spec->obs_shape, spec->conv,
+                            spec->nconv, spec->activation, NULL, 0);
+    if (rc) return rc;
+    in = p->conv.out_dim;
+  }
+  return mlp_shape_init(&p->shape, in, spec->hidden, spec->nhidden, out,
+                        spec->activation);
+}
+
+int policy_body_init_params(mrl_policy *p, double out_gain) {
+  if (p->conv.nlayers) {
+    int rc = conv_init_params(&p->conv, p->params, &p->rng, sqrt(2.0));
+    if (rc) return rc;
+  }
+  return mlp_init_params(&p->shape, p->params + p->conv.nparams, &p->rng,
+                         sqrt(2.0), out_gain);
+}
+
+int policy_obs_dim(const mrl_policy *p) {
+  return p->conv.nlayers ? p->conv.in_dim : p->shape.dims[0];
+}
+
+size_t policy_body_acts_floats(const mrl_policy *p, int batch) {
+  size_t n = mlp_acts_floats(&p->shape, batch);
+  if (!p->conv.nlayers) return n;
+  return round16(n) + conv_acts_floats(&p->conv, batch);
+}
+
+size_t policy_body_scratch_floats(const mrl_policy *p, int batch) {
+  size_t n = mlp_scratch_floats(&p->shape, batch);
+  if (!p->conv.nlayers) return n;
+  return round16(n) + round16((size_t)batch * (size_t)p->conv.out_dim) +
+         conv_scratch_floats(&p->conv, batch);
+}
+
+/* The conv body's parts of acts and scratch at this batch size. */
+static float *conv_acts(const mrl_policy *p, const float *acts, int batch) {
+  return (float *)acts + round16(mlp_acts_floats(&p->shape, batch));
+}
+static float *conv_dflat(const mrl_policy *p, int batch) {
+  return p->scratch + round16(mlp_scratch_floats(&p->shape, batch));
+}
+static float *conv_scratch(const mrl_policy *p, int batch) {
+  return conv_dflat(p, batch) +
+         round16((size_t)batch * (size_t)p->conv.out_dim);
+}
+
+void policy_body_forward(mrl_policy *p, const float *params, const float *obs,
+                         int batch, float *acts) {
+  if (!p->conv.nlayers) {
+    mlp_forward(&p->shape, params, obs, batch, acts);
+    return;
+  }
+  const float *x = conv_forward(&p->conv, p->shape.kern, params, obs, batch,
+                                conv_acts(p, acts, batch));
+  mlp_forward(&p->shape, params + p->conv.nparams, x, batch, acts);
+}
+
+void policy_body_backward(mrl_policy *p, const float *params,
+                          const float *obs, const float *acts, int batch,
+                          float *grad) {
+  if (!p->conv.nlayers) {
+    mlp_backward(&p->shape, params, obs, acts, batch, p->dy, grad,
+                 p->scratch, NULL);
+    return;
+  }
+  const size_t cn = p->conv.nparams;
+  const float *cacts = conv_acts(p, acts, batch);
+  float *dflat = conv_dflat(p, batch);
+  mlp_backward(&p->shape, params + cn, conv_output(&p->conv, cacts, batch),
+               acts, batch, p->dy, grad + cn, p->scratch, dflat);
+  conv_backward(&p->conv, p->shape.kern, params, obs, cacts, batch, dflat,
+                grad, conv_scratch(p, batch));
+}
+
+void policy_body_jvp(mrl_policy *p, const float *v, const float *obs,
+                     int batch, float *jy) {
+  if (!p->conv.nlayers) {
+    mlp_jvp(&p->shape, p->params, v, obs, p->acts, batch, jy, p->scratch);
+    return;
+  }
+  const size_t cn = p->conv.nparams;
+  const float *cacts = conv_acts(p, p->acts, batch);
+  float *tflat = conv_dflat(p, batch);
+  conv_jvp(&p->conv, p->shape.kern, p->params, v, obs, cacts, batch, tflat,
+           conv_scratch(p, batch));
+  mlp_jvp_tx(&p->shape, p->params + cn, v + cn,
+             conv_output(&p->conv, cacts, batch), tflat, p->acts, batch, jy,
+             p->scratch);
+}
+
+/* ------------------------------------------------------------ accessors */
+
+int mrl_policy_obs_shape(const mrl_policy *p, int shape[3]) {
+  if (!p || !p->conv.c) return 0;
+  if (shape) {
+    shape[0] = p->conv.c;
+    shape[1] = p->conv.h;
+    shape[2] = p->conv.w;
+  }
+  return 1;
+}
+
+int mrl_policy_nconv(const mrl_policy *p) { return p ? p->conv.nlayers : 0; }
+
+int mrl_policy_conv(const mrl_policy *p, int i, mrl_conv_layer *out) {
+  if (!p || !out || i < 0 || i >= p->conv.nlayers) return 0;
+  const conv_layer *L = &p->conv.l[i];
+  out->out = L->cout;
+  out->kernel = L->k;
+  out->stride = L->stride;
+  out->padding = L->pad;
+  return 1;
+}
