@@ -690,3 +690,65 @@ describe("InvalidAction-v0 through moonrl.vec", function()
     same_array(run(2), run(0))
   end)
 end)
+
+describe("game envs played by moonrl.core policies", function()
+  local ok, core = pcall(require, "moonrl.core")
+  if not ok or type(core.policy) ~= "function" then
+    pending("no moonrl.core")
+    return
+  end
+  -- The policy spec of an env's action space, the way a trainer would build it.
+  local function action_spec(space)
+    if space.type == "hybrid" then
+      local parts = {}
+      for i, p in ipairs(space.parts) do
+        parts[i] = p.type == "box" and {type = "box", n = prod(p.shape), low = p.low, high = p.high}
+                   or {type = "discrete", n = p.n}
+      end
+      return {type = "hybrid", parts = parts}
+    end
+    return space
+  end
+
+  local function play(id, masked)
+    local e = new(id)
+    local okp, pol = pcall(core.policy, {obs_dim = prod(e.observation_space.shape),
+                                         action = action_spec(e.action_space), seed = 3})
+    if not okp then return nil, pol end
+    local obs, info = e:reset(1)
+    for _ = 1, 60 do
+      local a
+      if masked then
+        local m = {}
+        for j = 1, #info.action_mask do m[j] = info.action_mask[j] end
+        local t = pol:act(core.tensor({obs}), false, core.tensor({m})):totable()[1]
+        a = type(t) == "table" and t or {t}
+        -- a masked choice is never drawn
+        local base = 0
+        for c, n in ipairs(e.action_space.nvec) do
+          assert.are.equal(1, m[base + a[c] + 1])
+          base = base + n
+        end
+      else
+        a = pol:act(obs)
+      end
+      local o, r, term, trunc, inf = e:step(a)
+      assert(type(r) == "number" and type(term) == "boolean" and type(trunc) == "boolean")
+      obs, info = o, inf
+      if term then obs, info = e:reset() end
+    end
+    return true
+  end
+
+  for _, id in ipairs(IDS) do
+    it("steps " .. id .. " with the actions a policy of its space draws", function()
+      local done, err = play(id, false)
+      if not done then pending("moonrl.core takes no policy for this space yet: " .. tostring(err)) end
+    end)
+  end
+
+  it("steps Skirmish-v0 with masked multi-discrete draws", function()
+    local done, err = play("Skirmish-v0", true)
+    if not done then pending("no masked multi-discrete policy yet: " .. tostring(err)) end
+  end)
+end)
