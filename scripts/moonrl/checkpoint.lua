@@ -4,6 +4,10 @@
 -- Tensor names follow PyTorch's nn.Sequential, where activations sit
 -- between the Linear layers, so Linear k has index 2k:
 --   policy.0.weight [h1][obs]  policy.0.bias [h1]  policy.2.weight …
+-- A convolutional policy is Conv2d, act, …, Flatten, Linear, …: conv i
+-- (0-based) has index 2i, the Linears start after the Flatten at 2·nconv:
+--   policy.0.weight [F][C][k][k]  policy.0.bias [F]  policy.2.weight …
+--   policy.<2·nconv + 1>.weight [h1][F·H'·W']  …
 --   policy.log_std [n] (Gaussian policies)
 --   value.0.weight …                      (trainer checkpoints)
 --   optim.policy.m, optim.policy.v, optim.value.m, optim.value.v
@@ -33,9 +37,27 @@ local function fromhex(h)
   return (h:gsub("..", function(x) return string.char(tonumber(x, 16)) end))
 end
 
--- Layer sizes {in, h1, …, out} of a policy or net spec.
+-- The Conv2d layers of a policy spec as {out, in, kernel}, and the size of
+-- their flattened output (nil without conv layers).
+local function conv_layers(spec)
+  if type(spec.conv) ~= "table" or #spec.conv == 0 then return {}, nil end
+  local c, h, w = spec.obs_shape[1], spec.obs_shape[2], spec.obs_shape[3]
+  local out = {}
+  for i, l in ipairs(spec.conv) do
+    local k, s, p = l.kernel, l.stride or 1, l.padding or 0
+    out[i] = {l.out, c, k}
+    c = l.out
+    h = math.floor((h + 2 * p - k) / s) + 1
+    w = math.floor((w + 2 * p - k) / s) + 1
+  end
+  return out, c * h * w
+end
+
+-- Layer sizes {in, h1, …, out} of a policy or net spec (in: the conv
+-- layers' flattened output when there are some).
 local function layer_dims(spec, kind)
-  local dims = {kind == "policy" and spec.obs_dim or spec.in_dim}
+  local _, conv_out = conv_layers(spec)
+  local dims = {kind == "policy" and (conv_out or spec.obs_dim) or spec.in_dim}
   for _, h in ipairs(spec.hidden or {}) do dims[#dims + 1] = h end
   if kind == "policy" then
     dims[#dims + 1] = spec.action.n
@@ -47,11 +69,20 @@ end
 
 -- Adds prefix.<2k>.weight / .bias views of the flat vector to `out`;
 -- returns the number of floats used.
-local function split(out, prefix, flat, dims)
-  local off = 0
+local function split(out, prefix, flat, dims, convs)
+  local off, base = 0, 0
+  for i, c in ipairs(convs or {}) do
+    local f, nin, k = c[1], c[2], c[3]
+    out[prefix .. "." .. 2 * (i - 1) .. ".weight"] =
+      flat:view(off + 1, f * nin * k * k):reshape(f, nin, k, k)
+    off = off + f * nin * k * k
+    out[prefix .. "." .. 2 * (i - 1) .. ".bias"] = flat:view(off + 1, f)
+    off = off + f
+    base = 2 * i + 1
+  end
   for k = 1, #dims - 1 do
     local nin, nout = dims[k], dims[k + 1]
-    local idx = 2 * (k - 1)
+    local idx = base + 2 * (k - 1)
     out[prefix .. "." .. idx .. ".weight"] = flat:view(off + 1, nin * nout):reshape(nout, nin)
     off = off + nin * nout
     out[prefix .. "." .. idx .. ".bias"] = flat:view(off + 1, nout)
@@ -61,8 +92,8 @@ local function split(out, prefix, flat, dims)
 end
 
 -- The inverse: fills flat from the named tensors, checking every shape.
-local function join(tensors, prefix, flat, dims, path)
-  local off = 0
+local function join(tensors, prefix, flat, dims, path, convs)
+  local off, base = 0, 0
   local function take(name, count)
     local t = tensors[name]
     if t == nil then error(("%s: tensor '%s' is missing"):format(path, name), 0) end
@@ -73,9 +104,14 @@ local function join(tensors, prefix, flat, dims, path)
     flat:view(off + 1, count):copy(t:reshape(count))
     off = off + count
   end
+  for i, c in ipairs(convs or {}) do
+    take(prefix .. "." .. 2 * (i - 1) .. ".weight", c[1] * c[2] * c[3] * c[3])
+    take(prefix .. "." .. 2 * (i - 1) .. ".bias", c[1])
+    base = 2 * i + 1
+  end
   for k = 1, #dims - 1 do
     local nin, nout = dims[k], dims[k + 1]
-    local idx = 2 * (k - 1)
+    local idx = base + 2 * (k - 1)
     take(prefix .. "." .. idx .. ".weight", nin * nout)
     take(prefix .. "." .. idx .. ".bias", nout)
   end
@@ -85,7 +121,7 @@ end
 local function add_policy(tensors, meta, policy)
   local spec = policy:spec()
   local flat = policy:params()
-  local used = split(tensors, "policy", flat, layer_dims(spec, "policy"))
+  local used = split(tensors, "policy", flat, layer_dims(spec, "policy"), (conv_layers(spec)))
   if spec.action.type == "box" then
     tensors["policy.log_std"] = flat:view(used + 1, spec.action.n)
   end
@@ -149,7 +185,8 @@ local function build_policy(tensors, meta, path)
   if type(spec) ~= "table" then error(path .. ": no 'policy' architecture in the metadata", 0) end
   local p = core.policy(spec)
   local flat = core.zeros(p:nparams())
-  local used = join(tensors, "policy", flat, layer_dims(spec, "policy"), path)
+  local used = join(tensors, "policy", flat, layer_dims(spec, "policy"), path,
+                    (conv_layers(spec)))
   if spec.action.type == "box" then
     local t = tensors["policy.log_std"]
     if not t or t:numel() ~= spec.action.n then
