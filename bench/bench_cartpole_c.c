@@ -129,7 +129,7 @@ int main(void) {
   mrl_env_ops ops = {v_reset, v_step, v_error, v_destroy};
   mrl_vecenv *v = NULL;
   int hidden[2] = {64, 64};
-  mrl_policy_spec spec = {4, hidden, 2, MRL_TANH, MRL_DISCRETE, 2, NULL, NULL, 0.0, 0.01, 1};
+  mrl_policy_spec spec = {.obs_dim = 4, .hidden = hidden, .nhidden = 2, .activation = MRL_TANH, .action_kind = MRL_DISCRETE, .action_n = 2, .low = NULL, .high = NULL, .init_log_std = 0.0, .out_gain = 0.01, .seed = 1};
   mrl_policy *p = NULL;
   mrl_net *val = NULL;
   mrl_rollout *r = NULL;

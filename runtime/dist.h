@@ -84,6 +84,61 @@ void dist_cat_dkl_add(const float *z_old, const float *z_new, int k, double w,
 void dist_cat_fisher_add(const float *z, int k, const float *v, double w,
                          double *out);
 
+/* ----------------------------------------------- masked categorical */
+/* m[k]: 1 valid, 0 invalid (dist_mask.c).  At least one entry must be
+** valid (callers check).  Invalid entries have p = 0 and log p = −∞; they
+** take no part in the normaliser, the entropy, the KL or the derivatives
+** (whose invalid entries stay untouched).  With one valid action its
+** log-probability and the entropy are exactly 0. */
+int dist_catm_count(const float *m, int k);
+double dist_catm_logsumexp(const float *z, const float *m, int k);
+/* lp[j], p[j] for every j (−∞ and 0 when invalid); returns the entropy. */
+double dist_catm_row(const float *z, const float *m, int k, double *lp,
+                     double *p);
+double dist_catm_logp(const float *z, const float *m, int k, int a);
+double dist_catm_entropy(const float *z, const float *m, int k);
+double dist_catm_kl(const float *z_old, const float *z_new, const float *m,
+                    int k);
+/* Inverse CDF over the valid entries only: an invalid one is never drawn,
+** whatever u or the logits (also at float ties). */
+int dist_catm_sample_logp(const float *z, const float *m, int k, double u,
+                          double *logp);
+/* argmax over the valid entries, the lowest index on ties. */
+int dist_catm_mode(const float *z, const float *m, int k);
+void dist_catm_dlogp_add(const float *z, const float *m, int k, int a,
+                         double w, double *d);
+void dist_catm_dentropy_add(const float *z, const float *m, int k, double w,
+                            double *d);
+void dist_catm_dkl_add(const float *z_old, const float *z_new, const float *m,
+                       int k, double w, double *d);
+void dist_catm_fisher_add(const float *z, const float *m, int k,
+                          const float *v, double w, double *out);
+
+/* -------------------------------------------------------------- bernoulli */
+/* n independent bits with logits l (dist_bern.c); a bit is 0 or 1.
+** log σ(x) = −log(1 + e^−x) in a form that neither overflows nor loses the
+** small side: |logits| reach 100. */
+double dist_log_sigmoid(double x);
+double dist_sigmoid(double x);
+double dist_bern_logp(const float *l, const float *a, int n);
+double dist_bern_entropy(const float *l, int n);
+double dist_bern_kl(const float *l_old, const float *l_new, int n);
+/* a[j] = 1 iff u[j] < σ(l_j); returns log p(a). */
+double dist_bern_sample(const float *l, int n, const double *u, float *a);
+/* a[j] = 1 iff l_j > 0; returns log p(a). */
+double dist_bern_mode(const float *l, int n, float *a);
+/* d[j] += w·(a_j − σ(l_j)) */
+void dist_bern_dlogp_add(const float *l, const float *a, int n, double w,
+                         double *d);
+/* d[j] += w·∂H/∂l_j = −w·σ(l)σ(−l)·l */
+void dist_bern_dentropy_add(const float *l, int n, double w, double *d);
+/* d[j] += w·(σ(l_new) − σ(l_old)) */
+void dist_bern_dkl_add(const float *l_old, const float *l_new, int n,
+                       double w, double *d);
+/* out[j] += w·σ(l)σ(−l)·v_j, the Fisher (and KL Hessian) in the logits */
+void dist_bern_fisher_add(const float *l, int n, const float *v, double w,
+                          double *out);
+
 /* --------------------------------------------------------------- gaussian */
 
 double dist_gauss_logp(const float *mu, const float *log_std, const float *a,

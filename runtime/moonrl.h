@@ -152,8 +152,26 @@ int mrl_net_value_loss_clipped(mrl_net *net, const float *obs,
 
 typedef enum mrl_action_kind {
   MRL_DISCRETE = 0, /* categorical over n logits */
-  MRL_BOX = 1       /* diagonal Gaussian, state-independent log_std[n] */
+  MRL_BOX = 1,      /* diagonal Gaussian, state-independent log_std[n] */
+  MRL_COMPOSITE = 2 /* a list of parts (mrl_action_part), see below */
 } mrl_action_kind;
+
+/* One part of a composite action.  The parts own, in order, consecutive
+** slices of the output layer (n outputs each) and of the stored action row
+** (categorical: 1 float, the index; gaussian and bernoulli: n floats); a
+** gaussian part has its own log_std[n], after the network parameters in
+** part order.  log π, the entropy and the KL are sums over the parts.
+** multi-discrete = several categorical parts, multi-binary = one bernoulli
+** part of n bits, hybrid = categorical and gaussian parts. */
+typedef enum mrl_part_type {
+  MRL_PART_CATEGORICAL = 0, /* n logits, one action index in [0, n) */
+  MRL_PART_GAUSSIAN = 1,    /* n means, n numbers, σ = exp(log_std) */
+  MRL_PART_BERNOULLI = 2    /* n logits, n independent bits 0/1 */
+} mrl_part_type;
+typedef struct mrl_action_part {
+  mrl_part_type type;
+  int n;
+} mrl_action_part;
 
 /* One Conv2d layer: out channels, a square kernel, stride, zero padding. */
 typedef struct mrl_conv_layer {
@@ -171,6 +189,9 @@ typedef struct mrl_policy_spec {
   double init_log_std;      /* box only; SB3 uses 0 */
   double out_gain;          /* output-layer gain; SB3 uses 0.01 */
   uint64_t seed;            /* initialisation and sampling */
+  /* MRL_COMPOSITE only (action_n, low and high are then not used): */
+  const mrl_action_part *parts;
+  int nparts;
   /* Grid observations (optional; zeros: a flat obs_dim).  obs_shape
   ** {C, H, W}: a row holds C·H·W numbers, (c, y, x) at (c·H + y)·W + x;
   ** obs_dim is then 0 or C·H·W.  nconv Conv2d layers (PyTorch nn.Conv2d,
@@ -203,6 +224,12 @@ mrl_action_kind mrl_policy_action_kind(const mrl_policy *p);
 int mrl_policy_action_n(const mrl_policy *p);
 int mrl_policy_action_width(const mrl_policy *p);  /* 1 if discrete, else n */
 int mrl_policy_out_dim(const mrl_policy *p);       /* logits or mean width */
+/* The parts of the action (one for a discrete or box policy); i out of
+** range gives {0, 0}. */
+int mrl_policy_nparts(const mrl_policy *p);
+mrl_action_part mrl_policy_part(const mrl_policy *p, int i);
+/* 1 when the policy takes invalid-action masks: every part categorical. */
+int mrl_policy_maskable(const mrl_policy *p);
 int mrl_policy_nhidden(const mrl_policy *p);
 int mrl_policy_hidden(const mrl_policy *p, int i);
 mrl_activation mrl_policy_activation(const mrl_policy *p);
@@ -242,12 +269,37 @@ int mrl_policy_kl(mrl_policy *p, const float *params_old,
                   const float *params_new, const float *obs, int batch,
                   float *kl, double *mean_kl);
 
+/* Invalid-action masks: the *_masked calls below take masks[batch][out_dim]
+** beside obs, 1 for a valid action, 0 for an invalid one (any other value is
+** an error), for a maskable policy.  Every categorical part of every row
+** needs a valid action (an all-masked part is MRL_EINVAL naming row and
+** part).  A masked action has probability 0: it is never sampled, the
+** log-probabilities renormalise over the valid ones, and the entropy and
+** the KL sum over them.  masks NULL: the call without masks. */
+int mrl_policy_act_masked(mrl_policy *p, const float *obs, const float *masks,
+                          int batch, int deterministic, float *actions,
+                          float *logp);
+/* An action that its mask forbids is MRL_EINVAL. */
+int mrl_policy_evaluate_masked(mrl_policy *p, const float *params,
+                               const float *obs, const float *masks,
+                               const float *actions, int batch, float *logp,
+                               float *entropy);
+int mrl_policy_kl_masked(mrl_policy *p, const float *params_old,
+                         const float *params_new, const float *obs,
+                         const float *masks, int batch, float *kl,
+                         double *mean_kl);
+
 /* Surrogate with stop-gradient weights: the policy's grad buffer is SET to
 ** ∇θ Σ_n w_n log π(a_n|s_n) · scale, the building block of every score-function
 ** estimator.  objective (nullable) receives Σ w_n log π · scale. */
 int mrl_policy_grad_weighted_logp(mrl_policy *p, const float *obs,
                                   const float *actions, const float *weights,
                                   int batch, double scale, double *objective);
+int mrl_policy_grad_weighted_logp_masked(mrl_policy *p, const float *obs,
+                                         const float *masks,
+                                         const float *actions,
+                                         const float *weights, int batch,
+                                         double scale, double *objective);
 
 /* PPO's clipped surrogate with an entropy bonus (golden kind ppo_clip).
 ** grad buffer := ∇loss.  Advantages are normalised in a copy when asked. */
@@ -264,6 +316,11 @@ int mrl_policy_ppo_loss(mrl_policy *p, const float *obs, const float *actions,
                         const float *old_logp, const float *advantages,
                         int batch, const mrl_ppo_opts *opts,
                         mrl_ppo_stats *stats);
+int mrl_policy_ppo_loss_masked(mrl_policy *p, const float *obs,
+                               const float *masks, const float *actions,
+                               const float *old_logp, const float *advantages,
+                               int batch, const mrl_ppo_opts *opts,
+                               mrl_ppo_stats *stats);
 
 /* Adaptive-KL PPO (golden kind kl_penalty):
 ** loss = −(mean ρA − β·mean KL(π_old‖π_θ)); grad buffer := ∇loss. */
@@ -272,6 +329,13 @@ int mrl_policy_kl_penalty_loss(mrl_policy *p, const float *params_old,
                                const float *old_logp, const float *advantages,
                                int batch, double beta, double *loss,
                                double *mean_kl);
+int mrl_policy_kl_penalty_loss_masked(mrl_policy *p, const float *params_old,
+                                      const float *obs, const float *masks,
+                                      const float *actions,
+                                      const float *old_logp,
+                                      const float *advantages, int batch,
+                                      double beta, double *loss,
+                                      double *mean_kl);
 /* β/2 below target/1.5, 2β above 1.5·target, else β. */
 double mrl_kl_beta_update(double beta, double mean_kl, double target_kl);
 
@@ -284,6 +348,9 @@ typedef enum mrl_fisher { MRL_FISHER_ANALYTIC = 0, MRL_FISHER_EMPIRICAL = 1 } mr
 int mrl_policy_fvp(mrl_policy *p, mrl_fisher fisher, const float *obs,
                    const float *actions, int batch, const float *v,
                    double damping, float *out);
+int mrl_policy_fvp_masked(mrl_policy *p, mrl_fisher fisher, const float *obs,
+                          const float *masks, const float *actions, int batch,
+                          const float *v, double damping, float *out);
 /* Conjugate gradient on (F + damping·I) x = g from x = 0 (golden kind cg).
 ** xAx (nullable) receives xᵀ(F + damping·I)x. */
 int mrl_policy_cg(mrl_policy *p, mrl_fisher fisher, const float *obs,

@@ -90,6 +90,8 @@ int policy_check_obs(mrl_policy *p, const float *obs, int batch) {
 int policy_check_actions(mrl_policy *p, const float *actions, int batch) {
   int rc = policy_check_ptr(p, actions, "actions");
   if (rc) return rc;
+  if (p->kind == MRL_COMPOSITE)
+    return space_check_actions(p, actions, NULL, batch);
   if (p->kind == MRL_BOX)
     return policy_check_finite(p, "actions", actions,
                                (size_t)batch * (size_t)p->n, p->n);
@@ -199,16 +201,16 @@ int mrl_policy_new(mrl_policy **out, const mrl_policy_spec *spec) {
 
   mrl_policy *p = calloc(1, sizeof *p);
   if (!p) return MRL_ENOMEM;
-  int rc = policy_body_init(p, spec, spec->action_n);
+  /* the parts give n, width and nls */
+  int rc = space_init(p, spec);
+  if (!rc)
+    rc = policy_body_init(p, spec, p->n);
   if (rc) {
-    free(p);
+    mrl_policy_free(p);
     return rc;
   }
-  p->kind = spec->action_kind;
-  p->n = spec->action_n;
-  p->width = p->kind == MRL_BOX ? p->n : 1;
   p->nnet = p->conv.nparams + p->shape.nparams;
-  p->nparams = p->nnet + (p->kind == MRL_BOX ? (size_t)p->n : 0);
+  p->nparams = p->nnet + (size_t)p->nls;
 
   rc = MRL_ENOMEM;
   p->params = mlp_alloc_floats(p->nparams);
@@ -246,9 +248,10 @@ int mrl_policy_clone(mrl_policy **out, const mrl_policy *src) {
   if (!p) return MRL_ENOMEM;
   p->shape = src->shape;  /* the same kernel variant, so the same bits */
   p->conv = src->conv;
-  p->kind = src->kind;
-  p->n = src->n;
-  p->width = src->width;
+  if (space_copy(p, src)) {
+    free(p);
+    return MRL_ENOMEM;
+  }
   p->nnet = src->nnet;
   p->nparams = src->nparams;
   p->rng = src->rng;
@@ -276,6 +279,7 @@ struct worker *policy_worker(mrl_policy *p) {
 void mrl_policy_free(mrl_policy *p) {
   if (!p) return;
   worker_free(p->worker);
+  free(p->parts);
   free(p->params);
   free(p->grad);
   free(p->low);
@@ -303,6 +307,15 @@ mrl_action_kind mrl_policy_action_kind(const mrl_policy *p) { return p->kind; }
 int mrl_policy_action_n(const mrl_policy *p) { return p->n; }
 int mrl_policy_action_width(const mrl_policy *p) { return p->width; }
 int mrl_policy_out_dim(const mrl_policy *p) { return p->n; }
+int mrl_policy_nparts(const mrl_policy *p) { return p->nparts; }
+mrl_action_part mrl_policy_part(const mrl_policy *p, int i) {
+  mrl_action_part a = {MRL_PART_CATEGORICAL, 0};
+  if (i < 0 || i >= p->nparts) return a;
+  a.type = (mrl_part_type)p->parts[i].type;
+  a.n = p->parts[i].n;
+  return a;
+}
+int mrl_policy_maskable(const mrl_policy *p) { return p->maskable; }
 int mrl_policy_nhidden(const mrl_policy *p) { return p->shape.nlayers - 1; }
 int mrl_policy_hidden(const mrl_policy *p, int i) {
   if (i < 0 || i >= p->shape.nlayers - 1) return 0;
@@ -350,7 +363,7 @@ const float *policy_forward(mrl_policy *p, const float *params,
 }
 
 const float *policy_log_std(const mrl_policy *p, const float *params) {
-  if (p->kind != MRL_BOX) return NULL;
+  if (!p->nls) return NULL;
   return (params ? params : p->params) + p->nnet;
 }
 
@@ -393,12 +406,11 @@ void policy_backward_set(mrl_policy *p, const float *params, const float *obs,
   memset(grad, 0, p->nnet * sizeof(float));
   policy_body_backward(p, params ? params : p->params, obs, acts, batch,
                        grad);
-  if (p->kind == MRL_BOX)
-    for (int j = 0; j < p->n; j++) grad[p->nnet + (size_t)j] = (float)dls[j];
+  for (int j = 0; j < p->nls; j++) grad[p->nnet + (size_t)j] = (float)dls[j];
 }
 
 /* The common prologue of a policy call over a batch of observations. */
-static int policy_begin(mrl_policy *p, const float *obs, int batch) {
+int policy_begin(mrl_policy *p, const float *obs, int batch) {
   int rc = policy_check_batch(p, batch);
   if (!rc) rc = policy_check_obs(p, obs, batch);
   if (!rc) rc = policy_reserve(p, batch);
@@ -408,18 +420,18 @@ static int policy_begin(mrl_policy *p, const float *obs, int batch) {
 /* Outputs of the network (and log_std) must be finite: NaN or Inf here means
 ** a parameter vector went bad after it was set (written through the
 ** borrowed pointer, or an optimiser step that overflowed). */
-static int policy_check_out(mrl_policy *p, const float *params,
+int policy_check_out(mrl_policy *p, const float *params,
                             const float *y, int batch) {
   const float *ls = policy_log_std(p, params);
   if (mrl_all_finite(y, (size_t)batch * (size_t)p->n) &&
-      (!ls || mrl_all_finite(ls, (size_t)p->n)))
+      (!ls || mrl_all_finite(ls, (size_t)p->nls)))
     return MRL_OK;
   return policy_fail(p, MRL_ENONFINITE,
                      "params: the policy's outputs are not finite (NaN or "
                      "Inf in the parameters?)");
 }
 
-static int policy_check_grad(mrl_policy *p) {
+int policy_check_grad(mrl_policy *p) {
   if (mrl_all_finite(p->grad, p->nparams)) return MRL_OK;
   return policy_check_finite(p, "grad", p->grad, p->nparams, 1);
 }
@@ -481,6 +493,8 @@ static int policy_act_core(mrl_policy *p, const float *wt, const float *obs,
   if (batch == 1 && !wt && p->kind == MRL_DISCRETE &&
       policy_act1_discrete(p, obs, deterministic, actions, logp) == MRL_OK)
     return MRL_OK;
+  if (p->kind == MRL_COMPOSITE)
+    return space_act(p, wt, obs, NULL, batch, deterministic, actions, logp);
   int rc = policy_check_ptr(p, actions, "actions");
   if (!rc) rc = policy_begin(p, obs, batch);
   if (rc) return rc;
@@ -531,6 +545,14 @@ int mrl_policy_act(mrl_policy *p, const float *obs, int batch,
   return policy_act_core(p, NULL, obs, batch, deterministic, actions, logp);
 }
 
+int mrl_policy_act_masked(mrl_policy *p, const float *obs, const float *masks,
+                          int batch, int deterministic, float *actions,
+                          float *logp) {
+  if (!masks) return mrl_policy_act(p, obs, batch, deterministic, actions, logp);
+  if (!p) return MRL_EINVAL;
+  return space_act(p, NULL, obs, masks, batch, deterministic, actions, logp);
+}
+
 size_t policy_wt_floats(const mrl_policy *p) { return p->shape.nparams; }
 
 void policy_pack_wt(const mrl_policy *p, float *wt) {
@@ -550,6 +572,8 @@ int mrl_policy_evaluate(mrl_policy *p, const float *params, const float *obs,
                         const float *actions, int batch, float *logp,
                         float *entropy) {
   if (!p) return MRL_EINVAL;
+  if (p->kind == MRL_COMPOSITE)
+    return space_evaluate(p, params, obs, NULL, actions, batch, logp, entropy);
   int rc = policy_check_params(p, params, "params");
   if (!rc) rc = policy_begin(p, obs, batch);
   if (!rc && logp) rc = policy_check_actions(p, actions, batch);
@@ -567,10 +591,32 @@ int mrl_policy_evaluate(mrl_policy *p, const float *params, const float *obs,
   return MRL_OK;
 }
 
+int mrl_policy_evaluate_masked(mrl_policy *p, const float *params,
+                               const float *obs, const float *masks,
+                               const float *actions, int batch, float *logp,
+                               float *entropy) {
+  if (!p) return MRL_EINVAL;
+  if (!masks && p->kind != MRL_COMPOSITE)
+    return mrl_policy_evaluate(p, params, obs, actions, batch, logp, entropy);
+  return space_evaluate(p, params, obs, masks, actions, batch, logp, entropy);
+}
+
+int mrl_policy_kl_masked(mrl_policy *p, const float *params_old,
+                         const float *params_new, const float *obs,
+                         const float *masks, int batch, float *kl,
+                         double *mean_kl) {
+  if (!p) return MRL_EINVAL;
+  if (!masks && p->kind != MRL_COMPOSITE)
+    return mrl_policy_kl(p, params_old, params_new, obs, batch, kl, mean_kl);
+  return space_kl(p, params_old, params_new, obs, masks, batch, kl, mean_kl);
+}
+
 int mrl_policy_kl(mrl_policy *p, const float *params_old,
                   const float *params_new, const float *obs, int batch,
                   float *kl, double *mean_kl) {
   if (!p) return MRL_EINVAL;
+  if (p->kind == MRL_COMPOSITE)
+    return space_kl(p, params_old, params_new, obs, NULL, batch, kl, mean_kl);
   int rc = policy_check_params(p, params_old, "params_old");
   if (!rc) rc = policy_check_params(p, params_new, "params_new");
   if (!rc) rc = policy_begin(p, obs, batch);
@@ -598,6 +644,9 @@ int mrl_policy_grad_weighted_logp(mrl_policy *p, const float *obs,
                                   const float *actions, const float *weights,
                                   int batch, double scale, double *objective) {
   if (!p) return MRL_EINVAL;
+  if (p->kind == MRL_COMPOSITE)
+    return space_grad_weighted_logp(p, obs, NULL, actions, weights, batch,
+                                    scale, objective);
   int rc = policy_begin(p, obs, batch);
   if (!rc) rc = policy_check_actions(p, actions, batch);
   if (!rc) rc = policy_check_ptr(p, weights, "weights");
@@ -627,8 +676,21 @@ int mrl_policy_grad_weighted_logp(mrl_policy *p, const float *obs,
   return policy_check_grad(p);
 }
 
+int mrl_policy_grad_weighted_logp_masked(mrl_policy *p, const float *obs,
+                                         const float *masks,
+                                         const float *actions,
+                                         const float *weights, int batch,
+                                         double scale, double *objective) {
+  if (!p) return MRL_EINVAL;
+  if (!masks && p->kind != MRL_COMPOSITE)
+    return mrl_policy_grad_weighted_logp(p, obs, actions, weights, batch,
+                                         scale, objective);
+  return space_grad_weighted_logp(p, obs, masks, actions, weights, batch,
+                                  scale, objective);
+}
+
 /* Mean and sample (N−1) standard deviation, in double. */
-static void policy_mean_std(const float *x, int n, double *mean, double *std) {
+void policy_mean_std(const float *x, int n, double *mean, double *std) {
   double m = 0.0, v = 0.0;
   for (int i = 0; i < n; i++) m += x[i];
   m /= n;
@@ -637,9 +699,9 @@ static void policy_mean_std(const float *x, int n, double *mean, double *std) {
   *std = n > 1 ? sqrt(v / (n - 1)) : 0.0;
 }
 
-static int policy_check_pg_inputs(mrl_policy *p, const float *obs,
-                                  const float *actions, const float *old_logp,
-                                  const float *advantages, int batch) {
+int policy_check_pg_inputs(mrl_policy *p, const float *obs,
+                           const float *actions, const float *old_logp,
+                           const float *advantages, int batch) {
   int rc = policy_begin(p, obs, batch);
   if (!rc) rc = policy_check_actions(p, actions, batch);
   if (!rc) rc = policy_check_ptr(p, old_logp, "old_logp");
@@ -655,6 +717,9 @@ int mrl_policy_ppo_loss(mrl_policy *p, const float *obs, const float *actions,
                         int batch, const mrl_ppo_opts *opts,
                         mrl_ppo_stats *stats) {
   if (!p) return MRL_EINVAL;
+  if (p->kind == MRL_COMPOSITE)
+    return space_ppo_loss(p, obs, NULL, actions, old_logp, advantages, batch,
+                          opts, stats);
   int rc = policy_check_ptr(p, opts, "opts");
   if (!rc) rc = policy_check_pg_inputs(p, obs, actions, old_logp, advantages,
                                        batch);
@@ -676,7 +741,7 @@ int mrl_policy_ppo_loss(mrl_policy *p, const float *obs, const float *actions,
   const float *y = policy_forward(p, NULL, obs, batch, p->acts);
   const float *ls = policy_log_std(p, NULL);
   double *dout = p->row, *dls_sum = p->row + 2 * n;
-  double surr = 0.0, ent = 0.0, clipped = 0.0, akl = 0.0;
+  double ent = 0.0, acc[3] = {0.0, 0.0, 0.0}; /* surrogate, clipped, approx kl */
   for (int j = 0; j < n; j++) dls_sum[j] = 0.0;
   /* discrete: log-probabilities, probabilities and entropy of a row in one
   ** pass, shared by the ratio, the entropy and both derivatives */
@@ -689,19 +754,8 @@ int mrl_policy_ppo_loss(mrl_policy *p, const float *obs, const float *actions,
     double h = disc ? dist_cat_row(z, n, lp, pr) : policy_row_entropy(p, z, ls);
     double lr = (disc ? lp[(int)a[0]] : policy_row_logp(p, z, ls, a)) -
                 (double)old_logp[i];
-    double rho = exp(lr);
-    double rho_c = rho < 1.0 - eps ? 1.0 - eps
-                 : (rho > 1.0 + eps ? 1.0 + eps : rho);
-    double s1 = rho * adv, s2 = rho_c * adv;
-    /* d min(s1, s2)/d logp, with PyTorch's conventions: the clamp passes the
-    ** gradient on its closed interval, a tie splits it between both sides. */
-    double g1 = rho * adv;
-    double g2 = (rho >= 1.0 - eps && rho <= 1.0 + eps) ? rho * adv : 0.0;
-    double g = s1 < s2 ? g1 : (s1 > s2 ? g2 : 0.5 * (g1 + g2));
-    surr += s1 < s2 ? s1 : s2;
+    double g = policy_ppo_row(lr, adv, eps, acc);
     ent += h;
-    if (fabs(rho - 1.0) > eps) clipped += 1.0;
-    akl += (rho - 1.0) - lr;
 
     const double wg = -g * inv_n, we = -opts->ent_coef * inv_n;
     if (disc) {
@@ -722,15 +776,43 @@ int mrl_policy_ppo_loss(mrl_policy *p, const float *obs, const float *actions,
   policy_backward_set(p, NULL, obs, batch, p->acts, dls_sum, p->grad);
 
   mrl_ppo_stats st;
-  st.policy_loss = -surr * inv_n;
+  st.policy_loss = -acc[0] * inv_n;
   st.entropy = ent * inv_n;
   st.loss = st.policy_loss - opts->ent_coef * st.entropy;
-  st.clip_fraction = clipped * inv_n;
-  st.approx_kl = akl * inv_n;
+  st.clip_fraction = acc[1] * inv_n;
+  st.approx_kl = acc[2] * inv_n;
   if (stats) *stats = st;
   if (!isfinite(st.loss) || !isfinite(st.approx_kl))
     return policy_fail(p, MRL_ENONFINITE, "loss: not finite");
   return policy_check_grad(p);
+}
+
+int mrl_policy_ppo_loss_masked(mrl_policy *p, const float *obs,
+                               const float *masks, const float *actions,
+                               const float *old_logp, const float *advantages,
+                               int batch, const mrl_ppo_opts *opts,
+                               mrl_ppo_stats *stats) {
+  if (!p) return MRL_EINVAL;
+  if (!masks && p->kind != MRL_COMPOSITE)
+    return mrl_policy_ppo_loss(p, obs, actions, old_logp, advantages, batch,
+                               opts, stats);
+  return space_ppo_loss(p, obs, masks, actions, old_logp, advantages, batch,
+                        opts, stats);
+}
+
+int mrl_policy_kl_penalty_loss_masked(mrl_policy *p, const float *params_old,
+                                      const float *obs, const float *masks,
+                                      const float *actions,
+                                      const float *old_logp,
+                                      const float *advantages, int batch,
+                                      double beta, double *loss,
+                                      double *mean_kl) {
+  if (!p) return MRL_EINVAL;
+  if (!masks && p->kind != MRL_COMPOSITE)
+    return mrl_policy_kl_penalty_loss(p, params_old, obs, actions, old_logp,
+                                      advantages, batch, beta, loss, mean_kl);
+  return space_kl_penalty_loss(p, params_old, obs, masks, actions, old_logp,
+                               advantages, batch, beta, loss, mean_kl);
 }
 
 int mrl_policy_kl_penalty_loss(mrl_policy *p, const float *params_old,
@@ -739,6 +821,9 @@ int mrl_policy_kl_penalty_loss(mrl_policy *p, const float *params_old,
                                int batch, double beta, double *loss,
                                double *mean_kl) {
   if (!p) return MRL_EINVAL;
+  if (p->kind == MRL_COMPOSITE)
+    return space_kl_penalty_loss(p, params_old, obs, NULL, actions, old_logp,
+                                 advantages, batch, beta, loss, mean_kl);
   int rc = policy_check_params(p, params_old, "params_old");
   if (!rc) rc = policy_check_pg_inputs(p, obs, actions, old_logp, advantages,
                                        batch);

@@ -4,11 +4,13 @@
 **
 ** Layout of the one parameter block (and, identically, of grad):
 **   [0, nnet)          network parameters in the flat order of mlp.h
-**   [nnet, nparams)    log_std[n] for a box policy (absent when discrete)
+**   [nnet, nparams)    log_std: nls floats, one slice per gaussian part in
+**                      part order (n for a box policy, none when discrete)
 */
 #ifndef MRL_POLICY_IMPL_H
 #define MRL_POLICY_IMPL_H
 
+#include <math.h>
 #include <stddef.h>
 
 #include "conv.h"
@@ -16,13 +18,28 @@
 #include "moonrl.h"
 #include "rng_impl.h"
 
+/* One part of the action (moonrl.h, mrl_action_part) and its slices. */
+typedef struct policy_part {
+  int type;             /* mrl_part_type */
+  int n;                /* outputs: categories, dimensions or bits */
+  int out;              /* first output of the part */
+  int act;              /* first float of the part in an action row */
+  int ls;               /* first log_std (gaussian parts) */
+} policy_part;
+
 struct mrl_policy {
   mlp_shape shape;
   conv_body conv;       /* grid observations; conv.nlayers 0: none, the
                            MLP takes the rows (policy_body.c) */
   mrl_action_kind kind;
-  int n;                /* categories, or Gaussian dimensions (= net outputs) */
-  int width;            /* floats per stored action: 1 or n */
+  int n;                /* net outputs: categories, Gaussian dimensions, or
+                           the sum over the parts */
+  int width;            /* floats per stored action: 1 or n, or the parts' */
+  policy_part *parts;   /* [nparts], also the one part of a discrete or box
+                           policy (the general path, masks, takes them) */
+  int nparts;
+  int nls;              /* log_std floats */
+  int maskable;         /* every part categorical */
   size_t nnet;          /* network parameters */
   size_t nparams;       /* nnet, plus n log_std for a box policy */
   float *params, *grad; /* one block each, nparams floats */
@@ -69,6 +86,81 @@ int policy_check_obs(mrl_policy *p, const float *obs, int batch);
 int policy_check_actions(mrl_policy *p, const float *actions, int batch);
 /* A caller's parameter vector (NULL allowed: the current params). */
 int policy_check_params(mrl_policy *p, const float *params, const char *name);
+
+/* Shared with the general path (policy_space.c). */
+int policy_begin(mrl_policy *p, const float *obs, int batch);
+int policy_check_out(mrl_policy *p, const float *params, const float *y,
+                     int batch);
+int policy_check_grad(mrl_policy *p);
+int policy_check_pg_inputs(mrl_policy *p, const float *obs,
+                           const float *actions, const float *old_logp,
+                           const float *advantages, int batch);
+void policy_mean_std(const float *x, int n, double *mean, double *std);
+
+/* PPO's clipped objective for one row: adds min(ρA, clip(ρ)A), the clip
+** indicator and (ρ − 1) − log ρ to acc[0..2]; returns d min/d log π, with
+** PyTorch's conventions (the clamp passes the gradient on its closed
+** interval, a tie splits it between both sides). */
+static inline double policy_ppo_row(double lr, double adv, double eps,
+                                    double *acc) {
+  const double rho = exp(lr);
+  const double rho_c = rho < 1.0 - eps ? 1.0 - eps
+                     : (rho > 1.0 + eps ? 1.0 + eps : rho);
+  const double s1 = rho * adv, s2 = rho_c * adv;
+  const double g1 = rho * adv;
+  const double g2 = (rho >= 1.0 - eps && rho <= 1.0 + eps) ? rho * adv : 0.0;
+  acc[0] += s1 < s2 ? s1 : s2;
+  if (fabs(rho - 1.0) > eps) acc[1] += 1.0;
+  acc[2] += (rho - 1.0) - lr;
+  return s1 < s2 ? g1 : (s1 > s2 ? g2 : 0.5 * (g1 + g2));
+}
+
+/* ------------------------------------------------ the general path
+** (policy_space.c): every action kind and masks, one part at a time.
+** m (masks) is a row of n floats or NULL; ls the log_std block. */
+int space_init(mrl_policy *p, const mrl_policy_spec *spec);
+int space_copy(mrl_policy *dst, const mrl_policy *src);
+int space_check_masks(mrl_policy *p, const float *masks, int batch);
+/* Each part's action values; with masks, each index a valid one. */
+int space_check_actions(mrl_policy *p, const float *actions,
+                        const float *masks, int batch);
+double space_row_logp(const mrl_policy *p, const float *out, const float *ls,
+                      const float *m, const float *a);
+double space_row_entropy(const mrl_policy *p, const float *out,
+                         const float *ls, const float *m);
+double space_row_kl(const mrl_policy *p, const float *out_old,
+                    const float *ls_old, const float *out_new,
+                    const float *ls_new, const float *m);
+void space_row_dlogp_add(const mrl_policy *p, const float *out,
+                         const float *ls, const float *m, const float *a,
+                         double w, double *dout, double *dls);
+/* The output-space Fisher of the network outputs (the log_std block is
+** 2·I: the caller's). */
+void space_row_fisher_add(const mrl_policy *p, const float *out,
+                          const float *ls, const float *m, const float *jv,
+                          double w, double *dout);
+int space_act(mrl_policy *p, const float *wt, const float *obs,
+              const float *masks, int batch, int deterministic,
+              float *actions, float *logp);
+int space_evaluate(mrl_policy *p, const float *params, const float *obs,
+                   const float *masks, const float *actions, int batch,
+                   float *logp, float *entropy);
+int space_kl(mrl_policy *p, const float *params_old, const float *params_new,
+             const float *obs, const float *masks, int batch, float *kl,
+             double *mean_kl);
+int space_grad_weighted_logp(mrl_policy *p, const float *obs,
+                             const float *masks, const float *actions,
+                             const float *weights, int batch, double scale,
+                             double *objective);
+int space_ppo_loss(mrl_policy *p, const float *obs, const float *masks,
+                   const float *actions, const float *old_logp,
+                   const float *advantages, int batch,
+                   const mrl_ppo_opts *opts, mrl_ppo_stats *stats);
+int space_kl_penalty_loss(mrl_policy *p, const float *params_old,
+                          const float *obs, const float *masks,
+                          const float *actions, const float *old_logp,
+                          const float *advantages, int batch, double beta,
+                          double *loss, double *mean_kl);
 
 /* The policy's helper thread, started on the first call; NULL if the OS
 ** gives none (the caller then does the work itself). */
@@ -117,7 +209,8 @@ void policy_backward_set(mrl_policy *p, const float *params, const float *obs,
 ** have_forward, p->acts already holds the forward pass of obs at the current
 ** params.  Uses dy, jy, scratch and row; leaves grad and acts2 alone. */
 int policy_fvp_core(mrl_policy *p, mrl_fisher fisher, const float *obs,
-                    const float *actions, int batch, const float *v,
-                    double damping, float *out, int have_forward);
+                    const float *masks, const float *actions, int batch,
+                    const float *v, double damping, float *out,
+                    int have_forward);
 
 #endif

@@ -78,6 +78,28 @@ int mrl_optim_check(mrl_optim_kind kind, size_t nparams, double beta1, double be
   return MRL_OK;
 }
 
+/* A composite action's parts: known types, sizes, the total output width. */
+static int policy_spec_check_parts(const mrl_action_part *parts, int nparts, char *err, size_t errlen) {
+  static const char *const names[] = {"categorical", "gaussian", "bernoulli"};
+  if (nparts < 1 || nparts > MRL_MAX_WIDTH || !parts)
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "a composite action needs 1 to %d parts, got %d%s",
+                       (int)MRL_MAX_WIDTH, nparts, nparts > 0 && !parts ? " and no array" : "");
+  long total = 0;
+  for (int i = 0; i < nparts; i++) {
+    int t = (int)parts[i].type;
+    if (t < MRL_PART_CATEGORICAL || t > MRL_PART_BERNOULLI)
+      return mrl_errbuf_(err, errlen, MRL_EINVAL, "action part %d has unknown type %d", i + 1, t);
+    if (parts[i].n < 1 || parts[i].n > MRL_MAX_WIDTH)
+      return mrl_errbuf_(err, errlen, MRL_EINVAL, "action part %d (%s) has n %d, not in [1, %d]", i + 1, names[t],
+                         parts[i].n, (int)MRL_MAX_WIDTH);
+    total += parts[i].n;
+  }
+  if (total > MRL_MAX_WIDTH)
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "the action parts need %ld outputs, more than %d", total,
+                       (int)MRL_MAX_WIDTH);
+  return MRL_OK;
+}
+
 int mrl_policy_spec_check(const mrl_policy_spec *s, char *err, size_t errlen) {
   if (!s) return mrl_errbuf_(err, errlen, MRL_EINVAL, "no spec");
   if (s->obs_shape[0] || s->obs_shape[1] || s->obs_shape[2] || s->nconv) {
@@ -98,13 +120,18 @@ int mrl_policy_spec_check(const mrl_policy_spec *s, char *err, size_t errlen) {
                  (int)MRL_MAX_WIDTH);
   if (s->activation != MRL_TANH && s->activation != MRL_RELU)
     return mrl_errbuf_(err, errlen, MRL_EINVAL, "unknown activation %d", (int)s->activation);
-  if (s->action_kind != MRL_DISCRETE && s->action_kind != MRL_BOX)
+  if (s->action_kind == MRL_COMPOSITE) {
+    int rc = policy_spec_check_parts(s->parts, s->nparts, err, errlen);
+    if (rc) return rc;
+  } else if (s->action_kind != MRL_DISCRETE && s->action_kind != MRL_BOX) {
     return mrl_errbuf_(err, errlen, MRL_EINVAL, "unknown action kind %d", (int)s->action_kind);
-  if (s->action_n < 1 || s->action_n > MRL_MAX_WIDTH)
+  } else if (s->action_n < 1 || s->action_n > MRL_MAX_WIDTH) {
     return mrl_errbuf_(err, errlen, MRL_EINVAL, "action n %d is not in [1, %d]", s->action_n, (int)MRL_MAX_WIDTH);
+  }
   if (!isfinite(s->out_gain)) return mrl_errbuf_(err, errlen, MRL_EINVAL, "out_gain is not finite");
-  if (s->action_kind != MRL_BOX) return MRL_OK;
+  if (s->action_kind == MRL_DISCRETE) return MRL_OK;
   if (!isfinite(s->init_log_std)) return mrl_errbuf_(err, errlen, MRL_EINVAL, "init_log_std is not finite");
+  if (s->action_kind != MRL_BOX) return MRL_OK;
   /* one-sided bounds are allowed; NaN never */
   for (int i = 0; i < s->action_n; i++)
     if ((s->low && isnan(s->low[i])) || (s->high && isnan(s->high[i])) ||

@@ -53,52 +53,69 @@ static int tr_reduce(mrl_policy *p, float *data, size_t n, double *s, int ns,
 
 /* ------------------------------------------------------------ products */
 
+/* The old kinds' rows, or the general path's (composite or masked). */
+static double tr_row_logp(const mrl_policy *p, const float *out,
+                          const float *ls, const float *a) {
+  if (p->kind == MRL_COMPOSITE) return space_row_logp(p, out, ls, NULL, a);
+  return policy_row_logp(p, out, ls, a);
+}
+
+static void tr_row_dlogp_add(const mrl_policy *p, const float *out,
+                             const float *ls, const float *m, const float *a,
+                             double w, double *dout, double *dls) {
+  if (m || p->kind == MRL_COMPOSITE)
+    space_row_dlogp_add(p, out, ls, m, a, w, dout, dls);
+  else
+    policy_row_dlogp_add(p, out, ls, a, w, dout, dls);
+}
+
 int policy_fvp_core(mrl_policy *p, mrl_fisher fisher, const float *obs,
-                    const float *actions, int batch, const float *v,
-                    double damping, float *out, int have_forward) {
-  const int n = p->n;
+                    const float *masks, const float *actions, int batch,
+                    const float *v, double damping, float *out,
+                    int have_forward) {
+  const int n = p->n, nls = p->nls;
   const int box = p->kind == MRL_BOX;
+  const int gen = masks || p->kind == MRL_COMPOSITE;
   const double inv_n = 1.0 / batch;
   if (!have_forward) policy_forward(p, NULL, obs, batch, p->acts);
   const float *y = mlp_output(&p->shape, p->acts, batch);
   policy_body_jvp(p, v, obs, batch, p->jy);
 
   const float *ls = policy_log_std(p, NULL);
-  const float *vls = box ? v + p->nnet : NULL;
+  const float *vls = nls ? v + p->nnet : NULL;
   double *dout = p->row, *dls = p->row + n, *dls_sum = p->row + 2 * n;
-  for (int j = 0; j < n; j++) dls_sum[j] = 0.0;
+  for (int j = 0; j < p->nls; j++) dls_sum[j] = 0.0;
 
   for (int i = 0; i < batch; i++) {
     size_t off = (size_t)i * (size_t)n;
     const float *z = y + off, *jv = p->jy + off;
+    const float *m = masks ? masks + off : NULL;
     for (int j = 0; j < n; j++) dout[j] = 0.0;
     if (fisher == MRL_FISHER_ANALYTIC) {
-      if (box)
+      if (gen)
+        space_row_fisher_add(p, z, ls, m, jv, inv_n, dout);
+      else if (box)
         dist_gauss_fisher_add(ls, n, jv, NULL, inv_n, dout, NULL);
       else
         dist_cat_fisher_add(z, n, jv, inv_n, dout);
     } else {
       /* ∇_n = Jᵀ d_n (plus d_ls on log_std); ∇_n·v = d_n·Jv + d_ls·v_ls */
-      for (int j = 0; j < n; j++) dls[j] = 0.0;
-      policy_row_dlogp_add(p, z, ls, actions + (size_t)i * (size_t)p->width,
-                           1.0, dout, dls);
+      for (int j = 0; j < nls; j++) dls[j] = 0.0;
+      tr_row_dlogp_add(p, z, ls, m, actions + (size_t)i * (size_t)p->width,
+                       1.0, dout, dls);
       double dot = 0.0;
       for (int j = 0; j < n; j++) dot += dout[j] * (double)jv[j];
-      if (box)
-        for (int j = 0; j < n; j++) dot += dls[j] * (double)vls[j];
+      for (int j = 0; j < nls; j++) dot += dls[j] * (double)vls[j];
       double w = dot * inv_n;
       for (int j = 0; j < n; j++) dout[j] *= w;
-      if (box)
-        for (int j = 0; j < n; j++) dls_sum[j] += w * dls[j];
+      for (int j = 0; j < nls; j++) dls_sum[j] += w * dls[j];
     }
     for (int j = 0; j < n; j++) p->dy[off + (size_t)j] = (float)dout[j];
   }
-  if (box) {
-    /* The log_std block: M = 2·I for every state, so its mean is 2·v_ls. */
-    if (fisher == MRL_FISHER_ANALYTIC)
-      for (int j = 0; j < n; j++) dls_sum[j] = 2.0 * (double)vls[j];
-    for (int j = 0; j < n; j++) dls_sum[j] += damping * (double)vls[j];
-  }
+  /* The log_std block: M = 2·I for every state, so its mean is 2·v_ls. */
+  if (fisher == MRL_FISHER_ANALYTIC)
+    for (int j = 0; j < nls; j++) dls_sum[j] = 2.0 * (double)vls[j];
+  for (int j = 0; j < nls; j++) dls_sum[j] += damping * (double)vls[j];
   policy_backward_set(p, NULL, obs, batch, p->acts, dls_sum, out);
   if (damping != 0.0)
     for (size_t i = 0; i < p->nnet; i++)
@@ -141,7 +158,28 @@ int mrl_policy_fvp(mrl_policy *p, mrl_fisher fisher, const float *obs,
   if (rc) return rc;
   if (out == v)
     return policy_fail(p, MRL_EINVAL, "out: must not alias v");
-  policy_fvp_core(p, fisher, obs, actions, batch, v, damping, out, 0);
+  policy_fvp_core(p, fisher, obs, NULL, actions, batch, v, damping, out, 0);
+  if ((rc = tr_reduce(p, out, p->nparams, NULL, 0, batch))) return rc;
+  if (!mrl_all_finite(out, p->nparams))
+    return policy_fail(p, MRL_ENONFINITE, "fvp: the product is not finite");
+  return MRL_OK;
+}
+
+int mrl_policy_fvp_masked(mrl_policy *p, mrl_fisher fisher, const float *obs,
+                          const float *masks, const float *actions, int batch,
+                          const float *v, double damping, float *out) {
+  if (!masks) return mrl_policy_fvp(p, fisher, obs, actions, batch, v, damping, out);
+  if (!p) return MRL_EINVAL;
+  int rc = tr_check(p, fisher, obs, actions, batch, damping);
+  if (!rc) rc = space_check_masks(p, masks, batch);
+  if (!rc && fisher == MRL_FISHER_EMPIRICAL)
+    rc = space_check_actions(p, actions, masks, batch);
+  if (!rc) rc = tr_check_vec(p, v, "v");
+  if (!rc) rc = policy_check_ptr(p, out, "out");
+  if (rc) return rc;
+  if (out == v)
+    return policy_fail(p, MRL_EINVAL, "out: must not alias v");
+  policy_fvp_core(p, fisher, obs, masks, actions, batch, v, damping, out, 0);
   if ((rc = tr_reduce(p, out, p->nparams, NULL, 0, batch))) return rc;
   if (!mrl_all_finite(out, p->nparams))
     return policy_fail(p, MRL_ENONFINITE, "fvp: the product is not finite");
@@ -162,7 +200,7 @@ static double tr_xAx(mrl_policy *p, mrl_fisher fisher, const float *obs,
                      double damping) {
   size_t np = p->nparams;
   for (size_t i = 0; i < np; i++) p->tr_pf[i] = (float)x[i];
-  policy_fvp_core(p, fisher, obs, actions, batch, p->tr_pf, damping,
+  policy_fvp_core(p, fisher, obs, NULL, actions, batch, p->tr_pf, damping,
                   p->tr_apf, 1);
   if (tr_reduce(p, p->tr_apf, np, NULL, 0, batch)) return NAN;
   double s = 0.0;
@@ -189,7 +227,7 @@ static int tr_cg(mrl_policy *p, mrl_fisher fisher, const float *obs,
   ** but nonzero g still takes its first step. */
   for (int it = 0; it < iters; it++) {
     for (size_t i = 0; i < np; i++) df[i] = (float)d[i];
-    policy_fvp_core(p, fisher, obs, actions, batch, df, damping, adf, 1);
+    policy_fvp_core(p, fisher, obs, NULL, actions, batch, df, damping, adf, 1);
     int rc = tr_reduce(p, adf, np, NULL, 0, batch);
     if (rc) return rc;
     double dAd = 0.0;
@@ -274,8 +312,8 @@ static double tr_surrogate(const mrl_policy *p, const float *y,
                            int batch) {
   double s = 0.0;
   for (int i = 0; i < batch; i++) {
-    double lp = policy_row_logp(p, y + (size_t)i * (size_t)p->n, ls,
-                                actions + (size_t)i * (size_t)p->width);
+    double lp = tr_row_logp(p, y + (size_t)i * (size_t)p->n, ls,
+                            actions + (size_t)i * (size_t)p->width);
     s += exp(lp - (double)old_logp[i]) * (double)advantages[i];
   }
   return s / batch;
@@ -289,7 +327,9 @@ static double tr_mean_kl(const mrl_policy *p, const float *y_old,
     size_t off = (size_t)i * (size_t)p->n;
     s += p->kind == MRL_BOX
              ? dist_gauss_kl(y_old + off, ls_old, y_new + off, ls_new, p->n)
-             : dist_cat_kl(y_old + off, y_new + off, p->n);
+         : p->kind == MRL_DISCRETE
+             ? dist_cat_kl(y_old + off, y_new + off, p->n)
+             : space_row_kl(p, y_old + off, ls_old, y_new + off, ls_new, NULL);
   }
   return s / batch;
 }
@@ -330,15 +370,15 @@ int mrl_policy_trpo_step(mrl_policy *p, const float *obs, const float *actions,
   const float *ls = policy_log_std(p, NULL);
   double *dout = p->row, *dls_sum = p->row + 2 * n;
   double L0 = 0.0;
-  for (int j = 0; j < n; j++) dls_sum[j] = 0.0;
+  for (int j = 0; j < p->nls; j++) dls_sum[j] = 0.0;
   for (int i = 0; i < batch; i++) {
     size_t off = (size_t)i * (size_t)n;
     const float *a = actions + (size_t)i * (size_t)p->width;
-    double rho = exp(policy_row_logp(p, y + off, ls, a) - (double)old_logp[i]);
+    double rho = exp(tr_row_logp(p, y + off, ls, a) - (double)old_logp[i]);
     double w = rho * (double)advantages[i] * inv_n;
     L0 += w;
     for (int j = 0; j < n; j++) dout[j] = 0.0;
-    policy_row_dlogp_add(p, y + off, ls, a, w, dout, dls_sum);
+    tr_row_dlogp_add(p, y + off, ls, NULL, a, w, dout, dls_sum);
     for (int j = 0; j < n; j++) p->dy[off + (size_t)j] = (float)dout[j];
   }
   policy_backward_set(p, NULL, obs, batch, p->acts, dls_sum, p->tr_g);

@@ -25,8 +25,20 @@ typedef struct lpolicy {
 } lpolicy;
 
 static const char *const kinds[] = {"discrete", "box", NULL};
+/* every action type core.policy takes: discrete, box, then the composite ones */
+static const char *const types[] = {"discrete", "box", "multi_discrete", "multi_binary",
+                                    "hybrid", NULL};
+static const char *const part_types[] = {"discrete", "box", "multi_binary", NULL};
 static const char *const acts[] = {"tanh", "relu", NULL};
 static const char *const fishers[] = {"analytic", "empirical", NULL};
+
+/* The action type's name; a composite one from its parts. */
+static const char *typename_of(const lpolicy *p) {
+  if (p->kind != MRL_COMPOSITE) return kinds[p->kind];
+  if (mrl_policy_maskable(p->h)) return "multi_discrete";
+  if (mrl_policy_nparts(p->h) == 1) return "multi_binary";
+  return "hybrid";
+}
 
 static lpolicy *checkpolicy(lua_State *L) {
   lpolicy *p = (lpolicy *)mrlL_checkself(L, MRLL_POLICY);
@@ -70,7 +82,7 @@ static int p_tostring(lua_State *L) {
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   lua_pushfstring(L, MRLL_POLICY " (obs %d, %s %d, hidden {", p->obs_dim,
-                  kinds[p->kind], p->n);
+                  typename_of(p), p->n);
   luaL_addvalue(&b);
   for (int i = 0; i < mrl_policy_nhidden(p->h); i++) {
     lua_pushfstring(L, i ? ", %d" : "%d", mrl_policy_hidden(p->h, i));
@@ -81,6 +93,72 @@ static int p_tostring(lua_State *L) {
   luaL_addvalue(&b);
   luaL_pushresult(&b);
   return 1;
+}
+
+/* The parts of a composite action at table ai (type: its index in types):
+** multi_discrete {nvec = {n1, n2, ...}}, multi_binary {n = }, hybrid
+** {parts = {{type = "discrete", n = }, {type = "box", n = },
+** {type = "multi_binary", n = }, ...}}.  The array lives in a userdata
+** left on the stack. */
+static mrl_action_part *checkparts(lua_State *L, int ai, int type, int *nparts) {
+  const char *key = type == 2 ? "nvec" : type == 4 ? "parts" : NULL;
+  lua_Integer len = 1;
+  if (key) {
+    if (lua_getfield(L, ai, key) != LUA_TTABLE)
+      luaL_error(L, "bad field 'action.%s' (table expected, got %s)", key, luaL_typename(L, -1));
+    len = luaL_len(L, -1);
+    lua_pop(L, 1);
+    if (len < 1 || len > MRL_MAX_WIDTH)
+      luaL_error(L, "bad field 'action.%s' (1 to %d entries expected, got %d)", key,
+                 (int)MRL_MAX_WIDTH, (int)len);
+  }
+  mrl_action_part *parts =
+      (mrl_action_part *)lua_newuserdatauv(L, (size_t)len * sizeof *parts, 0);
+  int top = lua_gettop(L);
+  if (type == 3) { /* multi_binary: one part of n bits */
+    lua_getfield(L, ai, "n");
+    if (lua_isnil(L, -1)) luaL_error(L, "bad field 'action.n' (integer expected, got nil)");
+    lua_pop(L, 1);
+    parts[0].type = MRL_PART_BERNOULLI;
+    parts[0].n = (int)mrlL_optintfield(L, ai, "n", 1, 1, MRL_MAX_WIDTH);
+    *nparts = 1;
+    return parts;
+  }
+  lua_getfield(L, ai, key);
+  for (int i = 0; i < (int)len; i++) {
+    int t = lua_rawgeti(L, -1, i + 1);
+    if (type == 2) {
+      int isint;
+      lua_Integer n = lua_tointegerx(L, -1, &isint);
+      if (t != LUA_TNUMBER || !isint || n < 1 || n > MRL_MAX_WIDTH)
+        luaL_error(L, "bad field 'action.nvec' (entry %d: integer in [1, %d] expected)", i + 1,
+                   (int)MRL_MAX_WIDTH);
+      parts[i].type = MRL_PART_CATEGORICAL;
+      parts[i].n = (int)n;
+    } else {
+      if (t != LUA_TTABLE)
+        luaL_error(L, "bad field 'action.parts' (entry %d: table expected, got %s)", i + 1,
+                   luaL_typename(L, -1));
+      int pi = lua_gettop(L);
+      lua_getfield(L, pi, "type");
+      if (lua_isnil(L, -1))
+        luaL_error(L, "bad field 'action.parts[%d].type' ('discrete', 'box' or 'multi_binary' "
+                      "expected, got nil)", i + 1);
+      lua_pop(L, 1);
+      static const mrl_part_type pt[] = {MRL_PART_CATEGORICAL, MRL_PART_GAUSSIAN,
+                                         MRL_PART_BERNOULLI};
+      parts[i].type = pt[mrlL_optenumfield(L, pi, "type", "discrete", part_types)];
+      lua_getfield(L, pi, "n");
+      if (lua_isnil(L, -1))
+        luaL_error(L, "bad field 'action.parts[%d].n' (integer expected, got nil)", i + 1);
+      lua_pop(L, 1);
+      parts[i].n = (int)mrlL_optintfield(L, pi, "n", 1, 1, MRL_MAX_WIDTH);
+    }
+    lua_pop(L, 1);
+  }
+  lua_settop(L, top);
+  *nparts = (int)len;
+  return parts;
 }
 
 /* obs_shape = {C, H, W} and conv = {{out=, kernel=, stride=, padding=}, ...}
@@ -171,11 +249,17 @@ static int l_policy(lua_State *L) {
   lua_getfield(L, ai, "type");
   if (lua_isnil(L, -1)) luaL_error(L, "bad field 'action.type' ('discrete' or 'box' expected, got nil)");
   lua_pop(L, 1);
-  spec.action_kind = (mrl_action_kind)mrlL_optenumfield(L, ai, "type", "discrete", kinds);
-  lua_getfield(L, ai, "n");
-  if (lua_isnil(L, -1)) luaL_error(L, "bad field 'action.n' (integer expected, got nil)");
-  lua_pop(L, 1);
-  spec.action_n = (int)mrlL_optintfield(L, ai, "n", 1, 1, MRL_MAX_WIDTH);
+  int type = mrlL_optenumfield(L, ai, "type", "discrete", types);
+  if (type >= 2) {
+    spec.action_kind = MRL_COMPOSITE;
+    spec.parts = checkparts(L, ai, type, &spec.nparts);
+  } else {
+    spec.action_kind = (mrl_action_kind)type;
+    lua_getfield(L, ai, "n");
+    if (lua_isnil(L, -1)) luaL_error(L, "bad field 'action.n' (integer expected, got nil)");
+    lua_pop(L, 1);
+    spec.action_n = (int)mrlL_optintfield(L, ai, "n", 1, 1, MRL_MAX_WIDTH);
+  }
   float *bounds = NULL;
   if (spec.action_kind == MRL_BOX) {
     bounds = mrlL_scratch(L, 2 * (size_t)spec.action_n);
@@ -191,6 +275,11 @@ static int l_policy(lua_State *L) {
     luaL_error(L, "cannot create policy: %s", err);
   if (grid) spec.obs_dim = spec.obs_shape[0] * spec.obs_shape[1] * spec.obs_shape[2];
   int width = spec.action_kind == MRL_BOX ? spec.action_n : 1;
+  if (spec.action_kind == MRL_COMPOSITE) {
+    width = 0;
+    for (int i = 0; i < spec.nparts; i++)
+      width += spec.parts[i].type == MRL_PART_CATEGORICAL ? 1 : spec.parts[i].n;
+  }
   /* closed userdata first, handle second */
   lpolicy *p = (lpolicy *)lua_newuserdatauv(
       L, sizeof(lpolicy) + ((size_t)spec.obs_dim + (size_t)width) * sizeof(float), 0);
@@ -204,7 +293,7 @@ static int l_policy(lua_State *L) {
     return luaL_error(L, "cannot create policy: %s", mrl_status_string(st));
   }
   p->obs_dim = spec.obs_dim;
-  p->n = spec.action_n;
+  p->n = mrl_policy_out_dim(p->h);
   p->kind = spec.action_kind;
   p->width = mrl_policy_action_width(p->h);
   p->out_dim = mrl_policy_out_dim(p->h);
@@ -222,7 +311,7 @@ static int p_obs_dim(lua_State *L) {
   return 1;
 }
 static int p_action_kind(lua_State *L) {
-  lua_pushstring(L, kinds[checkpolicy(L)->kind]);
+  lua_pushstring(L, typename_of(checkpolicy(L)));
   return 1;
 }
 static int p_action_n(lua_State *L) {
@@ -261,10 +350,30 @@ static int p_spec(lua_State *L) {
   lua_pushstring(L, acts[mrl_policy_activation(p->h)]);
   lua_setfield(L, -2, "activation");
   lua_createtable(L, 0, 4);
-  lua_pushstring(L, kinds[p->kind]);
+  const char *tn = typename_of(p);
+  lua_pushstring(L, tn);
   lua_setfield(L, -2, "type");
-  lua_pushinteger(L, p->n);
+  lua_pushinteger(L, p->n); /* the outputs, for a composite action too */
   lua_setfield(L, -2, "n");
+  if (p->kind == MRL_COMPOSITE && strcmp(tn, "multi_binary") != 0) {
+    int np = mrl_policy_nparts(p->h), md = strcmp(tn, "multi_discrete") == 0;
+    lua_createtable(L, np, 0);
+    for (int i = 0; i < np; i++) {
+      mrl_action_part a = mrl_policy_part(p->h, i);
+      if (md) {
+        lua_pushinteger(L, a.n);
+      } else {
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, a.type == MRL_PART_CATEGORICAL ? "discrete"
+                          : a.type == MRL_PART_GAUSSIAN  ? "box" : "multi_binary");
+        lua_setfield(L, -2, "type");
+        lua_pushinteger(L, a.n);
+        lua_setfield(L, -2, "n");
+      }
+      lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, md ? "nvec" : "parts");
+  }
   if (p->kind == MRL_BOX && mrl_policy_low(p->h) != NULL) {
     pushfloatarray(L, mrl_policy_low(p->h), p->n);
     lua_setfield(L, -2, "low");
@@ -349,6 +458,21 @@ static int p_bounds(lua_State *L) {
   return 2;
 }
 
+/* Actions for rows states: a composite action's rows are width numbers. */
+static const float *checkacts(lua_State *L, const lpolicy *p, int arg, int rows) {
+  if (p->kind == MRL_COMPOSITE) return mrlL_checkactions(L, arg, MRL_BOX, p->width, rows);
+  return mrlL_checkactions(L, arg, p->kind, p->n, rows);
+}
+
+/* Optional masks [rows][out_dim] at arg (1 valid, 0 invalid): NULL when
+** absent or nil; the runtime checks the values. */
+static const float *optmasks(lua_State *L, const lpolicy *p, int arg, int rows) {
+  if (lua_isnoneornil(L, arg)) return NULL;
+  mrlL_mat m;
+  mrlL_checkmat(L, arg, p->out_dim, rows, &m);
+  return m.data;
+}
+
 /* Optional parameter vector at arg: NULL when absent or nil. */
 static const float *optparams(lua_State *L, lpolicy *p, int arg) {
   if (lua_isnoneornil(L, arg)) return NULL;
@@ -408,7 +532,30 @@ static int act_table(lua_State *L, lpolicy *p, int det) {
   return 2;
 }
 
+/* act(obs, det, masks): the masked draws, one row or a batch */
+static int act_masked(lua_State *L) {
+  lua_settop(L, 4); /* temporaries go above the arguments */
+  lpolicy *p = checkpolicy(L);
+  int det = lua_toboolean(L, 3);
+  mrlL_mat obs;
+  mrlL_checkmat(L, 2, p->obs_dim, -1, &obs);
+  const float *m = optmasks(L, p, 4, obs.rows);
+  if (!obs.batched) {
+    float logp;
+    CHECK(L, p, mrl_policy_act_masked(p->h, obs.data, m, 1, det, p->act1, &logp));
+    pushaction(L, p, p->act1);
+    lua_pushnumber(L, logp);
+    return 2;
+  }
+  int shape[2] = {obs.rows, p->width};
+  mrlL_tensor *a = mrlL_newtensor(L, 2, shape);
+  mrlL_tensor *lp = mrlL_newtensor(L, 1, shape);
+  CHECK(L, p, mrl_policy_act_masked(p->h, obs.data, m, obs.rows, det, a->data, lp->data));
+  return 2;
+}
+
 static int p_act(lua_State *L) {
+  if (!lua_isnoneornil(L, 4)) return act_masked(L);
   lua_settop(L, 3); /* temporaries go above the arguments */
   lpolicy *p = checkpolicy(L);
   int det = lua_toboolean(L, 3);
@@ -434,9 +581,10 @@ static int p_act(lua_State *L) {
   return 2;
 }
 
-/* act_into(obs [N][D], actions_out (N·width floats), logp_out [N] | nil, det) */
+/* act_into(obs [N][D], actions_out (N·width floats), logp_out [N] | nil, det,
+**          masks | nil) */
 static int p_act_into(lua_State *L) {
-  lua_settop(L, 5); /* temporaries go above the arguments */
+  lua_settop(L, 6); /* temporaries go above the arguments */
   lpolicy *p = checkpolicy(L);
   mrlL_mat obs;
   mrlL_tensor *a, *lp = NULL;
@@ -454,62 +602,68 @@ static int p_act_into(lua_State *L) {
       luaL_argerror(L, 4, lua_pushfstring(L, "%d elements expected, got %d",
                                           obs.rows, (int)lp->numel));
   }
+  const float *m = optmasks(L, p, 6, obs.rows);
   float *ad = mrlL_tensordata(L, a), *ld = lp ? mrlL_tensordata(L, lp) : NULL;
-  CHECK(L, p, mrl_policy_act(p->h, obs.data, obs.rows, lua_toboolean(L, 5), ad, ld));
+  CHECK(L, p, mrl_policy_act_masked(p->h, obs.data, m, obs.rows, lua_toboolean(L, 5), ad, ld));
   return 0;
 }
 
-/* evaluate(obs, actions, [params]) → logp, entropy */
+/* evaluate(obs, actions, [params], [masks]) → logp, entropy */
 static int p_evaluate(lua_State *L) {
-  lua_settop(L, 4); /* temporaries go above the arguments */
+  lua_settop(L, 5); /* temporaries go above the arguments */
   lpolicy *p = checkpolicy(L);
   mrlL_mat obs;
   mrlL_checkmat(L, 2, p->obs_dim, -1, &obs);
-  const float *a = mrlL_checkactions(L, 3, p->kind, p->n, obs.rows);
+  const float *a = checkacts(L, p, 3, obs.rows);
   const float *params = optparams(L, p, 4);
+  const float *m = optmasks(L, p, 5, obs.rows);
   int shape[1] = {obs.rows};
   if (!obs.batched) {
     float lp, ent;
-    CHECK(L, p, mrl_policy_evaluate(p->h, params, obs.data, a, 1, &lp, &ent));
+    CHECK(L, p, mrl_policy_evaluate_masked(p->h, params, obs.data, m, a, 1, &lp, &ent));
     lua_pushnumber(L, lp);
     lua_pushnumber(L, ent);
     return 2;
   }
   mrlL_tensor *lp = mrlL_newtensor(L, 1, shape);
   mrlL_tensor *ent = mrlL_newtensor(L, 1, shape);
-  CHECK(L, p, mrl_policy_evaluate(p->h, params, obs.data, a, obs.rows, lp->data, ent->data));
+  CHECK(L, p, mrl_policy_evaluate_masked(p->h, params, obs.data, m, a, obs.rows, lp->data,
+                                         ent->data));
   return 2;
 }
 
-/* kl(params_old|nil, params_new|nil, obs) → kl [N], mean */
+/* kl(params_old|nil, params_new|nil, obs, [masks]) → kl [N], mean */
 static int p_kl(lua_State *L) {
-  lua_settop(L, 4); /* temporaries go above the arguments */
+  lua_settop(L, 5); /* temporaries go above the arguments */
   lpolicy *p = checkpolicy(L);
   const float *po = optparams(L, p, 2);
   const float *pn = optparams(L, p, 3);
   mrlL_mat obs;
   mrlL_checkmat(L, 4, p->obs_dim, -1, &obs);
+  const float *m = optmasks(L, p, 5, obs.rows);
   int shape[1] = {obs.rows};
   double mean;
   mrlL_tensor *kl = mrlL_newtensor(L, 1, shape);
-  CHECK(L, p, mrl_policy_kl(p->h, po, pn, obs.data, obs.rows, kl->data, &mean));
+  CHECK(L, p, mrl_policy_kl_masked(p->h, po, pn, obs.data, m, obs.rows, kl->data, &mean));
   lua_pushnumber(L, mean);
   return 2;
 }
 
 /* ---------------------------------------------------------------- losses */
 
-/* grad_weighted_logp(obs, actions, weights, [scale]) → objective */
+/* grad_weighted_logp(obs, actions, weights, [scale], [masks]) → objective */
 static int p_grad_weighted_logp(lua_State *L) {
-  lua_settop(L, 5); /* temporaries go above the arguments */
+  lua_settop(L, 6); /* temporaries go above the arguments */
   lpolicy *p = checkpolicy(L);
   mrlL_mat obs;
   double obj;
   mrlL_checkmat(L, 2, p->obs_dim, -1, &obs);
-  const float *a = mrlL_checkactions(L, 3, p->kind, p->n, obs.rows);
+  const float *a = checkacts(L, p, 3, obs.rows);
   const float *w = mrlL_checkvec(L, 4, obs.rows, NULL, 0);
   double scale = luaL_optnumber(L, 5, 1.0);
-  CHECK(L, p, mrl_policy_grad_weighted_logp(p->h, obs.data, a, w, obs.rows, scale, &obj));
+  const float *m = optmasks(L, p, 6, obs.rows);
+  CHECK(L, p, mrl_policy_grad_weighted_logp_masked(p->h, obs.data, m, a, w, obs.rows, scale,
+                                                   &obj));
   lua_pushnumber(L, obj);
   return 1;
 }
@@ -531,7 +685,7 @@ typedef struct surr {
 
 static void surrargs(lua_State *L, const lpolicy *p, surr *s, mrl_opt_table which, void *o) {
   mrlL_checkmat(L, 2, p->obs_dim, -1, &s->obs);
-  s->a = mrlL_checkactions(L, 3, p->kind, p->n, s->obs.rows);
+  s->a = checkacts(L, p, 3, s->obs.rows);
   s->olp = mrlL_checkvec(L, 4, s->obs.rows, NULL, 0);
   s->adv = mrlL_checkvec(L, 5, s->obs.rows, NULL, 0);
   if (!lua_isnoneornil(L, 6)) {
@@ -540,14 +694,18 @@ static void surrargs(lua_State *L, const lpolicy *p, surr *s, mrl_opt_table whic
   }
 }
 
+/* ppo_loss(obs, actions, old_logp, adv, [opts], [masks]) → {loss, policy_loss,
+** entropy, clip_fraction, approx_kl} */
 static int p_ppo_loss(lua_State *L) {
-  lua_settop(L, 6); /* temporaries go above the arguments */
+  lua_settop(L, 7); /* temporaries go above the arguments */
   lpolicy *p = checkpolicy(L);
   surr a;
   mrl_ppo_opts o = mrl_ppo_opts_default();
   mrl_ppo_stats s;
   surrargs(L, p, &a, MRL_OPTS_PPO_LOSS, &o);
-  CHECK(L, p, mrl_policy_ppo_loss(p->h, a.obs.data, a.a, a.olp, a.adv, a.obs.rows, &o, &s));
+  const float *m = optmasks(L, p, 7, a.obs.rows);
+  CHECK(L, p, mrl_policy_ppo_loss_masked(p->h, a.obs.data, m, a.a, a.olp, a.adv, a.obs.rows,
+                                         &o, &s));
   lua_createtable(L, 0, 5);
   setnum(L, "loss", s.loss);
   setnum(L, "policy_loss", s.policy_loss);
@@ -557,20 +715,22 @@ static int p_ppo_loss(lua_State *L) {
   return 1;
 }
 
-/* kl_penalty_loss(params_old, obs, actions, old_logp, adv, beta) → loss, mean_kl */
+/* kl_penalty_loss(params_old, obs, actions, old_logp, adv, beta, [masks])
+** → loss, mean_kl */
 static int p_kl_penalty_loss(lua_State *L) {
-  lua_settop(L, 7); /* temporaries go above the arguments */
+  lua_settop(L, 8); /* temporaries go above the arguments */
   lpolicy *p = checkpolicy(L);
   mrlL_mat obs;
   double loss, mkl;
   const float *po = mrlL_checkvec(L, 2, (int)p->nparams, NULL, 0);
   mrlL_checkmat(L, 3, p->obs_dim, -1, &obs);
-  const float *a = mrlL_checkactions(L, 4, p->kind, p->n, obs.rows);
+  const float *a = checkacts(L, p, 4, obs.rows);
   const float *olp = mrlL_checkvec(L, 5, obs.rows, NULL, 0);
   const float *adv = mrlL_checkvec(L, 6, obs.rows, NULL, 0);
   double beta = luaL_checknumber(L, 7);
-  CHECK(L, p, mrl_policy_kl_penalty_loss(p->h, po, obs.data, a, olp, adv, obs.rows,
-                                         beta, &loss, &mkl));
+  const float *m = optmasks(L, p, 8, obs.rows);
+  CHECK(L, p, mrl_policy_kl_penalty_loss_masked(p->h, po, obs.data, m, a, olp, adv, obs.rows,
+                                                beta, &loss, &mkl));
   lua_pushnumber(L, loss);
   lua_pushnumber(L, mkl);
   return 2;
@@ -585,7 +745,7 @@ static mrl_fisher fisherargs(lua_State *L, lpolicy *p, int arg, int farg,
   mrlL_checkmat(L, arg, p->obs_dim, -1, obs);
   *a = NULL;
   if (!lua_isnoneornil(L, arg + 1))
-    *a = mrlL_checkactions(L, arg + 1, p->kind, p->n, obs->rows);
+    *a = checkacts(L, p, arg + 1, obs->rows);
   else if (f == MRL_FISHER_EMPIRICAL)
     luaL_argerror(L, arg + 1, "actions expected for the empirical Fisher");
   return f;
@@ -600,9 +760,9 @@ static int checkiters(lua_State *L, int arg) {
   return (int)it;
 }
 
-/* fvp(obs, actions|nil, v, damping, fisher) → (F + damping·I) v */
+/* fvp(obs, actions|nil, v, damping, fisher, [masks]) → (F + damping·I) v */
 static int p_fvp(lua_State *L) {
-  lua_settop(L, 6); /* temporaries go above the arguments */
+  lua_settop(L, 7); /* temporaries go above the arguments */
   lpolicy *p = checkpolicy(L);
   mrlL_mat obs;
   const float *a;
@@ -610,8 +770,9 @@ static int p_fvp(lua_State *L) {
   const float *v = mrlL_checkvec(L, 4, (int)p->nparams, NULL, 0);
   double damping = checkdamping(L, 5);
   int shape[1] = {(int)p->nparams};
+  const float *m = optmasks(L, p, 7, obs.rows);
   mrlL_tensor *out = mrlL_newtensor(L, 1, shape);
-  CHECK(L, p, mrl_policy_fvp(p->h, f, obs.data, a, obs.rows, v, damping, out->data));
+  CHECK(L, p, mrl_policy_fvp_masked(p->h, f, obs.data, m, a, obs.rows, v, damping, out->data));
   return 1;
 }
 
@@ -713,7 +874,7 @@ static int p_pg_gradient(lua_State *L) {
   const float *blp = NULL, *vals = NULL;
   mrlL_checkmat(L, 2, p->obs_dim, -1, &obs);
   int T = obs.rows;
-  const float *a = mrlL_checkactions(L, 3, p->kind, p->n, T);
+  const float *a = checkacts(L, p, 3, T);
   const float *r = mrlL_checkvec(L, 4, T, NULL, 0);
   if (!lua_isnoneornil(L, 5)) blp = mrlL_checkvec(L, 5, T, NULL, 0);
   if (!lua_isnoneornil(L, 6)) vals = mrlL_checkvec(L, 6, T, NULL, 0);

@@ -9,6 +9,8 @@
 --   policy.0.weight [F][C][k][k]  policy.0.bias [F]  policy.2.weight …
 --   policy.<2·nconv + 1>.weight [h1][F·H'·W']  …
 --   policy.log_std [n] (Gaussian policies)
+--   policy.log_std.<i> [n] (hybrid actions: one per gaussian part, i its
+--   0-based index among the parts)
 --   value.0.weight …                      (trainer checkpoints)
 --   optim.policy.m, optim.policy.v, optim.value.m, optim.value.v
 -- `__metadata__` holds JSON strings (moonrl.json):
@@ -118,12 +120,25 @@ local function join(tensors, prefix, flat, dims, path, convs)
   return off, take
 end
 
+-- The log_std tensors after the network, in parameter order: {name, n}.
+local function log_std_slices(action)
+  if action.type == "box" then return {{"policy.log_std", action.n}} end
+  local out = {}
+  if action.type == "hybrid" then
+    for i, part in ipairs(action.parts or {}) do
+      if part.type == "box" then out[#out + 1] = {"policy.log_std." .. (i - 1), part.n} end
+    end
+  end
+  return out
+end
+
 local function add_policy(tensors, meta, policy)
   local spec = policy:spec()
   local flat = policy:params()
   local used = split(tensors, "policy", flat, layer_dims(spec, "policy"), (conv_layers(spec)))
-  if spec.action.type == "box" then
-    tensors["policy.log_std"] = flat:view(used + 1, spec.action.n)
+  for _, s in ipairs(log_std_slices(spec.action)) do
+    tensors[s[1]] = flat:view(used + 1, s[2])
+    used = used + s[2]
   end
   meta.policy = json.encode(spec)
 end
@@ -187,13 +202,14 @@ local function build_policy(tensors, meta, path)
   local flat = core.zeros(p:nparams())
   local used = join(tensors, "policy", flat, layer_dims(spec, "policy"), path,
                     (conv_layers(spec)))
-  if spec.action.type == "box" then
-    local t = tensors["policy.log_std"]
-    if not t or t:numel() ~= spec.action.n then
+  for _, s in ipairs(log_std_slices(spec.action)) do
+    local t = tensors[s[1]]
+    if not t or t:numel() ~= s[2] then
       p:close()
-      error(path .. ": tensor 'policy.log_std' is missing or has the wrong size", 0)
+      error(("%s: tensor '%s' is missing or has the wrong size"):format(path, s[1]), 0)
     end
-    flat:view(used + 1, spec.action.n):copy(t:reshape(spec.action.n))
+    flat:view(used + 1, s[2]):copy(t:reshape(s[2]))
+    used = used + s[2]
   end
   p:set_params(flat)
   return p

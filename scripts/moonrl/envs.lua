@@ -434,8 +434,9 @@ function envs.validate_spaces(obj, where)
     local ok, err = spaces.validate(obj[name])
     if not ok then fail(where, name .. " " .. err) end
   end
-  if obj.observation_space.type ~= "box" or #obj.observation_space.shape ~= 1 then
-    fail(where, "observation_space must be a 1-D box (observations are flat arrays)")
+  if obj.observation_space.type ~= "box" then
+    fail(where, "observation_space must be a box (observations are flat arrays; a grid " ..
+                "{C, H, W} in C-major order)")
   end
 end
 
@@ -541,6 +542,29 @@ local probe_seed = 0
 -- pcall but under the per-call instruction budget.
 local function caller(opts) return opts and opts.guard or pcall end
 
+-- The probe's action: 0 or a sample of the space, moved to the first valid
+-- choice of each component where the env's action_mask forbids it.
+local function probe_action(e, obs, call)
+  local s = e.action_space
+  local a = s.type == "discrete" and 0 or spaces.sample(s, rng.new(probe_seed))
+  if type(e.action_mask) ~= "function" then return a end
+  local ok, m = call(e.action_mask, e, obs, {})
+  if not ok or type(m) ~= "table" then return a end
+  local nvec = s.type == "discrete" and {s.n} or s.nvec or {}
+  local off = 0
+  for c = 1, #nvec do
+    local pick = s.type == "discrete" and a or a[c]
+    if m[off + pick + 1] == 0 then
+      for j = 1, nvec[c] do
+        if m[off + j] ~= 0 and m[off + j] ~= false then pick = j - 1; break end
+      end
+    end
+    if s.type == "discrete" then a = pick else a[c] = pick end
+    off = off + nvec[c]
+  end
+  return a
+end
+
 -- One reset and one step on a throwaway instance, so that an env returning
 -- the wrong shape or a NaN fails at load, naming the file, rather than deep
 -- inside a rollout.
@@ -555,8 +579,7 @@ local function probe(Env, config, where, opts)
     local okr, obs, info = call(e.reset, e, probe_seed)
     if not okr then error(obs, 0) end
     envs.check_reset_result(where, obs, info, dim)
-    local a = 0
-    if e.action_space.type == "box" then a = spaces.sample(e.action_space, rng.new(probe_seed)) end
+    local a = probe_action(e, obs, call)
     local oks, o, r, term, trunc = call(e.step, e, a)
     if not oks then error(o, 0) end
     envs.check_step_result(where, o, r, term, trunc, dim)

@@ -110,23 +110,72 @@ local function need(case, k)
   return v
 end
 
+-- A key of an object the runner does not know fails the case (README).
+local function only_keys(obj, what, allowed)
+  if type(obj) ~= "table" then error(what .. " must be an object", 0) end
+  for k in pairs(obj) do
+    if not allowed[k] then error(("unknown key '%s' in %s"):format(tostring(k), what), 0) end
+  end
+end
+
+-- golden action parts → the core's: categorical n → discrete n, gaussian
+-- dim → box n.
+local function core_part(a, what)
+  if type(a) ~= "table" then error(what .. " must be an object", 0) end
+  if a.type == "categorical" then
+    only_keys(a, what, {type = true, n = true})
+    return {type = "discrete", n = need(a, "n")}
+  elseif a.type == "gaussian" then
+    only_keys(a, what, {type = true, dim = true})
+    return {type = "box", n = need(a, "dim")}
+  end
+  error(("unknown %s type '%s'"):format(what, tostring(a.type)), 0)
+end
+
 -- The golden action names map onto the core's.
+local function core_action(a)
+  if type(a) ~= "table" then error("policy.action missing", 0) end
+  if a.type == "categorical" or a.type == "gaussian" then return core_part(a, "action") end
+  if a.type == "multi_discrete" then
+    only_keys(a, "action", {type = true, nvec = true})
+    return {type = "multi_discrete", nvec = need(a, "nvec")}
+  elseif a.type == "multi_binary" then
+    only_keys(a, "action", {type = true, n = true})
+    return {type = "multi_binary", n = need(a, "n")}
+  elseif a.type == "hybrid" then
+    only_keys(a, "action", {type = true, parts = true})
+    local parts = need(a, "parts")
+    if type(parts) ~= "table" or #parts == 0 then error("action.parts must be a non-empty list", 0) end
+    local out = {}
+    for i, part in ipairs(parts) do out[i] = core_part(part, "action part " .. i) end
+    return {type = "hybrid", parts = out}
+  end
+  error("unknown action type '" .. tostring(a.type) .. "'", 0)
+end
+
+-- The kinds that take `masks`, and the action types that allow them.
+local mask_kinds = {policy_eval = true, kl = true, ppo_clip = true, kl_penalty = true,
+                    logp_grad = true, recurrent_eval = true, recurrent_ppo_clip = true}
+local mask_types = {categorical = true, multi_discrete = true}
+
+local policy_keys = {obs_dim = true, hidden = true, activation = true, action = true,
+                     obs_shape = true, conv = true}
+
+-- The case's policy, and its masks (nil when the case has none).
 local function make_policy(case, objs, key)
   local spec = need(case, key or "policy")
-  local a = spec.action
-  if type(a) ~= "table" then error("policy.action missing", 0) end
-  local action
-  if a.type == "categorical" then
-    action = {type = "discrete", n = a.n}
-  elseif a.type == "gaussian" then
-    action = {type = "box", n = a.dim}
-  else
-    error("unknown action type '" .. tostring(a.type) .. "'", 0)
+  only_keys(spec, "policy", policy_keys)
+  local action = core_action(spec.action)
+  local masks = case.masks
+  if masks ~= nil and not (mask_kinds[case.kind] and mask_types[spec.action.type]) then
+    error(("masks given to a %s case with a %s action, which takes none")
+          :format(tostring(case.kind), tostring(spec.action.type)), 0)
   end
   local p = core().policy{obs_dim = spec.obs_dim, hidden = spec.hidden,
-                          activation = spec.activation, action = action, seed = 0}
+                          activation = spec.activation, action = action, seed = 0,
+                          obs_shape = spec.obs_shape, conv = spec.conv}
   objs[#objs + 1] = p
-  return p
+  return p, masks
 end
 
 local function make_value(case, objs)
@@ -139,24 +188,36 @@ local function make_value(case, objs)
 end
 
 local function with_params(case, objs)
-  local p = make_policy(case, objs)
+  local p, masks = make_policy(case, objs)
   p:set_params(need(case, "params"))
-  return p
+  return p, masks
 end
+
+-- The output field of policy_eval for each golden action type.
+local out_field = {categorical = "logits", multi_discrete = "logits", multi_binary = "logits",
+                   gaussian = "mean", hybrid = "outputs"}
 
 local kinds = {}
 
 function kinds.policy_eval(c, objs)
-  local p = with_params(c, objs)
+  local p, masks = with_params(c, objs)
   local out = p:forward(need(c, "obs"))
-  local logp, ent = p:evaluate(c.obs, need(c, "actions"))
-  return {logits = out, mean = out, logp = logp, entropy = ent}
+  local logp, ent = p:evaluate(c.obs, need(c, "actions"), nil, masks)
+  return {[out_field[c.policy.action.type]] = out, logp = logp, entropy = ent}
 end
 
 function kinds.kl(c, objs)
-  local p = make_policy(c, objs)
-  local kl, mean = p:kl(need(c, "params_old"), need(c, "params_new"), need(c, "obs"))
+  local p, masks = make_policy(c, objs)
+  local kl, mean = p:kl(need(c, "params_old"), need(c, "params_new"), need(c, "obs"), masks)
   return {kl = kl, mean_kl = mean}
+end
+
+-- Σ w log π(a|s) and its gradient (golden-2).
+function kinds.logp_grad(c, objs)
+  local p, masks = with_params(c, objs)
+  local value = p:grad_weighted_logp(need(c, "obs"), need(c, "actions"), need(c, "weights"),
+                                     1, masks)
+  return {value = value, grad = p:grad():clone()}
 end
 
 function kinds.returns(c)
@@ -211,21 +272,21 @@ function kinds.pg_gradient(c, objs)
 end
 
 function kinds.ppo_clip(c, objs)
-  local p = with_params(c, objs)
+  local p, masks = with_params(c, objs)
   local s = p:ppo_loss(need(c, "obs"), need(c, "actions"), need(c, "old_logp"),
                        need(c, "advantages"), {clip_eps = need(c, "clip_eps"),
                        ent_coef = need(c, "ent_coef"),
-                       normalize_advantages = need(c, "normalize_advantages")})
+                       normalize_advantages = need(c, "normalize_advantages")}, masks)
   return {loss = s.loss, grad = p:grad():clone(), clip_fraction = s.clip_fraction,
           approx_kl = s.approx_kl}
 end
 
 function kinds.kl_penalty(c, objs)
-  local p = with_params(c, objs)
+  local p, masks = with_params(c, objs)
   local beta = need(c, "beta")
   local loss, mkl = p:kl_penalty_loss(need(c, "params_old"), need(c, "obs"),
                                       need(c, "actions"), need(c, "old_logp"),
-                                      need(c, "advantages"), beta)
+                                      need(c, "advantages"), beta, masks)
   local got = {loss = loss, grad = p:grad():clone(), mean_kl = mkl}
   if c.target_kl ~= nil then got.beta_next = core().kl_beta_update(beta, mkl, c.target_kl) end
   return got

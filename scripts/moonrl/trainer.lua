@@ -90,6 +90,18 @@ M.dirname = dirname
 -- The env's action space as the policy wants it.
 local function action_of(space)
   if space.type == "discrete" then return {type = "discrete", n = space.n} end
+  if space.type == "multi_discrete" then return {type = "multi_discrete", nvec = space.nvec} end
+  if space.type == "multi_binary" then return {type = "multi_binary", n = space.n} end
+  if space.type == "hybrid" then
+    -- the engine clips the box parts to their bounds; the policy's Gaussian
+    -- parts need only their sizes
+    local parts = {}
+    for i, part in ipairs(space.parts) do
+      if part.type == "discrete" then parts[i] = {type = "discrete", n = part.n}
+      else parts[i] = {type = "box", n = part.shape[1]} end
+    end
+    return {type = "hybrid", parts = parts}
+  end
   local n = 1
   for _, d in ipairs(space.shape) do n = n * d end
   local low, high

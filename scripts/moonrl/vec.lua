@@ -21,7 +21,16 @@
 -- env file and reload it when it changes, checked at every collect() and
 -- every reload_every (256) step() calls), on_reload(ok, err) (called after
 -- each automatic reload attempt; without it a failed reload is written to
--- stderr).
+-- stderr), masks (false: ignore the env's action_mask).
+--
+-- Spaces: observations are flat arrays of any box (a grid {C, H, W} in
+-- C-major order); actions are discrete, box, multi_discrete, multi_binary
+-- or hybrid (moonrl.spaces), one row per env (a discrete index; else the
+-- flat list).  Invalid-action masks: an env with discrete or multi-discrete
+-- actions may define Env:action_mask(obs, out) → an array of K numbers
+-- (1 = valid, 0 = invalid; K = n, or the sum of nvec), written into out
+-- or a new table; the engine calls it after every reset and step, checks
+-- it (every component keeps a valid action) and v:masks() reads them.
 --
 -- Hot reload: v:reload() loads the env file again in every worker; if it
 -- loads and declares the same spaces, each env copy switches to the new
@@ -47,6 +56,8 @@
 -- next reset/step; copy what you keep.
 --
 -- Written in the common subset of Lua 5.1/LuaJIT and 5.4.
+
+local spaces = require "moonrl.spaces"
 
 local vec = {}
 
@@ -94,6 +105,7 @@ function vec.make(source, opts)
     trusted = opts.trusted and true or false,
     env_path = opts.env_path,
     max_episode_steps = mes,
+    masks = opts.masks,
   }
   local self = setmetatable({
     handle = handle,
@@ -115,8 +127,10 @@ function vec.make(source, opts)
   end
   local limit = handle:max_episode_steps()
   self.max_episode_steps = limit > 0 and limit or nil
+  -- numbers per action row: 1 per discrete index, n per box dimension or bit
   local as = self.action_space
-  self.action_width = as.type == "discrete" and 1 or as.shape[1]
+  self.action_width = as.type == "discrete" and 1 or spaces.flat_size(as)
+  self.mask_width = spaces.mask_size(as) and self.handle:masks() and spaces.mask_size(as) or 0
   return self
 end
 
@@ -177,6 +191,10 @@ function Vec:collect(rollout, policy, value)
 end
 
 function Vec:final_obs() return self.handle:final_obs() end
+-- The envs' invalid-action masks for the current observations ([N][K], 1 =
+-- valid), from the env's action_mask(obs, out); nil when it has none (or
+-- the vec was made with masks = false).
+function Vec:masks() return self.handle:masks() end
 function Vec:episodes() return self.handle:episodes() end
 function Vec:total_steps() return self.handle:total_steps() end
 function Vec:close() self.handle:close() end

@@ -15,7 +15,7 @@ enum { N = 300, OD = 2 };
 
 static void make(mrl_policy **p, mrl_optim **o) {
   int hidden[1] = {16};
-  mrl_policy_spec spec = {OD, hidden, 1, MRL_TANH, MRL_DISCRETE, 2, NULL, NULL, 0.0, 0.01, 5};
+  mrl_policy_spec spec = {.obs_dim = OD, .hidden = hidden, .nhidden = 1, .activation = MRL_TANH, .action_kind = MRL_DISCRETE, .action_n = 2, .low = NULL, .high = NULL, .init_log_std = 0.0, .out_gain = 0.01, .seed = 5};
   mrl_policy_new(p, &spec);
   mrl_optim_new(o, MRL_ADAM, mrl_policy_nparams(*p), 0.9, 0.999, 1e-8);
 }

@@ -23,7 +23,7 @@ typedef struct game {
 
 static void game_new(game *g) {
   int hidden[2] = {64, 64};
-  mrl_policy_spec spec = {OD, hidden, 2, MRL_TANH, MRL_DISCRETE, NA, NULL, NULL, 0.0, 0.01, 7};
+  mrl_policy_spec spec = {.obs_dim = OD, .hidden = hidden, .nhidden = 2, .activation = MRL_TANH, .action_kind = MRL_DISCRETE, .action_n = NA, .low = NULL, .high = NULL, .init_log_std = 0.0, .out_gain = 0.01, .seed = 7};
   mrl_policy_new(&g->p, &spec);
   mrl_net_new(&g->v, OD, hidden, 2, 1, MRL_TANH, 1.0, 8);
   mrl_optim_new(&g->po, MRL_ADAM, mrl_policy_nparams(g->p), 0.9, 0.999, 1e-8);

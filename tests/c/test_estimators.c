@@ -287,7 +287,7 @@ static void collapse(data *d, const char *tag) {
 
 static mrl_policy *make_policy(int D, const int *hidden, int nh, mrl_action_kind kind,
                                int n, mrl_activation act) {
-  mrl_policy_spec s = {D, hidden, nh, act, kind, n, NULL, NULL, -0.3, 1.0, 7};
+  mrl_policy_spec s = {.obs_dim = D, .hidden = hidden, .nhidden = nh, .activation = act, .action_kind = kind, .action_n = n, .low = NULL, .high = NULL, .init_log_std = -0.3, .out_gain = 1.0, .seed = 7};
   mrl_policy *p = NULL;
   if (mrl_policy_new(&p, &s) != MRL_OK) return NULL;
   size_t np = mrl_policy_nparams(p);

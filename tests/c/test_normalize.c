@@ -266,8 +266,7 @@ static mrl_vecenv *make_env(void) {
 static void test_collect(void) {
   mrl_vecenv *plain = make_env(), *env = make_env();
   int hidden[1] = {8};
-  mrl_policy_spec ps = {2, hidden, 1, MRL_TANH, MRL_DISCRETE, 2,
-                        NULL, NULL, 0.0, 0.01, 3};
+  mrl_policy_spec ps = {.obs_dim = 2, .hidden = hidden, .nhidden = 1, .activation = MRL_TANH, .action_kind = MRL_DISCRETE, .action_n = 2, .low = NULL, .high = NULL, .init_log_std = 0.0, .out_gain = 0.01, .seed = 3};
   mrl_policy *p = NULL;
   mrl_net *val = NULL;
   mrl_policy_new(&p, &ps);

@@ -18,7 +18,7 @@ enum { M = 40, OD = 3, NEP = 4 };
 
 int main(void) {
   int hidden[1] = {8};
-  mrl_policy_spec spec = {OD, hidden, 1, MRL_TANH, MRL_DISCRETE, 3, NULL, NULL, 0.0, 1.0, 4};
+  mrl_policy_spec spec = {.obs_dim = OD, .hidden = hidden, .nhidden = 1, .activation = MRL_TANH, .action_kind = MRL_DISCRETE, .action_n = 3, .low = NULL, .high = NULL, .init_log_std = 0.0, .out_gain = 1.0, .seed = 4};
   mrl_policy *p;
   mrl_policy_new(&p, &spec);
   mrl_rng *g;

@@ -25,8 +25,7 @@ typedef struct nets {
 
 static void make(nets *n, int hidden_w, int box) {
   int hidden[2] = {hidden_w, hidden_w};
-  mrl_policy_spec spec = {OD, hidden, 2, MRL_TANH, box ? MRL_BOX : MRL_DISCRETE, 2,
-                          NULL, NULL, 0.0, 0.01, 3};
+  mrl_policy_spec spec = {.obs_dim = OD, .hidden = hidden, .nhidden = 2, .activation = MRL_TANH, .action_kind = box ? MRL_BOX : MRL_DISCRETE, .action_n = 2, .low = NULL, .high = NULL, .init_log_std = 0.0, .out_gain = 0.01, .seed = 3};
   mrl_policy_new(&n->p, &spec);
   mrl_net_new(&n->v, OD, hidden, 2, 1, MRL_TANH, 1.0, 4);
   mrl_optim_new(&n->po, MRL_ADAM, mrl_policy_nparams(n->p), 0.9, 0.999, 1e-5);

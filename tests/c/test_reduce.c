@@ -51,7 +51,7 @@ static int sum_hook(void *ud, float *data, size_t n, double *s, int ns) {
 
 static void make_nets(mrl_policy **p, mrl_net **v, mrl_optim **po, mrl_optim **vo) {
   int hidden[1] = {8};
-  mrl_policy_spec spec = {OD, hidden, 1, MRL_TANH, MRL_DISCRETE, NA, NULL, NULL, 0.0, 0.01, 7};
+  mrl_policy_spec spec = {.obs_dim = OD, .hidden = hidden, .nhidden = 1, .activation = MRL_TANH, .action_kind = MRL_DISCRETE, .action_n = NA, .low = NULL, .high = NULL, .init_log_std = 0.0, .out_gain = 0.01, .seed = 7};
   mrl_policy_new(p, &spec);
   mrl_net_new(v, OD, hidden, 1, 1, MRL_TANH, 1.0, 8);
   mrl_optim_new(po, MRL_ADAM, mrl_policy_nparams(*p), 0.9, 0.999, 1e-8);

@@ -24,8 +24,7 @@ static mrl_vecenv *make_env(counter_env **pe, int fail_at) {
 
 static mrl_policy *make_policy(int obs_dim, uint64_t seed) {
   int hidden[1] = {8};
-  mrl_policy_spec s = {obs_dim, hidden, 1, MRL_TANH, MRL_DISCRETE, 2,
-                       NULL, NULL, 0.0, 0.01, seed};
+  mrl_policy_spec s = {.obs_dim = obs_dim, .hidden = hidden, .nhidden = 1, .activation = MRL_TANH, .action_kind = MRL_DISCRETE, .action_n = 2, .low = NULL, .high = NULL, .init_log_std = 0.0, .out_gain = 0.01, .seed = seed};
   mrl_policy *p = NULL;
   return mrl_policy_new(&p, &s) == MRL_OK ? p : NULL;
 }

@@ -46,7 +46,7 @@ enum { OD = 4, T = 64, N = 4, ROWS = T * N, MB = 64 };
 
 static void make(mrl_policy **p, mrl_net **v, mrl_optim **po, mrl_optim **vo) {
   int hidden[2] = {64, 64};
-  mrl_policy_spec spec = {OD, hidden, 2, MRL_TANH, MRL_DISCRETE, 2, NULL, NULL, 0.0, 0.01, 3};
+  mrl_policy_spec spec = {.obs_dim = OD, .hidden = hidden, .nhidden = 2, .activation = MRL_TANH, .action_kind = MRL_DISCRETE, .action_n = 2, .low = NULL, .high = NULL, .init_log_std = 0.0, .out_gain = 0.01, .seed = 3};
   mrl_policy_new(p, &spec);
   mrl_net_new(v, OD, hidden, 2, 1, MRL_TANH, 1.0, 4);
   mrl_optim_new(po, MRL_ADAM, mrl_policy_nparams(*p), 0.9, 0.999, 1e-5);

@@ -21,6 +21,11 @@ return function(core, I)
   local DISCRETE, BOX, checkactions = I.DISCRETE, I.BOX, I.checkactions
 
   local kinds = {"discrete", "box"}
+  local COMPOSITE = 2
+  -- every action type core.policy takes: discrete, box, then the composite ones
+  local types = {"discrete", "box", "multi_discrete", "multi_binary", "hybrid"}
+  local part_types = {"discrete", "box", "multi_binary"}
+  local PART_CATEGORICAL, PART_GAUSSIAN = 0, 1
   local acts = {"tanh", "relu"}
   local fishers = {"analytic", "empirical"}
 
@@ -33,13 +38,66 @@ return function(core, I)
 
   local function pfail(self, st) failwith(C.mrl_policy_error, self.h, st) end
 
+  -- The action type's name; a composite one from its parts.
+  local function typename_of(self)
+    if self._kind ~= COMPOSITE then return kinds[self._kind + 1] end
+    if C.mrl_policy_maskable(self.h) ~= 0 then return "multi_discrete" end
+    if C.mrl_policy_nparts(self.h) == 1 then return "multi_binary" end
+    return "hybrid"
+  end
+
+  -- The parts of a composite action a (tindex: its index in types, 3..5):
+  -- multi_discrete {nvec = {...}}, multi_binary {n = }, hybrid {parts =
+  -- {{type = "discrete" | "box" | "multi_binary", n = }, ...}}.
+  local function checkparts(a, tindex)
+    if tindex == 4 then
+      if a.n == nil then raise("bad field 'action.n' (integer expected, got nil)") end
+      local parts = ffi.new("mrl_action_part[1]")
+      parts[0].type, parts[0].n = 2, optintfield(a, "n", 1, 1, MAX_WIDTH)
+      return parts, 1
+    end
+    local key = tindex == 3 and "nvec" or "parts"
+    local list = a[key]
+    if type(list) ~= "table" or isobj(list) then
+      raise(format("bad field 'action.%s' (table expected, got %s)", key, typename(list)))
+    end
+    local len = #list
+    if len < 1 or len > MAX_WIDTH then
+      raise(format("bad field 'action.%s' (1 to %d entries expected, got %d)", key, MAX_WIDTH, len))
+    end
+    local parts = ffi.new("mrl_action_part[?]", len)
+    for i = 1, len do
+      local e = list[i]
+      if tindex == 3 then
+        if type(e) ~= "number" or e ~= floor(e) or e < 1 or e > MAX_WIDTH then
+          raise(format("bad field 'action.nvec' (entry %d: integer in [1, %d] expected)", i, MAX_WIDTH))
+        end
+        parts[i - 1].type, parts[i - 1].n = PART_CATEGORICAL, e
+      else
+        if type(e) ~= "table" or isobj(e) then
+          raise(format("bad field 'action.parts' (entry %d: table expected, got %s)", i, typename(e)))
+        end
+        if e.type == nil then
+          raise(format("bad field 'action.parts[%d].type' ('discrete', 'box' or 'multi_binary' " ..
+                       "expected, got nil)", i))
+        end
+        parts[i - 1].type = optenumfield(e, "type", "discrete", part_types)
+        if e.n == nil then
+          raise(format("bad field 'action.parts[%d].n' (integer expected, got nil)", i))
+        end
+        parts[i - 1].n = optintfield(e, "n", 1, 1, MAX_WIDTH)
+      end
+    end
+    return parts, len
+  end
+
   policy_mt.__tostring = function(self)
     local h = self.h
     if h == nil then return "moonrl.Policy (closed)" end
     local hid = {}
     for i = 0, C.mrl_policy_nhidden(h) - 1 do hid[#hid + 1] = tostring(C.mrl_policy_hidden(h, i)) end
     return format("moonrl.Policy (obs %d, %s %d, hidden {%s}, %s, %d params)", self._obs_dim,
-                  kinds[self._kind + 1], self._n, concat(hid, ", "),
+                  typename_of(self), self._n, concat(hid, ", "),
                   acts[tonumber(C.mrl_policy_activation(h)) + 1], self._nparams)
   end
 
@@ -112,10 +170,18 @@ return function(core, I)
       raise(format("bad field 'action' (table expected, got %s)", typename(a)))
     end
     if a.type == nil then raise("bad field 'action.type' ('discrete' or 'box' expected, got nil)") end
-    spec.action_kind = optenumfield(a, "type", "discrete", kinds)
-    if a.n == nil then raise("bad field 'action.n' (integer expected, got nil)") end
-    local an = optintfield(a, "n", 1, 1, MAX_WIDTH)
-    spec.action_n = an
+    local tindex = optenumfield(a, "type", "discrete", types) + 1
+    local parts, an -- parts: kept alive until mrl_policy_new has copied them
+    if tindex >= 3 then
+      spec.action_kind = COMPOSITE
+      parts, spec.nparts = checkparts(a, tindex)
+      spec.parts = parts
+    else
+      spec.action_kind = tindex - 1
+      if a.n == nil then raise("bad field 'action.n' (integer expected, got nil)") end
+      an = optintfield(a, "n", 1, 1, MAX_WIDTH)
+      spec.action_n = an
+    end
     local bounds
     if spec.action_kind == BOX then
       bounds = floats_t(2 * an)
@@ -137,6 +203,7 @@ return function(core, I)
     if st ~= 0 then raise("cannot create policy: " .. status_string(st)) end
     local h = ffi.gc(out[0], C.mrl_policy_free)
     local width = C.mrl_policy_action_width(h)
+    an = C.mrl_policy_out_dim(h)
     local obs_dim = C.mrl_policy_obs_dim(h)
     local self = {
       h = h, box = box_t(), _kind = tonumber(spec.action_kind), _n = an, _width = width,
@@ -147,14 +214,14 @@ return function(core, I)
       obs1 = floats_t(obs_dim), act1 = floats_t(width), logp1 = floats_t(1),
     }
     self.box[0] = h
-    self.act = fast_act(obs_dim, self._kind) -- nil: the methods table's
+    self.act = fast_act(obs_dim, self._kind == DISCRETE and DISCRETE or BOX) -- nil: the methods table's
     return setmetatable(self, policy_mt)
   end
 
   P.close = I.closer(policy_mt, "moonrl.Policy", C.mrl_policy_free)
 
   function P.obs_dim(self) checkpolicy(self, "obs_dim") return self._obs_dim end
-  function P.action_kind(self) checkpolicy(self, "action_kind") return kinds[self._kind + 1] end
+  function P.action_kind(self) checkpolicy(self, "action_kind") return typename_of(self) end
   function P.action_n(self) checkpolicy(self, "action_n") return self._n end
   function P.action_width(self) checkpolicy(self, "action_width") return self._width end
   function P.nparams(self) checkpolicy(self, "nparams") return self._nparams end
@@ -163,7 +230,15 @@ return function(core, I)
     local h = checkpolicy(self, "spec")
     local hidden = {}
     for i = 0, C.mrl_policy_nhidden(h) - 1 do hidden[i + 1] = C.mrl_policy_hidden(h, i) end
-    local action = {type = kinds[self._kind + 1], n = self._n}
+    local action = {type = typename_of(self), n = self._n} -- n: the outputs
+    if self._kind == COMPOSITE and action.type ~= "multi_binary" then
+      local md, list = action.type == "multi_discrete", {}
+      for i = 0, C.mrl_policy_nparts(h) - 1 do
+        local part = C.mrl_policy_part(h, i)
+        list[i + 1] = md and part.n or {type = part_types[tonumber(part.type) + 1], n = part.n}
+      end
+      action[md and "nvec" or "parts"] = list
+    end
     local low = C.mrl_policy_low(h)
     if self._kind == BOX and low ~= nil then
       action.low = floatarray(low, self._n)
@@ -236,6 +311,19 @@ return function(core, I)
     return out
   end
 
+  -- Actions for rows states: a composite action's rows are width numbers.
+  local function acts_of(self, v, fname, argn, rows)
+    if self._kind == COMPOSITE then return checkactions(v, fname, argn, BOX, self._width, rows) end
+    return checkactions(v, fname, argn, self._kind, self._n, rows)
+  end
+
+  -- Optional masks [rows][out_dim] (1 valid, 0 invalid; the runtime checks
+  -- the values): nil when absent.
+  local function optmasks(self, m, fname, argn, rows)
+    if m == nil then return nil end
+    return (checkmat(m, fname, argn, self._out_dim, rows))
+  end
+
   local function pushaction(self, a)
     if self._kind == DISCRETE then return a[0] end
     return floatarray(a, self._width)
@@ -243,11 +331,25 @@ return function(core, I)
 
   -- The hot path: one state as a flat Lua table of obs_dim numbers, read into
   -- the policy's own row; the discrete action comes back as a number.
-  function P.act(self, obs, det)
+  function P.act(self, obs, det, masks)
     if getmetatable(self) ~= policy_mt then typeerror("act", 0, "moonrl.Policy", self) end
     local h = self.h
     if h == nil then raise(POLICY_CLOSED) end
     local dflag = det and 1 or 0
+    if masks ~= nil then
+      local d, rows, batched = checkmat(obs, "act", 1, self._obs_dim, -1)
+      local m = optmasks(self, masks, "act", 3, rows)
+      if not batched then
+        local a1, lp1 = self.act1, self.logp1
+        local st = C.mrl_policy_act_masked(h, d, m, 1, dflag, a1, lp1)
+        if st ~= 0 then pfail(self, st) end
+        return pushaction(self, a1), lp1[0]
+      end
+      local a, lp = new2(rows, self._width), new1(rows)
+      local st = C.mrl_policy_act_masked(h, d, m, rows, dflag, a.d_, lp.d_)
+      if st ~= 0 then pfail(self, st) end
+      return a, lp
+    end
     if type(obs) == "table" then
       local n = self._obs_dim
       if #obs == n then
@@ -301,8 +403,8 @@ return function(core, I)
     local maker = act_makers[key]
     if not maker then
       local src = {"local getmetatable, rawget, type, mt, C, slow, pfail, floatarray = ...\n",
-                   "return function(self, obs, det)\n",
-                   "  if getmetatable(self) ~= mt then return slow(self, obs, det) end\n",
+                   "return function(self, obs, det, masks)\n",
+                   "  if getmetatable(self) ~= mt or masks ~= nil then return slow(self, obs, det, masks) end\n",
                    "  local h = self.h\n",
                    "  if h == nil or type(obs) ~= 'table' or #obs ~= ", obs_dim,
                    " then return slow(self, obs, det) end\n"}
@@ -337,7 +439,7 @@ return function(core, I)
     return maker(getmetatable, rawget, type, policy_mt, C, P.act, pfail, floatarray)
   end
 
-  function P.act_into(self, obs, actions, logp, det)
+  function P.act_into(self, obs, actions, logp, det, masks)
     local h = checkpolicy(self, "act_into")
     if not istensor(obs) then typeerror("act_into", 1, "moonrl.Tensor", obs) end
     local d, rows = checkmat(obs, "act_into", 1, self._obs_dim, -1)
@@ -352,50 +454,54 @@ return function(core, I)
         argerror("act_into", 3, format("%d elements expected, got %d", rows, logp.n_))
       end
     end
+    local m = optmasks(self, masks, "act_into", 5, rows)
     local ad = tdata(actions)
     if logp ~= nil then ld = tdata(logp) end
-    local st = C.mrl_policy_act(h, d, rows, det and 1 or 0, ad, ld)
+    local st = C.mrl_policy_act_masked(h, d, m, rows, det and 1 or 0, ad, ld)
     if st ~= 0 then pfail(self, st) end
   end
 
-  function P.evaluate(self, obs, actions, params)
+  function P.evaluate(self, obs, actions, params, masks)
     local h = checkpolicy(self, "evaluate")
     local d, rows, batched = checkmat(obs, "evaluate", 1, self._obs_dim, -1)
-    local a = checkactions(actions, "evaluate", 2, self._kind, self._n, rows)
+    local a = acts_of(self, actions, "evaluate", 2, rows)
     local pp = optparams(self, params, "evaluate", 3)
+    local m = optmasks(self, masks, "evaluate", 4, rows)
     if not batched then
       local out = floats_t(2)
-      local st = C.mrl_policy_evaluate(h, pp, d, a, 1, out, out + 1)
+      local st = C.mrl_policy_evaluate_masked(h, pp, d, m, a, 1, out, out + 1)
       if st ~= 0 then pfail(self, st) end
       return out[0], out[1]
     end
     local lp, ent = new1(rows), new1(rows)
-    local st = C.mrl_policy_evaluate(h, pp, d, a, rows, lp.d_, ent.d_)
+    local st = C.mrl_policy_evaluate_masked(h, pp, d, m, a, rows, lp.d_, ent.d_)
     if st ~= 0 then pfail(self, st) end
     return lp, ent
   end
 
-  function P.kl(self, po, pn, obs)
+  function P.kl(self, po, pn, obs, masks)
     local h = checkpolicy(self, "kl")
     local a = optparams(self, po, "kl", 1)
     local b = optparams(self, pn, "kl", 2)
     local d, rows = checkmat(obs, "kl", 3, self._obs_dim, -1)
+    local m = optmasks(self, masks, "kl", 4, rows)
     local kl = new1(rows)
     local mean = double1_t()
-    local st = C.mrl_policy_kl(h, a, b, d, rows, kl.d_, mean)
+    local st = C.mrl_policy_kl_masked(h, a, b, d, m, rows, kl.d_, mean)
     if st ~= 0 then pfail(self, st) end
     return kl, mean[0]
   end
 
-  function P.grad_weighted_logp(self, obs, actions, weights, scale)
+  function P.grad_weighted_logp(self, obs, actions, weights, scale, masks)
     local fname = "grad_weighted_logp"
     local h = checkpolicy(self, fname)
     local d, rows = checkmat(obs, fname, 1, self._obs_dim, -1)
-    local a = checkactions(actions, fname, 2, self._kind, self._n, rows)
+    local a = acts_of(self, actions, fname, 2, rows)
     local w = checkvec(weights, fname, 3, rows, false)
     scale = optnumber(fname, 4, scale, 1)
+    local m = optmasks(self, masks, fname, 5, rows)
     local obj = double1_t()
-    local st = C.mrl_policy_grad_weighted_logp(h, d, a, w, rows, scale, obj)
+    local st = C.mrl_policy_grad_weighted_logp_masked(h, d, m, a, w, rows, scale, obj)
     if st ~= 0 then pfail(self, st) end
     return obj[0]
   end
@@ -405,7 +511,7 @@ return function(core, I)
   local function surrargs(self, fname, obs, actions, old_logp, adv, opts, which, o)
     local h = checkpolicy(self, fname)
     local d, rows = checkmat(obs, fname, 1, self._obs_dim, -1)
-    local a = checkactions(actions, fname, 2, self._kind, self._n, rows)
+    local a = acts_of(self, actions, fname, 2, rows)
     local olp = checkvec(old_logp, fname, 3, rows, false)
     local ad = checkvec(adv, fname, 4, rows, false)
     if opts ~= nil then
@@ -415,27 +521,30 @@ return function(core, I)
     return h, d, rows, a, olp, ad, o
   end
 
-  function P.ppo_loss(self, obs, actions, old_logp, adv, opts)
+  function P.ppo_loss(self, obs, actions, old_logp, adv, opts, masks)
     local h, d, rows, a, olp, ad, o = surrargs(self, "ppo_loss", obs, actions, old_logp, adv, opts,
                                                C.MRL_OPTS_PPO_LOSS, C.mrl_ppo_opts_default())
+    local m = optmasks(self, masks, "ppo_loss", 6, rows)
     local s = ffi.new("mrl_ppo_stats")
-    local st = C.mrl_policy_ppo_loss(h, d, a, olp, ad, rows, o, s)
+    local st = C.mrl_policy_ppo_loss_masked(h, d, m, a, olp, ad, rows, o, s)
     if st ~= 0 then pfail(self, st) end
     return {loss = s.loss, policy_loss = s.policy_loss, entropy = s.entropy,
             clip_fraction = s.clip_fraction, approx_kl = s.approx_kl}
   end
 
-  function P.kl_penalty_loss(self, params_old, obs, actions, old_logp, adv, beta)
+  function P.kl_penalty_loss(self, params_old, obs, actions, old_logp, adv, beta, masks)
     local fname = "kl_penalty_loss"
     local h = checkpolicy(self, fname)
     local po = checkvec(params_old, fname, 1, self._nparams, false)
     local d, rows = checkmat(obs, fname, 2, self._obs_dim, -1)
-    local a = checkactions(actions, fname, 3, self._kind, self._n, rows)
+    local a = acts_of(self, actions, fname, 3, rows)
     local olp = checkvec(old_logp, fname, 4, rows, false)
     local ad = checkvec(adv, fname, 5, rows, false)
     beta = checknumber(fname, 6, beta)
+    local m = optmasks(self, masks, fname, 7, rows)
     local out = ffi.new("double[2]")
-    local st = C.mrl_policy_kl_penalty_loss(h, po, d, a, olp, ad, rows, beta, out, out + 1)
+    local st = C.mrl_policy_kl_penalty_loss_masked(h, po, d, m, a, olp, ad, rows, beta, out,
+                                                   out + 1)
     if st ~= 0 then pfail(self, st) end
     return out[0], out[1]
   end
@@ -446,7 +555,7 @@ return function(core, I)
     local d, rows = checkmat(obs, fname, argn, self._obs_dim, -1)
     local a = nil
     if actions ~= nil then
-      a = checkactions(actions, fname, argn + 1, self._kind, self._n, rows)
+      a = acts_of(self, actions, fname, argn + 1, rows)
     elseif f == 1 then
       argerror(fname, argn + 1, "actions expected for the empirical Fisher")
     end
@@ -461,13 +570,14 @@ return function(core, I)
     return x
   end
 
-  function P.fvp(self, obs, actions, v, damping, fisher)
+  function P.fvp(self, obs, actions, v, damping, fisher, masks)
     local h = checkpolicy(self, "fvp")
     local f, d, rows, a = fisherargs(self, "fvp", 1, 5, obs, actions, fisher)
     local vv = checkvec(v, "fvp", 3, self._nparams, false)
     local dm = checkdamping("fvp", 4, damping)
+    local m = optmasks(self, masks, "fvp", 6, rows)
     local out = new1(self._nparams)
-    local st = C.mrl_policy_fvp(h, f, d, a, rows, vv, dm, out.d_)
+    local st = C.mrl_policy_fvp_masked(h, f, d, m, a, rows, vv, dm, out.d_)
     if st ~= 0 then pfail(self, st) end
     return out
   end
@@ -528,7 +638,7 @@ return function(core, I)
     local fname = "pg_gradient"
     local h = checkpolicy(self, fname)
     local d, T = checkmat(obs, fname, 1, self._obs_dim, -1)
-    local a = checkactions(actions, fname, 2, self._kind, self._n, T)
+    local a = acts_of(self, actions, fname, 2, T)
     local r = checkvec(rewards, fname, 3, T, false)
     local b, v = nil, nil
     if blp ~= nil then b = checkvec(blp, fname, 4, T, false) end
