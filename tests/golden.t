@@ -3,8 +3,7 @@
 # when the checkout stands alone.  golden-1 (core.json, envs.json): every
 # kind passes, so no --kinds filter (a case of a kind the runner does not
 # know fails, as the contract says).  golden-2 (core2.json): the kinds
-# implemented so far, named with --kinds (policy_eval and logp_grad join
-# once the conv cases in them pass).  Two TAP streams as subtests.
+# implemented so far, named with --kinds.  Two TAP streams as subtests.
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 # the shared contract beside the checkout when there is one, else the copy
@@ -13,7 +12,7 @@ if [ -z "${GOLDEN_DIR:-}" ] || [ ! -f "$GOLDEN_DIR/core.json" ]; then
   GOLDEN_DIR=../shared/golden
   [ -f "$GOLDEN_DIR/core.json" ] || GOLDEN_DIR=tests/golden
 fi
-KINDS2=running_norm,reward_norm,kl,ppo_clip,kl_penalty
+KINDS2=running_norm,reward_norm,policy_eval,kl,ppo_clip,kl_penalty,logp_grad
 status=0
 one=$("$BUILD/moonrl" golden "$GOLDEN_DIR/core.json" "$GOLDEN_DIR/envs.json" 2>&1) || status=1
 two=$("$BUILD/moonrl" golden --kinds "$KINDS2" "$GOLDEN_DIR/core2.json" 2>&1) || status=1

@@ -32,7 +32,7 @@ status=0
 out=$($limit busted --lua=luajit -o TAP tests/lua 2>&1) || status=1
 golden=$($limit luajit bindings/luajit/run.lua golden "$GOLDEN_DIR/core.json" "$GOLDEN_DIR/envs.json" 2>&1) || status=1
 # golden-2: the kinds implemented so far (as tests/golden.t)
-KINDS2=running_norm,reward_norm,kl,ppo_clip,kl_penalty
+KINDS2=running_norm,reward_norm,policy_eval,kl,ppo_clip,kl_penalty,logp_grad
 golden2=$($limit luajit bindings/luajit/run.lua golden --kinds "$KINDS2" "$GOLDEN_DIR/core2.json" 2>&1) || status=1
 echo "1..3"
 echo "$out" | sed 's/^/    /'
