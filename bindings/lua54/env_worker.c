@@ -1028,11 +1028,11 @@ const float *mrlW_fast_actions(lua_State *L, int idx, vl_pool *p) {
       lua_rawlen(L, idx) != (size_t)p->n)
     return NULL;
   for (int i = 0; i < p->n; i++) {
-    lua_rawgeti(L, idx, i + 1);
+    int t = lua_rawgeti(L, idx, i + 1);
     lua_Number k = lua_tonumber(L, -1);
-    int ok = lua_type(L, -1) == LUA_TNUMBER && k >= 0 && k < p->action_n && k == floor(k);
     lua_pop(L, 1);
-    if (!ok) return NULL;
+    /* k in range first, so the int conversion tests integrality */
+    if (t != LUA_TNUMBER || !(k >= 0 && k < p->action_n) || k != (lua_Number)(int)k) return NULL;
     p->act_buf[i] = (float)k;
   }
   return p->act_buf;
