@@ -528,6 +528,17 @@ typedef struct mrl_env_desc {
   int blocks;                /* 0 or 1: one, run in the calling thread */
   int64_t max_episode_steps; /* an episode this long is truncated; 0: none */
   const char *name;          /* for messages (copied), nullable */
+  /* MRL_COMPOSITE actions: the parts (copied; mrl_action_part), action_n
+  ** is then the action row's width (1 per categorical part, n per gaussian
+  ** or bernoulli part) and low/high, when given, bound the gaussian
+  ** columns (the others' entries are not read). */
+  const mrl_action_part *parts;
+  int nparts;
+  /* Invalid-action masks (0: none): K = the categories of a discrete
+  ** action, or of every part of a composite one, all categorical.  The env
+  ** side writes each copy's mask after its reset and step (mask_row,
+  ** commit_mask). */
+  int mask_width;
 } mrl_env_desc;
 
 
@@ -562,6 +573,13 @@ int mrl_vecenv_commit_reset(mrl_vecenv *v, int copy, const char *what);
 int mrl_vecenv_commit_step(mrl_vecenv *v, int copy, const char *what,
                            double reward, int terminated, int truncated,
                            int *ended);
+/* Masks: copy's row of mask_width floats to fill, then its check (every
+** entry 0 or 1, a valid action in every categorical part). */
+float *mrl_vecenv_mask_row(mrl_vecenv *v, int copy);
+int mrl_vecenv_commit_mask(mrl_vecenv *v, int copy, const char *what);
+/* The masks of the current observations [N][mask_width], NULL without. */
+const float *mrl_vecenv_masks(const mrl_vecenv *v);
+int mrl_vecenv_mask_width(const mrl_vecenv *v);
 
 /* ------------------------------------------------------- normalisation */
 /* Running statistics with Stable-Baselines3's RunningMeanStd semantics
@@ -703,6 +721,16 @@ int mrl_rollout_put_outcome(mrl_rollout *r, int t, int env, double reward,
                             const float *final_obs);
 int mrl_rollout_bootstrap(mrl_rollout *r, mrl_net *value,
                           const float *next_obs);  /* [N][obs_dim] */
+/* Invalid-action masks, [T][N][K] beside the other fields (K = the
+** policy's out_dim, 1 valid / 0 invalid): made by collect from a vecenv
+** that gives masks, or by set_mask_width (every entry 1) for put_mask;
+** the update then uses them in every loss.  0 / NULL while there are none;
+** a width of 0 drops them. */
+int mrl_rollout_set_mask_width(mrl_rollout *r, int k);
+int mrl_rollout_mask_width(const mrl_rollout *r);
+float *mrl_rollout_masks(mrl_rollout *r);
+/* Step t of env's mask (K floats, as the policy acted with it). */
+int mrl_rollout_put_mask(mrl_rollout *r, int t, int env, const float *mask);
 /* dst := src, two rollouts of the same sizes: every field, the flags,
 ** the final observations and whether GAE may run (dst's scratch is its
 ** own; MRL_EINVAL if the sizes differ). */

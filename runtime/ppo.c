@@ -44,6 +44,7 @@ static void shuffle_shards(int *idx, int *sigma, int total, int shards, int mb,
 
 typedef struct minibatch {
   float *obs, *actions, *logp, *adv, *ret, *oldv;
+  float *masks;  /* [mb][mw] when the rollout has masks, else NULL */
 } minibatch;
 
 static double explained_variance(const float *pred, const float *target,
@@ -316,9 +317,10 @@ struct mrl_ppo_job {
   mrl_optim *popt, *vopt;
   mrl_ppo_config c;          /* a copy: the caller's may go away */
   mrl_rng *rng;
-  int total, od, aw, mb, shards, nmbe, kl_mode;
+  int total, od, aw, mw, mb, shards, nmbe, kl_mode;
   size_t np, nv;
   const float *obs, *act, *logp, *adv, *ret, *val;
+  const float *masks;        /* the rollout's [total][mw], or NULL */
   float *buf, *rbuf;         /* minibatch rows; the reduce hook's buffer */
   float *advn, *ent;         /* adaptive KL: normalised advantages, entropies */
   int *idx;                  /* the epoch's order (+ a block permutation) */
@@ -400,6 +402,12 @@ int mrl_ppo_begin(mrl_ppo_job **out, mrl_policy *p, mrl_net *value,
     return mrl_errbuf_(err, errlen, MRL_EINVAL,
                    "optimisers: sized for %zu and %zu parameters, networks have %zu and %zu",
                    mrl_optim_nparams(popt), mrl_optim_nparams(vopt), np, nv);
+  /* masks: the policy acted with them, every loss renormalises over them */
+  const int mw = mrl_rollout_mask_width(r);
+  if (mw && (!mrl_policy_maskable(p) || mw != mrl_policy_out_dim(p)))
+    return mrl_errbuf_(err, errlen, MRL_EINVAL,
+                       "rollout: action masks of width %d, the policy takes %s", mw,
+                       mrl_policy_maskable(p) ? "masks of its output width" : "no masks");
   const float *adv = mrl_rollout_field_ptr(r, MRL_RO_ADVANTAGES);
   const float *ret = mrl_rollout_field_ptr(r, MRL_RO_RETURNS);
   if (tu_any_process(c->reduce, c->reduce_ud,
@@ -411,7 +419,8 @@ int mrl_ppo_begin(mrl_ppo_job **out, mrl_policy *p, mrl_net *value,
   if (!j) return mrl_errbuf_(err, errlen, MRL_ENOMEM, "ppo: out of memory");
   j->p = p; j->value = value; j->popt = popt; j->vopt = vopt; j->c = *c;
   j->rng = c->rng ? c->rng : mrl_policy_rng(p);
-  j->total = total; j->od = od; j->aw = aw; j->np = np; j->nv = nv;
+  j->total = total; j->od = od; j->aw = aw; j->mw = mw; j->np = np; j->nv = nv;
+  j->masks = mw ? mrl_rollout_masks(r) : NULL;
   j->mb = c->minibatch_size;
   j->shards = c->shards > 1 ? c->shards : 1;
   j->nmbe = (total + j->mb - 1) / j->mb;
@@ -423,7 +432,7 @@ int mrl_ppo_begin(mrl_ppo_job **out, mrl_policy *p, mrl_net *value,
   j->val = mrl_rollout_field_ptr(r, MRL_RO_VALUES);
   const int mb = j->mb;
   /* the reduce hook's buffer: both gradients side by side */
-  size_t per_mb = (size_t)mb * (size_t)(od + aw + 4) + (c->reduce ? np + nv : 0);
+  size_t per_mb = (size_t)mb * (size_t)(od + aw + mw + 4) + (c->reduce ? np + nv : 0);
   j->buf = malloc(sizeof(float) * per_mb);
   j->idx = malloc(sizeof(int) * ((size_t)total + (j->shards > 1 ? (size_t)(total / j->shards) : 0)));
   /* the reduce hook's per-epoch advantage statistics: 2 + 3 per minibatch */
@@ -444,7 +453,8 @@ int mrl_ppo_begin(mrl_ppo_job **out, mrl_policy *p, mrl_net *value,
   m->actions = m->obs + (size_t)mb * od;
   m->logp = m->actions + (size_t)mb * aw;
   m->adv = m->logp + mb; m->ret = m->adv + mb; m->oldv = m->ret + mb;
-  j->rbuf = c->reduce ? m->oldv + mb : NULL;
+  m->masks = mw ? m->oldv + mb : NULL;
+  j->rbuf = c->reduce ? m->oldv + mb + (size_t)mb * mw : NULL;
   if (kl_mode && (st = kl_normalize(j))) {
     mrl_errbuf_(err, errlen, st, "%s", j->err);
     job_free(j);
@@ -489,6 +499,7 @@ static void gather_rows(mrl_ppo_job *j, const int *ix, int n, const float *adv) 
   tu_gather(m->adv, adv, ix, n, 1);
   tu_gather(m->ret, j->ret, ix, n, 1);
   tu_gather(m->oldv, j->val, ix, n, 1);
+  if (m->masks) tu_gather(m->masks, j->masks, ix, n, j->mw);
 }
 
 /* One minibatch of the clipped objective at j->pos: the policy's side
@@ -515,7 +526,8 @@ static int clip_minibatch(mrl_ppo_job *j) {
   }
   float *pg = mrl_policy_grad(j->p);
   mrl_ppo_stats ps;
-  int st = mrl_policy_ppo_loss(j->p, m->obs, m->actions, m->logp, m->adv, n, &lopts, &ps);
+  int st = mrl_policy_ppo_loss_masked(j->p, m->obs, m->masks, m->actions, m->logp, m->adv,
+                                      n, &lopts, &ps);
   double nn_p = st ? 0 : sumsq(pg, j->np);
   vh_sync(h);
   if (st) return job_fail(j, st, "policy loss: %s", mrl_policy_error(j->p));
@@ -559,8 +571,8 @@ static int kl_minibatch(mrl_ppo_job *j) {
   gather_rows(j, j->idx + start, n, j->advn);
   double loss = 0, mkl = 0, vloss = 0, gnorm = 0;
   float *pg = mrl_policy_grad(j->p), *vg = mrl_net_grad(j->value);
-  int st = mrl_policy_kl_penalty_loss(j->p, j->sp.params, m->obs, m->actions, m->logp,
-                                      m->adv, n, j->acc.kl_beta, &loss, &mkl);
+  int st = mrl_policy_kl_penalty_loss_masked(j->p, j->sp.params, m->obs, m->masks, m->actions,
+                                             m->logp, m->adv, n, j->acc.kl_beta, &loss, &mkl);
   if (st) return job_fail(j, st, "policy loss: %s", mrl_policy_error(j->p));
   if (c->reduce && (st = tu_reduce_mean(c->reduce, c->reduce_ud, pg, j->np, &loss, 1, n, NULL)))
     return job_fail(j, st, "ppo: the reduce hook failed");
@@ -591,8 +603,9 @@ static int kl_minibatch(mrl_ppo_job *j) {
 ** over the batch (over all processes), then β's update. */
 static int kl_finish(mrl_ppo_job *j) {
   double s[2] = {0, 0};
-  int st = mrl_policy_kl(j->p, j->sp.params, NULL, j->obs, j->total, NULL, &s[0]);
-  if (!st) st = mrl_policy_evaluate(j->p, NULL, j->obs, j->act, j->total, NULL, j->ent);
+  int st = mrl_policy_kl_masked(j->p, j->sp.params, NULL, j->obs, j->masks, j->total, NULL, &s[0]);
+  if (!st) st = mrl_policy_evaluate_masked(j->p, NULL, j->obs, j->masks, j->act, j->total, NULL,
+                                           j->ent);
   if (st) return job_fail(j, st, "ppo: %s", mrl_policy_error(j->p));
   for (int i = 0; i < j->total; i++) s[1] += j->ent[i];
   s[1] /= j->total;

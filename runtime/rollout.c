@@ -35,6 +35,8 @@ struct mrl_rollout {
   mrl_norm_opts norm;    /* normalisation (norm.obs/reward NULL: off) */
   float *final_obs;      /* [T][N][obs_dim] put_outcome's, made on first use */
   uint8_t *has_final;    /* [T][N] */
+  float *masks;          /* [T][N][mask_width] invalid-action masks, or NULL */
+  int mask_width;
   int collected;         /* the fields hold a complete rollout */
   int have_values;       /* it was collected with a value net */
   char err[512];
@@ -66,6 +68,7 @@ void mrl_rollout_free(mrl_rollout *r) {
   mrl_retnorm_free(r->norm.reward);
   free(r->final_obs);
   free(r->has_final);
+  free(r->masks);
   free(r->wt);
   free(r);
 }
@@ -234,6 +237,23 @@ static void ro_fill_live(int n, float *nv, const float *vals,
     if (!term[i] && !trunc[i]) nv[i] = vals[i];
 }
 
+static const char *ro_kind_name(mrl_action_kind k) {
+  return k == MRL_DISCRETE ? "discrete" : k == MRL_BOX ? "box" : "composite";
+}
+
+/* The policy's actions are the env's: the same kind and size, and for a
+** composite action the same parts in the same order. */
+static int ro_policy_fits(const mrl_policy *p, const mrl_env_desc *d) {
+  if (mrl_policy_action_kind(p) != d->action_kind) return 0;
+  if (d->action_kind != MRL_COMPOSITE) return mrl_policy_action_n(p) == d->action_n;
+  if (mrl_policy_nparts(p) != d->nparts) return 0;
+  for (int k = 0; k < d->nparts; k++) {
+    mrl_action_part q = mrl_policy_part(p, k);
+    if (q.type != d->parts[k].type || q.n != d->parts[k].n) return 0;
+  }
+  return 1;
+}
+
 int mrl_rollout_collect(mrl_rollout *r, mrl_vecenv *env, mrl_policy *p,
                         mrl_net *value) {
   if (!r) return MRL_EINVAL;
@@ -258,17 +278,26 @@ int mrl_rollout_collect(mrl_rollout *r, mrl_vecenv *env, mrl_policy *p,
     return MRL_EINVAL;
   }
   if (mrl_policy_obs_dim(p) != r->obs_dim ||
-      mrl_policy_action_width(p) != r->width ||
-      mrl_policy_action_kind(p) != d->action_kind ||
-      mrl_policy_action_n(p) != d->action_n) {
+      mrl_policy_action_width(p) != r->width || !ro_policy_fits(p, d)) {
     ro_seterr(r, "collect: the policy (obs_dim %d, %s %d) does not fit the "
               "env (obs_dim %d, %s %d) or the rollout (action width %d)",
               mrl_policy_obs_dim(p),
-              mrl_policy_action_kind(p) == MRL_DISCRETE ? "discrete" : "box",
-              mrl_policy_action_n(p), d->obs_dim,
-              d->action_kind == MRL_DISCRETE ? "discrete" : "box", d->action_n,
+              ro_kind_name(mrl_policy_action_kind(p)), mrl_policy_action_n(p), d->obs_dim,
+              ro_kind_name(d->action_kind), d->action_n,
               r->width);
     return MRL_EINVAL;
+  }
+  /* An env that gives action masks: the policy acts with them and the
+  ** rollout keeps them for the update's losses. */
+  const int mw = mrl_vecenv_mask_width(env);
+  if (mw && (!mrl_policy_maskable(p) || mw != mrl_policy_out_dim(p))) {
+    ro_seterr(r, "collect: the env gives action masks of width %d, the policy takes %s",
+              mw, mrl_policy_maskable(p) ? "masks of its output width" : "no masks");
+    return MRL_EINVAL;
+  }
+  if (mw != r->mask_width) {
+    int st = mrl_rollout_set_mask_width(r, mw);
+    if (st != MRL_OK) return st;
   }
   if (value && (mrl_net_in_dim(value) != r->obs_dim ||
                 mrl_net_out_dim(value) != 1)) {
@@ -315,8 +344,14 @@ int mrl_rollout_collect(mrl_rollout *r, mrl_vecenv *env, mrl_policy *p,
     int st = ro_norm_obs(r, obs_t, n, r->norm.update, t);
     if (st != MRL_OK) return st;
     float *logp_t = r->f[RO_LOGP] + (size_t)t * row;
-    st = pwt ? policy_act_wt(p, pwt, obs_t, n, act_t, logp_t)
-                 : mrl_policy_act(p, obs_t, n, 0, act_t, logp_t);
+    if (mw) {
+      float *mask_t = r->masks + (size_t)t * row * (size_t)mw;
+      memcpy(mask_t, mrl_vecenv_masks(env), row * (size_t)mw * sizeof(float));
+      st = mrl_policy_act_masked(p, obs_t, mask_t, n, 0, act_t, logp_t);
+    } else {
+      st = pwt ? policy_act_wt(p, pwt, obs_t, n, act_t, logp_t)
+               : mrl_policy_act(p, obs_t, n, 0, act_t, logp_t);
+    }
     if (st != MRL_OK) {
       ro_seterr(r, "collect: policy act at step %d: %s", t, mrl_policy_error(p));
       return st;
@@ -410,6 +445,55 @@ int mrl_rollout_gae(mrl_rollout *r, double gamma, double lambda) {
   return MRL_OK;
 }
 
+/* ------------------------------------------------------------- masks */
+
+int mrl_rollout_set_mask_width(mrl_rollout *r, int k) {
+  if (!r) return MRL_EINVAL;
+  if (k < 0 || k > MRL_MAX_WIDTH) {
+    ro_seterr(r, "set_mask_width: width %d outside [0, %d]", k, (int)MRL_MAX_WIDTH);
+    return MRL_EINVAL;
+  }
+  if (k == r->mask_width) return MRL_OK;
+  free(r->masks);
+  r->masks = NULL;
+  r->mask_width = 0;
+  if (k == 0) return MRL_OK;
+  size_t total = (size_t)r->steps * (size_t)r->num_envs * (size_t)k;
+  if (!(r->masks = malloc(total * sizeof(float)))) {
+    ro_seterr(r, "set_mask_width: out of memory for %zu mask entries", total);
+    return MRL_ENOMEM;
+  }
+  for (size_t i = 0; i < total; i++) r->masks[i] = 1.0f;
+  r->mask_width = k;
+  return MRL_OK;
+}
+
+int mrl_rollout_mask_width(const mrl_rollout *r) { return r ? r->mask_width : 0; }
+float *mrl_rollout_masks(mrl_rollout *r) { return r ? r->masks : NULL; }
+
+static int ro_check_slot(mrl_rollout *r, int t, int env, const char *what);
+
+int mrl_rollout_put_mask(mrl_rollout *r, int t, int env, const float *mask) {
+  if (!r) return MRL_EINVAL;
+  int st = ro_check_slot(r, t, env, "put_mask");
+  if (st) return st;
+  if (!r->masks || !mask) {
+    ro_seterr(r, "put_mask: %s", mask ? "the rollout has no masks (set_mask_width first)"
+                                      : "NULL mask");
+    return MRL_EINVAL;
+  }
+  size_t k = (size_t)r->mask_width;
+  for (size_t j = 0; j < k; j++)
+    if (mask[j] != 0.0f && mask[j] != 1.0f) {
+      ro_seterr(r, "put_mask: entry %zu of the mask is %g (expected 0 or 1)", j + 1,
+                (double)mask[j]);
+      return MRL_EINVAL;
+    }
+  memcpy(r->masks + ((size_t)t * (size_t)r->num_envs + (size_t)env) * k, mask,
+         k * sizeof(float));
+  return MRL_OK;
+}
+
 /* ------------------------------------------------ filling step by step */
 int mrl_rollout_copy(mrl_rollout *dst, const mrl_rollout *src) {
   if (!dst || !src) return MRL_EINVAL;
@@ -429,6 +513,12 @@ int mrl_rollout_copy(mrl_rollout *dst, const mrl_rollout *src) {
       return MRL_ENOMEM;
     }
   }
+  if (dst->mask_width != src->mask_width) {
+    int st = mrl_rollout_set_mask_width(dst, src->mask_width);
+    if (st) return st;
+  }
+  if (src->masks)
+    memcpy(dst->masks, src->masks, sizeof(float) * rows * (size_t)src->mask_width);
   memcpy(dst->obs, src->obs, sizeof(float) * rows * d);
   memcpy(dst->actions, src->actions, sizeof(float) * rows * (size_t)src->width);
   for (int k = 0; k < 6; k++) memcpy(dst->f[k], src->f[k], sizeof(float) * rows);
@@ -569,7 +659,7 @@ int mrl_rollout_behaviour(mrl_rollout *r, mrl_policy *p, double *ratio,
     ro_seterr(r, "behaviour: out of memory");
     return MRL_ENOMEM;
   }
-  int st = mrl_policy_evaluate(p, NULL, r->obs, r->actions, rows, now, NULL);
+  int st = mrl_policy_evaluate_masked(p, NULL, r->obs, r->masks, r->actions, rows, now, NULL);
   if (st) {
     ro_seterr(r, "behaviour: %s", mrl_policy_error(p));
     free(now);

@@ -14,10 +14,17 @@
 ** filled after the join, in copy order.  No allocation happens after
 ** mrl_vecenv_new.
 **
-** What a commit writes per step lives in the copy's own cache line
-** (ve_copy): blocks on different cores never write one line, which the
-** packed [N] reward and flag arrays would make them do at every step.
-** The owner gathers those arrays after the join.
+** What a commit reads and writes per step lives in the copy's own cache
+** line (ve_copy), which only its block's thread touches in a step; what
+** the owner reads after the join (the block's status, each copy's reward
+** and flags: ve_slot) is packed per block on lines of the block's own,
+** which the block only stores to.  So
+** blocks on different cores never write one line (the packed [N] reward and
+** flag arrays would make them do so at every step), a helper never waits
+** on a line the owner read last step, and the owner gathers a helper's
+** results in one cache miss per 7 copies.  The fields helpers read (the ops,
+** desc, buffers, the command) sit apart from those the owner writes per
+** step, and the command is rewritten only when it changes.
 */
 #include <math.h>
 #include <stdarg.h>
@@ -33,15 +40,29 @@
 ** so a caller that never drains costs a bounded amount of memory. */
 enum { VE_RING_MIN = 1024 };
 
-/* One copy's state written by its commits, alone on its cache line. */
+/* One copy's state kept by its commits, alone on its cache line. */
 typedef struct {
   _Alignas(64) double ep_return;  /* running return of the current episode */
   int64_t ep_length;
   double end_return;              /* the episode that ended at this step */
   int64_t end_length;
-  float reward;
-  uint8_t terminated, truncated;
+  int res;                        /* its result's ve_slot */
 } ve_copy;
+
+/* What the owner reads after the join: per block, from a line of its own,
+** the status of the block's op, then one copy's step result per slot. */
+typedef union {
+  int st;
+  struct {
+    float reward;
+    uint8_t terminated, truncated, ended;
+  } r;
+} ve_slot;
+
+/* A block's message (read only after a failure), on lines of its own. */
+typedef struct {
+  _Alignas(64) char err[512];  /* a commit's message, "" if none */
+} ve_blk;
 
 struct mrl_vecenv {
   mrl_env_ops ops;
@@ -53,21 +74,25 @@ struct mrl_vecenv {
   float *rewards;           /* [N] */
   uint8_t *terminated, *truncated;
   float *act_scratch;       /* [N][width], clipped box actions */
+  mrl_action_part *parts;   /* [desc.nparts] a composite action's parts */
+  float *masks;             /* [N][desc.mask_width], NULL without masks */
   uint64_t *seeds;          /* [N] */
   ve_copy *copies;          /* [N] */
-  double *ring_return;      /* [ring_cap] */
+  ve_slot *res;             /* per block: status, results (see mrl_vecenv_new) */
+  int *res_base;            /* [blocks] each block's status slot */
+  ve_blk *blk;              /* [blocks] */
+  int blocks;               /* >= 1 */
+  pool *pool;               /* blocks - 1 helpers, NULL for one block */
+  /* the run in flight (written only when it changes) */
+  int cmd;                  /* VE_RESET or VE_STEP */
+  const void *cmd_arg;      /* seeds or actions */
+  char name[96];
+  /* the owner's own, written per step: apart from what helpers read */
+  _Alignas(64) double *ring_return;  /* [ring_cap] */
   int64_t *ring_length;
   int ring_cap, ring_head, ring_count;  /* head: index of the oldest */
   int64_t total_steps;
   int started;              /* a successful reset happened since the last failure */
-  int blocks;               /* >= 1 */
-  pool *pool;               /* blocks - 1 helpers, NULL for one block */
-  /* the run in flight */
-  int cmd;                  /* VE_RESET or VE_STEP */
-  const void *cmd_arg;      /* seeds or actions */
-  int *blk_st;              /* [blocks] status of each block's op */
-  char (*blk_err)[512];     /* [blocks] a commit's message, "" if none */
-  char name[96];
   char err[600];
 };
 
@@ -82,11 +107,39 @@ static void ve_seterr(mrl_vecenv *v, const char *fmt, ...) {
   va_end(ap);
 }
 
+/* A composite action's parts: valid, and action_n their row width; the
+** mask width, when there are masks, their categories (all categorical). */
+static int parts_ok(const mrl_env_desc *d) {
+  if (d->action_kind != MRL_COMPOSITE)
+    return !d->parts && !d->nparts &&
+           (!d->mask_width || (d->action_kind == MRL_DISCRETE && d->mask_width == d->action_n));
+  if (!d->parts || d->nparts < 1 || d->nparts > MRL_MAX_WIDTH) return 0;
+  int64_t width = 0, cats = 0, all_cat = 1;
+  for (int k = 0; k < d->nparts; k++) {
+    const mrl_action_part *q = &d->parts[k];
+    if (q->n < 1 || q->n > MRL_MAX_WIDTH) return 0;
+    if (q->type == MRL_PART_CATEGORICAL) {
+      width += 1;
+      cats += q->n;
+    } else if (q->type == MRL_PART_GAUSSIAN || q->type == MRL_PART_BERNOULLI) {
+      width += q->n;
+      all_cat = 0;
+    } else {
+      return 0;
+    }
+  }
+  if (width != d->action_n) return 0;
+  return !d->mask_width || (all_cat && d->mask_width == cats);
+}
+
 static int desc_ok(const mrl_env_desc *d) {
   if (d->num_envs < 1 || d->num_envs > MRL_MAX_BATCH) return 0;
   if (d->obs_dim < 1 || d->obs_dim > MRL_MAX_WIDTH) return 0;
-  if (d->action_kind != MRL_DISCRETE && d->action_kind != MRL_BOX) return 0;
+  if (d->action_kind != MRL_DISCRETE && d->action_kind != MRL_BOX &&
+      d->action_kind != MRL_COMPOSITE)
+    return 0;
   if (d->action_n < 1 || d->action_n > MRL_MAX_WIDTH) return 0;
+  if (d->mask_width < 0 || d->mask_width > MRL_MAX_WIDTH || !parts_ok(d)) return 0;
   /* Both bounds or neither, and only for a box. */
   if ((d->low == NULL) != (d->high == NULL)) return 0;
   if (d->action_kind == MRL_DISCRETE && d->low) return 0;
@@ -109,12 +162,15 @@ static void ve_release(mrl_vecenv *v) {
   free(v->terminated);
   free(v->truncated);
   free(v->act_scratch);
+  free(v->parts);
+  free(v->masks);
   free(v->seeds);
   free(v->copies);
+  free(v->res);
+  free(v->res_base);
+  free(v->blk);
   free(v->ring_return);
   free(v->ring_length);
-  free(v->blk_st);
-  free(v->blk_err);
   pool_free(v->pool);
   free(v);
 }
@@ -135,7 +191,7 @@ int mrl_vecenv_new(mrl_vecenv **out, const mrl_env_ops *ops, void *ud,
     if (ops && ops->destroy) ops->destroy(ud);
     return MRL_EINVAL;
   }
-  mrl_vecenv *v = calloc(1, sizeof *v);
+  mrl_vecenv *v = ve_alloc(sizeof *v);
   if (!v) {
     if (ops->destroy) ops->destroy(ud);
     return MRL_ENOMEM;
@@ -159,14 +215,37 @@ int mrl_vecenv_new(mrl_vecenv **out, const mrl_env_ops *ops, void *ud,
   v->ring_length = calloc((size_t)v->ring_cap, sizeof(int64_t));
   v->blocks = desc->blocks > 1 ? desc->blocks : 1;
   v->desc.blocks = v->blocks;
-  v->blk_st = calloc((size_t)v->blocks, sizeof(int));
-  v->blk_err = calloc((size_t)v->blocks, sizeof *v->blk_err);
+  v->blk = ve_alloc((size_t)v->blocks * sizeof(ve_blk));
+  /* each block's status and result slots from a line of their own (8 a line) */
+  size_t nres = n + 8 * (size_t)v->blocks;
+  v->res = ve_alloc(nres * sizeof(ve_slot));
+  v->res_base = calloc((size_t)v->blocks, sizeof(int));
   snprintf(v->name, sizeof v->name, "%s", desc->name ? desc->name : "env");
   v->desc.name = v->name;
   int ok = v->obs && v->final_obs && v->rewards && v->terminated &&
-           v->truncated && v->act_scratch && v->seeds && v->copies &&
-           v->ring_return && v->ring_length && v->blk_st && v->blk_err;
+           v->truncated && v->act_scratch && v->seeds && v->copies && v->res &&
+           v->ring_return && v->ring_length && v->blk && v->res_base;
+  if (ok) {
+    int slot = 0;
+    for (int k = 0; k < v->blocks; k++) {
+      int first, count;
+      mrl_vecenv_block(v, k, &first, &count);
+      v->res_base[k] = slot++;
+      for (int i = 0; i < count; i++) v->copies[first + i].res = slot++;
+      slot = (slot + 7) / 8 * 8;
+    }
+  }
   if (ok && v->blocks > 1) ok = (v->pool = pool_new(v->blocks - 1)) != NULL;
+  if (ok && desc->nparts) {
+    ok = (v->parts = malloc((size_t)desc->nparts * sizeof *v->parts)) != NULL;
+    if (ok) memcpy(v->parts, desc->parts, (size_t)desc->nparts * sizeof *v->parts);
+    v->desc.parts = v->parts;
+  }
+  if (ok && desc->mask_width) {
+    size_t total = n * (size_t)desc->mask_width;
+    ok = (v->masks = malloc(total * sizeof(float))) != NULL;
+    for (size_t i = 0; ok && i < total; i++) v->masks[i] = 1.0f;
+  }
   if (ok && desc->low) {
     v->bounds = malloc(2 * (size_t)an * sizeof(float));
     if (v->bounds) {
@@ -224,7 +303,7 @@ static int ve_block_of(const mrl_vecenv *v, int copy) {
 static void ve_blk_err(mrl_vecenv *v, int copy, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void ve_blk_err(mrl_vecenv *v, int copy, const char *fmt, ...) {
-  char *out = v->blk_err[ve_block_of(v, copy)];
+  char *out = v->blk[ve_block_of(v, copy)].err;
   int k = snprintf(out, 512, "env '%s' copy %d: ", v->name, copy);
   va_list ap;
   va_start(ap, fmt);
@@ -276,9 +355,11 @@ int mrl_vecenv_commit_step(mrl_vecenv *v, int copy, const char *what,
   /* the time limit: a terminated episode stays terminated */
   if (!terminated && v->desc.max_episode_steps > 0 && len >= v->desc.max_episode_steps)
     truncated = 1;
-  c->reward = r;
-  c->terminated = (uint8_t)(terminated != 0);
-  c->truncated = (uint8_t)(truncated != 0);
+  ve_slot *o = &v->res[c->res];
+  o->r.reward = r;
+  o->r.terminated = (uint8_t)(terminated != 0);
+  o->r.truncated = (uint8_t)(truncated != 0);
+  o->r.ended = (uint8_t)(terminated || truncated);
   if (terminated || truncated) {
     size_t d = (size_t)v->desc.obs_dim;
     memcpy(v->final_obs + (size_t)copy * d, v->obs + (size_t)copy * d, d * sizeof(float));
@@ -293,17 +374,18 @@ int mrl_vecenv_commit_step(mrl_vecenv *v, int copy, const char *what,
 
 static void ve_run_block(void *arg, int k) {
   mrl_vecenv *v = arg;
-  v->blk_err[k][0] = '\0';
-  v->blk_st[k] = v->cmd == VE_RESET
-                     ? v->ops.reset(v->ud, v, k, (const uint64_t *)v->cmd_arg)
-                     : v->ops.step(v->ud, v, k, (const float *)v->cmd_arg);
+  v->blk[k].err[0] = '\0';
+  int st = v->cmd == VE_RESET ? v->ops.reset(v->ud, v, k, (const uint64_t *)v->cmd_arg)
+                              : v->ops.step(v->ud, v, k, (const float *)v->cmd_arg);
+  v->res[v->res_base[k]].st = st;
 }
 
 /* Runs the command on every block; the lowest failing block (so the lowest
 ** failing copy) reports, whatever the thread timing. */
 static int ve_run(mrl_vecenv *v, int cmd, const void *arg, const char *what) {
-  v->cmd = cmd;
-  v->cmd_arg = arg;
+  /* unchanged (step after step), the line helpers read stays in their caches */
+  if (v->cmd != cmd) v->cmd = cmd;
+  if (v->cmd_arg != arg) v->cmd_arg = arg;
   if (v->pool) {
     pool_start(v->pool, ve_run_block, v, v->blocks);
     pool_finish(v->pool, 1);
@@ -311,10 +393,10 @@ static int ve_run(mrl_vecenv *v, int cmd, const void *arg, const char *what) {
     ve_run_block(v, 0);
   }
   for (int k = 0; k < v->blocks; k++) {
-    int st = v->blk_st[k];
+    int st = v->res[v->res_base[k]].st;
     if (st == MRL_OK) continue;
-    if (v->blk_err[k][0]) {  /* a commit's: it names the env and copy */
-      ve_seterr(v, "%s", v->blk_err[k]);
+    if (v->blk[k].err[0]) {  /* a commit's: it names the env and copy */
+      ve_seterr(v, "%s", v->blk[k].err);
       return st;
     }
     const char *m = v->ops.error ? v->ops.error(v->ud, k) : NULL;
@@ -353,6 +435,48 @@ static void ve_push_episode(mrl_vecenv *v, double ret, int64_t len) {
   v->ring_length[slot] = len;
 }
 
+/* A composite action row, column by column: a categorical part's index
+** exact and in range, a bernoulli part's bits 0 or 1, a gaussian part's
+** numbers not NaN and clipped to their bounds (into act_scratch). */
+static int ve_check_composite(mrl_vecenv *v, const float *actions, const float **send) {
+  const int n = v->desc.num_envs, w = v->width;
+  const float *lo = v->desc.low, *hi = v->desc.high;
+  for (int i = 0; i < n; i++) {
+    const float *a = actions + (size_t)i * w;
+    float *c = v->act_scratch + (size_t)i * w;
+    int col = 0;
+    for (int k = 0; k < v->desc.nparts; k++) {
+      const mrl_action_part *q = &v->parts[k];
+      if (q->type == MRL_PART_CATEGORICAL) {
+        float x = a[col];
+        if (!(x >= 0 && x < (float)q->n) || x != floorf(x)) {
+          ve_seterr(v, "step: action %g of part %d of env %d is not an index in [0, %d)",
+                    (double)x, k + 1, i, q->n);
+          return MRL_EINVAL;
+        }
+        c[col++] = x;
+        continue;
+      }
+      for (int j = 0; j < q->n; j++, col++) {
+        float x = a[col];
+        if (q->type == MRL_PART_BERNOULLI && x != 0.0f && x != 1.0f) {
+          ve_seterr(v, "step: bit %d of part %d of env %d is %g (expected 0 or 1)", j + 1,
+                    k + 1, i, (double)x);
+          return isnan(x) ? MRL_ENONFINITE : MRL_EINVAL;
+        }
+        if (isnan(x)) {
+          ve_seterr(v, "step: action of env %d is NaN (part %d)", i, k + 1);
+          return MRL_ENONFINITE;
+        }
+        if (lo && q->type == MRL_PART_GAUSSIAN) x = x < lo[col] ? lo[col] : x > hi[col] ? hi[col] : x;
+        c[col] = x;
+      }
+    }
+  }
+  *send = v->act_scratch;
+  return MRL_OK;
+}
+
 int mrl_vecenv_step(mrl_vecenv *v, const float *actions) {
   if (!v) return MRL_EINVAL;
   if (!actions) {
@@ -377,6 +501,9 @@ int mrl_vecenv_step(mrl_vecenv *v, const float *actions) {
         return MRL_EINVAL;
       }
     }
+  } else if (v->desc.action_kind == MRL_COMPOSITE) {
+    int st = ve_check_composite(v, actions, &send);
+    if (st != MRL_OK) return st;
   } else {
     size_t total = (size_t)n * (size_t)an;
     for (size_t k = 0; k < total; k++)
@@ -402,12 +529,18 @@ int mrl_vecenv_step(mrl_vecenv *v, const float *actions) {
     v->started = 0;
     return st;
   }
-  for (int i = 0; i < n; i++) {
-    const ve_copy *c = &v->copies[i];
-    v->rewards[i] = c->reward;
-    v->terminated[i] = c->terminated;
-    v->truncated[i] = c->truncated;
-    if (c->terminated || c->truncated) ve_push_episode(v, c->end_return, c->end_length);
+  /* in copy order; slots as laid out by mrl_vecenv_new (the copies' own
+  ** lines are read only where an episode ended) */
+  for (int k = 0; k < v->blocks; k++) {
+    int first, count;
+    mrl_vecenv_block(v, k, &first, &count);
+    const ve_slot *o = &v->res[v->res_base[k] + 1];
+    for (int i = first; i < first + count; i++, o++) {
+      v->rewards[i] = o->r.reward;
+      v->terminated[i] = o->r.terminated;
+      v->truncated[i] = o->r.truncated;
+      if (o->r.ended) ve_push_episode(v, v->copies[i].end_return, v->copies[i].end_length);
+    }
   }
   v->total_steps += n;
   return MRL_OK;
@@ -444,3 +577,39 @@ int mrl_vecenv_drain_episodes(mrl_vecenv *v, double *returns,
 int64_t mrl_vecenv_total_steps(const mrl_vecenv *v) {
   return v ? v->total_steps : 0;
 }
+
+/* ------------------------------------------------------------- masks */
+
+float *mrl_vecenv_mask_row(mrl_vecenv *v, int copy) {
+  return v && v->masks ? v->masks + (size_t)copy * (size_t)v->desc.mask_width : NULL;
+}
+
+int mrl_vecenv_commit_mask(mrl_vecenv *v, int copy, const char *what) {
+  const float *m = mrl_vecenv_mask_row(v, copy);
+  if (!m) return MRL_EINVAL;
+  const int k = v->desc.mask_width;
+  for (int j = 0; j < k; j++)
+    if (m[j] != 0.0f && m[j] != 1.0f) {
+      ve_blk_err(v, copy, "%s returned mask entry %d = %g (expected 0 or 1)", what, j + 1,
+                 (double)m[j]);
+      return MRL_EINVAL;
+    }
+  /* each categorical part needs a valid action */
+  int nparts = v->desc.action_kind == MRL_COMPOSITE ? v->desc.nparts : 1, col = 0;
+  for (int q = 0; q < nparts; q++) {
+    int nq = v->desc.action_kind == MRL_COMPOSITE ? v->parts[q].n : k, any = 0;
+    for (int j = 0; j < nq; j++) any |= m[col + j] != 0.0f;
+    if (!any) {
+      if (nparts > 1)
+        ve_blk_err(v, copy, "%s returned a mask with no valid action in part %d", what, q + 1);
+      else
+        ve_blk_err(v, copy, "%s returned a mask with no valid action", what);
+      return MRL_EINVAL;
+    }
+    col += nq;
+  }
+  return MRL_OK;
+}
+
+const float *mrl_vecenv_masks(const mrl_vecenv *v) { return v ? v->masks : NULL; }
+int mrl_vecenv_mask_width(const mrl_vecenv *v) { return v ? v->desc.mask_width : 0; }
