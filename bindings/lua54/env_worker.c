@@ -130,6 +130,17 @@ static int vl_openlibs(lua_State *W) {
     lua_pop(W, 1);
 #endif
   }
+#ifdef MRL_LUAJIT
+  /* The trace compiler starts only once the jit library is opened (its
+  ** parameters and CPU flags are set there): without it a worker state
+  ** interprets everything.  The library itself is then dropped, as env
+  ** code has no business with it. */
+  if (!getenv("NOJIT")) lua_pushcfunction(W, luaopen_jit); else lua_pushcfunction(W, luaopen_base);
+  lua_pushstring(W, LUA_JITLIBNAME);
+  lua_call(W, 1, 0);
+  if (!getenv("NOHIDE")) { lua_pushnil(W);
+  lua_setglobal(W, LUA_JITLIBNAME); }
+#endif
   const char *const *paths = lua_touserdata(W, 1);  /* path, cpath */
   lua_getglobal(W, "package");
   lua_pushstring(W, paths[0]);
@@ -137,7 +148,18 @@ static int vl_openlibs(lua_State *W) {
   if (paths[1]) lua_pushstring(W, paths[1]);  /* trusted: the caller's */
   else lua_pushliteral(W, "");
   lua_setfield(W, -2, "cpath");
-#ifndef MRL_LUAJIT
+#ifdef MRL_LUAJIT
+  if (!getenv("NOHIDE")) {
+  lua_getfield(W, -1, "loaded");
+  lua_pushnil(W);
+  lua_setfield(W, -2, LUA_JITLIBNAME);
+  lua_getfield(W, -2, "preload");
+  lua_pushnil(W);
+  lua_setfield(W, -2, LUA_JITLIBNAME ".util");
+  lua_pushnil(W);
+  lua_setfield(W, -2, LUA_JITLIBNAME ".profile");
+  lua_pop(W, 2); }
+#else
   /* moonrl.core is the module already linked into this process: a trusted
   ** env that requires it must not load a second copy of the runtime. */
   lua_getfield(W, -1, "preload");
@@ -227,7 +249,121 @@ static int vl_guard(lua_State *W) {
   return lua_gettop(W);
 }
 
-/* Reads a 1-D box or discrete space at the top of W into the pool (the
+/* An integer field of the table at idx in [1, MRL_MAX_WIDTH], else an error
+** naming it. */
+static int vl_width_field(lua_State *W, int idx, const char *key, const char *name) {
+  lua_getfield(W, idx, key);
+  lua_Integer n = lua_tointeger(W, -1);
+  lua_pop(W, 1);
+  if (n < 1 || n > MRL_MAX_WIDTH)
+    luaL_error(W, "%s must be an integer in [1, %d]", name, (int)MRL_MAX_WIDTH);
+  return (int)n;
+}
+
+/* A composite action space at as (type multi_discrete, multi_binary or
+** hybrid) into p->parts; box parts' bounds into p->bounds when every one is
+** bounded (columns of the other parts get their own range). */
+static void vl_read_composite(lua_State *W, vl_pool *p, int as, const char *type) {
+  int md = strcmp(type, "multi_discrete") == 0, mb = strcmp(type, "multi_binary") == 0;
+  int list = 0, np = 1;
+  if (!mb) {
+    lua_getfield(W, as, md ? "nvec" : "parts");
+    list = lua_gettop(W);
+    np = lua_istable(W, list) ? (int)lua_rawlen(W, list) : 0;
+    if (np < 1 || np > MRL_MAX_WIDTH)
+      luaL_error(W, "action_space.%s must be a non-empty list", md ? "nvec" : "parts");
+  }
+  free(p->parts);
+  free(p->bounds);
+  p->bounds = NULL;
+  if (!(p->parts = calloc((size_t)np, sizeof *p->parts))) luaL_error(W, "out of memory");
+  p->nparts = np;
+  int64_t width = 0;
+  char name[64];
+  for (int k = 0; k < np; k++) {
+    mrl_action_part *q = &p->parts[k];
+    if (mb) {
+      q->type = MRL_PART_BERNOULLI;
+      q->n = vl_width_field(W, as, "n", "action_space.n");
+    } else if (md) {
+      lua_rawgeti(W, list, k + 1);
+      lua_Integer n = lua_tointeger(W, -1);
+      lua_pop(W, 1);
+      if (n < 1 || n > MRL_MAX_WIDTH)
+        luaL_error(W, "action_space.nvec[%d] must be an integer in [1, %d]", k + 1,
+                   (int)MRL_MAX_WIDTH);
+      q->type = MRL_PART_CATEGORICAL;
+      q->n = (int)n;
+    } else {
+      lua_rawgeti(W, list, k + 1);
+      int part = lua_gettop(W);
+      if (!lua_istable(W, part)) luaL_error(W, "action_space.parts[%d] must be a table", k + 1);
+      lua_getfield(W, part, "type");
+      const char *pt = lua_isstring(W, -1) ? lua_tostring(W, -1) : "";
+      snprintf(name, sizeof name, "action_space.parts[%d]", k + 1);
+      if (strcmp(pt, "discrete") == 0) {
+        q->type = MRL_PART_CATEGORICAL;
+        q->n = vl_width_field(W, part, "n", name);
+      } else if (strcmp(pt, "box") == 0) {
+        lua_getfield(W, part, "shape");
+        if (!lua_istable(W, -1) || lua_rawlen(W, -1) != 1)
+          luaL_error(W, "%s.shape must be {n} (a 1-D box)", name);
+        q->type = MRL_PART_GAUSSIAN;
+        lua_rawgeti(W, -1, 1);
+        lua_Integer n = lua_tointeger(W, -1);
+        lua_pop(W, 2);
+        if (n < 1 || n > MRL_MAX_WIDTH)
+          luaL_error(W, "%s.shape[1] must be an integer in [1, %d]", name, (int)MRL_MAX_WIDTH);
+        q->n = (int)n;
+      } else {
+        luaL_error(W, "%s.type must be 'discrete' or 'box'", name);
+      }
+      lua_settop(W, part - 1);
+    }
+    width += q->type == MRL_PART_CATEGORICAL ? 1 : q->n;
+    if (width > MRL_MAX_WIDTH) luaL_error(W, "action_space: more than %d action numbers",
+                                          (int)MRL_MAX_WIDTH);
+  }
+  p->kind = MRL_COMPOSITE;
+  p->action_n = p->width = (int)width;
+  /* bounds of the box parts (all, or none) */
+  if (md || mb) return;
+  float *b = malloc(2 * (size_t)width * sizeof(float));
+  if (!b) luaL_error(W, "out of memory");
+  int col = 0, bounded = 1;
+  for (int k = 0; k < np && bounded; k++) {
+    const mrl_action_part *q = &p->parts[k];
+    if (q->type == MRL_PART_CATEGORICAL) {
+      b[col] = 0.0f;
+      b[width + col] = (float)(q->n - 1);
+      col++;
+      continue;
+    }
+    lua_rawgeti(W, list, k + 1);
+    for (int h = 0; h < 2 && bounded; h++) {
+      int t = lua_getfield(W, -1, h ? "high" : "low");
+      for (int j = 0; j < q->n && bounded; j++) {
+        double x = NAN;
+        if (t == LUA_TNUMBER) {
+          x = lua_tonumber(W, -1);
+        } else if (t == LUA_TTABLE) {
+          lua_rawgeti(W, -1, j + 1);
+          if (lua_isnumber(W, -1)) x = lua_tonumber(W, -1);
+          lua_pop(W, 1);
+        }
+        if (isnan(x) || x < -3.4e38 || x > 3.4e38) bounded = 0;  /* ±inf: unbounded */
+        else b[h * width + col + j] = (float)x;
+      }
+      lua_pop(W, 1);
+    }
+    lua_pop(W, 1);
+    col += q->n;
+  }
+  if (bounded) p->bounds = b;
+  else free(b);
+}
+
+/* Reads a box or discrete space at the top of W into the pool (the
 ** first copy's spaces define the batch). */
 static void vl_read_spaces(lua_State *W, vl_pool *p, int env) {
   lua_getfield(W, env, "observation_space");
@@ -235,16 +371,22 @@ static void vl_read_spaces(lua_State *W, vl_pool *p, int env) {
   lua_getfield(W, -1, "type");
   if (!lua_isstring(W, -1) || strcmp(lua_tostring(W, -1), "box") != 0)
     luaL_error(W, "observation_space must be a box");
+  /* any shape (a grid {C, H, W}): observations are its flat arrays */
   lua_getfield(W, -2, "shape");
-  if (!lua_istable(W, -1) || lua_rawlen(W, -1) != 1)
-    luaL_error(W, "observation_space.shape must be {dim}");
-  lua_rawgeti(W, -1, 1);
-  lua_Integer d = lua_tointeger(W, -1);
-  if (d < 1 || d > MRL_MAX_WIDTH)
-    luaL_error(W, "observation_space.shape[1] must be an integer in [1, %d]",
-               (int)MRL_MAX_WIDTH);
+  lua_Unsigned rank = lua_istable(W, -1) ? lua_rawlen(W, -1) : 0;
+  if (rank < 1 || rank > 8)
+    luaL_error(W, "observation_space.shape must be a list of 1 to 8 dimensions");
+  lua_Integer d = 1;
+  for (lua_Unsigned k = 1; k <= rank; k++) {
+    lua_rawgeti(W, -1, (lua_Integer)k);
+    lua_Integer dk = lua_tointeger(W, -1);
+    lua_pop(W, 1);
+    if (dk < 1 || dk > MRL_MAX_WIDTH || (d *= dk) > MRL_MAX_WIDTH)
+      luaL_error(W, "observation_space.shape must hold integers >= 1 whose product is at "
+                    "most %d", (int)MRL_MAX_WIDTH);
+  }
   p->obs_dim = (int)d;
-  lua_pop(W, 4);
+  lua_pop(W, 3);
 
   lua_getfield(W, env, "action_space");
   if (!lua_istable(W, -1)) luaL_error(W, "the env has no action_space table");
@@ -301,10 +443,28 @@ static void vl_read_spaces(lua_State *W, vl_pool *p, int env) {
       free(p->bounds);
       p->bounds = NULL;
     }
+  } else if (strcmp(type, "multi_discrete") == 0 || strcmp(type, "multi_binary") == 0 ||
+             strcmp(type, "hybrid") == 0) {
+    vl_read_composite(W, p, as, type);
   } else {
-    luaL_error(W, "action_space.type must be 'discrete' or 'box'");
+    luaL_error(W, "action_space.type must be 'discrete', 'box', 'multi_discrete', "
+                  "'multi_binary' or 'hybrid'");
   }
   lua_settop(W, as - 1);
+  /* masks from the env's action_mask(obs, out), for categorical actions */
+  p->mask_width = 0;
+  int has_mask = lua_getfield(W, env, "action_mask") == LUA_TFUNCTION;
+  if (has_mask && !p->no_masks) {
+    if (p->kind == MRL_DISCRETE) p->mask_width = p->action_n;
+    for (int k = 0; p->kind == MRL_COMPOSITE && k < p->nparts; k++) {
+      if (p->parts[k].type != MRL_PART_CATEGORICAL) {
+        p->mask_width = 0;
+        break;
+      }
+      p->mask_width += p->parts[k].n;
+    }
+  }
+  lua_pop(W, 1);
 }
 
 /* In W (protected): pushes a new env object for `copy`:
@@ -577,7 +737,7 @@ static int mrlW_pool_load(vl_pool *p, const char *path, const char *cpath,
     if (st != LUA_OK) mrlW_fail_msg(w, w->L, msg, len);
     lua_sethook(w->L, NULL, 0, 0);
     if (st != LUA_OK) return -1;
-    if (p->kind == MRL_BOX && mrlc_cpcall(w->L, mrlW_make_acts, w) != LUA_OK) {
+    if (p->kind != MRL_DISCRETE && mrlc_cpcall(w->L, mrlW_make_acts, w) != LUA_OK) {
       lua_pop(w->L, 1);
       snprintf(msg, len, "vecenv: out of memory");
       return -1;
@@ -599,7 +759,7 @@ static void vl_load_pool(lua_State *L, int src, int cfg, const mrlW_opts *o, vl_
     if (cfg) lua_pushvalue(L, cfg);
     else lua_pushnil(L);
     if (lua_pcall(L, 3, 0, 0) != LUA_OK) mrlW_fail_msg(&p->w[0], L, msg, len);
-    else if (p->kind == MRL_BOX && mrlc_cpcall(L, mrlW_make_acts, &p->w[0]) != LUA_OK)
+    else if (p->kind != MRL_DISCRETE && mrlc_cpcall(L, mrlW_make_acts, &p->w[0]) != LUA_OK)
       snprintf(msg, len, "vecenv: out of memory");
     return;
   }
@@ -652,6 +812,7 @@ mrl_vecenv *mrlW_make(lua_State *L, int src, int cfg, const mrlW_opts *o,
     return NULL;
   }
   p->inline_env = inl;
+  p->no_masks = o->no_masks;
   p->callerL = L;
   p->budget = o->budget;
   p->mem_cap = o->memory;
@@ -677,7 +838,7 @@ mrl_vecenv *mrlW_make(lua_State *L, int src, int cfg, const mrlW_opts *o,
   /* The vecenv runs block k (worker k's copies) on its pool. */
   mrl_env_desc d = {n, p->obs_dim, p->kind, p->action_n, p->bounds,
                     p->bounds ? p->bounds + p->action_n : NULL, p->nworkers, p->max_steps,
-                    p->name};
+                    p->name, p->parts, p->nparts, p->mask_width};
   int st = mrl_vecenv_new(&v, &mrlW_ops, p, &d);  /* owns p, also when it fails */
   if (st != MRL_OK) {
     snprintf(msg, len, "vecenv: %s (obs_dim %d, action_n %d)", mrl_status_string(st),
@@ -713,6 +874,40 @@ static inline void vl_arm(lua_State *W, vl_pool *p) {
   if (p->budget > 0) lua_sethook(W, vl_hook, LUA_MASKCOUNT, (int)p->budget);
 }
 
+/* env:action_mask(obs, out) for copy i (obs at index obs, out a reusable
+** table) into its mask row, then checked by the vecenv. */
+static int vl_read_mask(lua_State *W, vl_worker *w, int env, int obs, int i) {
+  vl_pool *p = w->pool;
+  const int k = p->mask_width;
+  if (w->mask_ref == 0) {
+    lua_createtable(W, k, 0);
+    w->mask_ref = luaL_ref(W, LUA_REGISTRYINDEX);
+  }
+  vl_arm(W, p);
+  lua_getfield(W, env, "action_mask");
+  lua_pushvalue(W, env);
+  lua_pushvalue(W, obs);
+  lua_rawgeti(W, LUA_REGISTRYINDEX, w->mask_ref);
+  lua_call(W, 3, 1);
+  if (lua_type(W, -1) != LUA_TTABLE)
+    luaL_error(W, "action_mask returned %s (expected an array of %d numbers, 1 = valid)",
+               luaL_typename(W, -1), k);
+  if (lua_rawlen(W, -1) != (lua_Unsigned)k)
+    luaL_error(W, "action_mask returned %d numbers (expected %d, one per action)",
+               (int)lua_rawlen(W, -1), k);
+  float *row = mrl_vecenv_mask_row(w->v, i);
+  for (int j = 0; j < k; j++) {
+    int t = lua_rawgeti(W, -1, j + 1);
+    if (t == LUA_TBOOLEAN) row[j] = (float)lua_toboolean(W, -1);
+    else if (t == LUA_TNUMBER) row[j] = (float)lua_tonumber(W, -1);
+    else luaL_error(W, "action_mask returned entry %d of type %s (expected 0 or 1)", j + 1,
+                    lua_typename(W, t));
+    lua_pop(W, 1);
+  }
+  lua_pop(W, 1);
+  return mrl_vecenv_commit_mask(w->v, i, "action_mask");
+}
+
 /* env:reset(seed or nil) on the env at `env`, obs into copy i's row, then
 ** committed; returns the commit's status.  An env with the optional fast
 ** path reset_into(seed, obs) fills the reusable table at obs_tab instead of
@@ -730,16 +925,39 @@ static int vl_reset_one(lua_State *W, vl_worker *w, int env, const uint64_t *see
   lua_pushvalue(W, env);
   if (seed) lua_pushinteger(W, (lua_Integer)*seed);
   else lua_pushnil(W);
+  int st;
   if (fast) {
     lua_pushvalue(W, obs_tab);
     lua_call(W, 3, 0);
     vl_read_obs(W, p, obs_tab, row, "reset_into");
-    return mrl_vecenv_commit_reset(w->v, i, "reset_into");
+    st = mrl_vecenv_commit_reset(w->v, i, "reset_into");
+    if (st == MRL_OK && p->mask_width) st = vl_read_mask(W, w, env, obs_tab, i);
+    return st;
   }
   lua_call(W, 2, 1);
   vl_read_obs(W, p, lua_gettop(W), row, "reset");
+  st = mrl_vecenv_commit_reset(w->v, i, "reset");
+  if (st == MRL_OK && p->mask_width) st = vl_read_mask(W, w, env, lua_gettop(W), i);
   lua_pop(W, 1);
-  return mrl_vecenv_commit_reset(w->v, i, "reset");
+  return st;
+}
+
+/* Copy k's reusable action table filled with a composite action row:
+** integers for categorical indices and bernoulli bits, numbers for the
+** gaussian parts, in the parts' order (a flat list, as the space says). */
+static void vl_push_composite(lua_State *W, const vl_pool *p, int acts, int k,
+                              const float *a) {
+  lua_rawgeti(W, acts, k + 1);
+  int col = 0;
+  for (int q = 0; q < p->nparts; q++) {
+    const mrl_action_part *part = &p->parts[q];
+    int cols = part->type == MRL_PART_CATEGORICAL ? 1 : part->n;
+    for (int j = 0; j < cols; j++, col++) {
+      if (part->type == MRL_PART_GAUSSIAN) lua_pushnumber(W, (lua_Number)a[col]);
+      else lua_pushinteger(W, (lua_Integer)a[col]);
+      lua_rawseti(W, -2, col + 1);
+    }
+  }
 }
 
 /* In W (protected): the worker's reusable obs tables, one per copy, each
@@ -766,7 +984,7 @@ static int vl_batch(lua_State *W) {
   lua_rawgeti(W, LUA_REGISTRYINDEX, w->envs_ref);
   int list = lua_gettop(W);
   int acts = 0;
-  if (w->cmd == VL_STEP && p->kind == MRL_BOX) {
+  if (w->cmd == VL_STEP && p->kind != MRL_DISCRETE) {
     lua_rawgeti(W, LUA_REGISTRYINDEX, w->acts_ref);
     acts = lua_gettop(W);
   }
@@ -802,12 +1020,14 @@ static int vl_batch(lua_State *W) {
     const float *a = w->actions + (size_t)i * width;
     if (p->kind == MRL_DISCRETE) {
       lua_pushinteger(W, (lua_Integer)a[0]);
-    } else {
+    } else if (p->kind == MRL_BOX) {
       lua_rawgeti(W, acts, k + 1);
       for (int j = 0; j < width; j++) {
         lua_pushnumber(W, (lua_Number)a[j]);
         lua_rawseti(W, -2, j + 1);
       }
+    } else {
+      vl_push_composite(W, p, acts, k, a);
     }
     const char *what = "step";
     int r;  /* stack index of the obs; reward, terminated, truncated follow */
@@ -843,6 +1063,8 @@ static int vl_batch(lua_State *W) {
       uint64_t rs = p->seed_base + (uint64_t)i + (uint64_t)p->reloads * 1000003u;
       w->st = vl_reset_one(W, w, env, vl_swap(W, w, list, env, k) ? &rs : NULL, i, otab);
       if (w->st != MRL_OK) return 0;
+    } else if (p->mask_width && (w->st = vl_read_mask(W, w, env, r, i)) != MRL_OK) {
+      return 0;
     }
     lua_settop(W, base);
   }
@@ -934,6 +1156,7 @@ static void mrlW_pool_free(vl_pool *p) {
       luaL_unref(p->callerL, LUA_REGISTRYINDEX, w->envs_ref);
       luaL_unref(p->callerL, LUA_REGISTRYINDEX, w->acts_ref);
       if (w->obs_ref != 0) luaL_unref(p->callerL, LUA_REGISTRYINDEX, w->obs_ref);
+      if (w->mask_ref != 0) luaL_unref(p->callerL, LUA_REGISTRYINDEX, w->mask_ref);
     }
   }
   free(p->w);
@@ -1003,10 +1226,6 @@ static int mrlW_open(vl_pool *p, int k, const char *path, const char *cpath,
     return -1;
   }
   lua_atpanic(W, vl_panic);
-#ifdef MRL_LUAJIT
-  /* compiled traces run no count hooks: a budget binds only with the JIT off */
-  if (p->budget > 0) luaJIT_setmode(W, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
-#endif
   const char *paths[2] = {path, cpath};
   if (mrlc_cpcall(W, vl_openlibs, (void *)paths) != LUA_OK) {
     char msg[300];
@@ -1018,6 +1237,11 @@ static int mrlW_open(vl_pool *p, int k, const char *path, const char *cpath,
       snprintf(err, errlen, "vecenv: cannot set up a worker state: %s", msg);
     return -1;
   }
+#ifdef MRL_LUAJIT
+  /* compiled traces run no count hooks: a budget binds only with the JIT off
+  ** (after vl_openlibs, whose jit library turns it on) */
+  if (p->budget > 0) luaJIT_setmode(W, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+#endif
   return 0;
 }
 

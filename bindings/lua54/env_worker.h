@@ -27,6 +27,7 @@ typedef struct vl_worker {
   int first, count;  /* env copies [first, first + count) */
   int envs_ref;      /* registry ref: array of the env objects */
   int acts_ref;      /* registry ref: reusable box action tables */
+  int mask_ref;      /* registry ref: the reusable table action_mask fills */
   int obs_ref;       /* registry ref: reusable obs tables for step_into and
                      ** reset_into, made on first use (0: not yet) */
   int cur;           /* copy being run, for the error message */
@@ -66,6 +67,10 @@ struct vl_pool {
   int reloads;
   vl_worker *w;
   float *bounds;           /* [2][action_n] box bounds, or NULL */
+  mrl_action_part *parts;  /* [nparts] a composite action's (kind MRL_COMPOSITE) */
+  int nparts;
+  int mask_width;          /* the env's action_mask entries per copy, 0: no masks */
+  int no_masks;            /* the caller asked for none (masks = false) */
   float *term_f, *trunc_f; /* [n] float mirrors of the flags for Lua views */
   float *act_buf;          /* [n] discrete actions read from a Lua array */
   lua_State *callerL;      /* inline mode: the state of the current call */
@@ -95,6 +100,7 @@ typedef struct mrlW_opts {
   size_t memory;
   uint64_t seed;
   const char *env_path, *path, *cpath;  /* nullable, but path */
+  int no_masks;  /* ignore an env's action_mask method */
 } mrlW_opts;
 /* Makes the vecenv of the source at index src of L (an env id or file, on
 ** worker states; an inline env table, in L itself) with the config at cfg

@@ -191,6 +191,26 @@ static int l_rollout_put(lua_State *L) {
   return ro_status(L, ro, mrl_rollout_put(ro, t, env, o, a, logp), "rollout_put");
 }
 
+/* core.rollout_set_mask_width(rollout, k): invalid-action masks of k
+** entries per step (all 1 until put), 0 for none. */
+static int l_rollout_set_mask_width(lua_State *L) {
+  mrl_rollout *ro = (mrl_rollout *)mrlL_checkhandle(L, 1, MRLL_ROLLOUT);
+  int k = (int)luaL_checkinteger(L, 2);
+  return ro_status(L, ro, mrl_rollout_set_mask_width(ro, k), "rollout_set_mask_width");
+}
+
+/* core.rollout_put_mask(rollout, t, env, mask): the mask step t of env was
+** acted under (1 valid, 0 invalid). */
+static int l_rollout_put_mask(lua_State *L) {
+  lua_settop(L, 4);
+  mrl_rollout *ro = (mrl_rollout *)mrlL_checkhandle(L, 1, MRLL_ROLLOUT);
+  int t = (int)luaL_checkinteger(L, 2), env = (int)luaL_checkinteger(L, 3);
+  int k = mrl_rollout_mask_width(ro);
+  if (k == 0) return luaL_error(L, "rollout_put_mask: the rollout has no masks (rollout_set_mask_width first)");
+  const float *m = mrlL_checkvec(L, 4, k, NULL, 0);
+  return ro_status(L, ro, mrl_rollout_put_mask(ro, t, env, m), "rollout_put_mask");
+}
+
 /* core.rollout_outcome(rollout, t, env, reward, terminated, truncated,
 ** [final_obs]) */
 static int l_rollout_outcome(lua_State *L) {
@@ -232,6 +252,8 @@ int mrlL_open_train(lua_State *L) {
     {"policy_set_reduce", l_policy_set_reduce}, {"value_fit", l_value_fit},
     {"bc_fit", l_bc_fit},                       {"pg_ascend", l_pg_ascend},
     {"rollout_put", l_rollout_put},             {"rollout_outcome", l_rollout_outcome},
+    {"rollout_set_mask_width", l_rollout_set_mask_width},
+    {"rollout_put_mask", l_rollout_put_mask},
     {"rollout_bootstrap", l_rollout_bootstrap}, {"rollout_behaviour", l_rollout_behaviour},
     {NULL, NULL}};
   luaL_setfuncs(L, funcs, 0);

@@ -59,7 +59,7 @@ typedef struct vl_box {
 ** made once (they are live views of the engine's buffers, so the same
 ** objects serve every step and stepping allocates nothing). */
 enum { VL_UV_OSPACE = 1, VL_UV_ASPACE, VL_UV_OBS, VL_UV_REW, VL_UV_TERM,
-       VL_UV_TRUNC, VL_UV_FINAL, VL_NUV = VL_UV_FINAL };
+       VL_UV_TRUNC, VL_UV_FINAL, VL_UV_MASKS, VL_NUV = VL_UV_MASKS };
 
 static vl_box *vl_checkvec(lua_State *L) {
   vl_box *b = mrlL_checkself(L, VL_VECENV);
@@ -117,6 +117,9 @@ static int vl_new(lua_State *L) {
   lua_getfield(L, 1, "trusted");
   int trusted = lua_toboolean(L, -1);
   lua_pop(L, 1);
+  lua_getfield(L, 1, "masks");  /* false: ignore an env's action_mask */
+  int no_masks = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+  lua_pop(L, 1);
   lua_getfield(L, 1, "max_episode_steps");  /* 4 */
   lua_Integer max_steps = -1;               /* the env's own */
   if (lua_isboolean(L, 4) && !lua_toboolean(L, 4)) max_steps = 0;
@@ -143,7 +146,7 @@ static int vl_new(lua_State *L) {
   int ud = lua_gettop(L);
   b->seed = (uint64_t)seed;
   mrlW_opts o = {n, threads, trusted, budget, max_steps, (size_t)memory, (uint64_t)seed,
-                 env_path, path, cpath};
+                 env_path, path, cpath, no_masks};
   char msg[600];
   b->v = mrlW_make(L, 2, lua_istable(L, 3) ? 3 : 0, &o, &b->pool, msg, sizeof msg);
   if (!b->v) return luaL_error(L, "%s", msg);
@@ -174,6 +177,11 @@ static void vl_make_views(lua_State *L, vl_box *b, int self) {
     int ndim = (k == 0 || k == 4) ? 2 : 1;
     mrlL_pushview(L, self, slot, VL_VECENV, bufs[k], ndim, shape);
     lua_setiuservalue(L, self, VL_UV_OBS + k);
+  }
+  if (d->mask_width) {  /* [N][K] the env's action masks, 1 = valid */
+    int mshape[2] = {d->num_envs, d->mask_width};
+    mrlL_pushview(L, self, slot, VL_VECENV, (float *)mrl_vecenv_masks(b->v), 2, mshape);
+    lua_setiuservalue(L, self, VL_UV_MASKS);
   }
 }
 
@@ -246,6 +254,14 @@ static int vl_step(lua_State *L) {
   mrlW_flag_mirrors(b->pool, b->v);
   vl_push_views(L, 1, VL_UV_OBS, VL_UV_TRUNC);
   return 4;
+}
+
+/* The envs' action masks for the current observations ([N][K] view, 1 =
+** valid), nil when the env gives none. */
+static int vl_masks(lua_State *L) {
+  vl_checkvec(L);
+  lua_getiuservalue(L, 1, VL_UV_MASKS);
+  return 1;
 }
 
 static int vl_final_obs(lua_State *L) {
@@ -480,6 +496,17 @@ static int ro_field(lua_State *L) {
   return 1;
 }
 
+/* The invalid-action masks [T][N][K] the actions were drawn under (a live
+** view), nil when the rollout has none. */
+static int ro_masks(lua_State *L) {
+  ro_box *b = ro_check(L, 1);
+  int k = mrl_rollout_mask_width(b->r);
+  if (k == 0) return 0;
+  int shape[3] = {mrl_rollout_steps(b->r), mrl_rollout_num_envs(b->r), k};
+  mrlL_pushview(L, 1, (void *const *)&b->r, VL_ROLLOUT, mrl_rollout_masks(b->r), 3, shape);
+  return 1;
+}
+
 static int ro_gae(lua_State *L) {
   ro_box *b = ro_check(L, 1);
   double gamma = luaL_checknumber(L, 2), lambda = luaL_checknumber(L, 3);
@@ -540,6 +567,7 @@ int mrl_lua_open_vecenv(lua_State *L) {
     {"reset", vl_reset},
     {"step", vl_step},
     {"final_obs", vl_final_obs},
+    {"masks", vl_masks},
     {"episodes", vl_episodes},
     {"total_steps", vl_total_steps},
     {"num_envs", vl_num_envs},
@@ -557,7 +585,7 @@ int mrl_lua_open_vecenv(lua_State *L) {
   static const luaL_Reg vmetas[] = {
     {"__gc", vl_gc}, {"__close", vl_gc}, {"__tostring", vl_tostring}, {NULL, NULL}};
   static const luaL_Reg rmethods[] = {
-    {"field", ro_field}, {"gae", ro_gae}, {"steps", ro_steps},
+    {"field", ro_field}, {"masks", ro_masks}, {"gae", ro_gae}, {"steps", ro_steps},
     {"num_envs", ro_num_envs}, {"close", ro_close}, {NULL, NULL}};
   static const luaL_Reg rmetas[] = {
     {"__gc", ro_close}, {"__close", ro_close}, {"__tostring", ro_tostring},

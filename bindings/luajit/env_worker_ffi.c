@@ -13,9 +13,12 @@
 ** no LuaJIT callback ever runs off the calling thread.  An inline env runs
 ** in the calling state on the same code.
 **
-** The calls that build a vecenv or may run env code are Lua C functions
-** (luaopen_moonrl_ljw_inline), never reached through the FFI: a C function
-** called by the FFI must not call back into the Lua state that called it.
+** The calls that build a vecenv or may run env code in the calling state
+** are Lua C functions (luaopen_moonrl_ljw_inline), never reached through
+** the FFI: a C function called by the FFI must not call back into the Lua
+** state that called it.  A step of env files (mrl_ljw_step) runs code of
+** the worker states only, so it is an FFI call, which compiled code makes
+** directly.
 ** The FFI reads the rest (mrl_ljw_error, mrl_ljw_memory).
 */
 #include <math.h>
@@ -27,7 +30,7 @@
 
 /* The ABI of this file, checked by core/vecenv.lua against its cdef and
 ** the Lua C functions it uses. */
-int mrl_ljw_abi(void) { return 4; }
+int mrl_ljw_abi(void) { return 5; }
 
 /* The message of the last env failure (set by the ops' error). */
 const char *mrl_ljw_error(const vl_pool *p) { return p->err; }
@@ -60,14 +63,15 @@ static mrl_ljw_inline *li_check(lua_State *L) {
 }
 
 /* make(source, config|nil, num_envs, threads, budget, memory, trusted,
-**      max_steps, env_path|nil, seed, package.path, cpath|nil)
+**      max_steps, env_path|nil, seed, package.path, cpath|nil, masks|nil)
 ** → inline, observation_space, action_space (copies), the env objects
 ** (inline envs; else nil); raises with the env's message. */
 static int li_make(lua_State *L) {
   mrlW_opts o = {(int)luaL_checkinteger(L, 3), (int)luaL_checkinteger(L, 4),
                  lua_toboolean(L, 7), luaL_checkinteger(L, 5), luaL_checkinteger(L, 8),
                  (size_t)luaL_checknumber(L, 6), (uint64_t)(int64_t)luaL_checknumber(L, 10),
-                 lua_tostring(L, 9), luaL_checkstring(L, 11), lua_tostring(L, 12)};
+                 lua_tostring(L, 9), luaL_checkstring(L, 11), lua_tostring(L, 12),
+                 lua_isboolean(L, 13) && !lua_toboolean(L, 13)};
   mrl_ljw_inline *li = calloc(1, sizeof *li);
   char msg[600];
   if (!li) return luaL_error(L, "vecenv: out of memory");
@@ -107,6 +111,15 @@ static int li_step(lua_State *L) {
   if (st == MRL_OK) mrlW_flag_mirrors(p, li->v);
   lua_pushinteger(L, st);
   return 1;
+}
+
+/* The step of env files on worker states, through the FFI (see the top),
+** the actions converted by the caller: → status. */
+int mrl_ljw_step(mrl_ljw_inline *li, const float *actions) {
+  if (!li->v || li->p->inline_env) return MRL_ESTATE;
+  int st = mrl_vecenv_step(li->v, actions);
+  if (st == MRL_OK) mrlW_flag_mirrors(li->p, li->v);
+  return st;
 }
 
 /* The float flag mirrors li_step and li_collect keep (the binding's views): 0 terminated,

@@ -132,6 +132,24 @@ return function(core, I)
     ro_status(h, C.mrl_rollout_put(h, t, env, o, a, logp), fname)
   end
 
+  function core.rollout_set_mask_width(rollout, k)
+    local fname = "rollout_set_mask_width"
+    local h = I.checkrollout_arg(rollout, fname, 1)
+    ro_status(h, C.mrl_rollout_set_mask_width(h, checkint(k, fname, 2)), fname)
+  end
+
+  function core.rollout_put_mask(rollout, t, env, mask)
+    local fname = "rollout_put_mask"
+    local h = I.checkrollout_arg(rollout, fname, 1)
+    t, env = checkint(t, fname, 2), checkint(env, fname, 3)
+    local k = C.mrl_rollout_mask_width(h)
+    if k == 0 then
+      raise(fname .. ": the rollout has no masks (rollout_set_mask_width first)")
+    end
+    local m = checkvec(mask, fname, 4, k, false)
+    ro_status(h, C.mrl_rollout_put_mask(h, t, env, m), fname)
+  end
+
   function core.rollout_outcome(rollout, t, env, reward, terminated, truncated, final_obs)
     local fname = "rollout_outcome"
     local h = I.checkrollout_arg(rollout, fname, 1)

@@ -13,7 +13,8 @@
 -- caller's state.  The batching, time limits, action clipping, episode
 -- statistics and rollout collection are the C engine's (mrl_vecenv_*,
 -- mrl_rollout_*); this file converts.  The Lua functions that may run env
--- code (reset, step, collect) are excluded from compilation (jit.off).
+-- code in this state (reset, an inline env's step, collect) are excluded
+-- from compilation (jit.off); the step of env files compiles.
 
 local ffi = require "ffi"
 local jit = rawget(_G, "jit")
@@ -102,6 +103,16 @@ return function(core)
     end
     local shape = {T, n, f == 0 and self._od or self._w}
     return I.pushview(self, self.box, 3, C.mrl_rollout_field_ptr(h, f), f <= 1 and 3 or 2, shape)
+  end
+
+  -- The invalid-action masks [T][N][K] the actions were drawn under (a
+  -- live view), nil when the rollout has none.
+  function RO.masks(self)
+    local h = checkrollout(self, "masks", 0)
+    local k = C.mrl_rollout_mask_width(h)
+    if k == 0 then return nil end
+    local shape = {C.mrl_rollout_steps(h), C.mrl_rollout_num_envs(h), k}
+    return I.pushview(self, self.box, 3, C.mrl_rollout_masks(h), 3, shape)
   end
 
   function RO.gae(self, gamma, lambda)
@@ -202,6 +213,10 @@ return function(core)
     self._term = I.pushview(K, box, 4, term_f, 1, {n})
     self._trunc = I.pushview(K, box, 4, trunc_f, 1, {n})
     self._final = I.pushview(K, box, 4, ffi.cast("float *", C.mrl_vecenv_final_obs(h)), 2, {n, od})
+    local mw = C.mrl_vecenv_mask_width(h)
+    if mw > 0 then  -- [N][K] the env's action masks, 1 = valid
+      self._masks = I.pushview(K, box, 4, ffi.cast("float *", C.mrl_vecenv_masks(h)), 2, {n, mw})
+    end
   end
 
   -- ------------------------------------------------ the env worker code
@@ -227,6 +242,7 @@ int mrl_ljw_abi(void);
 const char *mrl_ljw_error(const mrl_ljw *p);
 double mrl_ljw_memory(const mrl_ljw *p, double *cap);
 float *mrl_ljw_flags(mrl_ljw *p, int which);
+int mrl_ljw_step(mrl_ljw_inline *li, const float *actions);
 ]]
     local dir = I.LIBPATH and I.LIBPATH:match("^(.*[/\\])")
     local tried = {}
@@ -234,7 +250,7 @@ float *mrl_ljw_flags(mrl_ljw *p, int which);
                           dir and dir .. "libmoonrl_luajit.so" or false} do
       if path then
         local ok, lib = pcall(ffi.load, path)
-        if ok and lib.mrl_ljw_abi() == 4 then
+        if ok and lib.mrl_ljw_abi() == 5 then
           ljw_lib, ljw_path = lib, path
           return lib
         end
@@ -264,7 +280,7 @@ float *mrl_ljw_flags(mrl_ljw *p, int which);
     local ok, li, ospace, aspace, envs = pcall(nojit_call, budget, LI.make, o.source, o.config,
                                                o.n, o.threads, o.budget, o.memory, o.trusted,
                                                o.max_steps, o.env_path, o.seed, package.path,
-                                               o.trusted and package.cpath or nil)
+                                               o.trusted and package.cpath or nil, o.masks)
     if not ok then raise(li) end
     local c = ffi.cast("mrl_ljw_inline *", li)
     local h, p = c.v, c.p
@@ -277,7 +293,7 @@ float *mrl_ljw_flags(mrl_ljw *p, int which);
       _trunc_f = W.mrl_ljw_flags(p, 1),
       _ospace = ospace, _aspace = aspace, _kind = tonumber(d.action_kind), _an = d.action_n,
       _threads = workers > 1 and workers or 0, _W = W, _pool = p,
-      _li = li, _lic = c, _budget = budget, _envs = envs,
+      _li = li, _lic = c, _budget = budget, _envs = envs, _abuf = floats_t(n),
     }, vecenv_mt)
     -- the message of the failing copy, as the ops left it
     self._S = setmetatable({}, {__index = function(_, k)
@@ -329,7 +345,7 @@ float *mrl_ljw_flags(mrl_ljw *p, int which);
     end
     return make_vecenv{source = source, config = config, n = n, threads = threads,
                        seed = seed, budget = budget, memory = memory, trusted = trusted,
-                       max_steps = max_steps, env_path = env_path}
+                       max_steps = max_steps, env_path = env_path, masks = t.masks ~= false}
   end
 
   function VE.close(self)
@@ -390,28 +406,59 @@ float *mrl_ljw_flags(mrl_ljw *p, int which);
   end
 
   local LI_SLOW = -1000  -- env_worker_ffi.c's
+  -- An inline env's step (runs interpreted: its code runs in this state).
+  -- LI.step reads a Lua array of N discrete actions itself and makes the
+  -- flag mirrors; anything else is converted here (LI_SLOW) and passed in
+  -- _lic.actions.  While env code runs, self is hidden.
+  local function step_inline(self, h, actions)
+    local st = LI_SLOW
+    hide(self)
+    if type(actions) == "table" then st = inline_call(self, LI.step, actions) end
+    if st == LI_SLOW then
+      unhide(self, h)
+      self._lic.actions = I.checkactions(actions, "step", 1, self._kind, self._an, self._n)
+      hide(self)
+      st = inline_call(self, LI.step)
+    end
+    unhide(self, h)
+    return st
+  end
+
+  -- Env files run on worker states only, so their step is an FFI call,
+  -- and this function compiles: a Lua array of N valid discrete actions is
+  -- copied here (the checks LI.step makes), anything else converted by
+  -- checkactions (with its messages).
+  local DISCRETE = I.DISCRETE
+  local floor = math.floor
   function VE.step(self, actions)
     local h = checkvec(self, "step")
     if not self._has_reset then raise("step: call reset() first") end
-    -- LI.step reads a Lua array of N discrete actions itself and makes the
-    -- flag mirrors (this function runs interpreted); anything else is
-    -- converted here (LI_SLOW) and passed in _lic.actions.  Only inline env
-    -- code runs in this state during the call, so only then is self hidden.
-    local st, inl = LI_SLOW, self._inline
-    if inl then hide(self) end
-    if type(actions) == "table" then st = inline_call(self, LI.step, actions) end
-    if st == LI_SLOW then
-      if inl then unhide(self, h) end
-      self._lic.actions = I.checkactions(actions, "step", 1, self._kind, self._an, self._n)
-      if inl then hide(self) end
-      st = inline_call(self, LI.step)
+    local st
+    if self._inline then
+      st = step_inline(self, h, actions)
+    else
+      local a, n = nil, self._n
+      if type(actions) == "table" and self._kind == DISCRETE and #actions == n then
+        local buf, an = self._abuf, self._an
+        a = buf
+        for i = 1, n do
+          local k = rawget(actions, i)
+          if type(k) ~= "number" or not (k >= 0 and k < an) or k ~= floor(k) then
+            a = nil
+            break
+          end
+          buf[i - 1] = k
+        end
+      end
+      if a == nil then a = I.checkactions(actions, "step", 1, self._kind, self._an, n) end
+      st = self._W.mrl_ljw_step(self._lic, a)
     end
-    if inl then unhide(self, h) end
     if st ~= OK then vraise(self, h, st) end
     return self._obs, self._rew, self._term, self._trunc
   end
 
   function VE.final_obs(self) checkvec(self, "final_obs") return self._final end
+  function VE.masks(self) checkvec(self, "masks") return self._masks end
 
   function VE.episodes(self)
     local h = checkvec(self, "episodes")
@@ -471,7 +518,7 @@ float *mrl_ljw_flags(mrl_ljw *p, int which);
   -- C calls that run the callbacks must not come from compiled code.
   if jit then
     jit.off(VE.reset)
-    jit.off(VE.step)
+    jit.off(step_inline)
     jit.off(VE.collect)
   end
 end
