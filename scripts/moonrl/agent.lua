@@ -91,8 +91,15 @@
 --   agent:act(obs, [deterministic]) → action, logp   obs: flat table of obs
 --        numbers.  A discrete action is an integer 0 … n−1; a box action is
 --        a table of n numbers clipped to the bounds (the same table every
---        call: copy it to keep it).  deterministic = true takes the mode and
---        records nothing (evaluation).
+--        call: copy it to keep it); a multi_discrete, multi_binary or hybrid
+--        action a flat table (an integer per discrete part, the numbers of
+--        each box part).  deterministic = true takes the mode and records
+--        nothing (evaluation).
+--   agent:act(obs, mask, [deterministic]) the same under an invalid-action
+--        mask (discrete or multi_discrete policies): K numbers, 1 = valid,
+--        0 = invalid (K = n, or the sum of nvec, the components' masks one
+--        after another); a masked action is never drawn, and the update
+--        learns with the mask each step was acted under.
 --   agent:observe(reward, terminated, truncated, [final_obs]) → ep_return,
 --        ep_length when this step ended an episode.  final_obs: the true
 --        last observation of a truncated episode (to bootstrap from; without
@@ -184,6 +191,19 @@ end
 
 -- ------------------------------------------------------------ construction
 
+-- Entries of an invalid-action mask the policy takes (n, or the sum of
+-- nvec), nil when it takes none.
+local function mask_width_of(policy)
+  local a = policy:spec().action
+  if a.type == "discrete" then return a.n end
+  if a.type == "multi_discrete" then
+    local k = 0
+    for _, n in ipairs(a.nvec) do k = k + n end
+    return k
+  end
+  return nil
+end
+
 local function build(t)
   if type(t) ~= "table" then fail("agent", 1, "options table expected, got " .. type(t)) end
   local algo = t.algo or "ppo"
@@ -250,6 +270,8 @@ local function build(t)
     rng = core.rng(seed + 2),   -- minibatch order; acting samples from the policy's
     obs_dim = D, width = W, n_steps = T, num_envs = 1,
     discrete = policy:action_kind() == "discrete",
+    composite = policy:action_kind() ~= "discrete" and policy:action_kind() ~= "box",
+    mask_width = mask_width_of(policy),
     total_steps = t.total_steps, publish_mode = publish,
     steps = 0, updates = 0, episodes = 0, forced_updates = 0,
     ep_return = 0, ep_length = 0,
@@ -261,7 +283,7 @@ local function build(t)
   self._obs1 = core.zeros(1, D)
   self._obs1f = self._obs1:reshape(D)
   self._fin1 = core.zeros(D)
-  if not self.discrete then
+  if not self.discrete and not self.composite then
     self._act1 = core.zeros(W)
     self._logp1 = core.zeros(1)
     self._aout = {}
@@ -431,15 +453,46 @@ function Agent:_act_box(obs, deterministic)
   return a, self._logp1[1]
 end
 
-function Agent:act(obs, deterministic)
+-- policy:act under a mask; a bad mask (a wrong size, a value other than
+-- 0/1, a component without a valid action) is the caller's error.
+local function masked_act(self, obs, deterministic, mask)
+  local ok, a, logp = pcall(self.policy.act, self.policy, obs, deterministic, mask)
+  if not ok then error("agent: act: " .. tostring(a):gsub("^[^:]*:%d+: ", ""), 3) end
+  return a, logp
+end
+
+-- The rollout buffer b keeps masks once the agent has acted under one;
+-- steps acted without a mask are all-valid rows.
+local function put_mask(self, b, mask)
+  if mask == nil and not self.masked then return end
+  if not self.masked then
+    self.masked = true
+    self._ones = {}
+    for j = 1, self.mask_width do self._ones[j] = 1 end
+  end
+  if not b.masked then
+    core.rollout_set_mask_width(b.ro, self.mask_width)
+    b.masked = true
+  end
+  core.rollout_put_mask(b.ro, b.n, 0, mask or self._ones)
+end
+
+function Agent:act(obs, mask, deterministic)
   check_obs(self, obs, "act")
   if self.last_act then
     error("agent: act() called twice without observe() in between", 2)
   end
+  if type(mask) ~= "table" and type(mask) ~= "userdata" and type(mask) ~= "cdata" then
+    if mask ~= nil and deterministic == nil then deterministic = mask end
+    mask = nil
+  elseif not self.mask_width then
+    error("agent: act() got a mask, but the policy's " .. self.policy:action_kind() ..
+          " actions take none (discrete or multi_discrete only)", 2)
+  end
   if deterministic then
     local a, logp
-    if self.discrete then
-      a, logp = self.policy:act(obs, true)
+    if self.discrete or self.composite then
+      if mask == nil then a, logp = self.policy:act(obs, true) else a, logp = masked_act(self, obs, true, mask) end
     else
       a, logp = self:_act_box(obs, true)
     end
@@ -453,11 +506,16 @@ function Agent:act(obs, deterministic)
   end
   local b = self.cur
   local a, logp
-  if self.discrete then
-    a, logp = self.policy:act(obs)
+  if self.discrete or self.composite then
+    if mask == nil then
+      a, logp = self.policy:act(obs)
+    else
+      a, logp = masked_act(self, obs, false, mask)
+    end
     local o = self._obs1f
     for j = 1, self.obs_dim do o[j] = obs[j] end
     core.rollout_put(b.ro, b.n, 0, o, a, logp)
+    put_mask(self, b, mask)
   else
     -- (_act_box staged obs in _obs1f and the unclipped action in _act1)
     a, logp = self:_act_box(obs, false)

@@ -59,18 +59,43 @@ function rl.box(n, low, high)
   return {type = "box", n = n, low = bounds(low, n, 2, "low"), high = bounds(high, n, 3, "high")}
 end
 
--- Accepts rl.discrete/rl.box results and Gymnasium-style space tables
--- ({type="box", shape={k}, low=…, high=…}).
+local spaces = require "moonrl.spaces"
+
+-- rl.multi_discrete{n1, n2, …}: one integer per component, component j in
+-- 0 … nj−1 (a character that moves and jumps and picks a target).
+function rl.multi_discrete(nvec) return spaces.multi_discrete(nvec) end
+-- rl.multi_binary(n): n independent bits 0/1.
+function rl.multi_binary(n) return spaces.multi_binary(n) end
+-- rl.hybrid{rl.discrete(4), rl.box(1, -1, 1), …}: a flat action row, per
+-- part an integer or the box's numbers (a card and an amount).
+function rl.hybrid(parts)
+  argcheck(type(parts) == "table", 1, "hybrid", "a list of rl.discrete and rl.box parts expected")
+  local t = {}
+  for i, p in ipairs(parts) do
+    if type(p) == "table" and p.type == "box" and p.shape == nil then
+      t[i] = spaces.box(p.n, p.low, p.high)  -- rl.box's table as a space
+    else
+      t[i] = p
+    end
+  end
+  return spaces.hybrid(t)
+end
+
+-- Accepts rl.discrete/rl.box/rl.multi_discrete/rl.multi_binary/rl.hybrid
+-- results and Gymnasium-style space tables ({type="box", shape={k}, …}).
 local function action_spec(a)
   if type(a) ~= "table" then
-    error("bad field 'action' (rl.discrete(n) or rl.box(n, low, high) expected, got "
-          .. type(a) .. ")", 3)
+    error("bad field 'action' (rl.discrete(n), rl.box(n, low, high), rl.multi_discrete{…}, " ..
+          "rl.multi_binary(n) or rl.hybrid{…} expected, got " .. type(a) .. ")", 3)
   end
   if a.type == "box" and a.n == nil and type(a.shape) == "table" then
     local n = 1
     for _, d in ipairs(a.shape) do n = n * d end
     return {type = "box", n = n, low = bounds(a.low, n, 1, "low"),
             high = bounds(a.high, n, 1, "high")}
+  end
+  if a.type == "multi_discrete" or a.type == "multi_binary" or a.type == "hybrid" then
+    return spaces.policy_action(a)
   end
   return a
 end

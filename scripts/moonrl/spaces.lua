@@ -29,6 +29,8 @@
 --   spaces.contains(space, x)           -> boolean
 --   spaces.sample(space, rng)           -> element (rng: moonrl.envs.rng generator)
 --   spaces.describe(space)              -> "Discrete(2)", "Box(-2, 2, (1,))", ...
+--   spaces.policy_action(space)         -> the `action` of core.policy for an action
+--                                          space (or rl.discrete / rl.box's tables)
 --
 -- Written in the common subset of Lua 5.1/LuaJIT and 5.4.
 
@@ -386,6 +388,43 @@ function spaces.sample(s, rng)
     end
   end
   return out
+end
+
+-- Bounds a policy can clip to: all finite (else none: an infinite or
+-- float-overflowing bound means unbounded).
+local function finite_bounds(lo, hi, n)
+  if type(lo) ~= "table" and type(lo) ~= "number" then return nil, nil end
+  local l, h = {}, {}
+  for i = 1, n do
+    local a = type(lo) == "table" and lo[i] or lo
+    local b = type(hi) == "table" and hi[i] or hi
+    if type(a) ~= "number" or type(b) ~= "number" or a < -1e30 or b > 1e30 then return nil, nil end
+    l[i], h[i] = a, b
+  end
+  return l, h
+end
+
+function spaces.policy_action(s)
+  local t = s.type
+  if t == "discrete" then return {type = "discrete", n = s.n} end
+  if t == "multi_discrete" then return {type = "multi_discrete", nvec = s.nvec} end
+  if t == "multi_binary" then return {type = "multi_binary", n = s.n} end
+  if t == "hybrid" then
+    -- the engine clips box parts to their bounds; the policy's Gaussian
+    -- parts need their sizes
+    local parts = {}
+    for i, p in ipairs(s.parts) do
+      if p.type == "discrete" then parts[i] = {type = "discrete", n = p.n}
+      else parts[i] = {type = "box", n = p.n or prod(p.shape)} end
+    end
+    return {type = "hybrid", parts = parts}
+  end
+  if t == "box" then
+    local n = s.n or prod(s.shape)
+    local low, high = finite_bounds(s.low, s.high, n)
+    return {type = "box", n = n, low = low, high = high}
+  end
+  return s  -- core.policy names what is wrong
 end
 
 local function fmt(v)

@@ -87,37 +87,8 @@ M.mkdir_p = mkdir_p
 local function dirname(path) return path:match("^(.*)/[^/]*$") end
 M.dirname = dirname
 
--- The env's action space as the policy wants it.
-local function action_of(space)
-  if space.type == "discrete" then return {type = "discrete", n = space.n} end
-  if space.type == "multi_discrete" then return {type = "multi_discrete", nvec = space.nvec} end
-  if space.type == "multi_binary" then return {type = "multi_binary", n = space.n} end
-  if space.type == "hybrid" then
-    -- the engine clips the box parts to their bounds; the policy's Gaussian
-    -- parts need only their sizes
-    local parts = {}
-    for i, part in ipairs(space.parts) do
-      if part.type == "discrete" then parts[i] = {type = "discrete", n = part.n}
-      else parts[i] = {type = "box", n = part.shape[1]} end
-    end
-    return {type = "hybrid", parts = parts}
-  end
-  local n = 1
-  for _, d in ipairs(space.shape) do n = n * d end
-  local low, high
-  if space.low and space.high then
-    low, high = {}, {}
-    local finite = true
-    for i = 1, n do
-      local l = type(space.low) == "table" and space.low[i] or space.low
-      local h = type(space.high) == "table" and space.high[i] or space.high
-      if l == -math.huge or h == math.huge or l < -1e30 or h > 1e30 then finite = false end
-      low[i], high[i] = l, h
-    end
-    if not finite then low, high = nil, nil end
-  end
-  return {type = "box", n = n, low = low, high = high}
-end
+-- The env's action space as the policy wants it (one home: moonrl.spaces).
+local action_of = require("moonrl.spaces").policy_action
 M.action_of = action_of
 
 -- ----------------------------------------------------------- the class

@@ -54,6 +54,10 @@ local function class()
   return c
 end
 
+-- The inner env's invalid-action mask, on wrappers of an env that has one
+-- (the engine and rl.agent look for the method itself).
+local function forward_mask(self, obs, out) return self.env:action_mask(obs, out) end
+
 local function new(cls, env, who)
   check_env(env, who)
   return setmetatable({
@@ -63,6 +67,7 @@ local function new(cls, env, who)
     observation_space = env.observation_space,
     action_space = env.action_space,
     max_episode_steps = env.max_episode_steps,
+    action_mask = type(env.action_mask) == "function" and forward_mask or nil,
   }, cls)
 end
 
