@@ -8,7 +8,8 @@
 local here = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./")
 local lib = dofile(here .. "lib.lua")
 local asan = (os.getenv("BUILD") or ""):find("asan") ~= nil
-local checks = {"cartpole_ppo", "cartpole_trpo", "cartpole_reinforce", "cartpole_offpolicy"}
+local checks = {"cartpole_ppo", "cartpole_trpo", "cartpole_reinforce", "cartpole_offpolicy",
+                "invalid_action_ppo", "skirmish_ppo", "minigolf_ppo"}
 local specs, plan = {}, 0
 for i, name in ipairs(checks) do
   specs[i] = lib.load(name)
