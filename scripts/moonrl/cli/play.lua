@@ -51,6 +51,12 @@ function M.play(path, o)
   if o.render and not render then
     print(("(%s has no render method: printing returns only)"):format(env_id))
   end
+  -- an env with invalid-action masks: the policy acts under them (a masked
+  -- action is never played), when its actions take masks
+  local kind = policy:action_kind()
+  local masked = type(env.action_mask) == "function" and
+                 (kind == "discrete" or kind == "multi_discrete")
+  local mask = {}
   local out = o.out or io.stdout
   local returns = {}
   local episodes = o.episodes or 5
@@ -58,7 +64,12 @@ function M.play(path, o)
     local obs = env:reset((o.seed or 0) + ep - 1)
     local ret, len, done = 0, 0, false
     while not done do
-      local a = policy:act(prep(obs), not o.sample)
+      local a
+      if masked then
+        a = policy:act(prep(obs), not o.sample, env:action_mask(obs, mask))
+      else
+        a = policy:act(prep(obs), not o.sample)
+      end
       local r, term, trunc
       obs, r, term, trunc = env:step(a)
       ret, len = ret + r, len + 1
