@@ -242,6 +242,47 @@ do
   end
 end
 
+-- ------------------------------- 3b. acting in the action spaces of issue 15
+-- policy:act of one observation through the binding, 4-64-64-8 (tanh): a
+-- plain categorical over 8 against the same network masked (5 of 8 valid,
+-- a new mask table each call's row) and as multi-discrete {2, 2, 2, 2}.
+do
+  local function policy(action)
+    return core.policy{obs_dim = 4, hidden = {64, 64}, action = action, seed = 1}
+  end
+  local cat = policy({type = "discrete", n = 8})
+  local md = policy({type = "multi_discrete", nvec = {2, 2, 2, 2}})
+  local obs = {0.01, -0.02, 0.03, 0.04}
+  local masks = {{1, 0, 1, 1, 0, 1, 0, 1}, {0, 1, 1, 0, 1, 1, 1, 0}}
+  local N = QUICK and 200000 or 1000000
+  local acc = 0
+  local function best_of(f)
+    local best = math.huge
+    for _ = 1, 3 do
+      local t0 = now()
+      f()
+      local dt = (now() - t0) / N
+      if dt < best then best = dt end
+    end
+    return best
+  end
+  local t_cat = best_of(function()
+    for i = 1, N do obs[1] = (i % 7) * 0.01; acc = acc + cat:act(obs) end
+  end)
+  local t_mask = best_of(function()
+    for i = 1, N do obs[1] = (i % 7) * 0.01; acc = acc + cat:act(obs, false, masks[i % 2 + 1]) end
+  end)
+  local t_md = best_of(function()
+    for i = 1, N do obs[1] = (i % 7) * 0.01; acc = acc + md:act(obs)[1] end
+  end)
+  print(("policy:act 4-64-64-8: categorical %.3f us, masked %.3f us, multi-discrete {2,2,2,2} %.3f us (checksum %d)")
+        :format(t_cat * 1e6, t_mask * 1e6, t_md * 1e6, acc))
+  figure("masked_act_vs_categorical_act", t_mask / t_cat, "<=", 1.3, "x",
+         "policy:act with a mask of 8 / without, 4-64-64-8")
+  figure("multidiscrete_act_vs_categorical_act", t_md / t_cat, "<=", 1.3, "x",
+         "multi_discrete {2,2,2,2} / categorical 8, 4-64-64-8")
+end
+
 -- ---------------------------------------------------- 4. training kernel
 do
   local peak = tonumber(kern_out:match("FMA peak[^:]*: ([%d.]+) GFLOP/s"))
