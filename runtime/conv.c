@@ -10,10 +10,11 @@
 #include "conv.h"
 #include "errmsg.h"
 #include "mlp.h"
+#include "simd_clones.h"
 
-/* Floats of one chunk's im2col matrix: about 256 KB, so the matrix and the
+/* Floats of one chunk's im2col matrix: about 512 KB, so the matrix and the
 ** panels the GEMM reads from it stay in L2. */
-enum { CONV_COL_TARGET = 65536 };
+enum { CONV_COL_TARGET = 131072 };
 
 int conv_body_init(conv_body *b, const int shape[3],
                    const mrl_conv_layer *layers, int nlayers,
@@ -115,29 +116,83 @@ static size_t layer_K(const conv_layer *L) {
 }
 
 int conv_chunk_rows(const conv_layer *L, int batch) {
-  size_t per = layer_K(L) * layer_P(L);
+  size_t per = (layer_K(L) + 1) * layer_P(L);
   size_t r = per ? CONV_COL_TARGET / per : 1;
   if (r < 1) r = 1;
   return r > (size_t)batch ? batch : (int)r;
 }
 
 static size_t conv_col_floats(const conv_body *b, int batch);
+static size_t conv_waug_floats(const conv_body *b);
 
 size_t conv_acts_floats(const conv_body *b, int batch) {
   if (batch < 1 || batch > MRL_MAX_BATCH) return 0;
   size_t n = (size_t)b->out_dim;
   for (int i = 0; i < b->nlayers; i++)
     n += (size_t)b->l[i].cout * layer_P(&b->l[i]);
-  /* then the forward's im2col chunk */
-  return n * (size_t)batch + conv_col_floats(b, batch);
+  /* then the forward's im2col chunk and [W | b] */
+  return n * (size_t)batch + ((conv_col_floats(b, batch) + 15) & ~(size_t)15) +
+         conv_waug_floats(b);
 }
 
-/* col, dcol: the largest chunk matrix; d0, d1: the largest layer block. */
+/* col, dcol: the largest chunk matrix (with its row of ones); d0, d1: the
+** largest layer block; waug: the largest [W | b]. */
+static size_t layer_col_floats(const conv_layer *L, int batch) {
+  return (layer_K(L) + 1) * layer_P(L) * (size_t)conv_chunk_rows(L, batch) +
+         16 + (size_t)(L->h + 2 * L->pad) * (size_t)(L->w + 2 * L->pad) + 16;
+}
+
+/* The input gradient of a stride-1 layer as a convolution of the output
+** gradient: dx(c, y, x) = Σ_f Σ_ij w[f][c][i][j]·dz(f, y + p − i, x + p − j)
+** is a Conv2d of dz (F channels, H'×W') with the kernel flipped and
+** transposed, padding k − 1 − p, giving H×W.  An im2col of dz and one GEMM
+** then replace the GEMM into a column matrix and its scatter (col2im). */
+static int layer_transposable(const conv_layer *L) {
+  return L->stride == 1 && L->pad <= L->k - 1;
+}
+
+static conv_layer transposed(const conv_layer *L) {
+  conv_layer T = *L;
+  T.cin = L->cout;
+  T.h = L->ho;
+  T.w = L->wo;
+  T.cout = L->cin;
+  T.ho = L->h;
+  T.wo = L->w;
+  T.pad = L->k - 1 - L->pad;
+  return T;
+}
+
+/* wt[c][(f·k + i)·k + j] = w[f][c][k − 1 − i][k − 1 − j] */
+static void pack_flipped(const conv_layer *L, const float *w, float *wt) {
+  const int k = L->k, F = L->cout, C = L->cin;
+  for (int c = 0; c < C; c++)
+    for (int f = 0; f < F; f++)
+      for (int i = 0; i < k; i++)
+        for (int j = 0; j < k; j++)
+          wt[(((size_t)c * F + f) * k + i) * k + j] =
+              w[(((size_t)f * C + c) * k + (k - 1 - i)) * k + (k - 1 - j)];
+}
+
 static size_t conv_col_floats(const conv_body *b, int batch) {
   size_t m = 1;
   for (int i = 0; i < b->nlayers; i++) {
     const conv_layer *L = &b->l[i];
-    size_t c = layer_K(L) * layer_P(L) * (size_t)conv_chunk_rows(L, batch);
+    size_t c = layer_col_floats(L, batch);
+    if (c > m) m = c;
+    if (i > 0 && layer_transposable(L)) {
+      conv_layer T = transposed(L);
+      c = layer_col_floats(&T, batch);
+      if (c > m) m = c;
+    }
+  }
+  return m;
+}
+
+static size_t conv_waug_floats(const conv_body *b) {
+  size_t m = 1;
+  for (int i = 0; i < b->nlayers; i++) {
+    size_t c = (size_t)b->l[i].cout * (layer_K(&b->l[i]) + 1);
     if (c > m) m = c;
   }
   return m;
@@ -157,7 +212,7 @@ size_t conv_scratch_floats(const conv_body *b, int batch) {
   /* each part rounded to a cache line, so all start on one */
   size_t c = (conv_col_floats(b, batch) + 15) & ~(size_t)15;
   size_t d = (conv_blk_floats(b, batch) + 15) & ~(size_t)15;
-  return 2 * c + 2 * d;
+  return 2 * c + 2 * d + conv_waug_floats(b);
 }
 
 /* ------------------------------------------------------------ im2col */
@@ -188,81 +243,99 @@ static conv_in layer_input(const conv_body *b, int l, const float *x,
   return in;
 }
 
-/* The first output column ox whose input column ox·s + j − p is ≥ 0, and
-** one past the last whose column is < W. */
-static void ox_range(const conv_layer *L, int j, int *lo, int *hi) {
-  const int s = L->stride, d = L->pad - j;  /* x = ox·s − d */
-  int a = d > 0 ? (d + s - 1) / s : 0;
-  int e = L->w - 1 + d;                     /* ox·s ≤ W − 1 + d */
-  int z = e < 0 ? 0 : e / s + 1;
-  if (z > L->wo) z = L->wo;
-  if (a > z) a = z;
-  *lo = a;
-  *hi = z;
+/* Both go through a zero-padded copy of one input plane, (H + 2p) ×
+** (W + 2p) floats and 16 more, kept after the chunk's matrix (and its
+** 16 floats of slack): every window is then in bounds, no branch per row. */
+static float *pad_plane(const conv_layer *L, float *col, int nb) {
+  return col + (layer_K(L) + 1) * layer_P(L) * (size_t)nb + 16;
 }
 
 /* col[r][(b − b0)·P + oy·W' + ox] = in(b, c, oy·s + i − p, ox·s + j − p)
-** (0 outside), r = (c·k + i)·k + j, for the rows b0 … b0 + nb − 1. */
+** (0 outside), r = (c·k + i)·k + j, for the rows b0 … b0 + nb − 1; with
+** ones, a last row r = Cin·k² of 1s (it multiplies the bias column of
+** [W | b], so the GEMM adds the bias). */
+MRL_SIMD_CLONES
 static void im2col(const conv_layer *L, conv_in in, int b0, int nb,
-                   float *col) {
-  const int k = L->k, s = L->stride, Ho = L->ho, Wo = L->wo, W = L->w;
+                   float *col, int ones) {
+  const int k = L->k, s = L->stride, Ho = L->ho, Wo = L->wo;
+  const int H = L->h, W = L->w, pd = L->pad, Wp = W + 2 * pd;
   const size_t P = layer_P(L), ncol = P * (size_t)nb;
-  for (int c = 0; c < L->cin; c++)
-    for (int i = 0; i < k; i++)
-      for (int j = 0; j < k; j++) {
-        float *row = col + ((size_t)(c * k + i) * k + j) * ncol;
-        int lo, hi;
-        ox_range(L, j, &lo, &hi);
-        for (int bi = 0; bi < nb; bi++) {
-          const float *src = in.base + c * in.sc + (ptrdiff_t)(b0 + bi) * in.sb;
-          for (int oy = 0; oy < Ho; oy++) {
-            float *dst = row + (size_t)bi * P + (size_t)oy * Wo;
-            int y = oy * s + i - L->pad;
-            if (y < 0 || y >= L->h) {
-              memset(dst, 0, (size_t)Wo * sizeof(float));
-              continue;
+  float *plane = pad_plane(L, col, nb);
+  memset(plane, 0, ((size_t)(H + 2 * pd) * Wp + 16) * sizeof(float));
+  /* stride 1, rows of 8 to 16: every row but a plane's last is copied as
+  ** 16 floats, the excess overwritten by the next row (rows at least 8
+  ** long keep it inside this plane's run) */
+  const int fast = s == 1 && Wo >= 8 && Wo <= 16;
+  for (int bi = 0; bi < nb; bi++)
+    for (int c = 0; c < L->cin; c++) {
+      const float *src = in.base + c * in.sc + (ptrdiff_t)(b0 + bi) * in.sb;
+      for (int y = 0; y < H; y++) {
+        float *pr = plane + (size_t)(y + pd) * Wp + pd;
+        const float *sr = src + (ptrdiff_t)y * W;
+#pragma omp simd
+        for (int x = 0; x < W; x++) pr[x] = sr[x];
+      }
+      for (int i = 0; i < k; i++)
+        for (int j = 0; j < k; j++) {
+          float *dst = col + ((size_t)(c * k + i) * k + j) * ncol + (size_t)bi * P;
+          const float *sp = plane + (size_t)i * Wp + j;
+          if (fast) {
+            for (int oy = 0; oy < Ho - 1; oy++)
+              memcpy(dst + (size_t)oy * Wo, sp + (size_t)oy * Wp, 16 * sizeof(float));
+            memcpy(dst + (size_t)(Ho - 1) * Wo, sp + (size_t)(Ho - 1) * Wp,
+                   (size_t)Wo * sizeof(float));
+          } else {
+            for (int oy = 0; oy < Ho; oy++) {
+              const float *sr = sp + (size_t)oy * s * Wp;
+              float *dr = dst + (size_t)oy * Wo;
+              for (int ox = 0; ox < Wo; ox++) dr[ox] = sr[(size_t)ox * s];
             }
-            const float *sr = src + (ptrdiff_t)y * W + (j - L->pad);
-            for (int ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
-            if (s == 1)
-              memcpy(dst + lo, sr + lo, (size_t)(hi - lo) * sizeof(float));
-            else
-              for (int ox = lo; ox < hi; ox++) dst[ox] = sr[(ptrdiff_t)ox * s];
-            for (int ox = hi; ox < Wo; ox++) dst[ox] = 0.0f;
           }
         }
-      }
+    }
+  if (ones) {
+    float *row = col + layer_K(L) * ncol;
+    for (size_t q = 0; q < ncol; q++) row[q] = 1.0f;
+  }
 }
 
-/* The adjoint of im2col: din(b, c, y, x) += col[…] over the same indices,
-** din laid out [C][batch][H][W] (the inner layout: a layer > 0's input). */
-static void col2im(const conv_layer *L, const float *col, int b0, int nb,
+/* The adjoint of im2col: din(b, c, y, x) := Σ col[…] over the same indices
+** (set, not added: a plane belongs to one chunk), din laid out
+** [C][batch][H][W] (the inner layout: a layer > 0's input). */
+MRL_SIMD_CLONES
+static void col2im(const conv_layer *L, float *col, int b0, int nb,
                    int batch, float *din) {
-  const int k = L->k, s = L->stride, Ho = L->ho, Wo = L->wo, W = L->w;
+  const int k = L->k, s = L->stride, Ho = L->ho, Wo = L->wo;
+  const int H = L->h, W = L->w, pd = L->pad, Wp = W + 2 * pd;
   const size_t P = layer_P(L), ncol = P * (size_t)nb;
-  const ptrdiff_t hw = (ptrdiff_t)L->h * W;
-  for (int c = 0; c < L->cin; c++)
-    for (int i = 0; i < k; i++)
-      for (int j = 0; j < k; j++) {
-        const float *row = col + ((size_t)(c * k + i) * k + j) * ncol;
-        int lo, hi;
-        ox_range(L, j, &lo, &hi);
-        for (int bi = 0; bi < nb; bi++) {
-          float *dst = din + ((ptrdiff_t)c * batch + b0 + bi) * hw;
+  const size_t np = (size_t)(H + 2 * pd) * Wp;
+  float *plane = pad_plane(L, col, nb);
+  for (int bi = 0; bi < nb; bi++)
+    for (int c = 0; c < L->cin; c++) {
+      memset(plane, 0, np * sizeof(float));
+      for (int i = 0; i < k; i++)
+        for (int j = 0; j < k; j++) {
+          const float *sr = col + ((size_t)(c * k + i) * k + j) * ncol + (size_t)bi * P;
+          float *dp = plane + (size_t)i * Wp + j;
           for (int oy = 0; oy < Ho; oy++) {
-            int y = oy * s + i - L->pad;
-            if (y < 0 || y >= L->h) continue;
-            const float *sr = row + (size_t)bi * P + (size_t)oy * Wo;
-            float *dr = dst + (ptrdiff_t)y * W + (j - L->pad);
+            float *dr = dp + (size_t)oy * s * Wp;
+            const float *q = sr + (size_t)oy * Wo;
             if (s == 1) {
 #pragma omp simd
-              for (int ox = lo; ox < hi; ox++) dr[ox] += sr[ox];
+              for (int ox = 0; ox < Wo; ox++) dr[ox] += q[ox];
             } else {
-              for (int ox = lo; ox < hi; ox++) dr[(ptrdiff_t)ox * s] += sr[ox];
+              for (int ox = 0; ox < Wo; ox++) dr[(size_t)ox * s] += q[ox];
             }
           }
         }
+      float *dst = din + ((size_t)c * batch + (size_t)(b0 + bi)) * (size_t)H * W;
+      for (int y = 0; y < H; y++) {
+        float *dr = dst + (size_t)y * W;
+        const float *pr = plane + (size_t)(y + pd) * Wp + pd;
+#pragma omp simd
+        for (int x = 0; x < W; x++) dr[x] = pr[x];
       }
+    }
 }
 
 /* ------------------------------------------------------------ passes */
@@ -282,24 +355,25 @@ const float *conv_output(const conv_body *b, const float *acts, int batch) {
   return flat_out(b, (float *)acts, batch);
 }
 
-/* out[f][b0·P …] = bias[f] (the GEMM then accumulates onto it). */
-static void fill_bias(const conv_layer *L, const float *bias, float *out,
-                      int batch, int b0, int nb) {
-  const size_t P = layer_P(L), n = P * (size_t)nb;
+/* waug [F][K + 1] = [W | b] of a layer in the block p. */
+static void pack_waug(const conv_layer *L, const float *p, float *waug) {
+  const size_t K = layer_K(L);
   for (int f = 0; f < L->cout; f++) {
-    float *o = out + (size_t)f * P * (size_t)batch + (size_t)b0 * P;
-    const float v = bias ? bias[f] : 0.0f;
-    for (size_t q = 0; q < n; q++) o[q] = v;
+    memcpy(waug + (size_t)f * (K + 1), p + L->woff + (size_t)f * K,
+           K * sizeof(float));
+    waug[(size_t)f * (K + 1) + K] = p[L->boff + f];
   }
 }
 
-/* out[f][b0·P + n] += Σ_r W[f][r]·col[r][n] over one chunk. */
+/* out[f][b0·P + n] (+)= Σ_r A[f][r]·col[r][n] over one chunk: r < K + 1
+** with A = [W | b] (set), or r < K with A = W (accumulate). */
 static void layer_gemm(const mlp_kernels *k, const conv_layer *L,
-                       const float *Wt, const float *col, float *out,
+                       const float *A, int aug, const float *col, float *out,
                        int batch, int b0, int nb) {
-  const int K = (int)layer_K(L), N = (int)(layer_P(L) * (size_t)nb);
-  k->gemm(L->cout, N, K, Wt, K, 1, col, N, 1, out + (size_t)b0 * layer_P(L),
-          (ptrdiff_t)layer_P(L) * batch, NULL, 1);
+  const int K = (int)layer_K(L) + (aug ? 1 : 0);
+  const int N = (int)(layer_P(L) * (size_t)nb);
+  k->gemm(L->cout, N, K, A, K, 1, col, N, 1, out + (size_t)b0 * layer_P(L),
+          (ptrdiff_t)layer_P(L) * batch, NULL, !aug);
 }
 
 /* flat[b][f·P + q] = blk[f][b][q], or the reverse (to_flat = 0). */
@@ -331,6 +405,7 @@ const float *conv_forward(const conv_body *b, const mlp_kernels *k,
                           float *acts) {
   float *flat = flat_out(b, acts, batch);
   float *col = flat + (size_t)batch * (size_t)b->out_dim;
+  float *waug = col + ((conv_col_floats(b, batch) + 15) & ~(size_t)15);
   if (b->nlayers == 0) {
     memcpy(flat, x, (size_t)batch * (size_t)b->in_dim * sizeof(float));
     return flat;
@@ -340,11 +415,11 @@ const float *conv_forward(const conv_body *b, const mlp_kernels *k,
     const conv_in in = layer_input(b, l, x, acts, batch);
     float *out = layer_out(b, acts, l, batch);
     const int rows = conv_chunk_rows(L, batch);
+    pack_waug(L, params, waug);
     for (int b0 = 0; b0 < batch; b0 += rows) {
       const int nb = batch - b0 < rows ? batch - b0 : rows;
-      im2col(L, in, b0, nb, col);
-      fill_bias(L, params + L->boff, out, batch, b0, nb);
-      layer_gemm(k, L, params + L->woff, col, out, batch, b0, nb);
+      im2col(L, in, b0, nb, col, 1);
+      layer_gemm(k, L, waug, 1, col, out, batch, b0, nb);
       act_chunk(k, b->act, L, out, batch, b0, nb);
     }
   }
@@ -385,24 +460,37 @@ void conv_backward(const conv_body *b, const mlp_kernels *k,
     const int K = (int)layer_K(L);
     float *gW = grad + L->woff, *gb = grad + L->boff;
     for (int f = 0; f < L->cout; f++) gb[f] += row_sum(dz + (size_t)f * n, n);
-    if (l > 0)
-      memset(dn, 0, (size_t)L->cin * (size_t)L->h * (size_t)L->w *
-                        (size_t)batch * sizeof(float));
     const int rows = conv_chunk_rows(L, batch);
     for (int b0 = 0; b0 < batch; b0 += rows) {
       const int nb = batch - b0 < rows ? batch - b0 : rows;
       const int N = (int)(P * (size_t)nb);
       const float *dzc = dz + (size_t)b0 * P;
-      im2col(L, in, b0, nb, col);
+      im2col(L, in, b0, nb, col, 0);
       /* gW[f][r] += Σ_n dz[f][n]·col[r][n] */
       k->gemm(L->cout, K, N, dzc, (ptrdiff_t)n, 1, col, 1, N, gW, K, NULL, 1);
-      if (l == 0) continue;
+      if (l == 0 || layer_transposable(L)) continue;
       /* dcol[r][n] = Σ_f W[f][r]·dz[f][n] */
       k->gemm(K, N, L->cout, params + L->woff, 1, K, dzc, (ptrdiff_t)n, 1,
               dcol, N, NULL, 0);
       col2im(L, dcol, b0, nb, batch, dn);
     }
     if (l == 0) break;
+    if (layer_transposable(L)) {
+      /* dn [Cin][batch][H·W] = the flipped conv of dz (above) */
+      const conv_layer T = transposed(L);
+      const conv_in tz = {dz, (ptrdiff_t)n, (ptrdiff_t)P};
+      const int KT = (int)layer_K(&T), HW = (int)layer_P(&T);
+      float *wt = scratch + 2 * ncol + 2 * nblk;  /* the [W | b] slot */
+      pack_flipped(L, params + L->woff, wt);
+      const int rt = conv_chunk_rows(&T, batch);
+      for (int b0 = 0; b0 < batch; b0 += rt) {
+        const int nb = batch - b0 < rt ? batch - b0 : rt;
+        const int N = HW * nb;
+        im2col(&T, tz, b0, nb, col, 0);
+        k->gemm(T.cout, N, KT, wt, KT, 1, col, N, 1, dn + (size_t)b0 * HW,
+                (ptrdiff_t)HW * batch, NULL, 0);
+      }
+    }
     const conv_layer *Lp = &b->l[l - 1];
     k->act_backward(b->act, layer_out(b, (float *)acts, l - 1, batch), dn,
                     (size_t)Lp->cout * layer_P(Lp) * (size_t)batch);
@@ -422,7 +510,7 @@ void conv_jvp(const conv_body *b, const mlp_kernels *k, const float *params,
   const size_t ncol = (conv_col_floats(b, batch) + 15) & ~(size_t)15;
   const size_t nblk = (conv_blk_floats(b, batch) + 15) & ~(size_t)15;
   float *col = scratch;
-  float *tin = scratch + 2 * ncol, *tout = tin + nblk;
+  float *tin = scratch + 2 * ncol, *tout = tin + nblk, *waug = tout + nblk;
   for (int l = 0; l < b->nlayers; l++) {
     const conv_layer *L = &b->l[l];
     const conv_in in = layer_input(b, l, x, acts, batch);
@@ -430,15 +518,15 @@ void conv_jvp(const conv_body *b, const mlp_kernels *k, const float *params,
     const conv_in tn = {tin, (ptrdiff_t)batch * L->h * L->w,
                         (ptrdiff_t)L->h * L->w};
     const int rows = conv_chunk_rows(L, batch);
+    pack_waug(L, v, waug);
     for (int b0 = 0; b0 < batch; b0 += rows) {
       const int nb = batch - b0 < rows ? batch - b0 : rows;
       /* dz = dW * x + db + W * t */
-      im2col(L, in, b0, nb, col);
-      fill_bias(L, v + L->boff, tout, batch, b0, nb);
-      layer_gemm(k, L, v + L->woff, col, tout, batch, b0, nb);
+      im2col(L, in, b0, nb, col, 1);
+      layer_gemm(k, L, waug, 1, col, tout, batch, b0, nb);
       if (l > 0) {
-        im2col(L, tn, b0, nb, col);
-        layer_gemm(k, L, params + L->woff, col, tout, batch, b0, nb);
+        im2col(L, tn, b0, nb, col, 0);
+        layer_gemm(k, L, params + L->woff, 0, col, tout, batch, b0, nb);
       }
     }
     k->act_backward(b->act, layer_out(b, (float *)acts, l, batch), tout,
