@@ -6,6 +6,7 @@
 --   act_us_lua54, act_us_luajit    policy:act(obs), 4-64-64-2
 --   train_mb128_samples_per_s      fwd+bwd+Adam, 4-64-64-2, minibatch 128
 --   train_256wide_peak_fraction    4-256-256-2 at batch 512, share of FMA peak
+--   conv_train_b256_peak_fraction  conv encoder fwd+bwd, batch 256, 10x10 grids
 --   rollout_2threads_vs_plain_lua  engine (2 threads) / plain Lua loop
 --   luajit_rollout_2workers_vs_1   LuaJIT env file: 2 worker states / 1
 --   main_job_peak_rss_mib          peak RSS of build/moonrl examples/main.lua
@@ -134,7 +135,7 @@ print("== make bench: moonrl benchmarks (" .. (QUICK and "quick" or "full") .. "
 -- C programs (build/bench/*) and bench/*.lua, with their own output; the
 -- kernel figures are read from bench_kernels'.
 
-local kern_out = ""
+local kern_out, conv_out = "", ""
 do
   local p = io.popen("ls " .. BUILD .. "/bench/ 2>/dev/null")
   local progs = {}
@@ -146,6 +147,7 @@ do
     local out = run(BUILD .. "/bench/" .. name)
     io.write(out)
     if name == "bench_kernels" then kern_out = out end
+    if name == "bench_conv" then conv_out = out end
   end
   local l = io.popen("ls " .. here .. "*.lua 2>/dev/null")
   for path in l:lines() do
@@ -296,6 +298,10 @@ do
   figures.train_mb128_peak_fraction = pct and pct / 100
   figure("train_256wide_peak_fraction", frac and frac / 100, ">=", 0.60, "of peak",
          "4-256-256-2, batch 512, fwd+bwd+Adam")
+  -- the conv encoder of issue 15 (bench_conv prints the fraction itself)
+  figure("conv_train_b256_peak_fraction",
+         tonumber(conv_out:match("conv_train_b256_peak_fraction ([%d.]+)")), ">=", 0.40,
+         "of peak", "4x10x10 -> conv16 k3 -> conv32 k3, batch 256, fwd+bwd")
 end
 
 -- ---------------------------------------------------- 5. rollouts
