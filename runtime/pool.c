@@ -14,6 +14,14 @@
 ** and is claimed by a CAS to g, so it runs once, and a helper late for a
 ** finished run (its g is no newer than any slot) can never claim a task of
 ** the next one.  fn and arg are read only after a claim.
+**
+** Reading a slot moves its line, so the helper's claim of its own task
+** next run would wait for it to come back (~400 cycles on the critical
+** path): a helper looks at other tasks only while the run is not over, and
+** the owner, done with its own, gives the helpers a grace (half its own
+** tasks' time + 1 µs) before it looks, except right after a run where it
+** had to take a task (a helper the OS has descheduled is likely late
+** again).
 */
 #include "pool.h"
 
@@ -58,6 +66,7 @@ struct pool {
   _Atomic uint32_t ntasks;
   void (*fn)(void *, int);
   void *arg;
+  _Atomic uint32_t run_target;  /* `done` once this run is over */
   _Atomic int sleepers;  /* helpers that may be in the futex on gen */
   _Atomic int stop;
   /* the done line: bumped by whoever finishes a task, read by the owner */
@@ -66,6 +75,7 @@ struct pool {
   /* the owner's own */
   _Alignas(64) uint32_t target;  /* done once the current run is over */
   int nthreads;
+  int stole;     /* the owner took a helper's task in the last run */
   pthread_t *threads;
   helper *helpers;  /* [nthreads] */
   slot *slots;      /* [nthreads + 1] */
@@ -139,10 +149,13 @@ static int run_task(pool *p, uint32_t gen, int k) {
   return 1;
 }
 
-/* Runs the tasks [lo, hi) of run gen (a thread's own), then any task of
-** the run still open. */
+/* A helper's part of run gen: its own task [lo, hi), then any task of
+** the run still open, unless the run is over. */
 static void claim(pool *p, uint32_t gen, int n, int lo, int hi) {
   for (int k = lo; k < hi; k++) run_task(p, gen, k);
+  if (atomic_load_explicit(&p->done, memory_order_relaxed) ==
+      atomic_load_explicit(&p->run_target, memory_order_relaxed))
+    return;
   for (int k = 0; k < n; k++) run_task(p, gen, k);
 }
 
@@ -199,6 +212,7 @@ void pool_start(pool *p, void (*fn)(void *, int), void *arg, int ntasks) {
   p->fn = fn;
   p->arg = arg;
   p->target += (uint32_t)ntasks;
+  atomic_store_explicit(&p->run_target, p->target, memory_order_relaxed);
   atomic_store_explicit(&p->ntasks, (uint32_t)ntasks, memory_order_relaxed);
   atomic_store(&p->gen, g);  /* releases all of the above */
   if (atomic_load(&p->sleepers) > 0) futex_wake(&p->gen, INT_MAX);
@@ -207,7 +221,21 @@ void pool_start(pool *p, void (*fn)(void *, int), void *arg, int ntasks) {
 void pool_finish(pool *p, int help) {
   if (help) {
     int n = (int)atomic_load_explicit(&p->ntasks, memory_order_relaxed);
-    claim(p, atomic_load_explicit(&p->gen, memory_order_relaxed), n, 0, n - p->nthreads);
+    uint32_t gen = atomic_load_explicit(&p->gen, memory_order_relaxed);
+    int64_t t0 = now_ns();
+    for (int k = 0; k < n - p->nthreads; k++) run_task(p, gen, k);
+    int64_t t1 = now_ns(), grace = p->stole ? 0 : (t1 - t0) / 2 + 1000;
+    for (int i = 1;; i++) {  /* the grace (see the top) */
+      if (atomic_load_explicit(&p->done, memory_order_acquire) == p->target) {
+        p->stole = 0;
+        return;
+      }
+      relax();
+      if ((i & 63) == 0 && now_ns() - t1 > grace) break;
+    }
+    int took = 0;
+    for (int k = 0; k < n; k++) took |= run_task(p, gen, k);
+    p->stole = took;
   }
   uint32_t d;
   while ((d = atomic_load_explicit(&p->done, memory_order_acquire)) != p->target)

@@ -3,7 +3,8 @@
 ** its one wait protocol.  The owner publishes a run of `ntasks` calls
 ** fn(arg, 0 … ntasks-1); each thread runs its own task, then claims any
 ** task left; the owner may run tasks too (help), so a helper the OS has
-** not scheduled yet costs about one task's time.  Waiting spins briefly
+** not scheduled yet costs about one task's time (and a short grace, see
+** pool.c).  Waiting spins briefly
 ** (the gap between two runs of a rollout is one forward pass), then
 ** yields, then sleeps on a futex, so a parked pool costs no CPU.
 **
