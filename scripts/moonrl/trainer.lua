@@ -129,7 +129,8 @@ local STRUCTURAL = {env = true, env_opts = true, policy = true, value = true,
                     init_log_std = true, adam_eps = true, obs = true, action = true,
                     kl_penalty = true, lagrangian = true, quiet = true,
                     threads = true, num_envs = true, algo = true, steps = true, fisher = true,
-                    out = true, env_path = true, budget = true, env_id = true}
+                    out = true, env_path = true, budget = true, env_id = true,
+                    conv = true}
 
 function M.new(cls, opts)
   if type(opts) ~= "table" then
@@ -187,10 +188,22 @@ function M.new(cls, opts)
   self.obs_dim = env.obs_dim
   self.env_seed = env.seed or self.seed
 
-  -- the networks, from the env's spaces unless given
+  -- the networks, from the env's spaces unless given; conv = {{out=,
+  -- kernel=, stride=, padding=}, ...} puts a convolutional encoder before
+  -- the policy's hidden layers for a grid observation {C, H, W}
   local hidden = opts.hidden or {64, 64}
+  local obs_shape
+  if opts.conv ~= nil then
+    local shape = env.observation_space and env.observation_space.shape
+    if type(shape) ~= "table" or #shape ~= 3 then
+      error(cls.name .. ": option 'conv' needs a grid observation {C, H, W}; the env's " ..
+            "observation_space has " .. (type(shape) == "table" and #shape or 0) .. " dimensions", 3)
+    end
+    obs_shape = {shape[1], shape[2], shape[3]}
+  end
   self.policy = opts.policy or core.policy{
     obs_dim = self.obs_dim, action = action_of(env.action_space),
+    obs_shape = obs_shape, conv = opts.conv,
     hidden = hidden, activation = opts.activation or "tanh",
     init_log_std = opts.init_log_std or 0, seed = self.seed,
   }

@@ -6,7 +6,8 @@ local here = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./")
 local lib = dofile(here .. "lib.lua")
 local names = {"cartpole_ppo", "cartpole_trpo", "cartpole_reinforce", "cartpole_offpolicy",
                "acrobot_ppo", "pendulum_ppo", "mountaincar_continuous_ppo",
-               "invalid_action_ppo", "invalid_action_nomask_ppo", "skirmish_ppo", "minigolf_ppo"}
+               "invalid_action_ppo", "invalid_action_nomask_ppo", "skirmish_ppo", "minigolf_ppo",
+               "breakout_ppo"}
 -- pairs whose median steps are compared: {name, against, at most this ratio}
 local ratios = {{"invalid_action_ppo", "invalid_action_nomask_ppo", 1 / 3}}
 if arg and arg[1] then names = {} for i = 1, #arg do names[i] = arg[i] end end

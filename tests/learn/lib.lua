@@ -6,6 +6,7 @@
 --
 -- A spec returns {name, algo, env (id or env class), env_opts, budget,
 -- target, need (seeds that must pass), seeds, hp = {…}, long (bench only),
+-- window (episodes the mean return is over, 20; give hp.stats_window too),
 -- evaluate = {env = id, episodes = n} (judge by the unshaped env's own
 -- return of the greedy policy instead of the training episodes)}.
 local rl = require "moonrl"
@@ -54,7 +55,7 @@ function M.run_seed(spec, seed)
         if r >= spec.target then hit = s.steps; agent.eval_return = r; return false end
         agent.eval_return = r
       end
-    elseif s.mean_return and s.episodes >= 20 and s.mean_return >= spec.target then
+    elseif s.mean_return and s.episodes >= (spec.window or 20) and s.mean_return >= spec.target then
       hit = s.steps
       return false
     end

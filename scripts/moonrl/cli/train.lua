@@ -9,7 +9,7 @@
 --     out = "runs/cartpole_ppo",         -- log.csv, policy.safetensors,
 --                                        -- checkpoint.safetensors, curve.svg
 --     target = 475,                      -- optional: stop once the mean of the
---                                        -- last 20 episodes reaches it
+--                                        -- last stats_window (20) episodes reaches it
 --     hyperparameters = {n_steps = 64, lr = 2e-3, ...},  -- or at top level
 --   }
 -- A file that returns nothing is taken to be a script that trained by
@@ -96,11 +96,13 @@ function M.run(cfg, o)
                   target and (", target " .. target) or "", out))
   end
   local t0 = core.now()
+  -- the target is the mean return of the last stats_window (20) episodes
+  local window = math.floor(agent:hpv("stats_window"))
   -- a resumed run continues towards the same budget
   local start = agent.steps_done
   local todo = math.max(0, steps - start)
   agent:learn(todo, {on_update = function(s)
-    if target and not reached_at and s.mean_return and s.episodes >= 20 and s.mean_return >= target then
+    if target and not reached_at and s.mean_return and s.episodes >= window and s.mean_return >= target then
       reached_at = s.steps
       if cfg.stop_at_target ~= false then return false end
     end
@@ -136,7 +138,7 @@ function M.run(cfg, o)
   end
   local curve = out .. "/curve.svg"
   require("moonrl.plot").svg{path = curve, title = title, xlabel = "env steps",
-    ylabel = "mean return (last 20 episodes)", hline = target,
+    ylabel = ("mean return (last %d episodes)"):format(window), hline = target,
     hline_label = target and ("target " .. target) or nil,
     series = {{name = "seed " .. seed, x = xs, y = ys}}}
 
@@ -147,7 +149,7 @@ function M.run(cfg, o)
   if not o.quiet then
     print(("%s after %d steps in %.2f s (%.0f steps/s): mean return %.1f over the last %d episodes%s")
           :format(title, agent.steps_done, seconds, (agent.steps_done - start) / math.max(seconds, 1e-9),
-                  es.mean_return or 0 / 0, math.min(es.episodes or 0, 20),
+                  es.mean_return or 0 / 0, math.min(es.episodes or 0, window),
                   target and (reached_at and (", target " .. target .. " reached at " .. reached_at .. " steps")
                                           or (", target " .. target .. " NOT reached")) or ""))
     print(("wrote %s/log.csv, %s/policy.safetensors, %s/checkpoint.safetensors, %s")
