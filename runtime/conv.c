@@ -282,8 +282,10 @@ static void im2col(const conv_layer *L, conv_in in, int b0, int nb,
           if (fast) {
             for (int oy = 0; oy < Ho - 1; oy++)
               memcpy(dst + (size_t)oy * Wo, sp + (size_t)oy * Wp, 16 * sizeof(float));
-            memcpy(dst + (size_t)(Ho - 1) * Wo, sp + (size_t)(Ho - 1) * Wp,
-                   (size_t)Wo * sizeof(float));
+            float *dl = dst + (size_t)(Ho - 1) * Wo;
+            const float *sl = sp + (size_t)(Ho - 1) * Wp;
+#pragma omp simd
+            for (int ox = 0; ox < Wo; ox++) dl[ox] = sl[ox];
           } else {
             for (int oy = 0; oy < Ho; oy++) {
               const float *sr = sp + (size_t)oy * s * Wp;
@@ -295,6 +297,7 @@ static void im2col(const conv_layer *L, conv_in in, int b0, int nb,
     }
   if (ones) {
     float *row = col + layer_K(L) * ncol;
+#pragma omp simd
     for (size_t q = 0; q < ncol; q++) row[q] = 1.0f;
   }
 }
