@@ -81,8 +81,21 @@ static int p_tostring(lua_State *L) {
   }
   luaL_Buffer b;
   luaL_buffinit(L, &b);
-  lua_pushfstring(L, MRLL_POLICY " (obs %d, %s %d, hidden {", p->obs_dim,
-                  typename_of(p), p->n);
+  int shape[3];
+  if (mrl_policy_obs_shape(p->h, shape))
+    lua_pushfstring(L, MRLL_POLICY " (obs %dx%dx%d", shape[0], shape[1], shape[2]);
+  else
+    lua_pushfstring(L, MRLL_POLICY " (obs %d", p->obs_dim);
+  luaL_addvalue(&b);
+  for (int i = 0; i < mrl_policy_nconv(p->h); i++) {
+    mrl_conv_layer c;
+    mrl_policy_conv(p->h, i, &c);
+    lua_pushfstring(L, "%s%d k%d s%d p%d", i ? ", " : ", conv {", c.out, c.kernel,
+                    c.stride, c.padding);
+    luaL_addvalue(&b);
+  }
+  if (mrl_policy_nconv(p->h) > 0) luaL_addstring(&b, "}");
+  lua_pushfstring(L, ", %s %d, hidden {", typename_of(p), p->n);
   luaL_addvalue(&b);
   for (int i = 0; i < mrl_policy_nhidden(p->h); i++) {
     lua_pushfstring(L, i ? ", %d" : "%d", mrl_policy_hidden(p->h, i));

@@ -205,8 +205,13 @@ rl.core: the C module under rl (see docs/CORE_API.md): core.policy,
 docs["rl.core.policy"] = [[
 core.policy{obs_dim=, action = {type = "discrete", n =} | {type = "box", n =,
             low =, high =}, hidden = {64, 64}, activation = "tanh",
-            init_log_std = 0, out_gain = 0.01, seed = 0}  -> moonrl.Policy
-  The constructor under rl.policy (which also takes spaces).]]
+            init_log_std = 0, out_gain = 0.01, seed = 0,
+            obs_shape = {C, H, W}, conv = {{out =, kernel =, stride = 1,
+            padding = 0}, ...}}  -> moonrl.Policy
+  The constructor under rl.policy (which also takes spaces).  With
+  obs_shape, a row holds C*H*W numbers, (c, y, x) at (c*H + y)*W + x, and
+  obs_dim may be left out; conv puts Conv2d layers (PyTorch's, each followed
+  by the activation) before the hidden layers.]]
 docs["rl.core.net"] = [[
 core.net{in_dim=, hidden = {64, 64}, activation = "tanh", out_dim = 1,
          out_gain = 1, seed = 0}  -> moonrl.Net]]

@@ -117,11 +117,15 @@ end
 -- ------------------------------------------------------------- models
 
 -- rl.policy{obs=4, action=rl.discrete(2), hidden={64,64}, activation="tanh",
---           seed=1, init_log_std=0, out_gain=0.01}
+--           seed=1, init_log_std=0, out_gain=0.01}; conv = {{out=, kernel=,
+--           stride=, padding=}, ...} with obs a {C, H, W} space (or obs_shape)
 function rl.policy(t)
   argcheck(type(t) == "table", 1, "policy", "table expected, got " .. type(t))
+  local shape = t.obs_shape
+  if shape == nil and t.conv ~= nil and type(t.obs) == "table" then shape = t.obs.shape end
   return core.policy{
-    obs_dim = obs_size(t.obs or t.obs_dim, "obs"),
+    obs_dim = obs_size(t.obs or t.obs_dim or (shape and {shape = shape}), "obs"),
+    obs_shape = shape, conv = t.conv,
     action = action_spec(t.action),
     hidden = t.hidden, activation = t.activation, seed = t.seed,
     init_log_std = t.init_log_std, out_gain = t.out_gain,

@@ -33,6 +33,15 @@ describe("conv policies", function()
     q:close()
   end)
 
+  it("is made by rl.policy from a {C, H, W} space and prints its layers", function()
+    local p = rl.policy{obs = {shape = {2, 5, 4}}, conv = {{out = 3, kernel = 3, padding = 1}},
+                        action = rl.discrete(3), hidden = {8}}
+    assert.equal(40, p:obs_dim())
+    assert.equal("moonrl.Policy (obs 2x5x4, conv {3 k3 s1 p1}, discrete 3, hidden {8}, tanh, "
+                 .. p:nparams() .. " params)", tostring(p))
+    p:close()
+  end)
+
   it("refuses bad conv options with the reason", function()
     local a = {type = "discrete", n = 2}
     raises(function() core.policy{obs_shape = {2, 5, 4}, conv = {{out = 3, kernel = 9}}, action = a} end,

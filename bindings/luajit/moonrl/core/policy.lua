@@ -96,7 +96,21 @@ return function(core, I)
     if h == nil then return "moonrl.Policy (closed)" end
     local hid = {}
     for i = 0, C.mrl_policy_nhidden(h) - 1 do hid[#hid + 1] = tostring(C.mrl_policy_hidden(h, i)) end
-    return format("moonrl.Policy (obs %d, %s %d, hidden {%s}, %s, %d params)", self._obs_dim,
+    local obs = tostring(self._obs_dim)
+    local shape = ints_t(3)
+    if C.mrl_policy_obs_shape(h, shape) ~= 0 then
+      obs = format("%dx%dx%d", shape[0], shape[1], shape[2])
+    end
+    local nc = C.mrl_policy_nconv(h)
+    if nc > 0 then
+      local layers, l = {}, ffi.new("mrl_conv_layer[1]")
+      for i = 0, nc - 1 do
+        C.mrl_policy_conv(h, i, l)
+        layers[i + 1] = format("%d k%d s%d p%d", l[0].out, l[0].kernel, l[0].stride, l[0].padding)
+      end
+      obs = obs .. ", conv {" .. concat(layers, ", ") .. "}"
+    end
+    return format("moonrl.Policy (obs %s, %s %d, hidden {%s}, %s, %d params)", obs,
                   typename_of(self), self._n, concat(hid, ", "),
                   acts[tonumber(C.mrl_policy_activation(h)) + 1], self._nparams)
   end
