@@ -100,9 +100,10 @@ double dist_catm_entropy(const float *z, const float *m, int k);
 double dist_catm_kl(const float *z_old, const float *z_new, const float *m,
                     int k);
 /* Inverse CDF over the valid entries only: an invalid one is never drawn,
-** whatever u or the logits (also at float ties). */
+** whatever u or the logits (also at float ties).  e: k doubles of scratch
+** (the exps, computed once). */
 int dist_catm_sample_logp(const float *z, const float *m, int k, double u,
-                          double *logp);
+                          double *logp, double *e);
 /* argmax over the valid entries, the lowest index on ties. */
 int dist_catm_mode(const float *z, const float *m, int k);
 void dist_catm_dlogp_add(const float *z, const float *m, int k, int a,

@@ -79,20 +79,19 @@ double dist_catm_kl(const float *z_old, const float *z_new, const float *m,
 }
 
 int dist_catm_sample_logp(const float *z, const float *m, int k, double u,
-                          double *logp) {
+                          double *logp, double *e) {
   const double mx = catm_max(z, m, k);
   double s = 0.0;
   for (int j = 0; j < k; j++)
-    if (VALID(m, j)) s += exp((double)z[j] - mx);
+    if (VALID(m, j)) s += (e[j] = exp((double)z[j] - mx));
   const double t = u * s;
   double c = 0.0;
   int pick = -1, last = -1;
   for (int j = 0; j < k; j++) {
     if (!VALID(m, j)) continue;
-    double e = exp((double)z[j] - mx);
-    if (e > 0.0) last = j;
-    c += e;
-    if (t < c && e > 0.0) {
+    if (e[j] > 0.0) last = j;
+    c += e[j];
+    if (t < c && e[j] > 0.0) {
       pick = j;
       break;
     }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "dist.h"
+#include "finite_row.h"
 #include "mlp_packed.h"
 #include "policy_impl.h"
 
@@ -72,6 +73,17 @@ int space_copy(mrl_policy *dst, const mrl_policy *src) {
 
 /* ------------------------------------------------------------ checks */
 
+/* 0 when a mask row is usable: every value 0 or 1 and a valid action in
+** every part; else 1 + the column of a bad value, or −(1 + part) of an
+** all-masked part. */
+static int space_mask_row(const mrl_policy *p, const float *m) {
+  for (int j = 0; j < p->n; j++)
+    if (!(m[j] == 0.0f || m[j] == 1.0f)) return 1 + j;
+  for (int k = 0; k < p->nparts; k++)
+    if (!dist_catm_count(m + p->parts[k].out, p->parts[k].n)) return -(1 + k);
+  return 0;
+}
+
 int space_check_masks(mrl_policy *p, const float *masks, int batch) {
   int rc = policy_check_ptr(p, masks, "masks");
   if (rc) return rc;
@@ -79,22 +91,20 @@ int space_check_masks(mrl_policy *p, const float *masks, int batch) {
     return policy_fail(p, MRL_EINVAL,
                        "masks: this policy's action has a part that is not "
                        "categorical; masks are for categorical parts only");
-  const int n = p->n;
   for (int i = 0; i < batch; i++) {
-    const float *m = masks + (size_t)i * (size_t)n;
-    for (int j = 0; j < n; j++)
-      if (!(m[j] == 0.0f || m[j] == 1.0f))
-        return policy_fail(p, MRL_EINVAL,
-                           "masks: row %d, column %d is %g, expected 0 "
-                           "(invalid) or 1 (valid)",
-                           i, j, (double)m[j]);
-    for (int k = 0; k < p->nparts; k++) {
-      const policy_part *q = &p->parts[k];
-      if (!dist_catm_count(m + q->out, q->n))
-        return policy_fail(p, MRL_EINVAL,
-                           "masks: row %d masks every action of part %d "
-                           "(columns %d to %d); at least one must be valid",
-                           i, k + 1, q->out, q->out + q->n - 1);
+    const float *m = masks + (size_t)i * (size_t)p->n;
+    const int bad = space_mask_row(p, m);
+    if (bad > 0)
+      return policy_fail(p, MRL_EINVAL,
+                         "masks: row %d, column %d is %g, expected 0 "
+                         "(invalid) or 1 (valid)",
+                         i, bad - 1, (double)m[bad - 1]);
+    if (bad < 0) {
+      const policy_part *q = &p->parts[-bad - 1];
+      return policy_fail(p, MRL_EINVAL,
+                         "masks: row %d masks every action of part %d "
+                         "(columns %d to %d); at least one must be valid",
+                         i, -bad, q->out, q->out + q->n - 1);
     }
   }
   return MRL_OK;
@@ -314,7 +324,7 @@ void space_row_fisher_add(const mrl_policy *p, const float *out,
 
 /* Draws (or takes the mode of) one action row; returns its log π.  The
 ** generator is used in part order: one uniform per categorical part, n
-** normals per gaussian part, n uniforms per bernoulli part.  u: n doubles
+** normals per gaussian part, n uniforms per bernoulli part.  u: 2n doubles
 ** of scratch. */
 static double space_row_sample(mrl_policy *p, const float *out,
                                const float *ls, const float *m,
@@ -334,12 +344,10 @@ static double space_row_sample(mrl_policy *p, const float *out,
                 : dist_cat_logp(z, q->n, c);
         } else if (m) {
           c = dist_catm_sample_logp(z, m + q->out, q->n,
-                                    rng_uniform(&p->rng), &l);
+                                    rng_uniform(&p->rng), &l, u + p->n);
         } else {
-          /* the double path of dist_cat_sample_logp's walk: every part's
-          ** log-probability in double, as evaluate() computes it */
-          c = dist_cat_sample_logp(z, q->n, rng_uniform(&p->rng), NULL);
-          l = dist_cat_logp(z, q->n, c);
+          /* up to 16 actions log p in float, as the discrete policy's act */
+          c = dist_cat_sample_logp(z, q->n, rng_uniform(&p->rng), &l);
         }
         x[0] = (float)c;
         break;
@@ -369,9 +377,30 @@ static double space_row_sample(mrl_policy *p, const float *out,
 
 /* ------------------------------------------------------------ calls */
 
+/* One observation, the call a game makes per agent and frame: the general
+** path's checks inline; anything unusual returns -1 for the general path,
+** which also writes the messages.  Nothing is drawn before every check. */
+static int space_act1(mrl_policy *p, const float *obs, const float *m,
+                      int deterministic, float *action, float *logp) {
+  const int d = p->shape.dims[0];
+  if (!obs || !action || p->conv.nlayers || d > 256 ||
+      !finite_row(obs, (size_t)d) || (m && (!p->maskable || space_mask_row(p, m))))
+    return -1;
+  const float *z = mlp_forward1(&p->shape, p->params, obs, p->acts);
+  const float *ls = policy_log_std(p, NULL);
+  if (!finite_row(z, (size_t)p->n) || (ls && !finite_row(ls, (size_t)p->nls)))
+    return -1;
+  double lp = space_row_sample(p, z, ls, m, deterministic, action, p->row);
+  if (logp) *logp = (float)lp;
+  return MRL_OK;
+}
+
 int space_act(mrl_policy *p, const float *wt, const float *obs,
               const float *masks, int batch, int deterministic,
               float *actions, float *logp) {
+  if (batch == 1 && !wt &&
+      space_act1(p, obs, masks, deterministic, actions, logp) == MRL_OK)
+    return MRL_OK;
   int rc = policy_check_ptr(p, actions, "actions");
   if (!rc) rc = space_begin(p, obs, masks, batch);
   if (rc) return rc;
