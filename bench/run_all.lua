@@ -135,7 +135,7 @@ print("== make bench: moonrl benchmarks (" .. (QUICK and "quick" or "full") .. "
 -- C programs (build/bench/*) and bench/*.lua, with their own output; the
 -- kernel figures are read from bench_kernels'.
 
-local kern_out, conv_out = "", ""
+local kern_out, conv_out, spaces_out = "", "", ""
 do
   local p = io.popen("ls " .. BUILD .. "/bench/ 2>/dev/null")
   local progs = {}
@@ -148,6 +148,7 @@ do
     io.write(out)
     if name == "bench_kernels" then kern_out = out end
     if name == "bench_conv" then conv_out = out end
+    if name == "bench_act_spaces" then spaces_out = out end
   end
   local l = io.popen("ls " .. here .. "*.lua 2>/dev/null")
   for path in l:lines() do
@@ -302,6 +303,13 @@ do
   figure("conv_train_b256_peak_fraction",
          tonumber(conv_out:match("conv_train_b256_peak_fraction ([%d.]+)")), ">=", 0.40,
          "of peak", "4x10x10 -> conv16 k3 -> conv32 k3, batch 256, fwd+bwd")
+  -- the action spaces of issue 15 (bench_act_spaces prints the ratios)
+  figure("masked_act_vs_categorical_act",
+         tonumber(spaces_out:match("masked_act_vs_categorical_act ([%d.]+)")), "<=", 1.3,
+         "x", "8-64-64-12, half the actions masked, the worse of batch 1 and 64")
+  figure("multidiscrete_act_vs_categorical_act",
+         tonumber(spaces_out:match("multidiscrete_act_vs_categorical_act ([%d.]+)")), "<=", 1.3,
+         "x", "8-64-64-{4,4,4} against 8-64-64-12, the worse of batch 1 and 64")
 end
 
 -- ---------------------------------------------------- 5. rollouts
