@@ -541,6 +541,59 @@ static void test_hybrid_gradients(void) {
   mrl_policy_free(p);
 }
 
+/* The trainers' other entry points take a composite policy: the empirical
+** Fisher is (1/N) Σ g_n g_nᵀ v with g_n = ∇ log π(a_n|s_n), REINFORCE is
+** the weighted-logp gradient, TRPO keeps its step inside max_kl. */
+static void test_hybrid_trainers(void) {
+  mrl_policy *p = make_hybrid();
+  if (!p) return;
+  const size_t n = mrl_policy_nparams(p);
+  float *v = malloc(n * sizeof(float)), *fv = malloc(n * sizeof(float));
+  double *want = calloc(n, sizeof(double));
+  for (size_t i = 0; i < n; i++) v[i] = (float)sin(0.3 * (double)i + 0.1);
+  int rc = mrl_policy_fvp(p, MRL_FISHER_EMPIRICAL, OBS, HACT, 4, v, 0.0, fv);
+  for (int r = 0; r < 4; r++) {
+    const float one = 1.0f;
+    mrl_policy_grad_weighted_logp(p, OBS + r * D, HACT + r * 5, &one, 1, 1.0, NULL);
+    const float *g = mrl_policy_grad(p);
+    double gv = 0.0;
+    for (size_t i = 0; i < n; i++) gv += (double)g[i] * v[i];
+    for (size_t i = 0; i < n; i++) want[i] += gv * g[i] / 4.0;
+  }
+  double worst = 0.0, scale = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    worst = fmax(worst, fabs(fv[i] - want[i]));
+    scale = fmax(scale, fabs(want[i]));
+  }
+  TAP_OK(rc == MRL_OK && worst < 1e-4 * (1 + scale),
+         "hybrid empirical Fisher = mean g gᵀ v (%.1e of %.1e)", worst, scale);
+
+  const float rewards[4] = {1.0f, 0.5f, -1.0f, 2.0f};
+  const int offs[3] = {0, 2, 4};
+  mrl_pg_opts o = mrl_pg_opts_default();
+  o.estimator = MRL_EST_REINFORCE;
+  o.gamma = 1.0;
+  float *g = malloc(n * sizeof(float));
+  rc = mrl_pg_gradient(p, OBS, HACT, rewards, NULL, NULL, offs, 2, &o, g, NULL);
+  const float w[4] = {0.75f, 0.75f, 0.5f, 0.5f}; /* (R_i)/N per step of episode i */
+  mrl_policy_grad_weighted_logp(p, OBS, HACT, w, 4, 1.0, NULL);
+  worst = 0.0;
+  for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(g[i] - mrl_policy_grad(p)[i]));
+  TAP_OK(rc == MRL_OK && worst < 1e-6, "hybrid REINFORCE gradient (%.1e)", worst);
+
+  float lp[4];
+  const float adv[4] = {1.0f, -0.5f, 0.8f, -1.2f};
+  mrl_policy_evaluate(p, NULL, OBS, HACT, 4, lp, NULL);
+  mrl_trpo_opts to = mrl_trpo_opts_default();
+  mrl_trpo_result tr;
+  rc = mrl_policy_trpo_step(p, OBS, HACT, lp, adv, 4, &to, &tr);
+  TAP_OK(rc == MRL_OK && tr.accepted_j >= 0 && tr.mean_kl <= to.max_kl && tr.improvement > 0,
+         "hybrid TRPO step: accepted at j = %d, KL %.4g <= %.3g, improvement %.3g", tr.accepted_j,
+         tr.mean_kl, to.max_kl, tr.improvement);
+  free(v); free(fv); free(want); free(g);
+  mrl_policy_free(p);
+}
+
 static void test_spec_errors(void) {
   char err[256];
   mrl_policy_spec s = mrl_policy_spec_default();
@@ -568,6 +621,7 @@ int main(void) {
   test_bernoulli();
   test_hybrid_layout();
   test_hybrid_gradients();
+  test_hybrid_trainers();
   test_masked_policy();
   test_masked_draws();
   test_masked_categorical();
