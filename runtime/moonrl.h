@@ -795,6 +795,8 @@ size_t mrl_first_nonfinite(const float *x, size_t n);
 /* Flags read by a binding as floats (booleans or 0/1): out[i] = x[i] != 0.
 ** Returns the index of the first value neither 0 nor 1, or n. */
 size_t mrl_flags_from_floats(const float *x, size_t n, uint8_t *out);
+/* The other way, for a binding's float views of flags: out[i] = flags[i]. */
+void mrl_floats_from_flags(const uint8_t *flags, size_t n, float *out);
 /* Σ x and ‖x‖₂, accumulated in double. */
 double mrl_sum(const float *x, size_t n);
 double mrl_norm2(const float *x, size_t n);

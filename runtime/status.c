@@ -90,6 +90,10 @@ size_t mrl_flags_from_floats(const float *x, size_t n, uint8_t *out) {
   return bad;
 }
 
+void mrl_floats_from_flags(const uint8_t *flags, size_t n, float *out) {
+  for (size_t i = 0; i < n; i++) out[i] = (float)flags[i];
+}
+
 double mrl_sum(const float *x, size_t n) {
   double s = 0.0;
   if (!x) return 0.0;

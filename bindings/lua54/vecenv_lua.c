@@ -486,7 +486,7 @@ static int ro_field(lua_State *L) {
     const uint8_t *src = f == 8 ? mrl_rollout_terminated(r) : mrl_rollout_truncated(r);
     int shape[2] = {T, n};
     mrlL_tensor *t = mrlL_newtensor(L, 2, shape);
-    for (size_t k = 0; k < t->numel; k++) t->data[k] = (float)src[k];
+    mrl_floats_from_flags(src, t->numel, t->data);
     return 1;
   }
   int shape[3] = {T, n, f == 0 ? b->obs_dim : b->width};

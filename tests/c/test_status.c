@@ -107,6 +107,10 @@ static void test_flags(void) {
          "flags: 0/1 read as such, n when all are 0 or 1");
   TAP_OK(mrl_flags_from_floats(odd, 4, u) == 1 && u[0] == 0 && u[1] == 1 && u[2] == 1 && u[3] == 1,
          "flags: any non-zero is set; the first value neither 0 nor 1 reported");
+  float f[4] = {9, 9, 9, 9};
+  const uint8_t bits[3] = {1, 0, 1};
+  mrl_floats_from_flags(bits, 3, f);
+  TAP_OK(f[0] == 1 && f[1] == 0 && f[2] == 1 && f[3] == 9, "flags back to floats, n of them");
 }
 
 int main(void) {

@@ -97,8 +97,7 @@ return function(core)
     if f >= 8 then
       local src = f == 8 and C.mrl_rollout_terminated(h) or C.mrl_rollout_truncated(h)
       local t = I.new2(T, n)
-      local d = t.d_
-      for k = 0, T * n - 1 do d[k] = src[k] end
+      C.mrl_floats_from_flags(src, T * n, t.d_)
       return t
     end
     local shape = {T, n, f == 0 and self._od or self._w}
