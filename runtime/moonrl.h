@@ -797,6 +797,8 @@ size_t mrl_first_nonfinite(const float *x, size_t n);
 size_t mrl_flags_from_floats(const float *x, size_t n, uint8_t *out);
 /* The other way, for a binding's float views of flags: out[i] = flags[i]. */
 void mrl_floats_from_flags(const uint8_t *flags, size_t n, float *out);
+/* x[i] = v for the n elements (a tensor's fill, in every binding). */
+void mrl_fill(float *x, size_t n, float v);
 /* Σ x and ‖x‖₂, accumulated in double. */
 double mrl_sum(const float *x, size_t n);
 double mrl_norm2(const float *x, size_t n);

@@ -94,6 +94,10 @@ void mrl_floats_from_flags(const uint8_t *flags, size_t n, float *out) {
   for (size_t i = 0; i < n; i++) out[i] = (float)flags[i];
 }
 
+void mrl_fill(float *x, size_t n, float v) {
+  for (size_t i = 0; i < n; i++) x[i] = v;
+}
+
 double mrl_sum(const float *x, size_t n) {
   double s = 0.0;
   if (!x) return 0.0;

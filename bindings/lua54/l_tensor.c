@@ -424,7 +424,7 @@ static int l_tensor(lua_State *L) {
     lua_Number fill = luaL_checknumber(L, 2);
     int ndim = tableshape(L, 1, shape);
     mrlL_tensor *t = mrlL_newtensor(L, ndim, shape);
-    for (size_t i = 0; i < t->numel; i++) t->data[i] = (float)fill;
+    mrl_fill(t->data, t->numel, (float)fill);
     return 1;
   }
   int ndim = infershape(L, 1, shape, 1);
@@ -548,7 +548,7 @@ static void assign(lua_State *L, int idx, float *dst, size_t n, int arg) {
   mrlL_tensor *s;
   if (lua_type(L, idx) == LUA_TNUMBER) {
     float v = (float)lua_tonumber(L, idx);
-    for (size_t k = 0; k < n; k++) dst[k] = v;
+    mrl_fill(dst, n, v);
   } else if ((s = mrlL_totensor(L, idx)) != NULL) {
     const float *sd = mrlL_tensordata(L, s);
     if (s->numel != n)
@@ -612,7 +612,7 @@ static int t_totable(lua_State *L) {
 static int t_fill(lua_State *L) {
   mrlL_tensor *t = checkself(L);
   float v = (float)luaL_checknumber(L, 2);
-  for (size_t i = 0; i < t->numel; i++) t->data[i] = v;
+  mrl_fill(t->data, t->numel, v);
   lua_settop(L, 1);
   return 1;
 }

@@ -111,6 +111,8 @@ static void test_flags(void) {
   const uint8_t bits[3] = {1, 0, 1};
   mrl_floats_from_flags(bits, 3, f);
   TAP_OK(f[0] == 1 && f[1] == 0 && f[2] == 1 && f[3] == 9, "flags back to floats, n of them");
+  mrl_fill(f, 3, -2.5f);
+  TAP_OK(f[0] == -2.5f && f[2] == -2.5f && f[3] == 9, "fill: n elements");
 }
 
 int main(void) {

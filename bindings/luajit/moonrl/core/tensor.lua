@@ -196,8 +196,7 @@ return function(core, I)
       fill = checknumber("tensor", 2, fill)
       local ndim, shape = tableshape(v, "tensor", 1)
       local t = newtensor(ndim, shape)
-      local d = t.d_
-      for i = 0, t.n_ - 1 do d[i] = fill end
+      C.mrl_fill(t.d_, t.n_, fill)
       return t
     end
     local ndim, shape = infershape(v, "tensor", 1)
@@ -281,7 +280,7 @@ return function(core, I)
   -- table of n elements copies) into dst.
   local function assign(v, dst, n, fname, argn)
     if type(v) == "number" then
-      for k = 0, n - 1 do dst[k] = v end
+      C.mrl_fill(dst, n, v)
     elseif istensor(v) then
       local sd = tdata(v)
       if v.n_ ~= n then
@@ -320,8 +319,7 @@ return function(core, I)
   function T.fill(t, v)
     checkself_t(t, "fill")
     v = checknumber("fill", 1, v)
-    local d = t.d_
-    for i = 0, t.n_ - 1 do d[i] = v end
+    C.mrl_fill(t.d_, t.n_, v)
     return t
   end
 
