@@ -125,7 +125,7 @@ int main(void) {
 
   /* 2. collection in C: vecenv + policy + value */
   cpvec *ud = calloc(1, sizeof *ud);
-  mrl_env_desc d = {NE, 4, MRL_DISCRETE, 2, NULL, NULL, 0, 0, NULL};
+  mrl_env_desc d = {.num_envs = NE, .obs_dim = 4, .action_kind = MRL_DISCRETE, .action_n = 2};
   mrl_env_ops ops = {v_reset, v_step, v_error, v_destroy};
   mrl_vecenv *v = NULL;
   int hidden[2] = {64, 64};

@@ -609,9 +609,14 @@ int mrl_rms_update(mrl_rms *s, const float *x, int rows);
 ** mrl_rms_update. */
 int mrl_rms_update_reduce(mrl_rms *s, const float *x, int rows,
                           mrl_reduce_fn reduce, void *ud);
-/* y = clip((x − mean)/sqrt(var + eps), −clip, clip); y may be x. */
+/* y = clip((x − mean)/sqrt(var + eps), −clip, clip); y may be x.  Columns
+** the mask leaves out are copied as they are. */
 int mrl_rms_apply(mrl_rms *s, const float *x, int rows, double clip,
                   double eps, float *y);
+/* Which columns apply normalises: mask[dim], 1 = normalise, 0 = pass
+** through (a dict observation's parts each on its own); NULL: all.  The
+** statistics of every column are kept either way. */
+int mrl_rms_set_mask(mrl_rms *s, const uint8_t *mask);
 /* State for checkpoints; mean/var are [dim] (either may be NULL on get).
 ** set refuses non-finite values, var < 0 and count <= 0 (MRL_EINVAL). */
 int mrl_rms_get_state(const mrl_rms *s, double *mean, double *var,

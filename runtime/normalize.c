@@ -28,6 +28,7 @@ struct mrl_rms {
   double count;
   double *mean, *var;  /* [dim] */
   double *scratch;     /* [2·dim + 2]: batch sums / deviations + scalars */
+  uint8_t *pass;       /* [dim] 1 = apply copies the column, or NULL */
   char err[256];
 };
 
@@ -55,7 +56,23 @@ void mrl_rms_free(mrl_rms *s) {
   free(s->mean);
   free(s->var);
   free(s->scratch);
+  free(s->pass);
   free(s);
+}
+
+int mrl_rms_set_mask(mrl_rms *s, const uint8_t *mask) {
+  if (!s) return MRL_EINVAL;
+  if (!mask) {
+    free(s->pass);
+    s->pass = NULL;
+    return MRL_OK;
+  }
+  if (!s->pass && !(s->pass = malloc((size_t)s->dim))) {
+    rms_seterr(s, "rms set_mask: out of memory");
+    return MRL_ENOMEM;
+  }
+  for (int j = 0; j < s->dim; j++) s->pass[j] = mask[j] == 0;
+  return MRL_OK;
 }
 
 void mrl_rms_reset(mrl_rms *s) {
@@ -223,6 +240,17 @@ int mrl_rms_apply(mrl_rms *s, const float *x, int rows, double clip,
   for (int r = 0; r < rows; r++) {
     const float *a = x + (size_t)r * (size_t)d;
     float *b = y + (size_t)r * (size_t)d;
+    if (s->pass) {  /* y may be x: a passed column is never rewritten */
+      for (int j = 0; j < d; j++) {
+        if (s->pass[j]) continue;
+        double v = (a[j] - s->mean[j]) * inv[j];
+        b[j] = (float)(v > clip ? clip : v < -clip ? -clip : v);
+      }
+      if (b != a)
+        for (int j = 0; j < d; j++)
+          if (s->pass[j]) b[j] = a[j];
+      continue;
+    }
     for (int j = 0; j < d; j++) {
       double v = (a[j] - s->mean[j]) * inv[j];
       /* NaN stays NaN (the caller's finiteness check sees it) */

@@ -261,6 +261,79 @@ static int vl_guard(lua_State *W) {
   return lua_gettop(W);
 }
 
+static void vl_free_dict(vl_pool *p) {
+  for (int k = 0; k < p->ndict; k++) free(p->dict_names[k]);
+  free(p->dict_names);
+  free(p->dict_size);
+  p->dict_names = NULL;
+  p->dict_size = NULL;
+  p->ndict = 0;
+}
+
+static int vl_strcmp_ptr(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A dict observation space at os ({type = "dict", parts = {name = box}})
+** into the pool: the names in byte order (moonrl.spaces' order), each part's
+** size; obs_dim their sum. */
+static void vl_read_dict(lua_State *W, vl_pool *p, int os) {
+  vl_free_dict(p);
+  lua_getfield(W, os, "parts");
+  int parts = lua_gettop(W);
+  if (!lua_istable(W, parts)) luaL_error(W, "observation_space.parts must be a table of boxes");
+  int n = 0;
+  lua_pushnil(W);
+  while (lua_next(W, parts)) {
+    if (lua_type(W, -2) != LUA_TSTRING)
+      luaL_error(W, "observation_space.parts: names must be strings");
+    n++;
+    lua_pop(W, 1);
+  }
+  if (n < 1 || n > 4096) luaL_error(W, "observation_space.parts must hold 1 to 4096 boxes");
+  p->dict_names = calloc((size_t)n, sizeof *p->dict_names);
+  p->dict_size = calloc((size_t)n, sizeof *p->dict_size);
+  if (!p->dict_names || !p->dict_size) luaL_error(W, "out of memory");
+  lua_pushnil(W);
+  while (lua_next(W, parts) && p->ndict < n) {
+    size_t len;
+    const char *name = lua_tolstring(W, -2, &len);
+    char *copy = malloc(len + 1);
+    if (!copy) luaL_error(W, "out of memory");
+    memcpy(copy, name, len + 1);
+    p->dict_names[p->ndict++] = copy;
+    lua_pop(W, 1);
+  }
+  qsort(p->dict_names, (size_t)p->ndict, sizeof *p->dict_names, vl_strcmp_ptr);
+  int64_t total = 0;
+  for (int k = 0; k < p->ndict; k++) {
+    lua_getfield(W, parts, p->dict_names[k]);
+    lua_getfield(W, -1, "type");
+    if (!lua_isstring(W, -1) || strcmp(lua_tostring(W, -1), "box") != 0)
+      luaL_error(W, "observation_space.parts.%s must be a box", p->dict_names[k]);
+    lua_getfield(W, -2, "shape");
+    lua_Unsigned rank = lua_istable(W, -1) ? lua_rawlen(W, -1) : 0;
+    if (rank < 1 || rank > 8)
+      luaL_error(W, "observation_space.parts.%s.shape must be a list of 1 to 8 dimensions",
+                 p->dict_names[k]);
+    int64_t size = 1;
+    for (lua_Unsigned j = 1; j <= rank; j++) {
+      lua_rawgeti(W, -1, (lua_Integer)j);
+      lua_Integer dj = lua_tointeger(W, -1);
+      lua_pop(W, 1);
+      if (dj < 1 || (size *= dj) > MRL_MAX_WIDTH)
+        luaL_error(W, "observation_space.parts.%s.shape must hold integers >= 1",
+                   p->dict_names[k]);
+    }
+    p->dict_size[k] = (int)size;
+    if ((total += size) > MRL_MAX_WIDTH)
+      luaL_error(W, "observation_space: more than %d numbers in all", (int)MRL_MAX_WIDTH);
+    lua_pop(W, 3);
+  }
+  lua_settop(W, parts - 1);
+  p->obs_dim = (int)total;
+}
+
 /* An integer field of the table at idx in [1, MRL_MAX_WIDTH], else an error
 ** naming it. */
 static int vl_width_field(lua_State *W, int idx, const char *key, const char *name) {
@@ -381,8 +454,13 @@ static void vl_read_spaces(lua_State *W, vl_pool *p, int env) {
   lua_getfield(W, env, "observation_space");
   if (!lua_istable(W, -1)) luaL_error(W, "the env has no observation_space table");
   lua_getfield(W, -1, "type");
+  if (lua_isstring(W, -1) && strcmp(lua_tostring(W, -1), "dict") == 0) {
+    lua_pop(W, 1);
+    vl_read_dict(W, p, lua_gettop(W));
+    lua_pop(W, 1);
+  } else {
   if (!lua_isstring(W, -1) || strcmp(lua_tostring(W, -1), "box") != 0)
-    luaL_error(W, "observation_space must be a box");
+    luaL_error(W, "observation_space must be a box or a dict of boxes");
   /* any shape (a grid {C, H, W}): observations are its flat arrays */
   lua_getfield(W, -2, "shape");
   lua_Unsigned rank = lua_istable(W, -1) ? lua_rawlen(W, -1) : 0;
@@ -399,6 +477,7 @@ static void vl_read_spaces(lua_State *W, vl_pool *p, int env) {
   }
   p->obs_dim = (int)d;
   lua_pop(W, 3);
+  }
 
   lua_getfield(W, env, "action_space");
   if (!lua_istable(W, -1)) luaL_error(W, "the env has no action_space table");
@@ -863,8 +942,48 @@ mrl_vecenv *mrlW_make(lua_State *L, int src, int cfg, const mrlW_opts *o,
 
 /* ------------------------------------------------------------- batches */
 
+/* A dict observation at idx: each part (a number for a one-number part, or
+** an array) at its offset of the row. */
+static void vl_read_dict_obs(lua_State *W, vl_pool *p, int idx, float *row,
+                             const char *what) {
+  if (lua_type(W, idx) != LUA_TTABLE)
+    luaL_error(W, "%s returned obs of type %s (expected a table of named parts)", what,
+               luaL_typename(W, idx));
+  int off = 0;
+  for (int k = 0; k < p->ndict; k++) {
+    const char *name = p->dict_names[k];
+    int n = p->dict_size[k];
+    int t = lua_getfield(W, idx, name);
+    if (t == LUA_TNUMBER && n == 1) {
+      row[off] = (float)lua_tonumber(W, -1);
+    } else if (t != LUA_TTABLE) {
+      luaL_error(W, "%s returned obs part '%s' of type %s (expected %d numbers)", what, name,
+                 lua_typename(W, t), n);
+    } else {
+      lua_Unsigned len = lua_rawlen(W, -1);
+      if (len != (lua_Unsigned)n)
+        luaL_error(W, "%s returned obs part '%s' of length %d (expected %d)", what, name,
+                   (int)len, n);
+      for (int j = 0; j < n; j++) {
+        int tj = lua_rawgeti(W, -1, j + 1);
+        if (tj != LUA_TNUMBER)
+          luaL_error(W, "%s returned obs part '%s'[%d] of type %s (expected a number)", what,
+                     name, j + 1, lua_typename(W, tj));
+        row[off + j] = (float)lua_tonumber(W, -1);
+        lua_pop(W, 1);
+      }
+    }
+    lua_pop(W, 1);
+    off += n;
+  }
+}
+
 static void vl_read_obs(lua_State *W, vl_pool *p, int idx, float *row,
                         const char *what) {
+  if (p->ndict) {
+    vl_read_dict_obs(W, p, idx, row, what);
+    return;
+  }
   if (lua_type(W, idx) != LUA_TTABLE)
     luaL_error(W, "%s returned obs of type %s (expected an array of %d numbers)",
                what, luaL_typename(W, idx), p->obs_dim);
@@ -974,13 +1093,26 @@ static void vl_push_composite(lua_State *W, const vl_pool *p, int acts, int k,
 
 /* In W (protected): the worker's reusable obs tables, one per copy, each
 ** obs_dim zeros (an env must not keep the table it is given). */
+static void vl_zeros(lua_State *W, int n) {
+  lua_createtable(W, n, 0);
+  for (int j = 1; j <= n; j++) {
+    lua_pushnumber(W, 0);
+    lua_rawseti(W, -2, j);
+  }
+}
+
 static void vl_make_obs_tables(lua_State *W, vl_worker *w) {
+  const vl_pool *p = w->pool;
   lua_createtable(W, w->count, 0);
   for (int k = 0; k < w->count; k++) {
-    lua_createtable(W, w->pool->obs_dim, 0);
-    for (int j = 1; j <= w->pool->obs_dim; j++) {
-      lua_pushnumber(W, 0);
-      lua_rawseti(W, -2, j);
+    if (p->ndict) {  /* a dict: a table of each part's zeros */
+      lua_createtable(W, 0, p->ndict);
+      for (int q = 0; q < p->ndict; q++) {
+        vl_zeros(W, p->dict_size[q]);
+        lua_setfield(W, -2, p->dict_names[q]);
+      }
+    } else {
+      vl_zeros(W, p->obs_dim);
     }
     lua_rawseti(W, -2, k + 1);
   }
@@ -1176,6 +1308,8 @@ static void mrlW_pool_free(vl_pool *p) {
   free(p->env_path);
   free(p->file);
   free(p->bounds);
+  free(p->parts);
+  vl_free_dict(p);
   free(p->term_f);
   free(p->trunc_f);
   free(p->act_buf);

@@ -70,6 +70,11 @@ struct vl_pool {
   mrl_action_part *parts;  /* [nparts] a composite action's (kind MRL_COMPOSITE) */
   int nparts;
   int mask_width;          /* the env's action_mask entries per copy, 0: no masks */
+  /* a dict observation: its parts in byte order of their names, each part's
+  ** numbers at a fixed offset of the flat row (ndict 0: a box) */
+  int ndict;
+  char **dict_names;
+  int *dict_size;
   int no_masks;            /* the caller asked for none (masks = false) */
   float *term_f, *trunc_f; /* [n] float mirrors of the flags for Lua views */
   float *act_buf;          /* [n] discrete actions read from a Lua array */

@@ -187,6 +187,35 @@ static int rms_set_state(lua_State *L) {
   return 1;
 }
 
+/* set_mask(mask | nil) → self: which columns normalize() standardises
+** (1/true) and which it passes through (0/false), dim entries; nil: all. */
+static int rms_set_mask(lua_State *L) {
+  lua_settop(L, 2);
+  lrms *b = checkrms(L);
+  if (lua_isnil(L, 2)) {
+    mrl_rms_set_mask(b->h, NULL);
+    lua_settop(L, 1);
+    return 1;
+  }
+  luaL_checktype(L, 2, LUA_TTABLE);
+  int d = mrl_rms_dim(b->h);
+  if (lua_rawlen(L, 2) != (lua_Unsigned)d)
+    return luaL_argerror(L, 2, lua_pushfstring(L, "%d entries expected, got %d", d,
+                                               (int)lua_rawlen(L, 2)));
+  uint8_t *m = (uint8_t *)lua_newuserdatauv(L, (size_t)d, 0);
+  for (int j = 0; j < d; j++) {
+    int t = lua_rawgeti(L, 2, j + 1);
+    if (t == LUA_TBOOLEAN) m[j] = (uint8_t)lua_toboolean(L, -1);
+    else if (t == LUA_TNUMBER && (lua_tonumber(L, -1) == 0 || lua_tonumber(L, -1) == 1))
+      m[j] = lua_tonumber(L, -1) != 0;
+    else return luaL_argerror(L, 2, lua_pushfstring(L, "entry %d must be 0, 1 or a boolean", j + 1));
+    lua_pop(L, 1);
+  }
+  if (mrl_rms_set_mask(b->h, m) != MRL_OK) return luaL_error(L, "%s", mrl_rms_error(b->h));
+  lua_settop(L, 1);
+  return 1;
+}
+
 static int rms_reset(lua_State *L) {
   mrl_rms_reset(checkrms(L)->h);
   lua_settop(L, 1);
@@ -198,6 +227,7 @@ static const luaL_Reg rms_methods[] = {
   {"update", rms_update},   {"normalize", rms_normalize},
   {"state", rms_state},     {"set_state", rms_set_state},
   {"reset", rms_reset},     {"close", rms_close},
+  {"set_mask", rms_set_mask},
   {NULL, NULL}};
 
 static const luaL_Reg rms_metas[] = {

@@ -276,7 +276,12 @@ function M.save_trainer(tr, path)
   }
   meta.trainer = json.encode(state)
   if tr.env_id then meta.env = tostring(tr.env_id) end
-  if tr.obs_rms then meta.obs_norm = json.encode(rms_state(tr.obs_rms)) end
+  if tr.obs_rms then
+    local st = rms_state(tr.obs_rms)
+    -- the parts of a dict observation that are normalised (moonrl play)
+    if type(tr.hp.normalize_obs) == "table" then st.parts = json.array(tr.hp.normalize_obs) end
+    meta.obs_norm = json.encode(st)
+  end
   if tr.rew_norm then
     local st = tr.rew_norm:state()
     st.ret = json.array(st.ret)

@@ -434,9 +434,10 @@ function envs.validate_spaces(obj, where)
     local ok, err = spaces.validate(obj[name])
     if not ok then fail(where, name .. " " .. err) end
   end
-  if obj.observation_space.type ~= "box" then
+  local ot = obj.observation_space.type
+  if ot ~= "box" and ot ~= "dict" then
     fail(where, "observation_space must be a box (observations are flat arrays; a grid " ..
-                "{C, H, W} in C-major order)")
+                "{C, H, W} in C-major order) or a dict of boxes")
   end
 end
 
@@ -542,6 +543,15 @@ local probe_seed = 0
 -- pcall but under the per-call instruction budget.
 local function caller(opts) return opts and opts.guard or pcall end
 
+-- A dict observation as the engine flattens it (parts in name order), with
+-- the part that is wrong named; anything else as it is.
+local function flat_obs(e, obs, what)
+  if e.observation_space.type ~= "dict" or type(obs) ~= "table" then return obs end
+  local ok, flat = pcall(spaces.flatten, e.observation_space, obs)
+  if not ok then error(what .. " returned an obs that " .. tostring(flat):gsub("^.-spaces%.flatten: ", ""), 0) end
+  return flat
+end
+
 -- The probe's action: 0 or a sample of the space, moved to the first valid
 -- choice of each component where the env's action_mask forbids it.
 local function probe_action(e, obs, call)
@@ -578,11 +588,11 @@ local function probe(Env, config, where, opts)
   local ok2, err = pcall(function()
     local okr, obs, info = call(e.reset, e, probe_seed)
     if not okr then error(obs, 0) end
-    envs.check_reset_result(where, obs, info, dim)
+    envs.check_reset_result(where, flat_obs(e, obs, "reset"), info, dim)
     local a = probe_action(e, obs, call)
     local oks, o, r, term, trunc = call(e.step, e, a)
     if not oks then error(o, 0) end
-    envs.check_step_result(where, o, r, term, trunc, dim)
+    envs.check_step_result(where, flat_obs(e, o, "step"), r, term, trunc, dim)
   end)
   if not ok2 then
     err = errstr(err)

@@ -30,7 +30,9 @@
 -- by the C collect (mrl_rollout_set_norm): normalize_obs = true (SB3:
 -- norm_obs) merges each step's raw observations into running statistics
 -- (core.rms) and acts on them standardised and clipped to ±obs_clip (SB3:
--- clip_obs, 10); normalize_reward = true (SB3: norm_reward) stores rewards
+-- clip_obs, 10); for a dict observation normalize_obs = {"pos", ...} does
+-- that to the named parts only (the others reach the policy as they are);
+-- normalize_reward = true (SB3: norm_reward) stores rewards
 -- divided by the running std of the discounted return (gamma = the
 -- trainer's), clipped to ±clip_reward (10).  Both are saved in checkpoints
 -- (observation statistics also in policy files); a distributed run merges
@@ -71,6 +73,16 @@ end
 
 -- A hyperparameter must be a number or a function (resolved each update).
 local function check_hp(name, v)
+  -- normalize_obs may also list the parts of a dict observation to normalise
+  if name == "normalize_obs" and type(v) == "table" and not is_callable(v) then
+    for i = 1, #v do
+      if type(v[i]) ~= "string" then
+        error(("bad option 'normalize_obs' (true, or a list of the dict observation's part " ..
+               "names; entry %d is a %s)"):format(i, type(v[i])), 4)
+      end
+    end
+    return
+  end
   if type(v) ~= "number" and not is_callable(v) and type(v) ~= "boolean" then
     error(("bad option '%s' (number or function of progress expected, got %s)")
           :format(name, type(v)), 4)
@@ -86,6 +98,27 @@ M.mkdir_p = mkdir_p
 
 local function dirname(path) return path:match("^(.*)/[^/]*$") end
 M.dirname = dirname
+
+-- normalize_obs = {"part", ...}: 1 for the columns of the named parts of a
+-- dict observation (moonrl.spaces' layout), 0 for the rest.
+local function part_mask(space, names, who)
+  if type(space) ~= "table" or space.type ~= "dict" then
+    error(who .. ": option 'normalize_obs' lists parts, but the observation is not a dict " ..
+          "(give true to normalise it all)", 4)
+  end
+  local mask, want = {}, {}
+  for _, n in ipairs(names) do
+    if space.parts[n] == nil then
+      error(who .. ": option 'normalize_obs' names '" .. n .. "', which is not a part of " ..
+            "the observation", 4)
+    end
+    want[n] = true
+  end
+  for _, part in ipairs(require("moonrl.spaces").layout(space)) do
+    for j = 1, part.size do mask[part.offset + j] = want[part.name] and 1 or 0 end
+  end
+  return mask
+end
 
 -- The env's action space as the policy wants it (one home: moonrl.spaces).
 local action_of = require("moonrl.spaces").policy_action
@@ -130,7 +163,7 @@ local STRUCTURAL = {env = true, env_opts = true, policy = true, value = true,
                     kl_penalty = true, lagrangian = true, quiet = true,
                     threads = true, num_envs = true, algo = true, steps = true, fisher = true,
                     out = true, env_path = true, budget = true, env_id = true,
-                    conv = true}
+                    conv = true, value_conv = true}
 
 function M.new(cls, opts)
   if type(opts) ~= "table" then
@@ -193,7 +226,7 @@ function M.new(cls, opts)
   -- the policy's hidden layers for a grid observation {C, H, W}
   local hidden = opts.hidden or {64, 64}
   local obs_shape
-  if opts.conv ~= nil then
+  if opts.conv ~= nil or opts.value_conv then
     local shape = env.observation_space and env.observation_space.shape
     if type(shape) ~= "table" or #shape ~= 3 then
       error(cls.name .. ": option 'conv' needs a grid observation {C, H, W}; the env's " ..
@@ -207,8 +240,13 @@ function M.new(cls, opts)
     hidden = hidden, activation = opts.activation or "tanh",
     init_log_std = opts.init_log_std or 0, seed = self.seed,
   }
+  -- the critic takes the same conv layers (value_conv: its own list, or
+  -- false for an MLP over the flat grid)
+  local value_conv = opts.value_conv
+  if value_conv == nil then value_conv = opts.conv end
   self.value = opts.value or core.net{
     in_dim = self.obs_dim, hidden = opts.value_hidden or hidden,
+    obs_shape = value_conv and obs_shape or nil, conv = value_conv or nil,
     activation = opts.activation or "tanh", out_dim = 1, out_gain = 1,
     seed = self.seed + 1,
   }
@@ -232,7 +270,12 @@ function M.new(cls, opts)
   self.episodes = 0
   self.reset_envs_on_save = opts.reset_envs_on_save ~= false
   self.elapsed = 0          -- wall seconds spent in learn() (informational)
-  if self:hpv("normalize_obs") then self.obs_rms = core.rms(self.obs_dim) end
+  if self.hp.normalize_obs then
+    self.obs_rms = core.rms(self.obs_dim)
+    if type(self.hp.normalize_obs) == "table" then
+      self.obs_rms:set_mask(part_mask(env.observation_space, self.hp.normalize_obs, cls.name))
+    end
+  end
   if self:hpv("normalize_reward") then self.rew_norm = core.reward_norm(self.num_envs) end
   self.n_steps = floor(self:hpv("n_steps"))
   self.rollout = env:rollout(self.n_steps)

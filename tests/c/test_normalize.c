@@ -256,7 +256,7 @@ static mrl_vecenv *make_env(void) {
   e->term_at[0] = 3;
   e->term_at[2] = 2;
   e->trunc_at = 4;
-  mrl_env_desc d = {N, 2, MRL_DISCRETE, 2, NULL, NULL, 0, 0, NULL};
+  mrl_env_desc d = {.num_envs = N, .obs_dim = 2, .action_kind = MRL_DISCRETE, .action_n = 2};
   mrl_vecenv *v = NULL;
   if (mrl_vecenv_new(&v, &ce_ops, e, &d) != MRL_OK) return NULL;
   mrl_vecenv_reset(v, 10);
@@ -383,7 +383,35 @@ static void test_collect(void) {
   mrl_vecenv_free(env);
 }
 
+/* set_mask: the masked-out columns pass through as they are (in place
+** and into another buffer), the others as without a mask; NULL: all. */
+static void test_mask(void) {
+  mrl_rms *s;
+  mrl_rms_new(&s, 3);
+  const float x[6] = {1, 2, 3, 3, 6, 9};
+  mrl_rms_update(s, x, 2);
+  float all[6], some[6], inplace[6];
+  mrl_rms_apply(s, x, 2, 10.0, 1e-8, all);
+  const uint8_t mask[3] = {1, 0, 1};
+  int st = mrl_rms_set_mask(s, mask);
+  mrl_rms_apply(s, x, 2, 10.0, 1e-8, some);
+  memcpy(inplace, x, sizeof inplace);
+  mrl_rms_apply(s, inplace, 2, 10.0, 1e-8, inplace);
+  int ok = st == MRL_OK;
+  for (int r = 0; r < 2; r++)
+    for (int j = 0; j < 3; j++) {
+      float want = j == 1 ? x[r * 3 + j] : all[r * 3 + j];
+      ok &= some[r * 3 + j] == want && inplace[r * 3 + j] == want;
+    }
+  TAP_OK(ok, "set_mask: column 2 passes through (in place too), 1 and 3 normalised as before");
+  mrl_rms_set_mask(s, NULL);
+  mrl_rms_apply(s, x, 2, 10.0, 1e-8, some);
+  TAP_OK(memcmp(some, all, sizeof all) == 0, "set_mask(NULL): every column again");
+  mrl_rms_free(s);
+}
+
 int main(void) {
+  test_mask();
   test_hand_values();
   test_merge_equals_union();
   test_reduce();

@@ -15,7 +15,7 @@ static mrl_vecenv *make_env(counter_env **pe, int fail_at) {
   e->term_at[2] = 2;   /* env 2 terminates every 2 */
   e->trunc_at = 4;
   e->fail_at_step = fail_at;
-  mrl_env_desc d = {N, 2, MRL_DISCRETE, 2, NULL, NULL, 0, 0, NULL};
+  mrl_env_desc d = {.num_envs = N, .obs_dim = 2, .action_kind = MRL_DISCRETE, .action_n = 2};
   mrl_vecenv *v = NULL;
   if (mrl_vecenv_new(&v, &ce_ops, e, &d) != MRL_OK) return NULL;
   *pe = e;

@@ -7,7 +7,7 @@
 
 static mrl_vecenv *make(counter_env *e, mrl_action_kind kind, int an,
                         const float *low, const float *high) {
-  mrl_env_desc d = {e->n, 2, kind, an, low, high, 0, 0, NULL};
+  mrl_env_desc d = {.num_envs = e->n, .obs_dim = 2, .action_kind = kind, .action_n = an, .low = low, .high = high};
   mrl_vecenv *v = NULL;
   int st = mrl_vecenv_new(&v, &ce_ops, e, &d);
   return st == MRL_OK ? v : NULL;
@@ -17,7 +17,7 @@ static void test_validation(void) {
   int destroyed = 0;
   counter_env *e = ce_new(2, 1);
   e->destroyed = &destroyed;
-  mrl_env_desc d = {2, 0, MRL_DISCRETE, 2, NULL, NULL, 0, 0, NULL};  /* obs_dim 0 */
+  mrl_env_desc d = {.num_envs = 2, .obs_dim = 0, .action_kind = MRL_DISCRETE, .action_n = 2};  /* obs_dim 0 */
   mrl_vecenv *v = (mrl_vecenv *)1;
   TAP_OK(mrl_vecenv_new(&v, &ce_ops, e, &d) == MRL_EINVAL && v == NULL,
          "obs_dim 0 is refused");
@@ -25,12 +25,12 @@ static void test_validation(void) {
 
   float lo[1] = {1}, hi[1] = {-1};
   mrl_env_desc bad[] = {
-    {0, 2, MRL_DISCRETE, 2, NULL, NULL, 0, 0, NULL},
-    {2, 2, (mrl_action_kind)7, 2, NULL, NULL, 0, 0, NULL},
-    {2, 2, MRL_DISCRETE, 0, NULL, NULL, 0, 0, NULL},
-    {2, 2, MRL_BOX, 1, lo, NULL, 0, 0, NULL},
-    {2, 2, MRL_BOX, 1, lo, hi, 0, 0, NULL},
-    {2, 2, MRL_DISCRETE, 1, hi, lo, 0, 0, NULL},
+    {.num_envs = 0, .obs_dim = 2, .action_kind = MRL_DISCRETE, .action_n = 2},
+    {.num_envs = 2, .obs_dim = 2, .action_kind = (mrl_action_kind)7, .action_n = 2},
+    {.num_envs = 2, .obs_dim = 2, .action_kind = MRL_DISCRETE, .action_n = 0},
+    {.num_envs = 2, .obs_dim = 2, .action_kind = MRL_BOX, .action_n = 1, .low = lo},
+    {.num_envs = 2, .obs_dim = 2, .action_kind = MRL_BOX, .action_n = 1, .low = lo, .high = hi},
+    {.num_envs = 2, .obs_dim = 2, .action_kind = MRL_DISCRETE, .action_n = 1, .low = hi, .high = lo},
   };
   int all = 1;
   for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
@@ -208,7 +208,7 @@ static void test_time_limit_and_blocks(void) {
   for (int run = 0; run < 2; run++) {
     counter_env *e = ce_new(4, 1);
     e->term_at[0] = 2;  /* terminated before the limit */
-    mrl_env_desc d = {4, 2, MRL_DISCRETE, 2, NULL, NULL, run == 0 ? 1 : 3, 3, "ctr"};
+    mrl_env_desc d = {.num_envs = 4, .obs_dim = 2, .action_kind = MRL_DISCRETE, .action_n = 2, .blocks = run == 0 ? 1 : 3, .max_episode_steps = 3, .name = "ctr"};
     mrl_vecenv *v = NULL;
     TAP_OK(mrl_vecenv_new(&v, &ce_ops, e, &d) == MRL_OK, "vecenv with %d blocks", d.blocks);
     TAP_OK(strcmp(mrl_vecenv_desc(v)->name, "ctr") == 0, "desc name is a copy");
@@ -242,7 +242,7 @@ static void test_time_limit_and_blocks(void) {
   /* errors: the lowest failing copy reports, with threads too */
   counter_env *e = ce_new(4, 1);
   e->nan_at_step = 2;
-  mrl_env_desc d = {4, 2, MRL_DISCRETE, 2, NULL, NULL, 2, 0, "ctr"};
+  mrl_env_desc d = {.num_envs = 4, .obs_dim = 2, .action_kind = MRL_DISCRETE, .action_n = 2, .blocks = 2, .name = "ctr"};
   mrl_vecenv *v = NULL;
   mrl_vecenv_new(&v, &ce_ops, e, &d);
   mrl_vecenv_reset(v, 0);
@@ -252,12 +252,82 @@ static void test_time_limit_and_blocks(void) {
              strstr(mrl_vecenv_error(v), "env 'ctr' copy 0: step returned non-finite obs[2]"),
          "a NaN row from a threaded block: %s", mrl_vecenv_error(v));
   mrl_vecenv_free(v);
-  mrl_env_desc bad = {4, 2, MRL_DISCRETE, 2, NULL, NULL, 5, 0, NULL};
+  mrl_env_desc bad = {.num_envs = 4, .obs_dim = 2, .action_kind = MRL_DISCRETE, .action_n = 2, .blocks = 5};
   e = ce_new(4, 1);
   TAP_OK(mrl_vecenv_new(&v, &ce_ops, e, &bad) == MRL_EINVAL, "more blocks than envs refused");
 }
 
+/* Composite actions: each part's columns checked (an index, bits, a
+** Gaussian number clipped to its bounds) before the envs see the row. */
+static void test_composite(void) {
+  const mrl_action_part parts[3] = {{MRL_PART_CATEGORICAL, 3}, {MRL_PART_GAUSSIAN, 1},
+                                    {MRL_PART_BERNOULLI, 2}};
+  float lo[4] = {0, -1, 0, 0}, hi[4] = {2, 1, 1, 1};
+  counter_env *e = ce_new(2, 4);
+  mrl_env_desc d = {.num_envs = 2, .obs_dim = 2, .action_kind = MRL_COMPOSITE, .action_n = 4,
+                    .low = lo, .high = hi, .parts = parts, .nparts = 3};
+  mrl_vecenv *v = NULL;
+  TAP_OK(mrl_vecenv_new(&v, &ce_ops, e, &d) == MRL_OK, "a composite vecenv (categorical 3, gaussian 1, bits 2)");
+  mrl_vecenv_reset(v, 0);
+  float good[8] = {2, 5.0f, 1, 0, 0, -3.0f, 0, 1};
+  TAP_OK(mrl_vecenv_step(v, good) == MRL_OK && e->last_actions[1] == 1.0f &&
+             e->last_actions[5] == -1.0f && e->last_actions[0] == 2.0f,
+         "a good row reaches the env, the gaussian column clipped");
+  float bad_index[8] = {3, 0, 1, 0, 0, 0, 0, 1};
+  TAP_OK(mrl_vecenv_step(v, bad_index) == MRL_EINVAL &&
+             strstr(mrl_vecenv_error(v), "action 3 of part 1 of env 0 is not an index in [0, 3)"),
+         "%s", mrl_vecenv_error(v));
+  mrl_vecenv_reset(v, 0);
+  float bad_bit[8] = {0, 0, 1, 0, 0, 0, 0.5f, 1};
+  TAP_OK(mrl_vecenv_step(v, bad_bit) == MRL_EINVAL &&
+             strstr(mrl_vecenv_error(v), "bit 1 of part 3 of env 1 is 0.5"),
+         "%s", mrl_vecenv_error(v));
+  mrl_vecenv_free(v);
+  /* parts that do not add up to action_n, and masks over a gaussian part */
+  mrl_env_desc wrong = d;
+  wrong.action_n = 5;
+  TAP_OK(mrl_vecenv_new(&v, &ce_ops, ce_new(2, 5), &wrong) == MRL_EINVAL, "a width other than the parts' is refused");
+  wrong = d;
+  wrong.mask_width = 6;
+  TAP_OK(mrl_vecenv_new(&v, &ce_ops, ce_new(2, 4), &wrong) == MRL_EINVAL, "masks over a gaussian part are refused");
+}
+
+/* Masks: all valid until the env side writes them; commit_mask checks 0/1
+** and a valid action in every categorical part, naming env and copy. */
+static void test_masks(void) {
+  const mrl_action_part parts[2] = {{MRL_PART_CATEGORICAL, 2}, {MRL_PART_CATEGORICAL, 3}};
+  counter_env *e = ce_new(2, 2);
+  mrl_env_desc d = {.num_envs = 2, .obs_dim = 2, .action_kind = MRL_COMPOSITE, .action_n = 2,
+                    .parts = parts, .nparts = 2, .mask_width = 5, .name = "m"};
+  mrl_vecenv *v = NULL;
+  TAP_OK(mrl_vecenv_new(&v, &ce_ops, e, &d) == MRL_OK && mrl_vecenv_mask_width(v) == 5,
+         "a vecenv with masks of 5");
+  const float *m = mrl_vecenv_masks(v);
+  int ones = 1;
+  for (int j = 0; j < 10; j++) ones &= m[j] == 1.0f;
+  TAP_OK(ones, "every action valid before the env writes a mask");
+  float *row = mrl_vecenv_mask_row(v, 1);
+  const float ok_row[5] = {0, 1, 1, 0, 0}, half[5] = {1, 0.5f, 1, 1, 1}, none[5] = {1, 1, 0, 0, 0};
+  memcpy(row, ok_row, sizeof ok_row);
+  TAP_OK(mrl_vecenv_commit_mask(v, 1, "action_mask") == MRL_OK && m[5] == 0.0f && m[6] == 1.0f,
+         "a good mask lands in copy 1's row");
+  memcpy(row, half, sizeof half);
+  mrl_vecenv_commit_mask(v, 1, "action_mask");
+  memcpy(row, none, sizeof none);
+  TAP_OK(mrl_vecenv_commit_mask(v, 1, "action_mask") == MRL_EINVAL, "a part without a valid action is refused");
+  mrl_env_desc plain = {.num_envs = 1, .obs_dim = 2, .action_kind = MRL_DISCRETE, .action_n = 2};
+  mrl_vecenv *w = NULL;
+  mrl_vecenv_new(&w, &ce_ops, ce_new(1, 1), &plain);
+  TAP_OK(mrl_vecenv_masks(w) == NULL && mrl_vecenv_mask_width(w) == 0 &&
+             mrl_vecenv_mask_row(w, 0) == NULL,
+         "no masks unless the desc asks");
+  mrl_vecenv_free(w);
+  mrl_vecenv_free(v);
+}
+
 int main(void) {
+  test_composite();
+  test_masks();
   test_validation();
   test_autoreset_and_episodes();
   test_ring_overflow();

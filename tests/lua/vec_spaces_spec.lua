@@ -10,6 +10,14 @@ local core = require "moonrl.core"
 local vec = require "moonrl.vec"
 local raises = H.raises
 
+-- A PPO trainer on env (8 steps of 2 envs) with normalize_obs = norm.
+local function rl_ppo()
+  return function(env, norm)
+    return require("moonrl").ppo{env = env, env_opts = {num_envs = 2}, n_steps = 8,
+                                 normalize_obs = norm, seed = 1}
+  end
+end
+
 local function rows(t)
   local out = {}
   for i = 1, #t do out[i] = t[i]:totable() end
@@ -188,5 +196,61 @@ describe("invalid-action masks", function()
     raises(function() v:collect(r, p) end, "does not fit")
     r:close()
     v:close()
+  end)
+end)
+
+describe("dict observations", function()
+  local DICT = H.root .. "tests/lua/fixtures/vec_dict.lua"
+
+  it("are flattened in name order (hp, pos, tiles), on threads too", function()
+    for _, th in ipairs({0, 2}) do
+      local v = vec.make(DICT, {num_envs = 2, threads = th})
+      assert.equal(7, v.obs_dim)
+      local o = v:reset()
+      assert.same({100, 0, 0, 1, 0, 0, 0}, o[1]:totable())
+      o = v:step({1, 0})
+      assert.same({99, 1, -1, 1, 0, 0, 1}, o[1]:totable())
+      assert.same({99, -1, 1, 1, 0, 0, 1}, o[2]:totable())
+      v:close()
+    end
+  end)
+
+  it("name the part that is wrong", function()
+    local function bad(obs)
+      local Env = dofile(DICT)
+      function Env:obs() return obs end
+      return Env
+    end
+    raises(function() vec.make(bad({pos = {1}, hp = 1, tiles = {0, 0, 0, 0}})):reset() end,
+           "obs part 'pos' of length 1 (expected 2)")
+    raises(function() vec.make(bad({pos = {1, 2}, tiles = {0, 0, 0, 0}})):reset() end,
+           "obs part 'hp' of type nil")
+    raises(function() vec.make(bad(5)):reset() end, "obs of type number")
+    -- a file env is probed at load, naming the part the same way
+    raises(function() vec.make(H.root .. "tests/lua/fixtures/vec_dict_bad.lua") end,
+           "vec_dict_bad.lua", "part 'tiles' must be 4 numbers")
+  end)
+
+  it("normalise only the parts a trainer names", function()
+    local t = rl_ppo()(DICT, {"pos"})
+    -- the rollout holds what the policy saw: hp and tiles as the env gave
+    -- them, pos standardised
+    t:collect()
+    local obs = t.rollout:field("obs")
+    local hp_raw, tiles_raw, pos_scaled = true, true, false
+    for s = 1, 8 do
+      for i = 1, 2 do
+        local row = obs[s][i]
+        hp_raw = hp_raw and row[1] == math.floor(row[1]) and row[1] > 80
+        tiles_raw = tiles_raw and (row[4] == 1) and (row[5] == 0)
+        if math.abs(row[2]) > 0 and math.abs(row[2]) < 3 and row[2] ~= math.floor(row[2]) then pos_scaled = true end
+      end
+    end
+    assert.is_true(hp_raw)
+    assert.is_true(tiles_raw)
+    assert.is_true(pos_scaled)
+    t:close()
+    raises(function() rl_ppo()(DICT, {"speed"}) end, "'speed', which is not a part")
+    raises(function() rl_ppo()("CartPole-v1", {"pos"}) end, "not a dict")
   end)
 end)

@@ -42,6 +42,14 @@ function M.play(path, o)
   if norm then
     rms = rl.core.rms(#norm.mean)
     rms:set_state(norm)
+    if norm.parts then  -- only these parts of a dict observation
+      local want, mask = {}, {}
+      for _, n in ipairs(norm.parts) do want[n] = true end
+      for _, part in ipairs(rl.spaces.layout(env.observation_space)) do
+        for j = 1, part.size do mask[part.offset + j] = want[part.name] and 1 or 0 end
+      end
+      rms:set_mask(mask)
+    end
   end
   local function prep(obs)
     if not rms then return obs end

@@ -122,8 +122,12 @@ function M.run(cfg, o)
   local extra = {env = cfg.env, env_opts = json.encode(cfg.env_opts and copy(cfg.env_opts) or {})}
   if agent.obs_rms then
     local st = agent.obs_rms:state()
-    extra.obs_norm = json.encode({mean = json.array(st.mean), var = json.array(st.var),
-                                  count = st.count})
+    local norm = {mean = json.array(st.mean), var = json.array(st.var), count = st.count}
+    -- the parts of a dict observation that are normalised (the rest pass)
+    if type(agent.hp.normalize_obs) == "table" then
+      norm.parts = json.array(agent.hp.normalize_obs)
+    end
+    extra.obs_norm = json.encode(norm)
   end
   require("moonrl.checkpoint").save_policy(agent.policy, out .. "/policy.safetensors", extra)
   agent:save(out .. "/checkpoint.safetensors")

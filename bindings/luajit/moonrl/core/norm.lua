@@ -119,6 +119,28 @@ return function(core, I)
     return self
   end
 
+  -- set_mask(mask | nil) → self: which columns normalize() standardises
+  -- (1/true) and which it passes through (0/false), dim entries; nil: all.
+  function S.set_mask(self, mask)
+    local h = checkrms(self, "set_mask")
+    if mask == nil then
+      C.mrl_rms_set_mask(h, nil)
+      return self
+    end
+    if type(mask) ~= "table" then typeerror("set_mask", 1, "table", mask) end
+    local d = self.d
+    if #mask ~= d then argerror("set_mask", 1, format("%d entries expected, got %d", d, #mask)) end
+    local m = u8s_t(d)
+    for j = 1, d do
+      local v = mask[j]
+      if v == true or v == 1 then m[j - 1] = 1
+      elseif v == false or v == 0 then m[j - 1] = 0
+      else argerror("set_mask", 1, format("entry %d must be 0, 1 or a boolean", j)) end
+    end
+    if C.mrl_rms_set_mask(h, m) ~= 0 then raise(errstr(C.mrl_rms_error, h)) end
+    return self
+  end
+
   -- rollouts using it drop it at their next collect
   S.close = I.closer(rms_mt, "moonrl.RunningMeanStd", C.mrl_rms_close)
 
