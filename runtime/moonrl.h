@@ -101,6 +101,12 @@ typedef struct mrl_net mrl_net;
 int mrl_net_new(mrl_net **out, int in_dim, const int *hidden, int nhidden,
                 int out_dim, mrl_activation act, double out_gain, uint64_t seed);
 void mrl_net_free(mrl_net *net);
+
+/* One Conv2d layer: out channels, a square kernel, stride, zero padding. */
+typedef struct mrl_conv_layer {
+  int out, kernel, stride, padding;
+} mrl_conv_layer;
+
 /* The options of mrl_net_new, and the defaults a binding starts from:
 ** hidden {64, 64}, tanh, out_dim 1, out_gain 1 (a value network), seed 0. */
 typedef struct mrl_net_spec {
@@ -111,8 +117,21 @@ typedef struct mrl_net_spec {
   int out_dim;
   double out_gain;
   uint64_t seed;
+  /* Grid inputs, as in mrl_policy_spec: obs_shape {C, H, W} (in_dim 0 or
+  ** C·H·W) and nconv Conv2d layers before the hidden layers. */
+  int obs_shape[3];
+  const mrl_conv_layer *conv;   /* [nconv], nullable when nconv == 0 */
+  int nconv;
 } mrl_net_spec;
 mrl_net_spec mrl_net_spec_default(void);
+/* mrl_net_new from a spec (the only way to a convolutional net); the
+** check says what is wrong with a spec it refuses. */
+int mrl_net_new_spec(mrl_net **out, const mrl_net_spec *spec);
+int mrl_net_spec_check(const mrl_net_spec *spec, char *err, size_t errlen);
+/* The grid shape and conv layers, as mrl_policy_obs_shape / _nconv / _conv. */
+int mrl_net_obs_shape(const mrl_net *net, int shape[3]);
+int mrl_net_nconv(const mrl_net *net);
+int mrl_net_conv(const mrl_net *net, int i, mrl_conv_layer *out);
 /* A separate network with the same shape, kernels and parameters (not the
 ** gradient or workspaces), e.g. for another thread to train. */
 int mrl_net_clone(mrl_net **out, const mrl_net *src);
@@ -172,11 +191,6 @@ typedef struct mrl_action_part {
   mrl_part_type type;
   int n;
 } mrl_action_part;
-
-/* One Conv2d layer: out channels, a square kernel, stride, zero padding. */
-typedef struct mrl_conv_layer {
-  int out, kernel, stride, padding;
-} mrl_conv_layer;
 
 typedef struct mrl_policy_spec {
   int obs_dim;

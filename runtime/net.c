@@ -7,12 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "body.h"
 #include "mlp.h"
 #include "mlp_packed.h"
 #include "rng_impl.h"
 
 struct mrl_net {
   mlp_shape shape;
+  conv_body conv;  /* grid inputs (body.h); conv.nlayers 0: the MLP alone */
+  size_t np;       /* parameters: the conv layers', then the MLP's */
   float *params, *grad;
   /* workspace for up to cap rows: the forward input (backward needs it even
   ** if the caller reuses its buffer), activations, scratch, a dy row */
@@ -40,26 +43,52 @@ static int ok(mrl_net *net) {
 int mrl_net_new(mrl_net **out, int in_dim, const int *hidden, int nhidden,
                 int out_dim, mrl_activation act, double out_gain,
                 uint64_t seed) {
+  mrl_net_spec spec = {0};
+  spec.in_dim = in_dim;
+  spec.hidden = hidden;
+  spec.nhidden = nhidden;
+  spec.activation = act;
+  spec.out_dim = out_dim;
+  spec.out_gain = out_gain;
+  spec.seed = seed;
+  return mrl_net_new_spec(out, &spec);
+}
+
+int mrl_net_new_spec(mrl_net **out, const mrl_net_spec *spec) {
   if (!out) return MRL_EINVAL;
   *out = NULL;
-  if (!isfinite(out_gain)) return MRL_EINVAL;
+  if (!spec || !isfinite(spec->out_gain)) return MRL_EINVAL;
   mrl_net *net = calloc(1, sizeof *net);
   if (!net) return MRL_ENOMEM;
-  int rc = mlp_shape_init(&net->shape, in_dim, hidden, nhidden, out_dim, act);
+  int in = spec->in_dim, rc = MRL_OK;
+  if (spec->obs_shape[0] || spec->obs_shape[1] || spec->obs_shape[2] ||
+      spec->nconv) {
+    rc = conv_body_init(&net->conv, spec->obs_shape, spec->conv, spec->nconv,
+                        spec->activation, NULL, 0);
+    if (rc == MRL_OK && in != 0 && in != net->conv.in_dim) rc = MRL_EINVAL;
+    in = net->conv.out_dim;
+  }
+  if (rc == MRL_OK)
+    rc = mlp_shape_init(&net->shape, in, spec->hidden, spec->nhidden,
+                        spec->out_dim, spec->activation);
   if (rc != MRL_OK) {
     free(net);
     return rc;
   }
-  size_t n = net->shape.nparams;
-  net->params = mlp_alloc_floats(n);
-  net->grad = mlp_alloc_floats(n);
+  net->np = net->conv.nparams + net->shape.nparams;
+  net->params = mlp_alloc_floats(net->np);
+  net->grad = mlp_alloc_floats(net->np);
   if (!net->params || !net->grad) {
     mrl_net_free(net);
     return MRL_ENOMEM;
   }
   mrl_rng rng;
-  rng_seed(&rng, seed);
-  rc = mlp_init_params(&net->shape, net->params, &rng, sqrt(2.0), out_gain);
+  rng_seed(&rng, spec->seed);
+  if (net->conv.nlayers)
+    rc = conv_init_params(&net->conv, net->params, &rng, sqrt(2.0));
+  if (rc == MRL_OK)
+    rc = mlp_init_params(&net->shape, net->params + net->conv.nparams, &rng,
+                         sqrt(2.0), spec->out_gain);
   if (rc != MRL_OK) {
     mrl_net_free(net);
     return rc;
@@ -75,13 +104,15 @@ int mrl_net_clone(mrl_net **out, const mrl_net *src) {
   mrl_net *net = calloc(1, sizeof *net);
   if (!net) return MRL_ENOMEM;
   net->shape = src->shape;  /* the same kernel variant, so the same bits */
-  net->params = mlp_alloc_floats(net->shape.nparams);
-  net->grad = mlp_alloc_floats(net->shape.nparams);
+  net->conv = src->conv;
+  net->np = src->np;
+  net->params = mlp_alloc_floats(net->np);
+  net->grad = mlp_alloc_floats(net->np);
   if (!net->params || !net->grad) {
     mrl_net_free(net);
     return MRL_ENOMEM;
   }
-  memcpy(net->params, src->params, net->shape.nparams * sizeof(float));
+  memcpy(net->params, src->params, net->np * sizeof(float));
   *out = net;
   return MRL_OK;
 }
@@ -101,7 +132,33 @@ const char *mrl_net_error(const mrl_net *net) {
   return net ? net->err : "net is NULL";
 }
 
-int mrl_net_in_dim(const mrl_net *net) { return net ? net->shape.dims[0] : 0; }
+static int net_in(const mrl_net *net) {
+  return net->conv.nlayers ? net->conv.in_dim : net->shape.dims[0];
+}
+
+int mrl_net_in_dim(const mrl_net *net) { return net ? net_in(net) : 0; }
+
+int mrl_net_obs_shape(const mrl_net *net, int shape[3]) {
+  if (!net || !net->conv.c) return 0;
+  if (shape) {
+    shape[0] = net->conv.c;
+    shape[1] = net->conv.h;
+    shape[2] = net->conv.w;
+  }
+  return 1;
+}
+
+int mrl_net_nconv(const mrl_net *net) { return net ? net->conv.nlayers : 0; }
+
+int mrl_net_conv(const mrl_net *net, int i, mrl_conv_layer *out) {
+  if (!net || !out || i < 0 || i >= net->conv.nlayers) return 0;
+  const conv_layer *L = &net->conv.l[i];
+  out->out = L->cout;
+  out->kernel = L->k;
+  out->stride = L->stride;
+  out->padding = L->pad;
+  return 1;
+}
 int mrl_net_out_dim(const mrl_net *net) {
   return net ? net->shape.dims[net->shape.nlayers] : 0;
 }
@@ -116,7 +173,7 @@ mrl_activation mrl_net_activation(const mrl_net *net) {
   return net ? net->shape.act : MRL_TANH;
 }
 size_t mrl_net_nparams(const mrl_net *net) {
-  return net ? net->shape.nparams : 0;
+  return net ? net->np : 0;
 }
 float *mrl_net_params(mrl_net *net) { return net ? net->params : NULL; }
 float *mrl_net_grad(mrl_net *net) { return net ? net->grad : NULL; }
@@ -125,9 +182,9 @@ int mrl_net_get_params(const mrl_net *net, float *out, size_t n) {
   if (!net) return MRL_EINVAL;
   mrl_net *m = (mrl_net *)net;  /* the message buffer is not logical state */
   if (!out) return fail(m, MRL_EINVAL, "get_params: out is NULL");
-  if (n != net->shape.nparams)
+  if (n != net->np)
     return fail(m, MRL_EINVAL, "get_params: n is %zu, the net has %zu", n,
-                net->shape.nparams);
+                net->np);
   memcpy(out, net->params, n * sizeof(float));
   return ok(m);
 }
@@ -135,9 +192,9 @@ int mrl_net_get_params(const mrl_net *net, float *out, size_t n) {
 int mrl_net_set_params(mrl_net *net, const float *in, size_t n) {
   if (!net) return MRL_EINVAL;
   if (!in) return fail(net, MRL_EINVAL, "set_params: in is NULL");
-  if (n != net->shape.nparams)
+  if (n != net->np)
     return fail(net, MRL_EINVAL, "set_params: n is %zu, the net has %zu", n,
-                net->shape.nparams);
+                net->np);
   for (size_t i = 0; i < n; i++)
     if (!isfinite(in[i]))
       return fail(net, MRL_ENONFINITE,
@@ -148,7 +205,7 @@ int mrl_net_set_params(mrl_net *net, const float *in, size_t n) {
 }
 
 void mrl_net_zero_grad(mrl_net *net) {
-  if (net) memset(net->grad, 0, net->shape.nparams * sizeof(float));
+  if (net) memset(net->grad, 0, net->np * sizeof(float));
 }
 
 /* Grows the workspace to hold batch rows.  On failure the old buffers are
@@ -156,8 +213,9 @@ void mrl_net_zero_grad(mrl_net *net) {
 static int reserve(mrl_net *net, int batch, const char *fn) {
   if (batch <= net->cap) return MRL_OK;
   const mlp_shape *s = &net->shape;
-  size_t nx = (size_t)batch * s->dims[0], na = mlp_acts_floats(s, batch),
-         ns = mlp_scratch_floats(s, batch);
+  size_t nx = (size_t)batch * (size_t)net_in(net),
+         na = body_acts_floats(s, &net->conv, batch),
+         ns = body_scratch_floats(s, &net->conv, batch);
   float *x = mlp_alloc_floats(nx), *a = mlp_alloc_floats(na),
         *sc = mlp_alloc_floats(ns), *dy = mlp_alloc_floats((size_t)batch);
   if (!x || !a || !sc || !dy) {
@@ -192,8 +250,8 @@ static int check_batch(mrl_net *net, int batch, const char *fn) {
 static int run_forward(mrl_net *net, const float *x, int batch, const char *fn) {
   int rc = reserve(net, batch, fn);
   if (rc != MRL_OK) return rc;
-  memcpy(net->x, x, (size_t)batch * net->shape.dims[0] * sizeof(float));
-  mlp_forward(&net->shape, net->params, net->x, batch, net->acts);
+  memcpy(net->x, x, (size_t)batch * (size_t)net_in(net) * sizeof(float));
+  body_forward(&net->shape, &net->conv, net->params, net->x, batch, net->acts);
   net->batch = batch;
   return MRL_OK;
 }
@@ -214,6 +272,7 @@ int mrl_net_forward(mrl_net *net, const float *x, int batch, float *y) {
 size_t net_wt_floats(const mrl_net *net) { return net->shape.nparams; }
 
 void net_pack_wt(const mrl_net *net, float *wt) {
+  if (net->conv.nlayers) return;  /* net_forward_wt goes the plain way */
   mlp_pack_wt(&net->shape, net->params, wt);
 }
 
@@ -228,7 +287,10 @@ int net_forward_wt(mrl_net *net, const float *wt, const float *x, int batch,
   if (rc == MRL_OK) rc = reserve(net, batch, "forward");
   if (rc != MRL_OK) return rc;
   const mlp_shape *s = &net->shape;
-  mlp_forward_wt(s, net->params, wt, x, batch, net->acts);
+  if (net->conv.nlayers)
+    body_forward(s, &net->conv, net->params, x, batch, net->acts);
+  else
+    mlp_forward_wt(s, net->params, wt, x, batch, net->acts);
   net->batch = 0;
   memcpy(y, mlp_output(s, net->acts, batch),
          (size_t)batch * s->dims[s->nlayers] * sizeof(float));
@@ -240,6 +302,14 @@ int mrl_net_backward(mrl_net *net, const float *dy, float *dx) {
   if (!dy) return fail(net, MRL_EINVAL, "backward: dy is NULL");
   if (net->batch < 1)
     return fail(net, MRL_ESTATE, "backward: no forward pass to differentiate");
+  if (net->conv.nlayers) {
+    if (dx)
+      return fail(net, MRL_EINVAL,
+                  "backward: dx of a convolutional net's input is not computed");
+    body_backward(&net->shape, &net->conv, net->params, net->x, net->acts,
+                  net->batch, dy, net->grad, net->scratch);
+    return ok(net);
+  }
   mlp_backward(&net->shape, net->params, net->x, net->acts, net->batch, dy,
                net->grad, net->scratch, dx);
   return ok(net);
@@ -258,7 +328,8 @@ int mrl_net_jvp(mrl_net *net, const float *x, int batch, const float *v,
   if (y)
     memcpy(y, mlp_output(s, net->acts, batch),
            (size_t)batch * s->dims[s->nlayers] * sizeof(float));
-  mlp_jvp(s, net->params, v, net->x, net->acts, batch, jy, net->scratch);
+  body_jvp(s, &net->conv, net->params, v, net->x, net->acts, batch, jy,
+           net->scratch);
   return ok(net);
 }
 
@@ -282,8 +353,8 @@ static int finish_loss(mrl_net *net, double sum, int batch, double *loss,
   }
   *loss = sum / batch;
   mrl_net_zero_grad(net);
-  mlp_backward(&net->shape, net->params, net->x, net->acts, batch, net->dy,
-               net->grad, net->scratch, NULL);
+  body_backward(&net->shape, &net->conv, net->params, net->x, net->acts, batch,
+                net->dy, net->grad, net->scratch);
   return ok(net);
 }
 

@@ -1,21 +1,16 @@
 /*
 ** policy_body.c — what maps a policy's observation rows to its output
 ** layer: the MLP (mlp.h), after an optional convolutional body (conv.h)
-** for grid observations.  A policy without conv layers calls the MLP
-** exactly as before; with them, the parameter block is
+** for grid observations, composed in body.c.  A policy without conv layers
+** calls the MLP exactly as before; with them, the parameter block is
 **   [0, conv.nparams)          conv weights and biases (conv.h order)
 **   [conv.nparams, nnet)       the Linears (mlp.h order)
-** the activations block holds the MLP's, then (at a cache line) the
-** conv body's, and the scratch the MLP's, then ∂/∂(flattened conv output)
-** or its tangent, then the conv body's.
 */
 #include <math.h>
 #include <string.h>
 
-#include "conv.h"
+#include "body.h"
 #include "policy_impl.h"
-
-static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 int policy_body_init(mrl_policy *p, const mrl_policy_spec *spec, int out) {
   int in = spec->obs_dim;
@@ -44,72 +39,29 @@ int policy_obs_dim(const mrl_policy *p) {
 }
 
 size_t policy_body_acts_floats(const mrl_policy *p, int batch) {
-  size_t n = mlp_acts_floats(&p->shape, batch);
-  if (!p->conv.nlayers) return n;
-  return round16(n) + conv_acts_floats(&p->conv, batch);
+  return body_acts_floats(&p->shape, &p->conv, batch);
 }
 
 size_t policy_body_scratch_floats(const mrl_policy *p, int batch) {
-  size_t n = mlp_scratch_floats(&p->shape, batch);
-  if (!p->conv.nlayers) return n;
-  return round16(n) + round16((size_t)batch * (size_t)p->conv.out_dim) +
-         conv_scratch_floats(&p->conv, batch);
-}
-
-/* The conv body's parts of acts and scratch at this batch size. */
-static float *conv_acts(const mrl_policy *p, const float *acts, int batch) {
-  return (float *)acts + round16(mlp_acts_floats(&p->shape, batch));
-}
-static float *conv_dflat(const mrl_policy *p, int batch) {
-  return p->scratch + round16(mlp_scratch_floats(&p->shape, batch));
-}
-static float *conv_scratch(const mrl_policy *p, int batch) {
-  return conv_dflat(p, batch) +
-         round16((size_t)batch * (size_t)p->conv.out_dim);
+  return body_scratch_floats(&p->shape, &p->conv, batch);
 }
 
 void policy_body_forward(mrl_policy *p, const float *params, const float *obs,
                          int batch, float *acts) {
-  if (!p->conv.nlayers) {
-    mlp_forward(&p->shape, params, obs, batch, acts);
-    return;
-  }
-  const float *x = conv_forward(&p->conv, p->shape.kern, params, obs, batch,
-                                conv_acts(p, acts, batch));
-  mlp_forward(&p->shape, params + p->conv.nparams, x, batch, acts);
+  body_forward(&p->shape, &p->conv, params, obs, batch, acts);
 }
 
 void policy_body_backward(mrl_policy *p, const float *params,
                           const float *obs, const float *acts, int batch,
                           float *grad) {
-  if (!p->conv.nlayers) {
-    mlp_backward(&p->shape, params, obs, acts, batch, p->dy, grad,
-                 p->scratch, NULL);
-    return;
-  }
-  const size_t cn = p->conv.nparams;
-  const float *cacts = conv_acts(p, acts, batch);
-  float *dflat = conv_dflat(p, batch);
-  mlp_backward(&p->shape, params + cn, conv_output(&p->conv, cacts, batch),
-               acts, batch, p->dy, grad + cn, p->scratch, dflat);
-  conv_backward(&p->conv, p->shape.kern, params, obs, cacts, batch, dflat,
-                grad, conv_scratch(p, batch));
+  body_backward(&p->shape, &p->conv, params, obs, acts, batch, p->dy, grad,
+                p->scratch);
 }
 
 void policy_body_jvp(mrl_policy *p, const float *v, const float *obs,
                      int batch, float *jy) {
-  if (!p->conv.nlayers) {
-    mlp_jvp(&p->shape, p->params, v, obs, p->acts, batch, jy, p->scratch);
-    return;
-  }
-  const size_t cn = p->conv.nparams;
-  const float *cacts = conv_acts(p, p->acts, batch);
-  float *tflat = conv_dflat(p, batch);
-  conv_jvp(&p->conv, p->shape.kern, p->params, v, obs, cacts, batch, tflat,
-           conv_scratch(p, batch));
-  mlp_jvp_tx(&p->shape, p->params + cn, v + cn,
-             conv_output(&p->conv, cacts, batch), tflat, p->acts, batch, jy,
-             p->scratch);
+  body_jvp(&p->shape, &p->conv, p->params, v, obs, p->acts, batch, jy,
+           p->scratch);
 }
 
 /* ------------------------------------------------------------ accessors */

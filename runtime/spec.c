@@ -100,6 +100,34 @@ static int policy_spec_check_parts(const mrl_action_part *parts, int nparts, cha
   return MRL_OK;
 }
 
+int mrl_net_spec_check(const mrl_net_spec *s, char *err, size_t errlen) {
+  if (!s) return mrl_errbuf_(err, errlen, MRL_EINVAL, "no spec");
+  int in = s->in_dim;
+  if (s->obs_shape[0] || s->obs_shape[1] || s->obs_shape[2] || s->nconv) {
+    conv_body b;
+    int rc = conv_body_init(&b, s->obs_shape, s->conv, s->nconv, s->activation, err, errlen);
+    if (rc) return rc;
+    if (in != 0 && in != b.in_dim)
+      return mrl_errbuf_(err, errlen, MRL_EINVAL, "in_dim %d differs from C*H*W = %d of obs_shape", in, b.in_dim);
+    in = b.out_dim;
+  }
+  if (in < 1 || in > MRL_MAX_WIDTH)
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "in_dim %d is not in [1, %d]", in, (int)MRL_MAX_WIDTH);
+  if (s->nhidden < 0 || s->nhidden > MRL_MAX_LAYERS || (s->nhidden > 0 && !s->hidden))
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "%d hidden layers (0 to %d, widths given)", s->nhidden,
+                       (int)MRL_MAX_LAYERS);
+  for (int i = 0; i < s->nhidden; i++)
+    if (s->hidden[i] < 1 || s->hidden[i] > MRL_MAX_WIDTH)
+      return mrl_errbuf_(err, errlen, MRL_EINVAL, "hidden layer %d has width %d (1 to %d)", i + 1, s->hidden[i],
+                         (int)MRL_MAX_WIDTH);
+  if (s->activation != MRL_TANH && s->activation != MRL_RELU)
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "unknown activation %d", (int)s->activation);
+  if (s->out_dim < 1 || s->out_dim > MRL_MAX_WIDTH)
+    return mrl_errbuf_(err, errlen, MRL_EINVAL, "out_dim %d is not in [1, %d]", s->out_dim, (int)MRL_MAX_WIDTH);
+  if (!isfinite(s->out_gain)) return mrl_errbuf_(err, errlen, MRL_EINVAL, "out_gain is not finite");
+  return MRL_OK;
+}
+
 int mrl_policy_spec_check(const mrl_policy_spec *s, char *err, size_t errlen) {
   if (!s) return mrl_errbuf_(err, errlen, MRL_EINVAL, "no spec");
   if (s->obs_shape[0] || s->obs_shape[1] || s->obs_shape[2] || s->nconv) {

@@ -55,8 +55,12 @@ static int l_net(lua_State *L) {
   int hidden[MRL_MAX_LAYERS];
   mrl_net_spec s = mrl_net_spec_default();
   luaL_checktype(L, 1, LUA_TTABLE);
+  mrl_conv_layer conv[MRL_MAX_CONV];
+  const int grid = mrlL_checkgrid(L, 1, s.obs_shape, conv, &s.nconv);
+  if (s.nconv > 0) s.conv = conv;
   lua_getfield(L, 1, "in_dim");
-  if (lua_isnil(L, -1)) luaL_error(L, "bad field 'in_dim' (integer expected, got nil)");
+  if (lua_isnil(L, -1) && !grid)
+    luaL_error(L, "bad field 'in_dim' (integer expected, got nil)");
   lua_pop(L, 1);
   mrlL_readopts(L, 1, MRL_OPTS_NET, &s);
   if (lua_getfield(L, 1, "hidden") != LUA_TNIL) {
@@ -69,13 +73,16 @@ static int l_net(lua_State *L) {
   lnet *n = (lnet *)lua_newuserdatauv(L, sizeof(lnet), 0);
   memset(n, 0, sizeof *n);
   luaL_setmetatable(L, MRLL_NET);
-  int st = mrl_net_new(&n->h, s.in_dim, s.hidden, s.nhidden, s.out_dim, s.activation,
-                       s.out_gain, (uint64_t)seed);
+  s.seed = (uint64_t)seed;
+  char err[256];
+  if (mrl_net_spec_check(&s, err, sizeof err) != MRL_OK)
+    return luaL_error(L, "cannot create net: %s", err);
+  int st = mrl_net_new_spec(&n->h, &s);
   if (st != MRL_OK) {
     n->h = NULL;
     return luaL_error(L, "cannot create net: %s", mrl_status_string(st));
   }
-  n->in_dim = s.in_dim;
+  n->in_dim = mrl_net_in_dim(n->h);
   n->out_dim = s.out_dim;
   n->nparams = mrl_net_nparams(n->h);
   n->out_gain = s.out_gain;
@@ -116,6 +123,11 @@ static int n_spec(lua_State *L) {
   lua_setfield(L, -2, "out_gain");
   lua_pushinteger(L, n->seed);
   lua_setfield(L, -2, "seed");
+  int shape[3];
+  mrl_conv_layer conv[MRL_MAX_CONV];
+  const int nc = mrl_net_nconv(n->h);
+  for (int i = 0; i < nc; i++) mrl_net_conv(n->h, i, &conv[i]);
+  mrlL_setgrid(L, mrl_net_obs_shape(n->h, shape) ? shape : NULL, conv, nc);
   return 1;
 }
 

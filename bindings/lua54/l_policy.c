@@ -174,59 +174,6 @@ static mrl_action_part *checkparts(lua_State *L, int ai, int type, int *nparts) 
   return parts;
 }
 
-/* obs_shape = {C, H, W} and conv = {{out=, kernel=, stride=, padding=}, ...}
-** (stride 1 and padding 0 when absent) into spec, the layers in conv[];
-** returns 1 if obs_shape was given. */
-static int checkgrid(lua_State *L, int idx, mrl_policy_spec *spec,
-                     mrl_conv_layer *conv) {
-  static const char *const keys[] = {"out", "kernel", "stride", "padding", NULL};
-  int has = lua_getfield(L, idx, "obs_shape") != LUA_TNIL;
-  lua_pop(L, 1);
-  if (has && mrlL_intarrayfield(L, idx, "obs_shape", spec->obs_shape, 3, 1,
-                                MRL_MAX_WIDTH) != 3)
-    luaL_error(L, "bad field 'obs_shape' ({C, H, W} expected)");
-  if (lua_getfield(L, idx, "conv") == LUA_TNIL) {
-    lua_pop(L, 1);
-    return has;
-  }
-  if (!has) luaL_error(L, "bad field 'conv' (needs obs_shape = {C, H, W})");
-  if (!lua_istable(L, -1))
-    luaL_error(L, "bad field 'conv' (table expected, got %s)", luaL_typename(L, -1));
-  int n = (int)lua_rawlen(L, -1);
-  if (n > MRL_MAX_CONV)
-    luaL_error(L, "bad field 'conv' (%d layers, at most %d)", n, (int)MRL_MAX_CONV);
-  for (int i = 0; i < n; i++) {
-    if (lua_rawgeti(L, -1, i + 1) != LUA_TTABLE)
-      luaL_error(L, "bad field 'conv[%d]' (table expected, got %s)", i + 1,
-                 luaL_typename(L, -1));
-    int li = lua_gettop(L);
-    lua_pushnil(L);
-    while (lua_next(L, li)) {
-      int known = 0;
-      for (int k = 0; keys[k]; k++)
-        known |= lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), keys[k]) == 0;
-      if (!known)
-        luaL_error(L, "bad field 'conv[%d]' (unknown key %s; out, kernel, stride, padding)",
-                   i + 1, lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "(not a string)");
-      lua_pop(L, 1);
-    }
-    for (int k = 0; k < 2; k++) {
-      lua_getfield(L, li, keys[k]);
-      if (lua_isnil(L, -1)) luaL_error(L, "bad field 'conv[%d].%s' (integer expected, got nil)", i + 1, keys[k]);
-      lua_pop(L, 1);
-    }
-    conv[i].out = (int)mrlL_optintfield(L, li, "out", 1, 1, MRL_MAX_WIDTH);
-    conv[i].kernel = (int)mrlL_optintfield(L, li, "kernel", 1, 1, 1024);
-    conv[i].stride = (int)mrlL_optintfield(L, li, "stride", 1, 1, 1024);
-    conv[i].padding = (int)mrlL_optintfield(L, li, "padding", 0, 0, 1024);
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
-  spec->conv = conv;
-  spec->nconv = n;
-  return has;
-}
-
 /* core.policy{obs_dim=, hidden=, activation=, action={type=, n=, low=, high=},
 **             init_log_std=, out_gain=, seed=, obs_shape=, conv=}:
 ** mrl_policy_spec_default's
@@ -238,7 +185,8 @@ static int l_policy(lua_State *L) {
   mrl_policy_spec spec = mrl_policy_spec_default();
   luaL_checktype(L, 1, LUA_TTABLE);
   mrl_conv_layer conv[MRL_MAX_CONV];
-  const int grid = checkgrid(L, 1, &spec, conv);
+  const int grid = mrlL_checkgrid(L, 1, spec.obs_shape, conv, &spec.nconv);
+  if (spec.nconv > 0) spec.conv = conv;
   lua_getfield(L, 1, "obs_dim");
   if (lua_isnil(L, -1) && !grid)
     luaL_error(L, "bad field 'obs_dim' (integer expected, got nil)");
@@ -401,33 +349,10 @@ static int p_spec(lua_State *L) {
   lua_pushinteger(L, p->seed);
   lua_setfield(L, -2, "seed");
   int shape[3];
-  if (mrl_policy_obs_shape(p->h, shape)) {
-    lua_createtable(L, 3, 0);
-    for (int i = 0; i < 3; i++) {
-      lua_pushinteger(L, shape[i]);
-      lua_rawseti(L, -2, i + 1);
-    }
-    lua_setfield(L, -2, "obs_shape");
-  }
+  mrl_conv_layer conv[MRL_MAX_CONV];
   const int nc = mrl_policy_nconv(p->h);
-  if (nc > 0) {
-    lua_createtable(L, nc, 0);
-    for (int i = 0; i < nc; i++) {
-      mrl_conv_layer c;
-      mrl_policy_conv(p->h, i, &c);
-      lua_createtable(L, 0, 4);
-      lua_pushinteger(L, c.out);
-      lua_setfield(L, -2, "out");
-      lua_pushinteger(L, c.kernel);
-      lua_setfield(L, -2, "kernel");
-      lua_pushinteger(L, c.stride);
-      lua_setfield(L, -2, "stride");
-      lua_pushinteger(L, c.padding);
-      lua_setfield(L, -2, "padding");
-      lua_rawseti(L, -2, i + 1);
-    }
-    lua_setfield(L, -2, "conv");
-  }
+  for (int i = 0; i < nc; i++) mrl_policy_conv(p->h, i, &conv[i]);
+  mrlL_setgrid(L, mrl_policy_obs_shape(p->h, shape) ? shape : NULL, conv, nc);
   return 1;
 }
 

@@ -231,3 +231,83 @@ void mrlL_newclass(lua_State *L, const char *tname, const luaL_Reg *methods,
   lua_setfield(L, mt, "__methods");
   lua_pop(L, 1);
 }
+
+/* obs_shape = {C, H, W} and conv = {{out=, kernel=, stride=, padding=}, ...}
+** (stride 1 and padding 0 when absent) of the table at idx: the shape in
+** shape[3], the layers in conv[MRL_MAX_CONV] and their count in *nconv;
+** returns 1 if obs_shape was given (core.policy and core.net). */
+int mrlL_checkgrid(lua_State *L, int idx, int shape[3], mrl_conv_layer *conv,
+                   int *nconv) {
+  static const char *const keys[] = {"out", "kernel", "stride", "padding", NULL};
+  int has = lua_getfield(L, idx, "obs_shape") != LUA_TNIL;
+  lua_pop(L, 1);
+  if (has && mrlL_intarrayfield(L, idx, "obs_shape", shape, 3, 1,
+                                MRL_MAX_WIDTH) != 3)
+    luaL_error(L, "bad field 'obs_shape' ({C, H, W} expected)");
+  if (lua_getfield(L, idx, "conv") == LUA_TNIL) {
+    lua_pop(L, 1);
+    return has;
+  }
+  if (!has) luaL_error(L, "bad field 'conv' (needs obs_shape = {C, H, W})");
+  if (!lua_istable(L, -1))
+    luaL_error(L, "bad field 'conv' (table expected, got %s)", luaL_typename(L, -1));
+  int n = (int)lua_rawlen(L, -1);
+  if (n > MRL_MAX_CONV)
+    luaL_error(L, "bad field 'conv' (%d layers, at most %d)", n, (int)MRL_MAX_CONV);
+  for (int i = 0; i < n; i++) {
+    if (lua_rawgeti(L, -1, i + 1) != LUA_TTABLE)
+      luaL_error(L, "bad field 'conv[%d]' (table expected, got %s)", i + 1,
+                 luaL_typename(L, -1));
+    int li = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, li)) {
+      int known = 0;
+      for (int k = 0; keys[k]; k++)
+        known |= lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), keys[k]) == 0;
+      if (!known)
+        luaL_error(L, "bad field 'conv[%d]' (unknown key %s; out, kernel, stride, padding)",
+                   i + 1, lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "(not a string)");
+      lua_pop(L, 1);
+    }
+    for (int k = 0; k < 2; k++) {
+      lua_getfield(L, li, keys[k]);
+      if (lua_isnil(L, -1)) luaL_error(L, "bad field 'conv[%d].%s' (integer expected, got nil)", i + 1, keys[k]);
+      lua_pop(L, 1);
+    }
+    conv[i].out = (int)mrlL_optintfield(L, li, "out", 1, 1, MRL_MAX_WIDTH);
+    conv[i].kernel = (int)mrlL_optintfield(L, li, "kernel", 1, 1, 1024);
+    conv[i].stride = (int)mrlL_optintfield(L, li, "stride", 1, 1, 1024);
+    conv[i].padding = (int)mrlL_optintfield(L, li, "padding", 0, 0, 1024);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  *nconv = n;
+  return has;
+}
+
+void mrlL_setgrid(lua_State *L, const int *shape, const mrl_conv_layer *conv,
+                  int nconv) {
+  if (shape) {
+    lua_createtable(L, 3, 0);
+    for (int i = 0; i < 3; i++) {
+      lua_pushinteger(L, shape[i]);
+      lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "obs_shape");
+  }
+  if (nconv < 1) return;
+  lua_createtable(L, nconv, 0);
+  for (int i = 0; i < nconv; i++) {
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, conv[i].out);
+    lua_setfield(L, -2, "out");
+    lua_pushinteger(L, conv[i].kernel);
+    lua_setfield(L, -2, "kernel");
+    lua_pushinteger(L, conv[i].stride);
+    lua_setfield(L, -2, "stride");
+    lua_pushinteger(L, conv[i].padding);
+    lua_setfield(L, -2, "padding");
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "conv");
+}

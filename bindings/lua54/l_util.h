@@ -44,6 +44,16 @@ int mrlL_optboolfield(lua_State *L, int idx, const char *k, int def);
 ** the count (0 if absent). */
 int mrlL_intarrayfield(lua_State *L, int idx, const char *k, int *out,
                        int max, int lo, int hi);
+/* obs_shape = {C, H, W} and conv = {{out=, kernel=, stride=, padding=}, ...}
+** of the table at idx (stride 1, padding 0 when absent; unknown keys
+** refused) into shape[3], conv[MRL_MAX_CONV] and *nconv; 1 if obs_shape
+** was given. */
+int mrlL_checkgrid(lua_State *L, int idx, int shape[3], mrl_conv_layer *conv,
+                   int *nconv);
+/* The table on top gets obs_shape (shape non-NULL) and conv (nconv > 0),
+** as mrlL_checkgrid reads them. */
+void mrlL_setgrid(lua_State *L, const int *shape, const mrl_conv_layer *conv,
+                  int nconv);
 /* An option string field mapped through a NULL-terminated list. */
 int mrlL_optenumfield(lua_State *L, int idx, const char *k, const char *def,
                       const char *const list[]);

@@ -11,7 +11,8 @@
 --   policy.log_std [n] (Gaussian policies)
 --   policy.log_std.<i> [n] (hybrid actions: one per gaussian part, i its
 --   0-based index among the parts)
---   value.0.weight …                      (trainer checkpoints)
+--   value.0.weight …                      (trainer checkpoints; a conv
+--   value net is named as a conv policy)
 --   optim.policy.m, optim.policy.v, optim.value.m, optim.value.v
 -- `__metadata__` holds JSON strings (moonrl.json):
 --   format = "moonrl", kind = "policy" | "trainer",
@@ -59,7 +60,7 @@ end
 -- layers' flattened output when there are some).
 local function layer_dims(spec, kind)
   local _, conv_out = conv_layers(spec)
-  local dims = {kind == "policy" and (conv_out or spec.obs_dim) or spec.in_dim}
+  local dims = {conv_out or (kind == "policy" and spec.obs_dim or spec.in_dim)}
   for _, h in ipairs(spec.hidden or {}) do dims[#dims + 1] = h end
   if kind == "policy" then
     dims[#dims + 1] = spec.action.n
@@ -145,7 +146,7 @@ end
 
 local function add_value(tensors, meta, value)
   local spec = value:spec()
-  split(tensors, "value", value:params(), layer_dims(spec, "value"))
+  split(tensors, "value", value:params(), layer_dims(spec, "value"), (conv_layers(spec)))
   meta.value = json.encode(spec)
 end
 
@@ -218,7 +219,7 @@ end
 local function fill_value(value, tensors, meta, path)
   local spec = value:spec()
   local flat = core.zeros(value:nparams())
-  join(tensors, "value", flat, layer_dims(spec, "value"), path)
+  join(tensors, "value", flat, layer_dims(spec, "value"), path, (conv_layers(spec)))
   value:set_params(flat)
 end
 

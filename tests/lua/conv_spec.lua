@@ -86,6 +86,48 @@ describe("conv policies", function()
     p:close()
   end)
 
+  it("makes convolutional value nets: values, gradients, checkpoint", function()
+    raises(function() core.net{obs_shape = {2, 5, 4}, conv = {{out = 3, kernel = 9}}} end,
+           "kernel 9 is larger than its padded input")
+    raises(function() core.net{in_dim = 7, obs_shape = {2, 5, 4}} end, "in_dim 7 differs")
+    -- by hand: 1x2x2, filter {1, 2; 3, 4} + 0.5, relu, then 2·h − 1
+    local n = core.net{obs_shape = {1, 2, 2}, conv = {{out = 1, kernel = 2}}, hidden = {},
+                       activation = "relu"}
+    assert.equal(4, n:in_dim())
+    assert.equal(7, n:nparams())
+    n:set_params{1, 2, 3, 4, 0.5, 2, -1}
+    local y = n:forward(core.tensor{{1, 1, 1, 1}, {-1, -1, -1, -1}})
+    assert.equal(20, y[1][1])
+    assert.equal(-1, y[2][1])
+    -- value loss gradient against differences of the loss
+    local obs = core.tensor{{1, 0.5, -0.25, 2}, {0.3, 0.1, 1, -0.5}}
+    local tgt = core.tensor{3, -2}
+    local loss = n:value_loss(obs, tgt)
+    local g = n:grad()
+    local p = n:params()
+    for i = 1, 7 do
+      local q = core.zeros(7)
+      for j = 1, 7 do q[j] = p[j] end
+      local h = 1e-3
+      q[i] = p[i] + h; n:set_params(q); local up = n:value_loss(obs, tgt)
+      q[i] = p[i] - h; n:set_params(q); local dn = n:value_loss(obs, tgt)
+      assert.is_true(math.abs((up - dn) / (2 * h) - g[i]) <= 1e-2 * (1 + math.abs(g[i])),
+                     ("param %d: %g vs %g"):format(i, (up - dn) / (2 * h), g[i]))
+    end
+    n:set_params(p)
+    assert.is_true(loss > 0)
+    local v = core.net{obs_shape = {2, 5, 4}, conv = {{out = 3, kernel = 3, padding = 1}},
+                       hidden = {8}, seed = 4}
+    local path = os.tmpname() .. "_convv.safetensors"
+    ck.save_value(v, path)
+    local w = ck.load_value(path)
+    local a, b = v:params(), w:params()
+    for i = 1, a:numel() do assert.equal(a[i], b[i]) end
+    assert.same(v:spec().conv, w:spec().conv)
+    os.remove(path)
+    n:close(); v:close(); w:close()
+  end)
+
   it("saves and loads a checkpoint under PyTorch's Sequential names", function()
     local p = grid_policy({type = "box", n = 2}, 9)
     local path = os.tmpname() .. "_conv.safetensors"

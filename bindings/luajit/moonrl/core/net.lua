@@ -32,8 +32,11 @@ return function(core, I)
 
   function core.net(t)
     if type(t) ~= "table" or isobj(t) then typeerror("net", 1, "table", t) end
-    if t.in_dim == nil then raise("bad field 'in_dim' (integer expected, got nil)") end
-    local s = I.readopts(t, C.MRL_OPTS_NET, C.mrl_net_spec_default())
+    local s = C.mrl_net_spec_default()
+    local grid, layers, nconv = I.checkgrid(t, s.obs_shape) -- layers: kept alive until new_spec
+    if nconv > 0 then s.conv, s.nconv = layers, nconv end
+    if t.in_dim == nil and not grid then raise("bad field 'in_dim' (integer expected, got nil)") end
+    s = I.readopts(t, C.MRL_OPTS_NET, s)
     local in_dim, out_dim, gain = s.in_dim, s.out_dim, s.out_gain
     local hbuf
     if t.hidden ~= nil then
@@ -44,10 +47,15 @@ return function(core, I)
     end
     local seed = optintfield(t, "seed", tonumber(s.seed))
     local useed = seed < 0 and ffi.cast("uint64_t", ffi.cast("int64_t", seed)) or seed
+    s.seed = useed
+    local err = ffi.new("char[256]")
+    if C.mrl_net_spec_check(s, err, 256) ~= 0 then raise("cannot create net: " .. ffi.string(err)) end
     local out = ffi.new("mrl_net *[1]")
-    local st = C.mrl_net_new(out, in_dim, s.hidden, s.nhidden, out_dim, s.activation, gain, useed)
+    local st = C.mrl_net_new_spec(out, s)
+    layers = nil
     if st ~= 0 then raise("cannot create net: " .. status_string(st)) end
     local h = ffi.gc(out[0], C.mrl_net_free)
+    in_dim = C.mrl_net_in_dim(h)
     local self = {h = h, box = box_t(), _in_dim = in_dim, _out_dim = out_dim,
                   _nparams = tonumber(C.mrl_net_nparams(h)), _last_batch = 0,
                   _out_gain = gain, _seed = seed}
@@ -65,9 +73,11 @@ return function(core, I)
     local h = checknet(self, "spec")
     local hidden = {}
     for i = 0, C.mrl_net_nhidden(h) - 1 do hidden[i + 1] = C.mrl_net_hidden(h, i) end
-    return {in_dim = self._in_dim, hidden = hidden,
+    local spec = {in_dim = self._in_dim, hidden = hidden,
             activation = acts[tonumber(C.mrl_net_activation(h)) + 1], out_dim = self._out_dim,
             out_gain = self._out_gain, seed = self._seed}
+    I.setgrid(spec, h, C.mrl_net_obs_shape, C.mrl_net_nconv, C.mrl_net_conv)
+    return spec
   end
 
   function N.params(self)

@@ -115,56 +115,11 @@ return function(core, I)
                   acts[tonumber(C.mrl_policy_activation(h)) + 1], self._nparams)
   end
 
-  -- obs_shape = {C, H, W} and conv = {{out=, kernel=, stride=, padding=}, ...}
-  -- (stride 1 and padding 0 when absent) into spec; returns whether obs_shape
-  -- was given and the layer array (kept alive until mrl_policy_new).
-  local conv_keys = {out = true, kernel = true, stride = true, padding = true}
-  local function checkgrid(t, spec)
-    local has = t.obs_shape ~= nil
-    if has then
-      local sh = intarrayfield(t, "obs_shape", 3, 1, MAX_WIDTH)
-      if #sh ~= 3 then raise("bad field 'obs_shape' ({C, H, W} expected)") end
-      for i = 1, 3 do spec.obs_shape[i - 1] = sh[i] end
-    end
-    local c = t.conv
-    if c == nil then return has end
-    if not has then raise("bad field 'conv' (needs obs_shape = {C, H, W})") end
-    if type(c) ~= "table" or isobj(c) then
-      raise(format("bad field 'conv' (table expected, got %s)", typename(c)))
-    end
-    local n = #c
-    if n > C.MRL_MAX_CONV then
-      raise(format("bad field 'conv' (%d layers, at most %d)", n, C.MRL_MAX_CONV))
-    end
-    local layers = ffi.new("mrl_conv_layer[?]", n + 1)
-    for i = 1, n do
-      local l = c[i]
-      if type(l) ~= "table" or isobj(l) then
-        raise(format("bad field 'conv[%d]' (table expected, got %s)", i, typename(l)))
-      end
-      for k in pairs(l) do
-        if not conv_keys[k] then
-          raise(format("bad field 'conv[%d]' (unknown key %s; out, kernel, stride, padding)", i,
-                       type(k) == "string" and k or "(not a string)"))
-        end
-      end
-      for _, k in ipairs({"out", "kernel"}) do
-        if l[k] == nil then raise(format("bad field 'conv[%d].%s' (integer expected, got nil)", i, k)) end
-      end
-      local L = layers[i - 1]
-      L.out = optintfield(l, "out", 1, 1, MAX_WIDTH)
-      L.kernel = optintfield(l, "kernel", 1, 1, 1024)
-      L.stride = optintfield(l, "stride", 1, 1, 1024)
-      L.padding = optintfield(l, "padding", 0, 0, 1024)
-    end
-    spec.conv, spec.nconv = layers, n
-    return has, layers
-  end
-
   function core.policy(t)
     if type(t) ~= "table" or isobj(t) then typeerror("policy", 1, "table", t) end
     local spec = C.mrl_policy_spec_default() -- the defaults, overridden below
-    local grid, layers = checkgrid(t, spec) -- layers: kept alive until mrl_policy_new
+    local grid, layers, nconv = I.checkgrid(t, spec.obs_shape) -- layers: kept alive until mrl_policy_new
+    if nconv > 0 then spec.conv, spec.nconv = layers, nconv end
     if t.obs_dim == nil and not grid then raise("bad field 'obs_dim' (integer expected, got nil)") end
     spec.obs_dim = optintfield(t, "obs_dim", 0, 1, MAX_WIDTH)
     local hbuf
@@ -261,19 +216,7 @@ return function(core, I)
     local spec = {obs_dim = self._obs_dim, hidden = hidden,
             activation = acts[tonumber(C.mrl_policy_activation(h)) + 1], action = action,
             init_log_std = self._init_log_std, out_gain = self._out_gain, seed = self._seed}
-    local shape = ints_t(3)
-    if C.mrl_policy_obs_shape(h, shape) ~= 0 then
-      spec.obs_shape = {shape[0], shape[1], shape[2]}
-    end
-    local nc = C.mrl_policy_nconv(h)
-    if nc > 0 then
-      local conv, l = {}, ffi.new("mrl_conv_layer[1]")
-      for i = 0, nc - 1 do
-        C.mrl_policy_conv(h, i, l)
-        conv[i + 1] = {out = l[0].out, kernel = l[0].kernel, stride = l[0].stride, padding = l[0].padding}
-      end
-      spec.conv = conv
-    end
+    I.setgrid(spec, h, C.mrl_policy_obs_shape, C.mrl_policy_nconv, C.mrl_policy_conv)
     return spec
   end
 

@@ -337,6 +337,71 @@ return function(core, I)
     return h
   end
 
+  -- obs_shape = {C, H, W} and conv = {{out=, kernel=, stride=, padding=}, ...}
+  -- of t (stride 1 and padding 0 when absent), as l_util.c's mrlL_checkgrid:
+  -- the shape into shape (an int[3]); returns whether obs_shape was given,
+  -- the layers (an mrl_conv_layer array the caller keeps alive until the
+  -- constructor has copied it) and their count.
+  local conv_keys = {out = true, kernel = true, stride = true, padding = true}
+  local function checkgrid(t, shape)
+    local has = t.obs_shape ~= nil
+    if has then
+      local sh = intarrayfield(t, "obs_shape", 3, 1, MAX_WIDTH)
+      if #sh ~= 3 then raise("bad field 'obs_shape' ({C, H, W} expected)") end
+      for i = 1, 3 do shape[i - 1] = sh[i] end
+    end
+    local c = t.conv
+    if c == nil then return has, nil, 0 end
+    if not has then raise("bad field 'conv' (needs obs_shape = {C, H, W})") end
+    if type(c) ~= "table" or isobj(c) then
+      raise(format("bad field 'conv' (table expected, got %s)", typename(c)))
+    end
+    local n = #c
+    if n > C.MRL_MAX_CONV then
+      raise(format("bad field 'conv' (%d layers, at most %d)", n, C.MRL_MAX_CONV))
+    end
+    local layers = ffi.new("mrl_conv_layer[?]", n + 1)
+    for i = 1, n do
+      local l = c[i]
+      if type(l) ~= "table" or isobj(l) then
+        raise(format("bad field 'conv[%d]' (table expected, got %s)", i, typename(l)))
+      end
+      for k in pairs(l) do
+        if not conv_keys[k] then
+          raise(format("bad field 'conv[%d]' (unknown key %s; out, kernel, stride, padding)", i,
+                       type(k) == "string" and k or "(not a string)"))
+        end
+      end
+      for _, k in ipairs({"out", "kernel"}) do
+        if l[k] == nil then raise(format("bad field 'conv[%d].%s' (integer expected, got nil)", i, k)) end
+      end
+      local L = layers[i - 1]
+      L.out = optintfield(l, "out", 1, 1, MAX_WIDTH)
+      L.kernel = optintfield(l, "kernel", 1, 1, 1024)
+      L.stride = optintfield(l, "stride", 1, 1, 1024)
+      L.padding = optintfield(l, "padding", 0, 0, 1024)
+    end
+    return has, layers, n
+  end
+
+  -- Sets obs_shape and conv of the spec table t from handle h, through the
+  -- class's accessors (mrl_policy_obs_shape / _nconv / _conv or mrl_net_*).
+  local function setgrid(t, h, obs_shape, nconv, conv)
+    local shape = ints_t(3)
+    if obs_shape(h, shape) ~= 0 then t.obs_shape = {shape[0], shape[1], shape[2]} end
+    local nc = nconv(h)
+    if nc > 0 then
+      local list, l = {}, ffi.new("mrl_conv_layer[1]")
+      for i = 0, nc - 1 do
+        conv(h, i, l)
+        list[i + 1] = {out = l[0].out, kernel = l[0].kernel, stride = l[0].stride, padding = l[0].padding}
+      end
+      t.conv = list
+    end
+  end
+
+  I.checkgrid = checkgrid
+  I.setgrid = setgrid
   I.MAXDIM = MAXDIM
   I.MAXNUMEL = MAXNUMEL
   I.MAX_BATCH = MAX_BATCH
