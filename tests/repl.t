@@ -81,6 +81,14 @@ case $out in
   *) notok "help texts: a function, the topics, unknown things, a method" "$out" ;;
 esac
 
+out=$(printf '%s\n' 'help(rl.multi_discrete)' 'help(rl.hybrid)' 'help("masks")' \
+  'rl.policy{obs = 3, action = rl.multi_discrete{3, 2}}' | "$HOST" -i 2>&1)
+case $out in
+  *"one after another"*"Discrete and continuous parts"*"Invalid-action masks"*"multi_discrete"*)
+    ok "help texts and printing of the composite action spaces and masks" ;;
+  *) notok "help texts and printing of the composite action spaces and masks" "$out" ;;
+esac
+
 # ---------------------------------------------------------------- the tty
 
 if ! command -v tmux >/dev/null 2>&1; then

@@ -47,7 +47,9 @@ reads it as REPL lines (printing values, no prompts).]]
 
 docs.rl = [[
 rl = require "moonrl": the moonrl module.
-  Models       rl.policy{...}, rl.value{...}, rl.discrete(n), rl.box(n, low, high)
+  Models       rl.policy{...}, rl.value{...}
+  Actions      rl.discrete(n), rl.box(n, low, high), rl.multi_discrete{...},
+               rl.multi_binary(n), rl.hybrid{...}; masks: help("masks")
   Optimisers   rl.adam{params=}, rl.sgd{params=}
   Envs         rl.make(id, config), rl.envs, rl.wrap, rl.spaces
   Trainers     rl.ppo, rl.trpo, rl.npg, rl.reinforce, rl.offpolicy
@@ -64,10 +66,16 @@ rl.policy{obs=, action=, hidden={64, 64}, activation="tanh", seed=0,
           init_log_std=0, out_gain=0.01}  -> moonrl.Policy
   A stochastic policy: an MLP from observations to the logits of a
   categorical (action = rl.discrete(n)) or to the means of a diagonal
-  Gaussian (action = rl.box(n, low, high), state-independent log std).
+  Gaussian (action = rl.box(n, low, high), state-independent log std), or
+  to the parts of a composite action (rl.multi_discrete, rl.multi_binary,
+  rl.hybrid: log-probs, entropies and KLs are sums over the parts).
   obs: a number or an observation space; activation "tanh" or "relu".
+  A grid observation {C, H, W} goes through Conv2d layers first:
+  rl.core.policy{obs_shape = {4, 10, 10}, conv = {{out = 16, kernel = 3,
+  stride = 1, padding = 0}}, hidden = {128}, action = …} (trainers: conv = …).
   Example:  p = rl.policy{obs = 4, action = rl.discrete(2)}
             a, logp = p:act{0.1, 0, -0.2, 0}
+            a = p:act(obs, false, mask)      -- under a mask: help("masks")
   help(p) lists the methods.]]
 
 docs["rl.value"] = [[
@@ -84,6 +92,35 @@ docs["rl.box"] = [[
 rl.box(n, [low, high])  -> {type = "box", n = n, low = {…}, high = {…}}
   An n-dimensional continuous action (a diagonal Gaussian policy); low and
   high are numbers or arrays of n numbers, both or neither.]]
+
+docs["rl.multi_discrete"] = [[
+rl.multi_discrete{n1, n2, …}  -> {type = "multi_discrete", nvec = {…}}
+  One categorical choice per component, component j in 0 … nj-1 (move AND
+  jump AND pick a target).  An action is a list of integers; masks have
+  n1 + n2 + … entries, the components' one after another.]]
+
+docs["rl.multi_binary"] = [[
+rl.multi_binary(n)  -> {type = "multi_binary", n = n}
+  n independent bits (Bernoulli logits); an action is a list of n 0/1.]]
+
+docs["rl.hybrid"] = [[
+rl.hybrid{rl.discrete(4), rl.box(1, -1, 1), …}  -> {type = "hybrid", parts}
+  Discrete and continuous parts in one action (a card and an amount): an
+  action is a flat list, per part an integer or the box's numbers.  Each
+  box part has its own log std; envs clip box parts to their bounds.]]
+
+docs.masks = [[
+Invalid-action masks (discrete and multi-discrete actions): K numbers, 1 =
+valid, 0 = invalid (K = n, or the sum of nvec).  A masked action has
+probability 0: never drawn, log-probs renormalised over the valid ones,
+entropy and KL over them; a component with no valid action is an error.
+  env side   Env:action_mask(obs, out) -> the mask of obs (into out); the
+             engine calls it after every reset and step: v:masks() [N][K]
+             (vec.make{masks = false} ignores it)
+  training   collect acts under the masks and every loss uses them
+  policy     p:act(obs, deterministic, mask), p:evaluate(obs, a, nil, masks)
+  in a game  agent:act(obs, mask, [deterministic])
+Envs: InvalidAction-v0 (masked), Skirmish-v0 (multi-discrete, masked).]]
 
 docs["rl.adam"] = [[
 rl.adam{params = policy_or_net_or_tensor | n = count, beta1 = 0.9,
@@ -322,11 +359,13 @@ A trainer (rl.ppo, rl.trpo, rl.npg, rl.reinforce, rl.offpolicy)
   that the REPL prints as two columns.]]
 
 docs["rl.agent"] = [[
-rl.agent{obs =, action = rl.discrete(n) | rl.box(n, lo, hi), hidden = {64, 64},
+rl.agent{obs =, action = rl.discrete(n) | rl.box(n, lo, hi) | rl.multi_discrete{…} | …,
+         hidden = {64, 64},
          algo = "ppo", n_steps = 512, batch_size = 64, epochs = 4, lr = 3e-4,
          clip = 0.2, gamma = 0.99, gae_lambda = 0.95, ent_coef = 0, seed = 0, …}
   -> an agent for a game loop (moonrl.agent): each frame
     local a = agent:act(obs)            -- no allocation per call
+    -- or agent:act(obs, mask): never a masked action (help("masks"))
     agent:observe(reward, terminated, truncated)
     agent:train_step(2)                 -- at most ~2 ms of PPO update work
   A full buffer goes to the update at the next act(); the update runs one
