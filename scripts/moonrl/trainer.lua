@@ -240,10 +240,10 @@ function M.new(cls, opts)
     hidden = hidden, activation = opts.activation or "tanh",
     init_log_std = opts.init_log_std or 0, seed = self.seed,
   }
-  -- the critic takes the same conv layers (value_conv: its own list, or
-  -- false for an MLP over the flat grid)
+  -- the critic is an MLP over the flat grid, unless value_conv gives it
+  -- conv layers: true for the policy's, or its own list
   local value_conv = opts.value_conv
-  if value_conv == nil then value_conv = opts.conv end
+  if value_conv == true then value_conv = opts.conv end
   self.value = opts.value or core.net{
     in_dim = self.obs_dim, hidden = opts.value_hidden or hidden,
     obs_shape = value_conv and obs_shape or nil, conv = value_conv or nil,
