@@ -80,6 +80,13 @@ end
 
 local function actiondesc(a)
   if a.type == "discrete" then return "discrete(" .. fmtnum(a.n) .. ")" end
+  if a.type == "multi_discrete" then return "multi_discrete" .. listnums(a.nvec or {}) end
+  if a.type == "multi_binary" then return "multi_binary(" .. fmtnum(a.n) .. ")" end
+  if a.type == "hybrid" then
+    local parts = {}
+    for i, p in ipairs(a.parts or {}) do parts[i] = actiondesc(p) end
+    return "hybrid{" .. concat(parts, ", ") .. "}"
+  end
   local s = "box(" .. fmtnum(a.n)
   if type(a.low) == "table" and type(a.high) == "table" and #a.low > 0 then
     if allsame(a.low) and allsame(a.high) then
@@ -99,7 +106,17 @@ end
 local function describe_policy(p)
   local s = call(function() return p:spec() end)
   if type(s) ~= "table" then return nil end
-  local parts = layers("obs " .. fmtnum(s.obs_dim), s.hidden, s.activation)
+  local obs = "obs " .. fmtnum(s.obs_dim)
+  if type(s.obs_shape) == "table" and #s.obs_shape == 3 then
+    -- a grid through Conv2d layers: each as filters, kernel and stride
+    local conv = {}
+    for i, c in ipairs(s.conv or {}) do
+      conv[i] = ("conv %d k%d s%d"):format(c.out, c.kernel, c.stride or 1) ..
+                ((c.padding or 0) > 0 and (" p" .. c.padding) or "")
+    end
+    obs = "obs " .. concat(s.obs_shape, "x") .. (#conv > 0 and (" → " .. concat(conv, " → ")) or "")
+  end
+  local parts = layers(obs, s.hidden, s.activation)
   parts[#parts + 1] = actiondesc(s.action)
   return "moonrl.Policy " .. concat(parts, " → ") .. ", " .. nparams(p)
 end
