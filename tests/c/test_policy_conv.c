@@ -260,8 +260,101 @@ static void check_policy(mrl_action_kind kind, mrl_activation actf) {
   mrl_policy_free(p);
 }
 
+/* A conv value net (mrl_net_new_spec): the same network as a policy's with
+** one output; the value loss gradient and J·v against the reference. */
+static void check_net(void) {
+  mrl_policy_spec ps = conv_spec(MRL_DISCRETE, MRL_TANH);
+  ps.action_n = 1;
+  mrl_net_spec s = mrl_net_spec_default();
+  memcpy(s.obs_shape, ps.obs_shape, sizeof s.obs_shape);
+  s.conv = LAYERS;
+  s.nconv = 2;
+  s.hidden = HIDDEN;
+  s.nhidden = 1;
+  s.seed = 3;
+  char err[200];
+  mrl_net_spec bad = s;
+  bad.in_dim = 39;
+  TAP_OK(mrl_net_spec_check(&bad, err, sizeof err) == MRL_EINVAL && strstr(err, "in_dim 39"),
+         "net: in_dim other than C*H*W refused (%s)", err);
+  mrl_net *n = NULL;
+  TAP_OK(mrl_net_spec_check(&s, err, sizeof err) == MRL_OK && mrl_net_new_spec(&n, &s) == MRL_OK,
+         "net: conv value net made");
+  if (!n) return;
+  const size_t np = mrl_net_nparams(n);
+  int shape[3];
+  TAP_OK(mrl_net_in_dim(n) == 40 && np == 54 + 3 + 48 + 4 + 16 * 6 + 6 + 6 + 1 &&
+             mrl_net_nconv(n) == 2 && mrl_net_obs_shape(n, shape) && shape[2] == OBS_W,
+         "net: in_dim 40, %zu parameters, layers read back", np);
+  mrl_rng *r = NULL;
+  mrl_rng_new(&r, 11);
+  float *prm = malloc(np * sizeof(float)), *v = malloc(np * sizeof(float));
+  for (size_t i = 0; i < np; i++) prm[i] = (float)(0.5 * mrl_rng_normal(r)), v[i] = (float)mrl_rng_normal(r);
+  mrl_net_set_params(n, prm, np);
+  float obs[4 * 40], tgt[4], jy[4], y[4];
+  for (int i = 0; i < 4 * 40; i++) obs[i] = (float)mrl_rng_normal(r);
+  for (int i = 0; i < 4; i++) tgt[i] = (float)mrl_rng_normal(r);
+  double *pd = malloc(np * sizeof(double)), x[40], z[1];
+  for (size_t i = 0; i < np; i++) pd[i] = prm[i];
+  double loss = 0;
+  TAP_OK(mrl_net_value_loss(n, obs, tgt, 4, &loss, NULL) == MRL_OK, "net: value loss");
+  const float *g = mrl_net_grad(n);
+  double ge = 0, gn = 0;
+  for (size_t i = 0; i < np; i++) {
+    double fd = 0;
+    for (int sgn = -1; sgn <= 1; sgn += 2) {
+      pd[i] = prm[i] + sgn * 1e-6;
+      double l = 0;
+      for (int b = 0; b < 4; b++) {
+        for (int j = 0; j < 40; j++) x[j] = obs[b * 40 + j];
+        ref_net(&ps, pd, x, z);
+        l += (z[0] - tgt[b]) * (z[0] - tgt[b]) / 4;
+      }
+      fd += sgn * l / 2e-6;
+    }
+    pd[i] = prm[i];
+    ge += (g[i] - fd) * (g[i] - fd);
+    gn += fd * fd;
+  }
+  TAP_OK(sqrt(ge) <= 1e-4 * sqrt(gn) + 1e-6, "net: value-loss gradient = reference (err %.2g of %.2g)",
+         sqrt(ge), sqrt(gn));
+  /* J·v by differences of the reference */
+  TAP_OK(mrl_net_jvp(n, obs, 4, v, y, jy) == MRL_OK, "net: jvp");
+  double je = 0, jn = 0;
+  for (int b = 0; b < 4; b++) {
+    for (int j = 0; j < 40; j++) x[j] = obs[b * 40 + j];
+    double zp, zm;
+    for (size_t i = 0; i < np; i++) pd[i] = prm[i] + 1e-6 * v[i];
+    ref_net(&ps, pd, x, z);
+    zp = z[0];
+    for (size_t i = 0; i < np; i++) pd[i] = prm[i] - 1e-6 * v[i];
+    ref_net(&ps, pd, x, z);
+    zm = z[0];
+    double fd = (zp - zm) / 2e-6;
+    je += (jy[b] - fd) * (jy[b] - fd);
+    jn += fd * fd;
+  }
+  TAP_OK(sqrt(je) <= 1e-4 * sqrt(jn) + 1e-6, "net: J.v = reference (err %.2g of %.2g)", sqrt(je), sqrt(jn));
+  float dy[4] = {1, 1, 1, 1}, dx[4 * 40];
+  mrl_net_forward(n, obs, 4, y);
+  TAP_OK(mrl_net_backward(n, dy, dx) == MRL_EINVAL && strstr(mrl_net_error(n), "dx"),
+         "net: dx of a conv net's input refused (%s)", mrl_net_error(n));
+  mrl_net *c = NULL;
+  float y2[4];
+  TAP_OK(mrl_net_clone(&c, n) == MRL_OK && mrl_net_forward(c, obs, 4, y2) == MRL_OK &&
+             memcmp(y, y2, sizeof y) == 0,
+         "net: a clone computes the same bits");
+  mrl_net_free(c);
+  mrl_net_free(n);
+  free(prm);
+  free(v);
+  free(pd);
+  mrl_rng_free(r);
+}
+
 int main(void) {
   check_spec();
+  check_net();
   check_policy(MRL_DISCRETE, MRL_TANH);
   check_policy(MRL_BOX, MRL_RELU);
   return tap_done();
