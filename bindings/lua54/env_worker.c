@@ -450,19 +450,12 @@ static void vl_read_composite(lua_State *W, vl_pool *p, int as, const char *type
 
 /* Reads a box or discrete space at the top of W into the pool (the
 ** first copy's spaces define the batch). */
-static void vl_read_spaces(lua_State *W, vl_pool *p, int env) {
-  lua_getfield(W, env, "observation_space");
-  if (!lua_istable(W, -1)) luaL_error(W, "the env has no observation_space table");
-  lua_getfield(W, -1, "type");
-  if (lua_isstring(W, -1) && strcmp(lua_tostring(W, -1), "dict") == 0) {
-    lua_pop(W, 1);
-    vl_read_dict(W, p, lua_gettop(W));
-    lua_pop(W, 1);
-  } else {
-  if (!lua_isstring(W, -1) || strcmp(lua_tostring(W, -1), "box") != 0)
-    luaL_error(W, "observation_space must be a box or a dict of boxes");
-  /* any shape (a grid {C, H, W}): observations are its flat arrays */
-  lua_getfield(W, -2, "shape");
+/* A box observation space at os: obs_dim the product of its shape (any
+** rank: a grid {C, H, W} is read flat, C-major); dtype "uint8" (images of
+** 0-255 bytes) is read as x/255, from an array of integers or a string of
+** obs_dim bytes. */
+static void vl_read_box_obs(lua_State *W, vl_pool *p, int os) {
+  lua_getfield(W, os, "shape");
   lua_Unsigned rank = lua_istable(W, -1) ? lua_rawlen(W, -1) : 0;
   if (rank < 1 || rank > 8)
     luaL_error(W, "observation_space.shape must be a list of 1 to 8 dimensions");
@@ -476,8 +469,25 @@ static void vl_read_spaces(lua_State *W, vl_pool *p, int env) {
                     "most %d", (int)MRL_MAX_WIDTH);
   }
   p->obs_dim = (int)d;
-  lua_pop(W, 3);
-  }
+  lua_getfield(W, os, "dtype");
+  p->obs_bytes = lua_isstring(W, -1) && strcmp(lua_tostring(W, -1), "uint8") == 0;
+  if (!p->obs_bytes && !lua_isnil(W, -1) &&
+      !(lua_isstring(W, -1) && strcmp(lua_tostring(W, -1), "float32") == 0))
+    luaL_error(W, "observation_space.dtype must be \"float32\" or \"uint8\"");
+  lua_pop(W, 2);
+}
+
+static void vl_read_spaces(lua_State *W, vl_pool *p, int env) {
+  lua_getfield(W, env, "observation_space");
+  int os = lua_gettop(W);
+  if (!lua_istable(W, os)) luaL_error(W, "the env has no observation_space table");
+  lua_getfield(W, os, "type");
+  const char *ot = lua_isstring(W, -1) ? lua_tostring(W, -1) : "";
+  p->obs_bytes = 0;
+  if (strcmp(ot, "dict") == 0) vl_read_dict(W, p, os);
+  else if (strcmp(ot, "box") == 0) vl_read_box_obs(W, p, os);
+  else luaL_error(W, "observation_space must be a box or a dict of boxes");
+  lua_settop(W, os - 1);
 
   lua_getfield(W, env, "action_space");
   if (!lua_istable(W, -1)) luaL_error(W, "the env has no action_space table");
@@ -978,10 +988,47 @@ static void vl_read_dict_obs(lua_State *W, vl_pool *p, int idx, float *row,
   }
 }
 
+/* A uint8 observation: integers 0-255 in an array, or a string of
+** obs_dim bytes (an image), each stored as x/255. */
+static void vl_read_byte_obs(lua_State *W, vl_pool *p, int idx, float *row,
+                             const char *what) {
+  const int d = p->obs_dim;
+  if (lua_type(W, idx) == LUA_TSTRING) {
+    size_t len;
+    const unsigned char *b = (const unsigned char *)lua_tolstring(W, idx, &len);
+    if (len != (size_t)d)
+      luaL_error(W, "%s returned obs as a string of %d bytes (expected %d)", what, (int)len, d);
+    for (int j = 0; j < d; j++) row[j] = (float)b[j] * (1.0f / 255.0f);
+    return;
+  }
+  if (lua_type(W, idx) != LUA_TTABLE)
+    luaL_error(W, "%s returned obs of type %s (expected %d bytes: a string or an array of "
+                  "integers 0-255)", what, luaL_typename(W, idx), d);
+  if (lua_rawlen(W, idx) != (lua_Unsigned)d)
+    luaL_error(W, "%s returned obs of length %d (expected %d)", what, (int)lua_rawlen(W, idx), d);
+  for (int j = 0; j < d; j++) {
+    int t = lua_rawgeti(W, idx, j + 1);
+    double x = t == LUA_TNUMBER ? (double)lua_tonumber(W, -1) : -1.0;
+    if (!(x >= 0.0 && x <= 255.0) || x != floor(x)) {
+      if (t == LUA_TNUMBER)
+        luaL_error(W, "%s returned obs[%d] = %f (expected an integer 0-255: the space is uint8)",
+                   what, j + 1, (double)lua_tonumber(W, -1));
+      luaL_error(W, "%s returned obs[%d] of type %s (expected an integer 0-255)", what, j + 1,
+                 luaL_typename(W, -1));
+    }
+    row[j] = (float)x * (1.0f / 255.0f);
+    lua_pop(W, 1);
+  }
+}
+
 static void vl_read_obs(lua_State *W, vl_pool *p, int idx, float *row,
                         const char *what) {
   if (p->ndict) {
     vl_read_dict_obs(W, p, idx, row, what);
+    return;
+  }
+  if (p->obs_bytes) {
+    vl_read_byte_obs(W, p, idx, row, what);
     return;
   }
   if (lua_type(W, idx) != LUA_TTABLE)

@@ -75,6 +75,7 @@ struct vl_pool {
   int ndict;
   char **dict_names;
   int *dict_size;
+  int obs_bytes;           /* a uint8 box: 0-255 read as x/255 (images) */
   int no_masks;            /* the caller asked for none (masks = false) */
   float *term_f, *trunc_f; /* [n] float mirrors of the flags for Lua views */
   float *act_buf;          /* [n] discrete actions read from a Lua array */

@@ -546,7 +546,14 @@ local function caller(opts) return opts and opts.guard or pcall end
 -- A dict observation as the engine flattens it (parts in name order), with
 -- the part that is wrong named; anything else as it is.
 local function flat_obs(e, obs, what)
-  if e.observation_space.type ~= "dict" or type(obs) ~= "table" then return obs end
+  local os = e.observation_space
+  if os.dtype == "uint8" and type(obs) == "string" then
+    -- an image as a string of bytes: checked (and stored) as x/255
+    local out = {}
+    for i = 1, #obs do out[i] = obs:byte(i) / 255 end
+    return out
+  end
+  if os.type ~= "dict" or type(obs) ~= "table" then return obs end
   local ok, flat = pcall(spaces.flatten, e.observation_space, obs)
   if not ok then error(what .. " returned an obs that " .. tostring(flat):gsub("^.-spaces%.flatten: ", ""), 0) end
   return flat

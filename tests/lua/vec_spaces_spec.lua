@@ -254,3 +254,37 @@ describe("dict observations", function()
     raises(function() rl_ppo()("CartPole-v1", {"pos"}) end, "not a dict")
   end)
 end)
+
+describe("uint8 grid observations", function()
+  local BYTES = H.root .. "tests/lua/fixtures/vec_bytes.lua"
+
+  it("are read as x/255 from an array of integers or a string of bytes", function()
+    for _, cfg in ipairs({{}, {string = true}}) do
+      for _, th in ipairs({0, 2}) do
+        local v = vec.make(BYTES, {num_envs = 2, threads = th, config = cfg})
+        assert.equal(4, v.obs_dim)
+        local o = v:reset()
+        local want = {0, 51 / 255, 1, 0}
+        for j = 1, 4 do assert.is_true(math.abs(o[1][j] - want[j]) < 1e-7) end
+        o = v:step({0, 1})
+        assert.is_true(math.abs(o[2][4] - 1 / 255) < 1e-7)
+        v:close()
+      end
+    end
+  end)
+
+  it("refuse a value outside 0-255 or a string of the wrong length", function()
+    local function env(obs)
+      local Env = dofile(BYTES)
+      function Env:obs() return obs end
+      return Env
+    end
+    raises(function() vec.make(env({0, 1, 256, 0})):reset() end, "obs[3] = 256", "integer 0-255")
+    raises(function() vec.make(env({0, 1.5, 2, 0})):reset() end, "obs[2] = 1.5")
+    raises(function() vec.make(env("abc")):reset() end, "string of 3 bytes (expected 4)")
+    local Bad = dofile(BYTES)
+    Bad.observation_space = {type = "box", shape = {4}, low = {0, 0, 0, 0}, high = {1, 1, 1, 1},
+                             dtype = "int64"}
+    raises(function() vec.make(Bad) end, "dtype must be")
+  end)
+end)
