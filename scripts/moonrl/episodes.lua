@@ -42,7 +42,7 @@ Acc.__index = Acc
 M.Acc = Acc
 
 local function fresh()
-  return {obs = {}, act = {}, rew = {}, logp = {}, n = 0}
+  return {obs = {}, act = {}, rew = {}, logp = {}, mask = {}, n = 0}
 end
 
 function M.new(num_envs, obs_dim, width)
@@ -87,6 +87,11 @@ function Acc:add(ro)
   local logp = ro:field("logp"):reshape(n):totable()
   local term = ro:field("terminated"):reshape(n):totable()
   local trunc = ro:field("truncated"):reshape(n):totable()
+  -- invalid-action masks, K per step, when the actions were drawn under them
+  local rm = ro:masks()
+  local K = rm and #rm[1][1] or 0
+  local mask = rm and rm:reshape(n * K):totable()
+  self.K = K
   local cols, done = self.cols, self.done
   for k = 1, n do
     local i = (k - 1) % N + 1
@@ -96,6 +101,10 @@ function Acc:add(ro)
     local so, sa = (k - 1) * D, (k - 1) * W
     for j = 1, D do co[t * D + j] = obs[so + j] end
     for j = 1, W do ca[t * W + j] = act[sa + j] end
+    if K > 0 then
+      local cm, sm = c.mask, (k - 1) * K
+      for j = 1, K do cm[t * K + j] = mask[sm + j] end
+    end
     t = t + 1
     c.rew[t], c.logp[t], c.n = rew[k], logp[k], t
     local te, tr = term[k] ~= 0, trunc[k] ~= 0
@@ -115,8 +124,8 @@ function Acc:take(max)
   local k = #done
   if max and max < k then k = max end
   if k == 0 then return nil end
-  local D, W = self.D, self.W
-  local obs, act, rew, logp = {}, {}, {}, {}
+  local D, W, K = self.D, self.W, self.K or 0
+  local obs, act, rew, logp, mask = {}, {}, {}, {}, {}
   local offsets, lengths, returns = {}, {}, {}
   local m, ntrunc = 0, 0
   for e = 1, k do
@@ -126,6 +135,7 @@ function Acc:take(max)
     local s = 0
     for j = 1, c.n * D do obs[m * D + j] = c.obs[j] end
     for j = 1, c.n * W do act[m * W + j] = c.act[j] end
+    for j = 1, c.n * K do mask[m * K + j] = c.mask[j] end
     for t = 1, c.n do
       local r = c.rew[t]
       rew[m + t], logp[m + t] = r, c.logp[t]
@@ -141,6 +151,7 @@ function Acc:take(max)
   self.done = rest
   return {
     obs = core.tensor(obs):reshape(m, D), actions = core.tensor(act):reshape(m, W),
+    masks = K > 0 and core.tensor(mask):reshape(m, K) or nil,
     rewards = core.tensor(rew), logp = core.tensor(logp), rew = rew,
     offsets = offsets, nep = k, steps = m, lengths = lengths, returns = returns,
     truncated = ntrunc,

@@ -39,17 +39,17 @@ end
 NPG._fit_critic = TRPO._fit_critic
 
 function NPG:_update()
-  local n, obs, act, logp, adv, ret = PPO.flat(self)
+  local n, obs, act, logp, adv, ret, masks = PPO.flat(self)
   local a = self:hpv("normalize_advantages") and TRPO.normalized(adv, n) or adv
   -- g = ∇θ mean A log π (over every rank: the policy's reducer), the
   -- natural step along F⁻¹g of KL target_kl, θ += step: one C call
   local r = self.policy:npg_update(obs, act, a, self:hpv("cg_damping"),
                                    math.floor(self:hpv("cg_max_steps")), self:hpv("target_kl"),
-                                   self.fisher)
+                                   self.fisher, masks)
   local p = self.policy
   local s = {approx_kl = r.mean_kl, policy_loss = -r.objective, grad_norm = r.grad_norm}
   s.value_loss = self:_fit_critic(obs, ret)
-  local _, ent = p:evaluate(obs, act)
+  local _, ent = p:evaluate(obs, act, nil, masks)
   s.entropy = ent:sum() / n
   s.lr = self:hpv("lr")
   return s

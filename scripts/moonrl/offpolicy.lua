@@ -170,12 +170,12 @@ function OP:_update_batches()
     -- the max_kl test
     for i = #buf, 1, -1 do
       local b = buf[i]
-      local logp = p:evaluate(b.obs, b.actions)
+      local logp = p:evaluate(b.obs, b.actions, nil, b.masks)
       local kl = (b.logp_sum - logp:sum()) / b.steps
       if b == newest and max_kl > 0 and kl > max_kl then stopped = true; break end
       local values = base == "value" and self:_values(b) or nil
       local ghat, st = p:pg_gradient(b.obs, b.actions, b.rewards, b.logp, values,
-                                     b.offsets, opts)
+                                     b.offsets, opts, b.masks)
       local nw = est == "is_trajectory" and b.nep or b.steps
       local essr = st.ess / nw
       n_eval = n_eval + 1
@@ -210,7 +210,7 @@ function OP:_update_batches()
   -- when its weights were dropped
   if base == "value" then s.value_loss = self:_fit_value(newest, newest.G) end
   s.batch_episodes, s.batch_steps, s.truncated = newest.nep, newest.steps, newest.truncated
-  local _, ent = p:evaluate(newest.obs, newest.actions)
+  local _, ent = p:evaluate(newest.obs, newest.actions, nil, newest.masks)
   s.entropy = ent:sum() / newest.steps
   local r = 0
   for e = 1, newest.nep do r = r + newest.returns[e] end

@@ -54,17 +54,21 @@ function PPO.init(self)
   end
 end
 
--- The rollout as flat batches [T·N][…] (views into the buffer).
+-- The rollout as flat batches [T·N][…] (views into the buffer), and the
+-- invalid-action masks the actions were drawn under (nil without).
 local function flat(self)
   local ro = self.rollout
   local n = self.n_steps * self.num_envs
   local w = self.policy:action_width()
+  local masks = ro:masks()
+  if masks then masks = masks:reshape(n, #masks[1][1]) end
   return n,
     ro:field("obs"):reshape(n, self.obs_dim),
     ro:field("actions"):reshape(n, w),
     ro:field("logp"):reshape(n),
     ro:field("advantages"):reshape(n),
-    ro:field("returns"):reshape(n)
+    ro:field("returns"):reshape(n),
+    masks
 end
 PPO.flat = flat
 

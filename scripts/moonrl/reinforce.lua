@@ -178,11 +178,11 @@ function R:_update()
   -- normalize_advantages: (G − b) standardised over the batch, in C
   local ghat = p:pg_gradient(b.obs, b.actions, b.rewards, nil, values, b.offsets,
                              {estimator = est, baseline = base, gamma = gamma,
-                              normalize_advantages = normalize})
+                              normalize_advantages = normalize}, b.masks)
   local s = {grad_norm = self:_descend(ghat), lr = self:hpv("lr"),
              batch_episodes = b.nep, batch_steps = b.steps, truncated = b.truncated}
   if base == "value" then s.value_loss = self:_fit_value(b, G) end
-  local _, ent = p:evaluate(b.obs, b.actions)
+  local _, ent = p:evaluate(b.obs, b.actions, nil, b.masks)
   s.entropy = ent:sum() / b.steps
   local r = 0
   for e = 1, b.nep do r = r + b.returns[e] end

@@ -64,7 +64,7 @@ function TRPO:_fit_critic(obs, ret)
 end
 
 function TRPO:_update()
-  local n, obs, act, logp, adv, ret = PPO.flat(self)
+  local n, obs, act, logp, adv, ret, masks = PPO.flat(self)
   local a = self:hpv("normalize_advantages") and normalized(adv, n) or adv
   local p = self.policy
   local delta = self:hpv("target_kl")
@@ -75,11 +75,11 @@ function TRPO:_update()
     local lam = self.lagrange_lambda
     local loss
     for _ = 1, lg.steps do
-      loss = p:kl_penalty_loss(old, obs, act, logp, a, lam)
+      loss = p:kl_penalty_loss(old, obs, act, logp, a, lam, masks)
       if W.distributed then W.mean_tensor(p:grad()) end
       self.policy_optim:step(p, lg.lr)
     end
-    local _, kl = p:kl(old, nil, obs)
+    local _, kl = p:kl(old, nil, obs, masks)
     if W.distributed then kl = W.sum({kl})[1] / W.size end
     self.lagrange_lambda = math.max(0, lam + lg.lambda_lr * (kl - delta))
     s.policy_loss, s.approx_kl, s.lagrange_lambda = loss, kl, self.lagrange_lambda
@@ -89,14 +89,14 @@ function TRPO:_update()
       cg_iters = math.floor(self:hpv("cg_max_steps")),
       backtrack_coef = self:hpv("line_search_shrinking_factor"),
       max_backtracks = math.floor(self:hpv("line_search_max_iter")),
-    })
+    }, masks)
     s.accepted = r.accepted
     s.approx_kl = r.mean_kl
     s.policy_loss = -(r.surrogate_before + (r.accepted and r.improvement or 0))
     s.improvement = r.improvement
   end
   s.value_loss = self:_fit_critic(obs, ret)
-  local _, ent = p:evaluate(obs, act)
+  local _, ent = p:evaluate(obs, act, nil, masks)
   s.entropy = ent:sum() / n
   s.lr = self:hpv("lr")
   return s

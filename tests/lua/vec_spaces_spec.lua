@@ -288,3 +288,29 @@ describe("uint8 grid observations", function()
     raises(function() vec.make(Bad) end, "dtype must be")
   end)
 end)
+
+describe("every trainer under masks", function()
+  for _, algo in ipairs({"ppo", "trpo", "npg", "reinforce", "offpolicy"}) do
+    it(algo .. " learns InvalidAction-v0 acting and updating under the env's masks", function()
+      local rl = require "moonrl"
+      local env = vec.make("InvalidAction-v0", {num_envs = 4, seed = 1})
+      local t = rl[algo]{env = env, seed = 1, n_steps = 64, gamma = 0, progress = false}
+      local invalid = 0
+      t:learn(12000, {on_update = function()
+        -- what was collected: every action valid under its mask
+        local r = t.rollout
+        local act, masks = r:field("actions"), r:masks()
+        for s = 1, 64 do
+          for i = 1, 4 do
+            if masks[s][i][act[s][i][1] + 1] ~= 1 then invalid = invalid + 1 end
+          end
+        end
+      end})
+      assert.equal(0, invalid)
+      -- a uniformly random valid action earns 4 of 20
+      assert.is_true(t:episode_stats().mean_return > 10, algo .. ": " .. t:episode_stats().mean_return)
+      t:close()
+      env:close()
+    end)
+  end
+end)
