@@ -1,10 +1,12 @@
 #!/bin/sh
 # The embedding examples (examples/embed): embed_lua — a C program with Lua
 # 5.4 and moonrl inside — trains CartPole from the env script; infer — plain
-# C, no Lua — loads policies saved from Lua and must pick the same greedy
-# actions as policy:act(obs, true) does in Lua, and must refuse a damaged
-# file cleanly.  prove gives $BUILD; the binaries are part of `make all`
-# (built here when missing, with the sanitizer flags if $BUILD is an ASan build).
+# C, no Lua — loads policies of every action type (discrete, box,
+# multi_discrete, multi_binary, hybrid, a conv body) saved from Lua and must
+# pick the same greedy actions as policy:act(obs, true[, mask]) does in Lua,
+# masks included, and must refuse bad lines and damaged files cleanly.
+# prove gives $BUILD; the binaries are part of `make all` (built here when
+# missing, with the sanitizer flags if $BUILD is an ASan build).
 cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 export BUILD
@@ -17,7 +19,16 @@ if [ ! -x "$BUILD/examples/embed_lua" ] || [ ! -x "$BUILD/examples/infer" ]; the
 fi
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-echo "1..6"
+# infer's cases come from Lua 5.4 and, when luajit is here and the build is
+# not an ASan one (luajit is not instrumented), from LuaJIT too
+KINDS="discrete box multi_discrete multi_binary hybrid conv"
+vms="lua54"
+if command -v luajit >/dev/null 2>&1 && ! ldd "$BUILD/libmoonrl.so" 2>/dev/null | grep -q libasan; then
+  vms="lua54 luajit"
+fi
+nkinds=$(echo "$KINDS" | wc -w)
+nvms=$(echo "$vms" | wc -w)
+echo "1..$((3 + nkinds * nvms + 8))"
 
 # 1-2: training from C through the embedded Lua layer
 out=$("$BUILD/examples/embed_lua" envs/CartPole-v1.lua 8192 1 2>"$tmp/err")
@@ -47,57 +58,80 @@ else
   echo "not ok 3 - embed_lua reports a broken env script and exits 1 (exit $rc)"
 fi
 
-# 4-5: policies saved from Lua, observations and Lua's greedy actions
-"$BUILD/moonrl" -e "
-local rl = require 'moonrl'
-local dir = '$tmp'
-local rng = rl.core.rng(42)
-local cases = {
-  {name = 'discrete', p = rl.policy{obs = 4, action = rl.discrete(3), hidden = {32, 32}, seed = 3, out_gain = 1}},
-  {name = 'box', p = rl.policy{obs = 3, action = rl.box(2, -1, 1), hidden = {16}, activation = 'relu', seed = 4, out_gain = 1}},
-}
-for _, c in ipairs(cases) do
-  c.p:save(dir .. '/' .. c.name .. '.safetensors')
-  local p = rl.load(dir .. '/' .. c.name .. '.safetensors')
-  local fo = assert(io.open(dir .. '/' .. c.name .. '.obs', 'w'))
-  local fa = assert(io.open(dir .. '/' .. c.name .. '.want', 'w'))
-  for _ = 1, 50 do
-    local o = {}
-    for j = 1, p:obs_dim() do o[j] = ('%.6f'):format(2 * rng:normal()) end
-    fo:write(table.concat(o, ' '), '\n')
-    for j = 1, #o do o[j] = tonumber(o[j]) end
-    local a = p:act(o, true)
-    if type(a) == 'table' then
-      for j = 1, #a do a[j] = ('%.9g'):format(a[j]) end
-      fa:write(table.concat(a, ' '), '\n')
-    else
-      fa:write(a, '\n')
-    end
-  end
-  fo:close(); fa:close()
-end
-" 2>"$tmp/err" || sed 's/^/# /' "$tmp/err"
+# infer: policies of every action type saved from Lua (tests/lua/fixtures/
+# infer_cases.lua: observations, masks, and Lua's greedy actions)
+
+"$BUILD/moonrl" tests/lua/fixtures/infer_cases.lua "$tmp" 2>"$tmp/err" || sed 's/^/# /' "$tmp/err"
+case $vms in *luajit*)
+  luajit bindings/luajit/run.lua tests/lua/fixtures/infer_cases.lua "$tmp" lj_ 2>"$tmp/err" ||
+    sed 's/^/# /' "$tmp/err" ;;
+esac
 n=4
-for kind in discrete box; do
-  "$BUILD/examples/infer" "$tmp/$kind.safetensors" <"$tmp/$kind.obs" >"$tmp/$kind.got" 2>"$tmp/err"
-  rc=$?
-  distinct=$(sort -u "$tmp/$kind.got" | wc -l)
-  if [ $rc = 0 ] && [ -s "$tmp/$kind.want" ] && cmp -s "$tmp/$kind.want" "$tmp/$kind.got"; then
-    echo "ok $n - infer (plain C) acts as Lua's policy:act(obs, true) on 50 states, $kind policy ($distinct distinct actions)"
-  else
-    sed 's/^/# /' "$tmp/err"
-    diff "$tmp/$kind.want" "$tmp/$kind.got" | head -5 | sed 's/^/# /'
-    echo "not ok $n - infer (plain C) acts as Lua's policy:act(obs, true), $kind policy (exit $rc)"
-  fi
-  n=$((n + 1))
+for vm in $vms; do
+  pre=""
+  [ "$vm" = luajit ] && pre="lj_"
+  for kind in $KINDS; do
+    f="$tmp/$pre$kind"
+    "$BUILD/examples/infer" "$f.safetensors" <"$f.obs" >"$f.got" 2>"$tmp/err"
+    rc=$?
+    distinct=$(sort -u "$f.got" | wc -l)
+    masks=""
+    grep -q '|' "$f.obs" 2>/dev/null && masks=", $(cat "$f.info")"
+    if [ $rc = 0 ] && [ -s "$f.want" ] && cmp -s "$f.want" "$f.got"; then
+      echo "ok $n - infer (plain C) acts as policy:act(obs, true[, mask]) on 60 states, $kind policy saved from $vm ($distinct distinct actions$masks)"
+    else
+      sed 's/^/# /' "$tmp/err"
+      diff "$f.want" "$f.got" | head -5 | sed 's/^/# /'
+      echo "not ok $n - infer (plain C) acts as policy:act(obs, true[, mask]), $kind policy saved from $vm (exit $rc)"
+    fi
+    n=$((n + 1))
+  done
 done
 
-# 6: a truncated file is refused with a message
+# Bad input: a clear message naming the line or the file, exit 2 (input) or
+# 1 (file), the lines before the bad one answered, no crash.
+# refuses NAME POLICY WANT_RC PATTERN [INPUT]: infer POLICY on INPUT (stdin)
+refuses() {
+  name=$1 policy=$2 want=$3 pattern=$4
+  printf '%s' "$5" | "$BUILD/examples/infer" "$tmp/$policy.safetensors" >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  if [ $rc = "$want" ] && grep -q "^infer: $pattern" "$tmp/err" && ! grep -q "AddressSanitizer\|runtime error" "$tmp/err"; then
+    echo "ok $n - infer refuses $name ($(head -1 "$tmp/err"))"
+  else
+    sed 's/^/# /' "$tmp/err"
+    echo "not ok $n - infer refuses $name (exit $rc)"
+  fi
+  n=$((n + 1))
+}
+obs4=$(head -1 "$tmp/discrete.obs" | cut -d'|' -f1)
+obs5=$(head -1 "$tmp/multi_discrete.obs" | cut -d'|' -f1)
+obs3=$(head -1 "$tmp/box.obs")
+refuses "a mask of the wrong length, after a good line" discrete 2 \
+  "line 2: mask: 5 numbers 0/1 expected (one per action), got 3" \
+  "$obs4
+$obs4 | 1 0 1
+$obs4
+"
+[ "$(wc -l <"$tmp/out")" = 1 ] || echo "# the good first line was not answered alone: $(cat "$tmp/out")"
+refuses "a mask that is not 0/1" discrete 2 "line 1: mask: entry 2 is 0.5, not 0 or 1" \
+  "$obs4 | 1 0.5 1 1 1
+"
+refuses "a fully masked component" multi_discrete 2 "line 2: .*every action of part 2 (columns 3 to 6)" \
+  "
+$obs5 | 1 1 0 0 0 0 0 1 1
+"
+refuses "a mask for a policy that takes none" box 2 "line 1: this policy takes no mask" \
+  "$obs3 | 1 1
+"
+refuses "too few observation numbers" multi_binary 2 "line 1: 4 observation numbers expected, got 2" \
+  "0.5 0.25
+"
+refuses "a file with an unknown action type" bad_type 1 ".*bad_type.safetensors: unknown action type \"teleport\"" \
+  "$obs4
+"
+refuses "a file whose tensors disagree with its architecture" bad_shape 1 \
+  ".*bad_shape.safetensors: tensor policy.2.weight does not have the shape \[31\]\[32\]" "$obs4
+"
 head -c 200 "$tmp/discrete.safetensors" >"$tmp/cut.safetensors"
-"$BUILD/examples/infer" "$tmp/cut.safetensors" 0 0 0 0 >/dev/null 2>"$tmp/err"
-rc=$?
-if [ $rc = 1 ] && grep -q "^infer: " "$tmp/err"; then
-  echo "ok 6 - infer refuses a truncated policy file ($(head -1 "$tmp/err"))"
-else
-  echo "not ok 6 - infer refuses a truncated policy file (exit $rc)"
-fi
+refuses "a truncated policy file" cut 1 ".*cut.safetensors" "$obs4
+"
