@@ -150,11 +150,12 @@ static int all_finite_f(const float *x, int n) {
 ** the denominator is 0), and ĝ_k = 1/N (Σ_i g_ik R_i − b_k Σ_i g_ik).  The four
 ** sums are accumulated in double over one score pass per episode, so no
 ** per-episode gradient is kept. */
-static int optimal_reinforce(mrl_policy *p, const float *obs,
+static int optimal_reinforce(mrl_policy *p, const float *obs, const float *masks,
                              const float *actions, const int *off, int nep,
                              const double *R, float *grad_out) {
   size_t np = mrl_policy_nparams(p);
   size_t od = (size_t)mrl_policy_obs_dim(p), aw = (size_t)mrl_policy_action_width(p);
+  size_t mw = (size_t)mrl_policy_out_dim(p);
   int maxT = 0;
   for (int i = 0; i < nep; i++)
     if (off[i + 1] - off[i] > maxT) maxT = off[i + 1] - off[i];
@@ -173,8 +174,8 @@ static int optimal_reinforce(mrl_policy *p, const float *obs,
     int T = off[i + 1] - off[i];
     if (T == 0) continue;  /* g_i = 0 contributes nothing */
     size_t o = (size_t)off[i];
-    rc = mrl_policy_grad_weighted_logp(p, obs + o * od, actions + o * aw, ones,
-                                       T, 1.0, NULL);
+    rc = mrl_policy_grad_weighted_logp_masked(p, obs + o * od, masks ? masks + o * mw : NULL,
+                                              actions + o * aw, ones, T, 1.0, NULL);
     if (rc != MRL_OK) break;
     const float *g = mrl_policy_grad(p);
     double r = R[i];
@@ -202,6 +203,15 @@ int mrl_pg_gradient(mrl_policy *p, const float *obs, const float *actions,
                     const float *values, const int *ep_offsets, int nep,
                     const mrl_pg_opts *opts, float *grad_out,
                     mrl_pg_stats *stats) {
+  return mrl_pg_gradient_masked(p, obs, NULL, actions, rewards, behavior_logp, values, ep_offsets,
+                                nep, opts, grad_out, stats);
+}
+
+int mrl_pg_gradient_masked(mrl_policy *p, const float *obs, const float *masks,
+                           const float *actions, const float *rewards,
+                           const float *behavior_logp, const float *values,
+                           const int *ep_offsets, int nep, const mrl_pg_opts *opts,
+                           float *grad_out, mrl_pg_stats *stats) {
   if (!p) return MRL_EINVAL;
   if (!opts || !obs || !actions || !rewards || !ep_offsets || !grad_out) {
     mrl_policy_set_error_(p, "pg_gradient: opts, obs, actions, rewards, ep_offsets and grad_out must not be NULL");
@@ -281,7 +291,7 @@ int mrl_pg_gradient(mrl_policy *p, const float *obs, const float *actions,
 
   double mean_ratio = 1.0;
   if (want_ratio) {
-    rc = mrl_policy_evaluate(p, NULL, obs, actions, M, logp, NULL);
+    rc = mrl_policy_evaluate_masked(p, NULL, obs, masks, actions, M, logp, NULL);
     if (rc != MRL_OK) goto done;  /* the policy has said why */
     double s = 0.0;
     for (int n = 0; n < M; n++) s += exp((double)logp[n] - (double)behavior_logp[n]);
@@ -289,7 +299,7 @@ int mrl_pg_gradient(mrl_policy *p, const float *obs, const float *actions,
   }
 
   if (base == MRL_BASELINE_OPTIMAL) {
-    rc = optimal_reinforce(p, obs, actions, ep_offsets, nep, R, grad_out);
+    rc = optimal_reinforce(p, obs, masks, actions, ep_offsets, nep, R, grad_out);
     if (rc != MRL_OK) goto done;
     if (stats) {
       stats->mean_ratio = mean_ratio;
@@ -424,7 +434,7 @@ int mrl_pg_gradient(mrl_policy *p, const float *obs, const float *actions,
     memset(grad_out, 0, np * sizeof(float));
   } else {
     for (int t = 0; t < M; t++) wf[t] = (float)(d[t] / dmax);
-    rc = mrl_policy_grad_weighted_logp(p, obs, actions, wf, M, dmax / denom, NULL);
+    rc = mrl_policy_grad_weighted_logp_masked(p, obs, masks, actions, wf, M, dmax / denom, NULL);
     if (rc != MRL_OK) goto done;
     memcpy(grad_out, mrl_policy_grad(p), np * sizeof(float));
   }

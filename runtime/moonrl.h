@@ -370,10 +370,19 @@ int mrl_policy_fvp_masked(mrl_policy *p, mrl_fisher fisher, const float *obs,
 int mrl_policy_cg(mrl_policy *p, mrl_fisher fisher, const float *obs,
                   const float *actions, int batch, const float *g,
                   double damping, int iters, float *x, double *xAx);
+int mrl_policy_cg_masked(mrl_policy *p, mrl_fisher fisher, const float *obs,
+                         const float *masks, const float *actions, int batch,
+                         const float *g, double damping, int iters, float *x,
+                         double *xAx);
 /* step = sqrt(2·max_kl / xᵀAx)·x with x from cg (golden kind npg_step). */
 int mrl_policy_npg_step(mrl_policy *p, mrl_fisher fisher, const float *obs,
                         const float *actions, int batch, const float *g,
                         double damping, int iters, double max_kl, float *step);
+int mrl_policy_npg_step_masked(mrl_policy *p, mrl_fisher fisher,
+                               const float *obs, const float *masks,
+                               const float *actions, int batch, const float *g,
+                               double damping, int iters, double max_kl,
+                               float *step);
 
 /* NPG's whole outer step: g = ∇θ mean A·log π (a mean over processes with
 ** the reduce hook of mrl_policy_set_reduce), step = npg_step(g), θ += step
@@ -388,6 +397,11 @@ int mrl_policy_npg_update(mrl_policy *p, mrl_fisher fisher, const float *obs,
                           const float *actions, const float *advantages,
                           int batch, double damping, int iters, double max_kl,
                           mrl_npg_report *report);
+int mrl_policy_npg_update_masked(mrl_policy *p, mrl_fisher fisher,
+                                 const float *obs, const float *masks,
+                                 const float *actions, const float *advantages,
+                                 int batch, double damping, int iters,
+                                 double max_kl, mrl_npg_report *report);
 
 typedef struct mrl_trpo_opts {
   double max_kl, damping, backtrack_coef;
@@ -413,6 +427,14 @@ int mrl_policy_trpo_step(mrl_policy *p, const float *obs, const float *actions,
                          const float *old_logp, const float *advantages,
                          int batch, const mrl_trpo_opts *opts,
                          mrl_trpo_result *result);
+/* The trust-region calls with masks (as the *_masked calls above): the
+** Fisher, the surrogate and the line search's KL all use them. */
+int mrl_policy_trpo_step_masked(mrl_policy *p, const float *obs,
+                                const float *masks, const float *actions,
+                                const float *old_logp,
+                                const float *advantages, int batch,
+                                const mrl_trpo_opts *opts,
+                                mrl_trpo_result *result);
 
 /* ------------------------------------------ policy-gradient estimators */
 
@@ -458,6 +480,14 @@ int mrl_pg_gradient(mrl_policy *p, const float *obs, const float *actions,
                     const float *values, const int *ep_offsets, int nep,
                     const mrl_pg_opts *opts, float *grad_out,
                     mrl_pg_stats *stats);
+/* The same with invalid-action masks [M][out_dim] (see the *_masked policy
+** calls): every log π and score uses them. */
+int mrl_pg_gradient_masked(mrl_policy *p, const float *obs, const float *masks,
+                           const float *actions, const float *rewards,
+                           const float *behavior_logp, const float *values,
+                           const int *ep_offsets, int nep,
+                           const mrl_pg_opts *opts, float *grad_out,
+                           mrl_pg_stats *stats);
 
 /* ------------------------------------------ straight-through Gumbel-softmax */
 /* For a discrete policy whose reward is a known function of the action:

@@ -17,6 +17,14 @@ int mrl_policy_npg_update(mrl_policy *p, mrl_fisher fisher, const float *obs,
                           const float *actions, const float *advantages,
                           int batch, double damping, int iters, double max_kl,
                           mrl_npg_report *rep) {
+  return mrl_policy_npg_update_masked(p, fisher, obs, NULL, actions, advantages, batch, damping,
+                                      iters, max_kl, rep);
+}
+
+int mrl_policy_npg_update_masked(mrl_policy *p, mrl_fisher fisher, const float *obs,
+                                 const float *masks, const float *actions,
+                                 const float *advantages, int batch, double damping, int iters,
+                                 double max_kl, mrl_npg_report *rep) {
   if (!p) return MRL_EINVAL;
   if (!obs || !actions || !advantages || batch < 1 || batch > MRL_MAX_BATCH)
     return policy_fail(p, MRL_EINVAL, "npg_update: obs, actions and advantages of 1..%d rows expected",
@@ -28,7 +36,8 @@ int mrl_policy_npg_update(mrl_policy *p, mrl_fisher fisher, const float *obs,
   memcpy(old, p->params, sizeof(float) * np);
   /* g = ∇θ mean_n A_n log π(a_n|s_n) */
   double obj = 0;
-  int st = mrl_policy_grad_weighted_logp(p, obs, actions, advantages, batch, 1.0 / batch, &obj);
+  int st = mrl_policy_grad_weighted_logp_masked(p, obs, masks, actions, advantages, batch,
+                                                1.0 / batch, &obj);
   if (!st) {
     memcpy(g, p->grad, sizeof(float) * np);
     if (p->reduce && tu_reduce_mean(p->reduce, p->reduce_ud, g, np, &obj, 1, batch, NULL))
@@ -37,8 +46,9 @@ int mrl_policy_npg_update(mrl_policy *p, mrl_fisher fisher, const float *obs,
   if (!st && (!isfinite(obj) || !mrl_all_finite(g, np)))
     st = policy_fail(p, MRL_ENONFINITE, "npg_update: non-finite gradient; update refused");
   if (!st)
-    st = mrl_policy_npg_step(p, fisher, obs, fisher == MRL_FISHER_EMPIRICAL ? actions : NULL,
-                             batch, g, damping, iters, max_kl, step);
+    st = mrl_policy_npg_step_masked(p, fisher, obs, masks,
+                                    fisher == MRL_FISHER_EMPIRICAL ? actions : NULL, batch, g,
+                                    damping, iters, max_kl, step);
   if (!st) {
     for (size_t i = 0; i < np; i++) p->params[i] += step[i];
     if (!mrl_all_finite(p->params, np)) {
@@ -47,7 +57,7 @@ int mrl_policy_npg_update(mrl_policy *p, mrl_fisher fisher, const float *obs,
     }
   }
   double kl = 0;
-  if (!st && (st = mrl_policy_kl(p, old, NULL, obs, batch, NULL, &kl)))
+  if (!st && (st = mrl_policy_kl_masked(p, old, NULL, obs, masks, batch, NULL, &kl)))
     memcpy(p->params, old, sizeof(float) * np);
   if (!st && rep) {
     rep->objective = obj;

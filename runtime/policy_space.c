@@ -384,7 +384,8 @@ static int space_act1(mrl_policy *p, const float *obs, const float *m,
                       int deterministic, float *action, float *logp) {
   const int d = p->shape.dims[0];
   if (!obs || !action || p->conv.nlayers || d > 256 ||
-      !finite_row(obs, (size_t)d) || (m && (!p->maskable || space_mask_row(p, m))))
+      !finite_row(obs, (size_t)d) ||
+      (m && (!p->maskable || space_mask_row(p, m))))
     return -1;
   const float *z = mlp_forward1(&p->shape, p->params, obs, p->acts);
   const float *ls = policy_log_std(p, NULL);

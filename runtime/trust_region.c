@@ -55,8 +55,8 @@ static int tr_reduce(mrl_policy *p, float *data, size_t n, double *s, int ns,
 
 /* The old kinds' rows, or the general path's (composite or masked). */
 static double tr_row_logp(const mrl_policy *p, const float *out,
-                          const float *ls, const float *a) {
-  if (p->kind == MRL_COMPOSITE) return space_row_logp(p, out, ls, NULL, a);
+                          const float *ls, const float *m, const float *a) {
+  if (m || p->kind == MRL_COMPOSITE) return space_row_logp(p, out, ls, m, a);
   return policy_row_logp(p, out, ls, a);
 }
 
@@ -142,6 +142,15 @@ static int tr_check(mrl_policy *p, mrl_fisher fisher, const float *obs,
   return rc;
 }
 
+/* Masks (nullable) and, when given, the actions they must allow. */
+static int tr_check_masks(mrl_policy *p, const float *masks,
+                          const float *actions, int batch) {
+  if (!masks) return MRL_OK;
+  int rc = space_check_masks(p, masks, batch);
+  if (!rc && actions) rc = space_check_actions(p, actions, masks, batch);
+  return rc;
+}
+
 static int tr_check_vec(mrl_policy *p, const float *v, const char *name) {
   int rc = policy_check_ptr(p, v, name);
   if (!rc) rc = policy_check_finite(p, name, v, p->nparams, 1);
@@ -168,12 +177,13 @@ int mrl_policy_fvp(mrl_policy *p, mrl_fisher fisher, const float *obs,
 int mrl_policy_fvp_masked(mrl_policy *p, mrl_fisher fisher, const float *obs,
                           const float *masks, const float *actions, int batch,
                           const float *v, double damping, float *out) {
-  if (!masks) return mrl_policy_fvp(p, fisher, obs, actions, batch, v, damping, out);
+  if (!masks)
+    return mrl_policy_fvp(p, fisher, obs, actions, batch, v, damping, out);
   if (!p) return MRL_EINVAL;
   int rc = tr_check(p, fisher, obs, actions, batch, damping);
-  if (!rc) rc = space_check_masks(p, masks, batch);
-  if (!rc && fisher == MRL_FISHER_EMPIRICAL)
-    rc = space_check_actions(p, actions, masks, batch);
+  if (!rc)
+    rc = tr_check_masks(p, masks,
+                        fisher == MRL_FISHER_EMPIRICAL ? actions : NULL, batch);
   if (!rc) rc = tr_check_vec(p, v, "v");
   if (!rc) rc = policy_check_ptr(p, out, "out");
   if (rc) return rc;
@@ -196,11 +206,11 @@ static double tr_dot(const double *a, const double *b, size_t n) {
 
 /* A·x for a double x, through the float product; result in p->tr_apf. */
 static double tr_xAx(mrl_policy *p, mrl_fisher fisher, const float *obs,
-                     const float *actions, int batch, const double *x,
-                     double damping) {
+                     const float *masks, const float *actions, int batch,
+                     const double *x, double damping) {
   size_t np = p->nparams;
   for (size_t i = 0; i < np; i++) p->tr_pf[i] = (float)x[i];
-  policy_fvp_core(p, fisher, obs, NULL, actions, batch, p->tr_pf, damping,
+  policy_fvp_core(p, fisher, obs, masks, actions, batch, p->tr_pf, damping,
                   p->tr_apf, 1);
   if (tr_reduce(p, p->tr_apf, np, NULL, 0, batch)) return NAN;
   double s = 0.0;
@@ -212,8 +222,8 @@ static double tr_xAx(mrl_policy *p, mrl_fisher fisher, const float *obs,
 ** states it; stops after iters iterations or once rᵀr < 1e-10.  Leaves the
 ** forward pass of obs at the current params in p->acts.  xAx nullable. */
 static int tr_cg(mrl_policy *p, mrl_fisher fisher, const float *obs,
-                 const float *actions, int batch, const float *g,
-                 double damping, int iters, double *xAx) {
+                 const float *masks, const float *actions, int batch,
+                 const float *g, double damping, int iters, double *xAx) {
   const size_t np = p->nparams;
   double *x = p->tr_x, *r = p->tr_r, *d = p->tr_p;
   float *df = p->tr_pf, *adf = p->tr_apf;
@@ -227,7 +237,7 @@ static int tr_cg(mrl_policy *p, mrl_fisher fisher, const float *obs,
   ** but nonzero g still takes its first step. */
   for (int it = 0; it < iters; it++) {
     for (size_t i = 0; i < np; i++) df[i] = (float)d[i];
-    policy_fvp_core(p, fisher, obs, NULL, actions, batch, df, damping, adf, 1);
+    policy_fvp_core(p, fisher, obs, masks, actions, batch, df, damping, adf, 1);
     int rc = tr_reduce(p, adf, np, NULL, 0, batch);
     if (rc) return rc;
     double dAd = 0.0;
@@ -252,7 +262,7 @@ static int tr_cg(mrl_policy *p, mrl_fisher fisher, const float *obs,
     if (!isfinite(x[i]))
       return policy_fail(p, MRL_ENONFINITE, "cg: the solution is not finite");
   if (xAx) {
-    *xAx = tr_xAx(p, fisher, obs, actions, batch, x, damping);
+    *xAx = tr_xAx(p, fisher, obs, masks, actions, batch, x, damping);
     if (!isfinite(*xAx))
       return policy_fail(p, MRL_ENONFINITE, "cg: xᵀAx is not finite");
   }
@@ -268,13 +278,25 @@ static int tr_check_iters(mrl_policy *p, int iters) {
 int mrl_policy_cg(mrl_policy *p, mrl_fisher fisher, const float *obs,
                   const float *actions, int batch, const float *g,
                   double damping, int iters, float *x, double *xAx) {
+  return mrl_policy_cg_masked(p, fisher, obs, NULL, actions, batch, g, damping,
+                              iters, x, xAx);
+}
+
+int mrl_policy_cg_masked(mrl_policy *p, mrl_fisher fisher, const float *obs,
+                         const float *masks, const float *actions, int batch,
+                         const float *g, double damping, int iters, float *x,
+                         double *xAx) {
   if (!p) return MRL_EINVAL;
   int rc = tr_check(p, fisher, obs, actions, batch, damping);
+  if (!rc)
+    rc = tr_check_masks(p, masks,
+                        fisher == MRL_FISHER_EMPIRICAL ? actions : NULL, batch);
   if (!rc) rc = tr_check_vec(p, g, "g");
   if (!rc) rc = policy_check_ptr(p, x, "x");
   if (!rc) rc = tr_check_iters(p, iters);
   if (!rc) rc = policy_reserve_tr(p);
-  if (!rc) rc = tr_cg(p, fisher, obs, actions, batch, g, damping, iters, xAx);
+  if (!rc)
+    rc = tr_cg(p, fisher, obs, masks, actions, batch, g, damping, iters, xAx);
   if (rc) return rc;
   for (size_t i = 0; i < p->nparams; i++) x[i] = (float)p->tr_x[i];
   return MRL_OK;
@@ -284,8 +306,20 @@ int mrl_policy_npg_step(mrl_policy *p, mrl_fisher fisher, const float *obs,
                         const float *actions, int batch, const float *g,
                         double damping, int iters, double max_kl,
                         float *step) {
+  return mrl_policy_npg_step_masked(p, fisher, obs, NULL, actions, batch, g,
+                                    damping, iters, max_kl, step);
+}
+
+int mrl_policy_npg_step_masked(mrl_policy *p, mrl_fisher fisher,
+                               const float *obs, const float *masks,
+                               const float *actions, int batch, const float *g,
+                               double damping, int iters, double max_kl,
+                               float *step) {
   if (!p) return MRL_EINVAL;
   int rc = tr_check(p, fisher, obs, actions, batch, damping);
+  if (!rc)
+    rc = tr_check_masks(p, masks,
+                        fisher == MRL_FISHER_EMPIRICAL ? actions : NULL, batch);
   if (!rc) rc = tr_check_vec(p, g, "g");
   if (!rc) rc = policy_check_ptr(p, step, "step");
   if (!rc) rc = tr_check_iters(p, iters);
@@ -293,7 +327,8 @@ int mrl_policy_npg_step(mrl_policy *p, mrl_fisher fisher, const float *obs,
     rc = policy_fail(p, MRL_EINVAL, "max_kl: expected a finite value > 0");
   if (!rc) rc = policy_reserve_tr(p);
   double xAx = 0.0;
-  if (!rc) rc = tr_cg(p, fisher, obs, actions, batch, g, damping, iters, &xAx);
+  if (!rc)
+    rc = tr_cg(p, fisher, obs, masks, actions, batch, g, damping, iters, &xAx);
   if (rc) return rc;
   /* xᵀAx = 0 only when x = 0 (g = 0, or a singular F without damping):
   ** there is no direction to step along. */
@@ -307,12 +342,13 @@ int mrl_policy_npg_step(mrl_policy *p, mrl_fisher fisher, const float *obs,
 
 /* mean_n ρ_n A_n at the outputs y and log_std ls. */
 static double tr_surrogate(const mrl_policy *p, const float *y,
-                           const float *ls, const float *actions,
-                           const float *old_logp, const float *advantages,
-                           int batch) {
+                           const float *ls, const float *masks,
+                           const float *actions, const float *old_logp,
+                           const float *advantages, int batch) {
   double s = 0.0;
   for (int i = 0; i < batch; i++) {
-    double lp = tr_row_logp(p, y + (size_t)i * (size_t)p->n, ls,
+    const size_t off = (size_t)i * (size_t)p->n;
+    double lp = tr_row_logp(p, y + off, ls, masks ? masks + off : NULL,
                             actions + (size_t)i * (size_t)p->width);
     s += exp(lp - (double)old_logp[i]) * (double)advantages[i];
   }
@@ -321,11 +357,13 @@ static double tr_surrogate(const mrl_policy *p, const float *y,
 
 static double tr_mean_kl(const mrl_policy *p, const float *y_old,
                          const float *ls_old, const float *y_new,
-                         const float *ls_new, int batch) {
+                         const float *ls_new, const float *masks, int batch) {
   double s = 0.0;
   for (int i = 0; i < batch; i++) {
     size_t off = (size_t)i * (size_t)p->n;
-    s += p->kind == MRL_BOX
+    s += masks ? space_row_kl(p, y_old + off, ls_old, y_new + off, ls_new,
+                              masks + off)
+       : p->kind == MRL_BOX
              ? dist_gauss_kl(y_old + off, ls_old, y_new + off, ls_new, p->n)
          : p->kind == MRL_DISCRETE
              ? dist_cat_kl(y_old + off, y_new + off, p->n)
@@ -338,6 +376,16 @@ int mrl_policy_trpo_step(mrl_policy *p, const float *obs, const float *actions,
                          const float *old_logp, const float *advantages,
                          int batch, const mrl_trpo_opts *opts,
                          mrl_trpo_result *result) {
+  return mrl_policy_trpo_step_masked(p, obs, NULL, actions, old_logp,
+                                     advantages, batch, opts, result);
+}
+
+int mrl_policy_trpo_step_masked(mrl_policy *p, const float *obs,
+                                const float *masks, const float *actions,
+                                const float *old_logp,
+                                const float *advantages, int batch,
+                                const mrl_trpo_opts *opts,
+                                mrl_trpo_result *result) {
   if (!p) return MRL_EINVAL;
   int rc = policy_check_ptr(p, opts, "opts");
   if (rc) return rc;
@@ -352,6 +400,7 @@ int mrl_policy_trpo_step(mrl_policy *p, const float *obs, const float *actions,
                      opts->damping)))
     return rc;
   rc = policy_check_actions(p, actions, batch);
+  if (!rc) rc = tr_check_masks(p, masks, actions, batch);
   if (!rc) rc = policy_check_ptr(p, old_logp, "old_logp");
   if (!rc) rc = policy_check_finite(p, "old_logp", old_logp, (size_t)batch, 1);
   if (!rc) rc = policy_check_ptr(p, advantages, "advantages");
@@ -374,11 +423,12 @@ int mrl_policy_trpo_step(mrl_policy *p, const float *obs, const float *actions,
   for (int i = 0; i < batch; i++) {
     size_t off = (size_t)i * (size_t)n;
     const float *a = actions + (size_t)i * (size_t)p->width;
-    double rho = exp(tr_row_logp(p, y + off, ls, a) - (double)old_logp[i]);
+    const float *m = masks ? masks + off : NULL;
+    double rho = exp(tr_row_logp(p, y + off, ls, m, a) - (double)old_logp[i]);
     double w = rho * (double)advantages[i] * inv_n;
     L0 += w;
     for (int j = 0; j < n; j++) dout[j] = 0.0;
-    tr_row_dlogp_add(p, y + off, ls, NULL, a, w, dout, dls_sum);
+    tr_row_dlogp_add(p, y + off, ls, m, a, w, dout, dls_sum);
     for (int j = 0; j < n; j++) p->dy[off + (size_t)j] = (float)dout[j];
   }
   policy_backward_set(p, NULL, obs, batch, p->acts, dls_sum, p->tr_g);
@@ -389,7 +439,7 @@ int mrl_policy_trpo_step(mrl_policy *p, const float *obs, const float *actions,
                        "trpo: the surrogate or its gradient is not finite");
 
   double xAx = 0.0;
-  rc = tr_cg(p, MRL_FISHER_ANALYTIC, obs, actions, batch, p->tr_g,
+  rc = tr_cg(p, MRL_FISHER_ANALYTIC, obs, masks, actions, batch, p->tr_g,
              opts->damping, opts->cg_iters, &xAx);
   if (rc) return rc;
   if (xAx > 0.0) {
@@ -406,9 +456,9 @@ int mrl_policy_trpo_step(mrl_policy *p, const float *obs, const float *actions,
       if (!mrl_all_finite(trial, np)) continue;
       const float *y1 = policy_forward(p, trial, obs, batch, p->acts2);
       const float *ls1 = policy_log_std(p, trial);
-      double kl = tr_mean_kl(p, y0, ls, y1, ls1, batch);
-      double L1 = tr_surrogate(p, y1, ls1, actions, old_logp, advantages,
-                               batch);
+      double kl = tr_mean_kl(p, y0, ls, y1, ls1, masks, batch);
+      double L1 = tr_surrogate(p, y1, ls1, masks, actions, old_logp,
+                               advantages, batch);
       double klL1[2] = {kl, L1};
       if ((rc = tr_reduce(p, NULL, 0, klL1, 2, batch))) return rc;
       kl = klL1[0];

@@ -714,9 +714,9 @@ static int p_fvp(lua_State *L) {
   return 1;
 }
 
-/* cg(obs, actions|nil, g, damping, iters, fisher) → x, xAx */
+/* cg(obs, actions|nil, g, damping, iters, fisher, [masks]) → x, xAx */
 static int p_cg(lua_State *L) {
-  lua_settop(L, 7); /* temporaries go above the arguments */
+  lua_settop(L, 8); /* temporaries go above the arguments */
   lpolicy *p = checkpolicy(L);
   mrlL_mat obs;
   const float *a;
@@ -726,15 +726,17 @@ static int p_cg(lua_State *L) {
   double damping = checkdamping(L, 5);
   int iters = checkiters(L, 6);
   int shape[1] = {(int)p->nparams};
+  const float *m = optmasks(L, p, 8, obs.rows);
   mrlL_tensor *x = mrlL_newtensor(L, 1, shape);
-  CHECK(L, p, mrl_policy_cg(p->h, f, obs.data, a, obs.rows, g, damping, iters, x->data, &xAx));
+  CHECK(L, p, mrl_policy_cg_masked(p->h, f, obs.data, m, a, obs.rows, g, damping, iters,
+                                   x->data, &xAx));
   lua_pushnumber(L, xAx);
   return 2;
 }
 
-/* npg_step(obs, actions|nil, g, damping, iters, max_kl, fisher) → step */
+/* npg_step(obs, actions|nil, g, damping, iters, max_kl, fisher, [masks]) → step */
 static int p_npg_step(lua_State *L) {
-  lua_settop(L, 8); /* temporaries go above the arguments */
+  lua_settop(L, 9); /* temporaries go above the arguments */
   lpolicy *p = checkpolicy(L);
   mrlL_mat obs;
   const float *a;
@@ -744,16 +746,17 @@ static int p_npg_step(lua_State *L) {
   int iters = checkiters(L, 6);
   double max_kl = luaL_checknumber(L, 7);
   int shape[1] = {(int)p->nparams};
+  const float *m = optmasks(L, p, 9, obs.rows);
   mrlL_tensor *s = mrlL_newtensor(L, 1, shape);
-  CHECK(L, p, mrl_policy_npg_step(p->h, f, obs.data, a, obs.rows, g, damping, iters,
-                                  max_kl, s->data));
+  CHECK(L, p, mrl_policy_npg_step_masked(p->h, f, obs.data, m, a, obs.rows, g, damping, iters,
+                                         max_kl, s->data));
   return 1;
 }
 
-/* npg_update(obs, actions, adv, damping, iters, max_kl, fisher)
+/* npg_update(obs, actions, adv, damping, iters, max_kl, fisher, [masks])
 ** → {objective, grad_norm, mean_kl}: NPG's outer step, θ updated */
 static int p_npg_update(lua_State *L) {
-  lua_settop(L, 8); /* temporaries go above the arguments */
+  lua_settop(L, 9); /* temporaries go above the arguments */
   lpolicy *p = checkpolicy(L);
   mrlL_mat obs;
   const float *a;
@@ -764,9 +767,10 @@ static int p_npg_update(lua_State *L) {
   int iters = checkiters(L, 6);
   double max_kl = luaL_checknumber(L, 7);
   if (!isfinite(max_kl) || max_kl <= 0) luaL_argerror(L, 7, "finite number > 0 expected");
+  const float *m = optmasks(L, p, 9, obs.rows);
   mrl_npg_report r;
-  CHECK(L, p, mrl_policy_npg_update(p->h, f, obs.data, a, adv, obs.rows, damping, iters,
-                                    max_kl, &r));
+  CHECK(L, p, mrl_policy_npg_update_masked(p->h, f, obs.data, m, a, adv, obs.rows, damping,
+                                           iters, max_kl, &r));
   lua_createtable(L, 0, 3);
   lua_pushnumber(L, r.objective);
   lua_setfield(L, -2, "objective");
@@ -778,16 +782,18 @@ static int p_npg_update(lua_State *L) {
 }
 
 /* trpo_step(obs, actions, old_logp, adv, {max_kl, damping, cg_iters,
-** backtrack_coef, max_backtracks}) → {accepted, accepted_j, mean_kl,
+** backtrack_coef, max_backtracks}, [masks]) → {accepted, accepted_j, mean_kl,
 ** improvement, surrogate_before} */
 static int p_trpo_step(lua_State *L) {
-  lua_settop(L, 6); /* temporaries go above the arguments */
+  lua_settop(L, 7); /* temporaries go above the arguments */
   lpolicy *p = checkpolicy(L);
   surr a;
   mrl_trpo_opts o = mrl_trpo_opts_default();
   mrl_trpo_result r;
   surrargs(L, p, &a, MRL_OPTS_TRPO, &o);
-  CHECK(L, p, mrl_policy_trpo_step(p->h, a.obs.data, a.a, a.olp, a.adv, a.obs.rows, &o, &r));
+  const float *m = optmasks(L, p, 7, a.obs.rows);
+  CHECK(L, p, mrl_policy_trpo_step_masked(p->h, a.obs.data, m, a.a, a.olp, a.adv, a.obs.rows,
+                                          &o, &r));
   lua_createtable(L, 0, 5);
   lua_pushboolean(L, r.accepted_j >= 0);
   lua_setfield(L, -2, "accepted");
@@ -802,9 +808,10 @@ static int p_trpo_step(lua_State *L) {
 /* ------------------------------------------------------------ estimators */
 
 /* pg_gradient(obs, actions, rewards, behavior_logp|nil, values|nil,
-**             ep_offsets, opts) → grad [nparams], {mean_ratio, ess, mean_return} */
+**             ep_offsets, opts, [masks]) → grad [nparams], {mean_ratio, ess,
+**             mean_return} */
 static int p_pg_gradient(lua_State *L) {
-  lua_settop(L, 8); /* temporaries go above the arguments */
+  lua_settop(L, 9); /* temporaries go above the arguments */
   lpolicy *p = checkpolicy(L);
   mrlL_mat obs;
   mrl_pg_opts o = mrl_pg_opts_default();
@@ -839,9 +846,11 @@ static int p_pg_gradient(lua_State *L) {
     off[len] = T;
   luaL_checktype(L, 8, LUA_TTABLE);
   mrlL_readopts(L, 8, MRL_OPTS_PG, &o);
+  const float *m = optmasks(L, p, 9, T);
   int shape[1] = {(int)p->nparams};
   mrlL_tensor *g = mrlL_newtensor(L, 1, shape);
-  CHECK(L, p, mrl_pg_gradient(p->h, obs.data, a, r, blp, vals, off, nep, &o, g->data, &s));
+  CHECK(L, p, mrl_pg_gradient_masked(p->h, obs.data, m, a, r, blp, vals, off, nep, &o, g->data,
+                                     &s));
   lua_createtable(L, 0, 3);
   setnum(L, "mean_ratio", s.mean_ratio);
   setnum(L, "ess", s.ess);

@@ -594,6 +594,64 @@ static void test_hybrid_trainers(void) {
   mrl_policy_free(p);
 }
 
+/* The trust-region calls and the estimators with masks. */
+static void test_masked_trainers(void) {
+  mrl_policy *p = make_md(0);
+  if (!p) return;
+  const size_t n = mrl_policy_nparams(p);
+  const float masks[4 * 7] = {1, 0, 1, 1, 0, 1, 1, /**/ 0, 0, 0, 1, 1, 1, 1,
+                              1, 1, 1, 1, 1, 0, 0, /**/ 0, 1, 1, 0, 1, 0, 1};
+  const float acts[4 * 2] = {2, 2, 3, 0, 1, 0, 2, 0};
+  float *g = malloc(n * sizeof(float)), *x = malloc(n * sizeof(float));
+  float *ax = malloc(n * sizeof(float));
+  for (size_t i = 0; i < n; i++) g[i] = (float)cos(0.37 * (double)i);
+  double xAx;
+  int rc = mrl_policy_cg_masked(p, MRL_FISHER_ANALYTIC, OBS, masks, NULL, 4, g, 0.1, 200, x,
+                                &xAx);
+  mrl_policy_fvp_masked(p, MRL_FISHER_ANALYTIC, OBS, masks, NULL, 4, x, 0.1, ax);
+  double worst = 0.0;
+  for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(ax[i] - g[i]));
+  TAP_OK(rc == MRL_OK && worst < 1e-2, "masked CG solves (F + 0.1 I) x = g (residual %.1e)",
+         worst);
+
+  const float rewards[4] = {1.0f, 0.5f, -1.0f, 2.0f};
+  const int offs[3] = {0, 2, 4};
+  mrl_pg_opts o = mrl_pg_opts_default();
+  o.gamma = 1.0;
+  rc = mrl_pg_gradient_masked(p, OBS, masks, acts, rewards, NULL, NULL, offs, 2, &o, g, NULL);
+  const float w[4] = {0.75f, 0.75f, 0.5f, 0.5f};
+  mrl_policy_grad_weighted_logp_masked(p, OBS, masks, acts, w, 4, 1.0, NULL);
+  worst = 0.0;
+  for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(g[i] - mrl_policy_grad(p)[i]));
+  TAP_OK(rc == MRL_OK && worst < 1e-6, "masked REINFORCE gradient (%.1e)", worst);
+
+  float lp[4];
+  const float adv[4] = {1.0f, -0.5f, 0.8f, -1.2f};
+  mrl_policy_evaluate_masked(p, NULL, OBS, masks, acts, 4, lp, NULL);
+  mrl_trpo_opts to = mrl_trpo_opts_default();
+  mrl_trpo_result tr;
+  float *before = malloc(n * sizeof(float));
+  memcpy(before, mrl_policy_params(p), n * sizeof(float));
+  rc = mrl_policy_trpo_step_masked(p, OBS, masks, acts, lp, adv, 4, &to, &tr);
+  double kl = -1;
+  mrl_policy_kl_masked(p, before, NULL, OBS, masks, 4, NULL, &kl);
+  TAP_OK(rc == MRL_OK && tr.accepted_j >= 0 && fabs(kl - tr.mean_kl) < 1e-9 &&
+             kl <= to.max_kl,
+         "masked TRPO step: accepted at j = %d, its masked KL %.4g <= %.3g", tr.accepted_j, kl,
+         to.max_kl);
+  mrl_npg_report nr;
+  rc = mrl_policy_npg_update_masked(p, MRL_FISHER_ANALYTIC, OBS, masks, acts, adv, 4, 0.1, 10,
+                                    0.01, &nr);
+  TAP_OK(rc == MRL_OK && nr.mean_kl > 0 && nr.mean_kl < 0.03,
+         "masked NPG update: mean KL %.4g near max_kl 0.01", nr.mean_kl);
+  const float forbid[2] = {1, 0};
+  rc = mrl_policy_trpo_step_masked(p, OBS, masks, forbid, lp, adv, 1, &to, &tr);
+  TAP_OK(rc == MRL_EINVAL && strstr(mrl_policy_error(p), "forbids"),
+         "TRPO refuses an action its mask forbids");
+  free(g); free(x); free(ax); free(before);
+  mrl_policy_free(p);
+}
+
 static void test_spec_errors(void) {
   char err[256];
   mrl_policy_spec s = mrl_policy_spec_default();
@@ -624,6 +682,7 @@ int main(void) {
   test_hybrid_trainers();
   test_masked_policy();
   test_masked_draws();
+  test_masked_trainers();
   test_masked_categorical();
   test_spec_errors();
   return tap_done();

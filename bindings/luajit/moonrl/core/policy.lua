@@ -539,33 +539,35 @@ return function(core, I)
     return out
   end
 
-  function P.cg(self, obs, actions, g, damping, iters, fisher)
+  function P.cg(self, obs, actions, g, damping, iters, fisher, masks)
     local h = checkpolicy(self, "cg")
     local f, d, rows, a = fisherargs(self, "cg", 1, 6, obs, actions, fisher)
     local gg = checkvec(g, "cg", 3, self._nparams, false)
     local dm = checkdamping("cg", 4, damping)
     local it = checkiters("cg", 5, iters)
+    local m = optmasks(self, masks, "cg", 7, rows)
     local x = new1(self._nparams)
     local xAx = double1_t()
-    local st = C.mrl_policy_cg(h, f, d, a, rows, gg, dm, it, x.d_, xAx)
+    local st = C.mrl_policy_cg_masked(h, f, d, m, a, rows, gg, dm, it, x.d_, xAx)
     if st ~= 0 then pfail(self, st) end
     return x, xAx[0]
   end
 
-  function P.npg_step(self, obs, actions, g, damping, iters, max_kl, fisher)
+  function P.npg_step(self, obs, actions, g, damping, iters, max_kl, fisher, masks)
     local h = checkpolicy(self, "npg_step")
     local f, d, rows, a = fisherargs(self, "npg_step", 1, 7, obs, actions, fisher)
     local gg = checkvec(g, "npg_step", 3, self._nparams, false)
     local dm = checkdamping("npg_step", 4, damping)
     local it = checkiters("npg_step", 5, iters)
     local mk = checknumber("npg_step", 6, max_kl)
+    local m = optmasks(self, masks, "npg_step", 8, rows)
     local s = new1(self._nparams)
-    local st = C.mrl_policy_npg_step(h, f, d, a, rows, gg, dm, it, mk, s.d_)
+    local st = C.mrl_policy_npg_step_masked(h, f, d, m, a, rows, gg, dm, it, mk, s.d_)
     if st ~= 0 then pfail(self, st) end
     return s
   end
 
-  function P.npg_update(self, obs, actions, adv, damping, iters, max_kl, fisher)
+  function P.npg_update(self, obs, actions, adv, damping, iters, max_kl, fisher, masks)
     local fname = "npg_update"
     local h = checkpolicy(self, fname)
     local f, d, rows, a = fisherargs(self, fname, 1, 7, obs, actions, fisher)
@@ -575,23 +577,25 @@ return function(core, I)
     local it = checkiters(fname, 5, iters)
     local mk = checknumber(fname, 6, max_kl)
     if not isfinite(mk) or mk <= 0 then argerror(fname, 6, "finite number > 0 expected") end
+    local m = optmasks(self, masks, fname, 8, rows)
     local r = ffi.new("mrl_npg_report")
-    local st = C.mrl_policy_npg_update(h, f, d, a, ad, rows, dm, it, mk, r)
+    local st = C.mrl_policy_npg_update_masked(h, f, d, m, a, ad, rows, dm, it, mk, r)
     if st ~= 0 then pfail(self, st) end
     return {objective = r.objective, grad_norm = r.grad_norm, mean_kl = r.mean_kl}
   end
 
-  function P.trpo_step(self, obs, actions, old_logp, adv, opts)
+  function P.trpo_step(self, obs, actions, old_logp, adv, opts, masks)
     local h, d, rows, a, olp, ad, o = surrargs(self, "trpo_step", obs, actions, old_logp, adv, opts,
                                                C.MRL_OPTS_TRPO, C.mrl_trpo_opts_default())
+    local m = optmasks(self, masks, "trpo_step", 6, rows)
     local r = ffi.new("mrl_trpo_result")
-    local st = C.mrl_policy_trpo_step(h, d, a, olp, ad, rows, o, r)
+    local st = C.mrl_policy_trpo_step_masked(h, d, m, a, olp, ad, rows, o, r)
     if st ~= 0 then pfail(self, st) end
     return {accepted = r.accepted_j >= 0, accepted_j = r.accepted_j, mean_kl = r.mean_kl,
             improvement = r.improvement, surrogate_before = r.surrogate_before}
   end
 
-  function P.pg_gradient(self, obs, actions, rewards, blp, values, offsets, opts)
+  function P.pg_gradient(self, obs, actions, rewards, blp, values, offsets, opts, masks)
     local fname = "pg_gradient"
     local h = checkpolicy(self, fname)
     local d, T = checkmat(obs, fname, 1, self._obs_dim, -1)
@@ -619,7 +623,8 @@ return function(core, I)
     local o = I.readopts(opts, C.MRL_OPTS_PG, C.mrl_pg_opts_default())
     local g = new1(self._nparams)
     local s = ffi.new("mrl_pg_stats")
-    local st = C.mrl_pg_gradient(h, d, a, r, b, v, off, nep, o, g.d_, s)
+    local m = optmasks(self, masks, fname, 8, T)
+    local st = C.mrl_pg_gradient_masked(h, d, m, a, r, b, v, off, nep, o, g.d_, s)
     if st ~= 0 then pfail(self, st) end
     return g, {mean_ratio = s.mean_ratio, ess = s.ess, mean_return = s.mean_return}
   end
