@@ -51,10 +51,12 @@
 **
 ** Plain C11 (the casts on malloc let a C++ engine compile it as is).
 **
-** Observation normalisation is not applied: a trainer checkpoint saved
-** with normalize_obs keeps {mean, var, count} in the "obs_norm" metadata,
-** and the caller feeds the policy what training fed it, each number
-** (x − mean) / sqrt(var + 1e-8) clipped to ±obs_clip (10 by default).
+** The observation is the row the policy saw in training, and preparing it
+** is the caller's part: a dict observation flattened with its parts in
+** sorted name order; an image of 0–255 bytes as x/255; and when the
+** trainer ran with normalize_obs (its checkpoint then has {mean, var,
+** count} in the "obs_norm" metadata), each number (x − mean) /
+** sqrt(var + 1e-8) clipped to ±obs_clip (10 by default).
 */
 #include <ctype.h>
 #include <math.h>
@@ -286,7 +288,8 @@ static int read_action(const char *act, arch *a, char *err, size_t errlen) {
   }
   if (np < 1 || np > MRL_MAX_WIDTH)
     return say(err, errlen, "action: 'nvec' or 'parts' must be a non-empty list");
-  if (!(a->parts = (mrl_action_part *)calloc((size_t)np, sizeof *a->parts))) return say(err, errlen, "out of memory");
+  a->parts = (mrl_action_part *)calloc((size_t)np, sizeof *a->parts);
+  if (!a->parts) return say(err, errlen, "out of memory");
   s->parts = a->parts;
   s->nparts = np;
   if (json_string_is(t, "multi_binary")) { /* one part of n bits */
@@ -343,7 +346,8 @@ static int read_arch(const char *js, arch *a, char *err, size_t errlen) {
   mrl_policy_spec *s = &a->spec;
   memset(a, 0, sizeof *a);
   *s = mrl_policy_spec_default();
-  if (!js || *skip_ws(js) != '{') return say(err, errlen, "no 'policy' architecture in the metadata");
+  if (!js || *skip_ws(js) != '{')
+    return say(err, errlen, "no 'policy' architecture in the metadata");
   const char *act = json_get(js, "action");
   if (!act) return say(err, errlen, "the architecture has no 'action'");
   if (read_action(act, a, err, errlen) || read_grid(js, a, err, errlen)) return 1;
@@ -482,7 +486,8 @@ static mrl_policy *load_policy(const char *path) {
     bad = say(err, sizeof err, "action: 'n' is %d, its parts make %d outputs", n,
               mrl_policy_out_dim(p));
   size_t np = p ? mrl_policy_nparams(p) : 0;
-  if (!bad && !(flat = (float *)malloc(np * sizeof *flat))) bad = say(err, sizeof err, "out of memory");
+  if (!bad && !(flat = (float *)malloc(np * sizeof *flat)))
+    bad = say(err, sizeof err, "out of memory");
   if (!bad) {
     params_reader r = {f, flat, np, 0, err, sizeof err};
     bad = read_params(&r, p, &a.spec);
@@ -545,7 +550,8 @@ static int parse_row(const mrl_policy *p, const char *line, row *r, char *err, s
   n = read_numbers(s + 1, r->mask, k, &s);
   if (n > k) return say(err, errlen, "mask: %d numbers 0/1 expected (one per action), got more", k);
   if (*s) return say(err, errlen, "mask: not a number: \"%.*s\"", (int)strcspn(s, " \t\r\n"), s);
-  if (n < k) return say(err, errlen, "mask: %d numbers 0/1 expected (one per action), got %d", k, n);
+  if (n < k)
+    return say(err, errlen, "mask: %d numbers 0/1 expected (one per action), got %d", k, n);
   for (int j = 0; j < k; j++)
     if (r->mask[j] != 0.0f && r->mask[j] != 1.0f)
       return say(err, errlen, "mask: entry %d is %g, not 0 or 1", j + 1, (double)r->mask[j]);
