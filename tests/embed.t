@@ -90,12 +90,14 @@ done
 
 # Bad input: a clear message naming the line or the file, exit 2 (input) or
 # 1 (file), the lines before the bad one answered, no crash.
-# refuses NAME POLICY WANT_RC PATTERN [INPUT]: infer POLICY on INPUT (stdin)
+# refuses NAME POLICY WANT_RC PATTERN INPUT [ANSWERS]: infer POLICY on INPUT
+# (stdin) exits WANT_RC with PATTERN, after ANSWERS (0) good lines' actions
 refuses() {
   name=$1 policy=$2 want=$3 pattern=$4
   printf '%s' "$5" | "$BUILD/examples/infer" "$tmp/$policy.safetensors" >"$tmp/out" 2>"$tmp/err"
   rc=$?
-  if [ $rc = "$want" ] && grep -q "^infer: $pattern" "$tmp/err" && ! grep -q "AddressSanitizer\|runtime error" "$tmp/err"; then
+  if [ $rc = "$want" ] && grep -q "^infer: $pattern" "$tmp/err" &&
+     [ "$(wc -l <"$tmp/out" | tr -d " ")" = "${6:-0}" ] && ! grep -q "AddressSanitizer\|runtime error" "$tmp/err"; then
     echo "ok $n - infer refuses $name ($(head -1 "$tmp/err"))"
   else
     sed 's/^/# /' "$tmp/err"
@@ -106,13 +108,12 @@ refuses() {
 obs4=$(head -1 "$tmp/discrete.obs" | cut -d'|' -f1)
 obs5=$(head -1 "$tmp/multi_discrete.obs" | cut -d'|' -f1)
 obs3=$(head -1 "$tmp/box.obs")
-refuses "a mask of the wrong length, after a good line" discrete 2 \
+refuses "a mask of the wrong length, after a good line (answered)" discrete 2 \
   "line 2: mask: 5 numbers 0/1 expected (one per action), got 3" \
   "$obs4
 $obs4 | 1 0 1
 $obs4
-"
-[ "$(wc -l <"$tmp/out")" = 1 ] || echo "# the good first line was not answered alone: $(cat "$tmp/out")"
+" 1
 refuses "a mask that is not 0/1" discrete 2 "line 1: mask: entry 2 is 0.5, not 0 or 1" \
   "$obs4 | 1 0.5 1 1 1
 "
