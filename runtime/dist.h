@@ -101,7 +101,8 @@ double dist_catm_kl(const float *z_old, const float *z_new, const float *m,
                     int k);
 /* Inverse CDF over the valid entries only: an invalid one is never drawn,
 ** whatever u or the logits (also at float ties).  e: k doubles of scratch
-** (the exps, computed once). */
+** (the exps, computed once).  Up to 16 actions, in float with a float log,
+** as dist_cat_sample_logp. */
 int dist_catm_sample_logp(const float *z, const float *m, int k, double u,
                           double *logp, double *e);
 /* argmax over the valid entries, the lowest index on ties. */

@@ -80,6 +80,28 @@ double dist_catm_kl(const float *z_old, const float *z_new, const float *m,
 
 int dist_catm_sample_logp(const float *z, const float *m, int k, double u,
                           double *logp, double *e) {
+  enum { SMALL = 16 };
+  if (k <= SMALL) {
+    /* float exps and a float log, as dist_cat_sample_logp for few actions */
+    float ef[SMALL], mf = -INFINITY, s = 0.0f;
+    for (int j = 0; j < k; j++)
+      if (VALID(m, j) && z[j] > mf) mf = z[j];
+    for (int j = 0; j < k; j++) s += (ef[j] = VALID(m, j) ? expf(z[j] - mf) : 0.0f);
+    const double t = u * (double)s;
+    double c = 0.0;
+    int pick = -1, last = -1;
+    for (int j = 0; j < k; j++) {
+      if (ef[j] > 0.0f) last = j; /* a masked entry has ef = 0: never taken */
+      c += ef[j];
+      if (t < c && ef[j] > 0.0f) {
+        pick = j;
+        break;
+      }
+    }
+    if (pick < 0) pick = last;
+    if (logp) *logp = (double)(z[pick] - mf) - (double)logf(s);
+    return pick;
+  }
   const double mx = catm_max(z, m, k);
   double s = 0.0;
   for (int j = 0; j < k; j++)

@@ -237,3 +237,53 @@ describe("checkpoints of composite policies", function()
     end
   end)
 end)
+
+describe("the golden runner on action spaces", function()
+  local golden = require "moonrl.golden"
+  local tol = {rtol = 1e-4, atol = 1e-6}
+
+  -- a one-state policy_eval case of a linear policy with K outputs (all
+  -- parameters 0: uniform categoricals, mean 0, logits 0)
+  local function case(action, K, actions, extra)
+    local c = {kind = "policy_eval", tol = tol, obs = {{1, 2}}, actions = actions,
+               policy = {obs_dim = 2, hidden = {}, activation = "tanh", action = action},
+               expect = {}}
+    local n = 3 * K
+    if action.type == "hybrid" then
+      for _, part in ipairs(action.parts) do n = n + (part.dim or 0) end
+    end
+    c.params = {}
+    for i = 1, n do c.params[i] = 0 end
+    for k, v in pairs(extra or {}) do c[k] = v end
+    return c
+  end
+
+  it("passes a multi_discrete case with masks", function()
+    local c = case({type = "multi_discrete", nvec = {3, 2}}, 5, {{1, 1}},
+                   {masks = {{1, 1, 0, 0, 1}}})
+    c.expect = {logits = {{0, 0, 0, 0, 0}}, logp = {math.log(0.5)}, entropy = {math.log(2)}}
+    assert.is_nil(golden.check(c))
+  end)
+
+  it("fails masks where the action type takes none, unknown keys and types", function()
+    local mb = case({type = "multi_binary", n = 2}, 2, {{0, 1}}, {masks = {{1, 1}}})
+    mb.expect = {logp = {2 * math.log(0.5)}}
+    assert.matches("masks", golden.check(mb))
+    local extra = case({type = "multi_binary", n = 2, bits = 3}, 2, {{0, 1}})
+    extra.expect = {logp = {2 * math.log(0.5)}}
+    assert.matches("unknown key 'bits'", golden.check(extra))
+    local part = case({type = "hybrid", parts = {{type = "bernoulli", n = 2}}}, 2, {{0, 1}})
+    part.expect = {logp = {0}}
+    assert.matches("bernoulli", golden.check(part))
+    local pol = case({type = "categorical", n = 2}, 2, {0})
+    pol.policy.dropout = 0.1
+    pol.expect = {logp = {math.log(0.5)}}
+    assert.matches("unknown key 'dropout'", golden.check(pol))
+    local g1 = {kind = "fvp", tol = tol, masks = {{1, 1}}, obs = {{1, 2}}, params = {0, 0, 0, 0, 0, 0},
+                v = {0, 0, 0, 0, 0, 0}, damping = 0.1, fisher = "analytic",
+                policy = {obs_dim = 2, hidden = {}, activation = "tanh",
+                          action = {type = "categorical", n = 2}},
+                expect = {fvp = {0, 0, 0, 0, 0, 0}}}
+    assert.matches("masks", golden.check(g1))
+  end)
+end)
