@@ -3,8 +3,10 @@
 --
 --   build/moonrl bench/peers/compare.lua [PPO_STEPS]     (what `make bench-peers` runs)
 --
--- moonrl's three figures are measured here the way bench/run_all.lua does
--- (policy:act, bench_kernels' train b=128, PPO with CleanRL's config); the
+-- moonrl's figures are measured here the way bench/run_all.lua does
+-- (policy:act, bench_kernels' train b=128, PPO with CleanRL's config), and
+-- the conv policy's PPO-loss training step at minibatch 256 (issue 15's
+-- conv_train_vs_torch, target >= 10x: the one figure with a target); the
 -- peer's come from bench/peers/torch_bench.py (run with $PYTHON, default
 -- /usr/bin/python3, Debian's python3-torch).  Figures, never pass/fail.
 -- Writes $BUILD/peers.json.
@@ -79,6 +81,59 @@ do
         :format(moon.ppo_sps, r.steps, dt, ut, moon.ppo_final, tostring(first)))
 end
 
+-- 4. the conv policy's training step at minibatch 256 the way a trainer takes
+-- it: policy:ppo_loss (forward, the clipped surrogate with advantages
+-- standardised per minibatch, backward into the policy's grad) and an Adam
+-- step, from Lua.  The MinAtar-style network: 4x10x10 -> Conv2d(16, k3) ->
+-- relu -> flatten -> Linear(1024, 128) -> relu -> Linear(128, 3).  CPU time
+-- (os.clock), as the peer's: the machine is shared.
+do
+  local B, ROWS, C, HW = 256, 8, 4, 10
+  local p = core.policy{obs_shape = {C, HW, HW}, conv = {{out = 16, kernel = 3, stride = 1, padding = 0}},
+                        hidden = {128}, activation = "relu", action = {type = "discrete", n = 3}, seed = 1}
+  local opt = core.optim{kind = "adam", n = p:nparams()}
+  local g = core.rng(2)
+  local X, A, OLD, ADV = {}, {}, {}, {}
+  for j = 1, ROWS do
+    local x, a, adv = {}, {}, {}
+    for i = 1, B do
+      local row = {}
+      for k = 1, C * HW * HW do row[k] = g:uniform() < 0.1 and 1 or 0 end  -- sparse 0/1 grids
+      x[i], a[i], adv[i] = row, math.floor(g:uniform() * 3), g:normal()
+    end
+    X[j], A[j], ADV[j] = core.tensor(x), core.tensor(a), core.tensor(adv)
+    OLD[j] = p:evaluate(X[j], A[j])
+  end
+  local opts = {clip_eps = 0.2, ent_coef = 0, normalize_advantages = true}
+  local function body(n)
+    for i = 1, n do
+      local j = i % ROWS + 1
+      p:ppo_loss(X[j], A[j], OLD[j], ADV[j], opts)
+      opt:step(p, 2.5e-4)
+    end
+  end
+  body(3)
+  local t0 = os.clock()
+  body(3)
+  local chunk = math.max(1, math.floor(3 * 0.1 / math.max(os.clock() - t0, 1e-9)))
+  local per = {}
+  for r = 1, REPEATS do
+    local calls, t1, dt = 0, os.clock(), 0
+    repeat
+      body(chunk)
+      calls = calls + chunk
+      dt = os.clock() - t1
+    until dt >= REPEAT_SECS
+    per[r] = dt / calls
+  end
+  moon.conv_sps = B / median(per)
+  print(("conv_train_b256_samples_per_s %.0f samples/s  (policy:ppo_loss + optim:step from Lua, " ..
+         "4x10x10 -> Conv2d(4,16,k3) relu -> Linear(1024,128) relu -> Linear(128,3), minibatch 256, " ..
+         "clip 0.2, advantages standardised; CPU time, median of %d repeats >= %.1f s)")
+        :format(moon.conv_sps, REPEATS, REPEAT_SECS))
+  p:close()
+end
+
 -- ------------------------------------------------------------ the peer
 print("")
 local json = BUILD .. "/peers_torch.json"
@@ -115,19 +170,24 @@ local rows = {
   {"PPO CleanRL config, CartPole (env steps/s)", moon.ppo_sps, peer.ppo_cleanrl_sps_torch, "/s"},
   {"PPO: first mean20 >= 475 (steps)", moon.ppo_first or "not reached",
    peer.ppo_cleanrl_first_475_steps_torch or "not reached", "steps"},
+  {"conv PPO-loss train, mb 256 (samples/s)", moon.conv_sps, peer.conv_train_b256_samples_per_s_torch,
+   "/s", false, 10},
 }
 print(("\n== moonrl vs the Python stack (one run, this machine; torch %s, %s thread) =="):format(
   tostring(peer.torch_version or "?"), tostring(peer.torch_threads or "?")))
-print(("%-44s %14s %16s %14s"):format("figure", "moonrl", "PyTorch stack", "moonrl faster"))
+print(("%-44s %14s %16s %14s  %s"):format("figure", "moonrl", "PyTorch stack", "moonrl faster", "target"))
 for _, r in ipairs(rows) do
   local m, p = r[2], r[3]
-  local ratio = "-"
+  local ratio, x = "-", nil
   if type(m) == "number" and type(p) == "number" and m > 0 and p > 0 then
-    ratio = ("%.1fx"):format(r[5] and p / m or m / p)
+    x = r[5] and p / m or m / p
+    ratio = ("%.1fx"):format(x)
   end
+  local target = "-"
+  if r[6] then target = (">= %gx %s"):format(r[6], x and (x >= r[6] and "met" or "NOT met") or "n/a") end
   local fm = r[4] == "steps" and tostring(m) or fmt(m, r[4])
   local fp = r[4] == "steps" and tostring(p) or fmt(p, r[4])
-  print(("%-44s %14s %16s %14s"):format(r[1], fm, fp, ratio))
+  print(("%-44s %14s %16s %14s  %s"):format(r[1], fm, fp, ratio, target))
 end
 print(([[
 
@@ -143,7 +203,14 @@ What each figure is:
          ppo.py loop on a Python/numpy CartPole-v1 (Gymnasium's dynamics, envs stepped one by
          one like SyncVectorEnv) -- NOT CleanRL + Gymnasium themselves.  Env steps differ a
          little: CleanRL runs steps // 512 whole iterations, moonrl rounds up.
-  Steps to 475 is one seed of each, a learning figure, not a speed one.]]):format(STEPS))
+  Steps to 475 is one seed of each, a learning figure, not a speed one.
+  conv   the same network both sides (checked: equal logits, loss and gradient for equal
+         parameters): 4x10x10 -> Conv2d(4,16,k3,s1,p0) -> ReLU -> flatten (C-major) ->
+         Linear(1024,128) -> ReLU -> Linear(128,3), categorical; one step = forward, PPO
+         clipped loss (clip 0.2, advantages standardised per minibatch, no entropy term),
+         backward, Adam (lr 2.5e-4), minibatch 256 of sparse 0/1 grids.  moonrl:
+         policy:ppo_loss + optim:step from Lua.  PyTorch: CleanRL's loss lines, zero_grad,
+         backward, Adam.step.  Both on process CPU time (the machine is shared), one thread.]]):format(STEPS))
 
 do
   local parts = {}
@@ -157,6 +224,14 @@ do
   put("ppo_cleanrl_sps_moonrl", moon.ppo_sps)
   put("ppo_cleanrl_first_475_steps_moonrl", moon.ppo_first)
   put("ppo_cleanrl_final_mean20_moonrl", moon.ppo_final)
+  put("conv_train_b256_samples_per_s_moonrl", moon.conv_sps)
+  put("conv_train_b256_samples_per_s_torch", peer.conv_train_b256_samples_per_s_torch)
+  if moon.conv_sps and peer.conv_train_b256_samples_per_s_torch then
+    put("conv_train_vs_torch", moon.conv_sps / peer.conv_train_b256_samples_per_s_torch)
+  else
+    put("conv_train_vs_torch", nil)
+  end
+  put("conv_train_vs_torch_target", 10)
   put("act_us_torch", peer.act_us_torch)
   put("train_mb128_samples_per_s_torch", peer.train_mb128_samples_per_s_torch)
   put("ppo_cleanrl_sps_torch", peer.ppo_cleanrl_sps_torch)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bench/peers/torch_bench.py - the Python-stack side of moonrl's peer table.
 
-Three figures, measured with plain python3 + torch + numpy on this machine:
+Four figures, measured with plain python3 + torch + numpy on this machine:
 
   act_us_torch                     one-observation action of a 4-64-64-2 tanh
                                    policy, CleanRL's per-step call pattern
@@ -9,6 +9,11 @@ Three figures, measured with plain python3 + torch + numpy on this machine:
   ppo_cleanrl_sps_torch            a reimplementation of CleanRL's ppo.py loop
                                    on a numpy CartPole-v1 (NOT CleanRL +
                                    Gymnasium themselves: neither is installed)
+  conv_train_b256_samples_per_s_torch
+                                   the MinAtar-style conv policy (4x10x10,
+                                   Conv2d 16 k3, relu, Linear 1024-128, relu,
+                                   Linear 128-3): PPO clipped loss, backward,
+                                   Adam.step at minibatch 256, CPU time
 
   python3 bench/peers/torch_bench.py [--steps N] [--seed S] [--threads T]
                                      [--repeat-secs X] [--json FILE]
@@ -103,6 +108,70 @@ def bench_train(secs, repeats):
             loss.backward()
             opt.step()
     return 128 / repeat_median(body, secs, repeats)
+
+
+# ------------------------------------------------------------------ 2b. conv train
+CONV_BATCH, CONV_ROWS = 256, 8
+
+
+def conv_net():
+    """4x10x10 -> Conv2d(4, 16, 3) -> ReLU -> flatten -> Linear(16*8*8, 128) ->
+    ReLU -> Linear(128, 3): the layers of moonrl's policy
+    {obs_shape = {4, 10, 10}, conv = {{out = 16, kernel = 3}}, hidden = {128},
+    activation = "relu", action = discrete 3} (flatten C-major either side)."""
+    return nn.Sequential(nn.Conv2d(4, 16, 3, stride=1, padding=0), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(16 * 8 * 8, 128), nn.ReLU(), nn.Linear(128, 3))
+
+
+def cpu_median(body, secs, repeats):
+    """repeat_median on this process's CPU time (the machine is shared: other
+    processes' slices are left out, as bench_conv.c does; torch runs one thread)."""
+    body(3)  # warm up (oneDNN primitive caches, Adam's state)
+    t0 = time.process_time()
+    body(3)
+    n = max(1, int(3 * 0.1 / max(time.process_time() - t0, 1e-9)))
+    per = []
+    for _ in range(repeats):
+        calls, t0 = 0, time.process_time()
+        while True:
+            body(n)
+            calls += n
+            dt = time.process_time() - t0
+            if dt >= secs:
+                break
+        per.append(dt / calls)
+    return statistics.median(per)
+
+
+def bench_conv_train(secs, repeats, clip_coef=0.2):
+    """CleanRL's policy part of the PPO update (advantages standardised per
+    minibatch, clipped surrogate, no entropy term, no grad-norm clip), the
+    same loss moonrl's policy:ppo_loss computes, then zero_grad, backward,
+    Adam.step; samples per CPU second."""
+    torch.manual_seed(1)
+    net = conv_net()
+    opt = torch.optim.Adam(net.parameters(), lr=2.5e-4, eps=1e-8)
+    g = torch.Generator().manual_seed(2)
+    B = CONV_BATCH
+    X = (torch.rand(CONV_ROWS, B, 4, 10, 10, generator=g) < 0.1).float()  # sparse 0/1 grids
+    A = torch.randint(0, 3, (CONV_ROWS, B), generator=g)
+    ADV = torch.randn(CONV_ROWS, B, generator=g)
+    with torch.no_grad():
+        OLD = torch.stack([Categorical(logits=net(X[j])).log_prob(A[j]) for j in range(CONV_ROWS)])
+
+    def body(n):
+        for i in range(n):
+            j = i % CONV_ROWS
+            newlogprob = Categorical(logits=net(X[j])).log_prob(A[j])
+            ratio = (newlogprob - OLD[j]).exp()
+            adv = ADV[j]
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            pg_loss = torch.max(-adv * ratio,
+                                -adv * torch.clamp(ratio, 1 - clip_coef, 1 + clip_coef)).mean()
+            opt.zero_grad()
+            pg_loss.backward()
+            opt.step()
+    return B / cpu_median(body, secs, repeats)
 
 
 # ------------------------------------------------------------------ 3. PPO
@@ -340,6 +409,13 @@ def main():
     print("train_mb128_samples_per_s_torch %.0f samples/s  (4-64-64-2 tanh, minibatch 128: "
           "forward, Categorical log_prob, loss -mean(logp*adv), zero_grad, backward, Adam.step)"
           % fig["train_mb128_samples_per_s_torch"])
+
+    fig["conv_train_b256_samples_per_s_torch"] = bench_conv_train(args.repeat_secs, args.repeats)
+    print("conv_train_b256_samples_per_s_torch %.0f samples/s  (4x10x10 -> Conv2d(4,16,k3) relu "
+          "-> Linear(1024,128) relu -> Linear(128,3), minibatch 256: forward, Categorical "
+          "log_prob, PPO clipped loss with per-minibatch advantage standardisation, zero_grad, "
+          "backward, Adam.step; CPU time, median of %d repeats >= %.1f s)"
+          % (fig["conv_train_b256_samples_per_s_torch"], args.repeats, args.repeat_secs))
 
     r = bench_ppo(args.steps, args.seed)
     fig["ppo_cleanrl_sps_torch"] = r["sps"]
