@@ -22,6 +22,8 @@
 **   echo "0.1 0.2 0.3 | 1 0 1 1 0" | infer md.safetensors
 ** A bad line (wrong count, a mask value other than 0/1, a fully masked
 ** component) stops the program with a message naming the line, exit 2.
+** Each answer is flushed at once, so a program can drive infer through a
+** pair of pipes, one line at a time.
 **
 ** The file is what policy:save / agent:save / a trainer checkpoint write:
 ** the architecture as JSON in the metadata key "policy", e.g.
@@ -59,6 +61,7 @@
 ** sqrt(var + 1e-8) clipped to ±obs_clip (10 by default).
 */
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -574,6 +577,7 @@ static int act_print(mrl_policy *p, const row *r, float *action, char *err, size
     }
   }
   printf("\n");
+  fflush(stdout); /* a program driving infer through a pipe waits for each answer */
   return 0;
 }
 
@@ -589,7 +593,8 @@ static int read_line(FILE *in, char **buf, size_t *cap) {
       *buf = nb;
       *cap = ncap;
     }
-    if (!fgets(*buf + len, (int)(*cap - len), in)) return len > 0;
+    size_t room = *cap - len;
+    if (!fgets(*buf + len, room > INT_MAX ? INT_MAX : (int)room, in)) return len > 0;
     len += strlen(*buf + len);
     if (len > 0 && (*buf)[len - 1] == '\n') return 1;
   }

@@ -1,13 +1,14 @@
--- bench/breakout_curves.lua — MinAtar-Breakout-v0 with PPO and a Conv2d
+-- bench/curves/breakout.lua — MinAtar-Breakout-v0 with PPO and a Conv2d
 -- encoder (examples/configs/breakout_ppo.lua) over seeds 1-5: steps and
 -- wall time to a mean return of 10 over the last 100 episodes, and the
 -- learning curves as one picture.
---   build/moonrl bench/breakout_curves.lua [steps] [picture.svg]
+--   build/moonrl bench/curves/breakout.lua [steps] [picture.svg]
 -- (steps: the budget per seed, 300000 by default; each run goes on past the
--- target to show the curve.)  Not part of make bench (a few minutes).
+-- target to show the curve.)  Not part of make bench (a few minutes; bench/*.lua
+-- are, this folder is not).
 local rl = require "moonrl"
 local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./"
-local cfg = dofile(here .. "../examples/configs/breakout_ppo.lua")
+local cfg = dofile(here .. "../../examples/configs/breakout_ppo.lua")
 local budget = tonumber(arg and arg[1]) or 300000
 local out = arg and arg[2]
 
