@@ -141,12 +141,15 @@ local function add_policy(tensors, meta, policy)
     tensors[s[1]] = flat:view(used + 1, s[2])
     used = used + s[2]
   end
+  -- an empty hidden list is [] in the file, not {} (an empty Lua table)
+  spec.hidden = json.array(spec.hidden)
   meta.policy = json.encode(spec)
 end
 
 local function add_value(tensors, meta, value)
   local spec = value:spec()
   split(tensors, "value", value:params(), layer_dims(spec, "value"), (conv_layers(spec)))
+  spec.hidden = json.array(spec.hidden)
   meta.value = json.encode(spec)
 end
 

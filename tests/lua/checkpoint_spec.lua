@@ -124,6 +124,22 @@ describe("policy files", function()
     assert.are.same(p:spec(), q:spec())
   end)
 
+  it("write an empty hidden list as a JSON array (readers outside Lua need [])", function()
+    local p = rl.policy{obs = 3, action = rl.discrete(2), hidden = {}}
+    local path = tmp("lin")
+    p:save(path)
+    local _, m = core.st_read(path)
+    assert.is_truthy(m.policy:find('"hidden":[]', 1, true))
+    local q = rl.load(path)
+    os.remove(path)
+    assert.are.same(p:spec(), q:spec())
+    local v = rl.value{obs = 3, hidden = {}}
+    v:save(path)
+    _, m = core.st_read(path)
+    os.remove(path)
+    assert.is_truthy(m.value:find('"hidden":[]', 1, true))
+  end)
+
   it("refuse a file whose tensors do not fit the architecture", function()
     local p = rl.policy{obs = 2, action = rl.discrete(2), hidden = {4}}
     local path = tmp("cut")
