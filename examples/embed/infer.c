@@ -58,7 +58,8 @@
 ** sorted name order; an image of 0–255 bytes as x/255; and when the
 ** trainer ran with normalize_obs (its checkpoint then has {mean, var,
 ** count} in the "obs_norm" metadata), each number (x − mean) /
-** sqrt(var + 1e-8) clipped to ±obs_clip (10 by default).
+** sqrt(var + 1e-8) clipped to ±obs_clip (10 by default) — only the
+** columns of the dict parts obs_norm lists in "parts" when it has them.
 */
 #include <ctype.h>
 #include <limits.h>
