@@ -119,6 +119,13 @@ int conv_chunk_rows(const conv_layer *L, int batch) {
   size_t per = (layer_K(L) + 1) * layer_P(L);
   size_t r = per ? CONV_COL_TARGET / per : 1;
   if (r < 1) r = 1;
+  /* up to twice that if it makes rows·P a whole number of the GEMM's
+  ** 64-column panels (no partial panel to copy and pad) */
+  for (size_t t = 2 * r; t > r; t--)
+    if ((t * layer_P(L)) % 64 == 0 && t <= (size_t)batch) {
+      r = t;
+      break;
+    }
   return r > (size_t)batch ? batch : (int)r;
 }
 
