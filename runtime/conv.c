@@ -219,7 +219,9 @@ size_t conv_scratch_floats(const conv_body *b, int batch) {
   /* each part rounded to a cache line, so all start on one */
   size_t c = (conv_col_floats(b, batch) + 15) & ~(size_t)15;
   size_t d = (conv_blk_floats(b, batch) + 15) & ~(size_t)15;
-  return 2 * c + 2 * d + conv_waug_floats(b);
+  /* [W | b] in a forward or J·v; flipped weights and the weight
+  ** gradient in their order in a backward */
+  return 2 * c + 2 * d + 2 * conv_waug_floats(b);
 }
 
 /* ------------------------------------------------------------ im2col */
@@ -470,37 +472,54 @@ void conv_backward(const conv_body *b, const mlp_kernels *k,
     const int K = (int)layer_K(L);
     float *gW = grad + L->woff, *gb = grad + L->boff;
     for (int f = 0; f < L->cout; f++) gb[f] += row_sum(dz + (size_t)f * n, n);
-    const int rows = conv_chunk_rows(L, batch);
-    for (int b0 = 0; b0 < batch; b0 += rows) {
-      const int nb = batch - b0 < rows ? batch - b0 : rows;
-      const int N = (int)(P * (size_t)nb);
-      const float *dzc = dz + (size_t)b0 * P;
-      im2col(L, in, b0, nb, col, 0);
-      /* gW[f][r] += Σ_n dz[f][n]·col[r][n] */
-      k->gemm(L->cout, K, N, dzc, (ptrdiff_t)n, 1, col, 1, N, gW, K, NULL, 1);
-      if (l == 0 || layer_transposable(L)) continue;
-      /* dcol[r][n] = Σ_f W[f][r]·dz[f][n] */
-      k->gemm(K, N, L->cout, params + L->woff, 1, K, dzc, (ptrdiff_t)n, 1,
-              dcol, N, NULL, 0);
-      col2im(L, dcol, b0, nb, batch, dn);
-    }
-    if (l == 0) break;
-    if (layer_transposable(L)) {
-      /* dn [Cin][batch][H·W] = the flipped conv of dz (above) */
+    if (l > 0 && layer_transposable(L)) {
+      /* One im2col of dz serves both products: dn = the flipped conv of
+      ** dz, and since w(f, c, i, j)'s gradient is Σ_y x(c, y)·dz(f, y − i
+      ** + p), the same rows (f, k−1−i, k−1−j) against the input block x
+      ** (already [Cin][batch][H·W], no im2col of x) give it as
+      ** R[c][(f, k−1−i, k−1−j)]. */
       const conv_layer T = transposed(L);
       const conv_in tz = {dz, (ptrdiff_t)n, (ptrdiff_t)P};
       const int KT = (int)layer_K(&T), HW = (int)layer_P(&T);
-      float *wt = scratch + 2 * ncol + 2 * nblk;  /* the [W | b] slot */
+      const ptrdiff_t xs = (ptrdiff_t)HW * batch;
+      float *wt = scratch + 2 * ncol + 2 * nblk;
+      float *R = wt + conv_waug_floats(b);
       pack_flipped(L, params + L->woff, wt);
+      memset(R, 0, (size_t)T.cout * (size_t)KT * sizeof(float));
       const int rt = conv_chunk_rows(&T, batch);
       for (int b0 = 0; b0 < batch; b0 += rt) {
         const int nb = batch - b0 < rt ? batch - b0 : rt;
         const int N = HW * nb;
         im2col(&T, tz, b0, nb, col, 0);
-        k->gemm(T.cout, N, KT, wt, KT, 1, col, N, 1, dn + (size_t)b0 * HW,
-                (ptrdiff_t)HW * batch, NULL, 0);
+        k->gemm(T.cout, N, KT, wt, KT, 1, col, N, 1, dn + (size_t)b0 * HW, xs,
+                NULL, 0);
+        k->gemm(T.cout, KT, N, in.base + (size_t)b0 * HW, xs, 1, col, 1, N, R,
+                KT, NULL, 1);
+      }
+      const int kk = L->k, F = L->cout, C = L->cin;
+      for (int f = 0; f < F; f++)
+        for (int c = 0; c < C; c++)
+          for (int i = 0; i < kk; i++)
+            for (int j = 0; j < kk; j++)
+              gW[(((size_t)f * C + c) * kk + i) * kk + j] +=
+                  R[(size_t)c * KT + ((size_t)f * kk + (kk - 1 - i)) * kk + (kk - 1 - j)];
+    } else {
+      const int rows = conv_chunk_rows(L, batch);
+      for (int b0 = 0; b0 < batch; b0 += rows) {
+        const int nb = batch - b0 < rows ? batch - b0 : rows;
+        const int N = (int)(P * (size_t)nb);
+        const float *dzc = dz + (size_t)b0 * P;
+        im2col(L, in, b0, nb, col, 0);
+        /* gW[f][r] += Σ_n dz[f][n]·col[r][n] */
+        k->gemm(L->cout, K, N, dzc, (ptrdiff_t)n, 1, col, 1, N, gW, K, NULL, 1);
+        if (l == 0) continue;
+        /* dcol[r][n] = Σ_f W[f][r]·dz[f][n] */
+        k->gemm(K, N, L->cout, params + L->woff, 1, K, dzc, (ptrdiff_t)n, 1,
+                dcol, N, NULL, 0);
+        col2im(L, dcol, b0, nb, batch, dn);
       }
     }
+    if (l == 0) break;
     const conv_layer *Lp = &b->l[l - 1];
     k->act_backward(b->act, layer_out(b, (float *)acts, l - 1, batch), dn,
                     (size_t)Lp->cout * layer_P(Lp) * (size_t)batch);
