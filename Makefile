@@ -150,7 +150,7 @@ test-asan:
 # an update runs; save/load/close during one) and core.bgtrain's spec,
 # without their learning checks.  A few seconds.
 TSAN_BUILD ?= build-tsan
-TSAN_TESTS := test_bgtrain test_worker
+TSAN_TESTS := test_bgtrain test_worker test_pool
 TSAN_SPECS := tests/lua/agent_bg_spec.lua tests/lua/bgtrain_spec.lua
 tsan:
 	$(MAKE) --no-print-directory BUILD=$(TSAN_BUILD) OPT=-O1 \
