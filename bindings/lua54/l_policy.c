@@ -22,6 +22,7 @@ typedef struct lpolicy {
   double init_log_std, out_gain;
   lua_Integer seed;
   float *obs1, *act1;      /* inline rows for the single-state path */
+  float *mask1;            /* [out_dim] its mask (act under a mask) */
 } lpolicy;
 
 static const char *const kinds[] = {"discrete", "box", NULL};
@@ -236,18 +237,23 @@ static int l_policy(lua_State *L) {
     luaL_error(L, "cannot create policy: %s", err);
   if (grid) spec.obs_dim = spec.obs_shape[0] * spec.obs_shape[1] * spec.obs_shape[2];
   int width = spec.action_kind == MRL_BOX ? spec.action_n : 1;
+  int outd = spec.action_n;  /* the output layer: n, or the parts' sum */
   if (spec.action_kind == MRL_COMPOSITE) {
-    width = 0;
-    for (int i = 0; i < spec.nparts; i++)
+    width = outd = 0;
+    for (int i = 0; i < spec.nparts; i++) {
       width += spec.parts[i].type == MRL_PART_CATEGORICAL ? 1 : spec.parts[i].n;
+      outd += spec.parts[i].n;
+    }
   }
   /* closed userdata first, handle second */
   lpolicy *p = (lpolicy *)lua_newuserdatauv(
-      L, sizeof(lpolicy) + ((size_t)spec.obs_dim + (size_t)width) * sizeof(float), 0);
+      L, sizeof(lpolicy) + ((size_t)spec.obs_dim + (size_t)width + (size_t)outd) * sizeof(float),
+      0);
   memset(p, 0, sizeof *p);
   luaL_setmetatable(L, MRLL_POLICY);
   p->obs1 = (float *)(p + 1);
   p->act1 = p->obs1 + spec.obs_dim;
+  p->mask1 = p->act1 + width;
   int st = mrl_policy_new(&p->h, &spec);
   if (st != MRL_OK) {
     p->h = NULL;
@@ -440,26 +446,33 @@ static void pushaction(lua_State *L, const lpolicy *p, const float *a) {
     pushfloatarray(L, a, p->width);
 }
 
+/* A flat table of d numbers at idx into o (top: the arguments' count, the
+** stack's height to come back to); -1 when it is anything else.  All of a
+** chunk's elements are pushed, then read in place, then one settop: a pop
+** per element was a quarter of this binding's time (LUA_MINSTACK
+** guarantees 20 slots above the arguments, so 16 more fit). */
+static int read_row(lua_State *L, int idx, int top, float *o, int d) {
+  if (lua_type(L, idx) != LUA_TTABLE || lua_rawlen(L, idx) != (size_t)d) return -1;
+  const int chunk = d < 16 ? d : 16;
+  for (int j0 = 0; j0 < d; j0 += chunk) {
+    const int m = d - j0 < chunk ? d - j0 : chunk;
+    for (int j = 0; j < m; j++)
+      if (lua_rawgeti(L, idx, j0 + j + 1) != LUA_TNUMBER) {
+        lua_settop(L, top);
+        return -1;
+      }
+    for (int j = 0; j < m; j++) o[j0 + j] = (float)lua_tonumber(L, top + 1 + j);
+    lua_settop(L, top);
+  }
+  return 0;
+}
+
 /* The hot path: one state as a flat table, read straight into p->obs1. */
 static int act_table(lua_State *L, lpolicy *p, int det) {
   float *o = p->obs1;
   float logp;
   const int d = p->obs_dim;
-  if (lua_rawlen(L, 2) != (size_t)d) return -1;
-  /* all elements pushed, then read in place, then one settop: a pop per
-  ** element was a quarter of this binding's time (arguments sit at 1..3;
-  ** LUA_MINSTACK guarantees 20 slots, so 16 more fit) */
-  const int chunk = d < 16 ? d : 16;
-  for (int j0 = 0; j0 < d; j0 += chunk) {
-    const int m = d - j0 < chunk ? d - j0 : chunk;
-    for (int j = 0; j < m; j++)
-      if (lua_rawgeti(L, 2, j0 + j + 1) != LUA_TNUMBER) {
-        lua_settop(L, 3);
-        return -1;
-      }
-    for (int j = 0; j < m; j++) o[j0 + j] = (float)lua_tonumber(L, 4 + j);
-    lua_settop(L, 3);
-  }
+  if (read_row(L, 2, 3, o, d) != 0) return -1;
   for (int j = 0; j < d; j++)
     if (!isfinite(o[j]))
       return luaL_argerror(L, 2, lua_pushfstring(L, "finite number expected at [%d], got %s",
@@ -475,6 +488,19 @@ static int act_masked(lua_State *L) {
   lua_settop(L, 4); /* temporaries go above the arguments */
   lpolicy *p = checkpolicy(L);
   int det = lua_toboolean(L, 3);
+  /* the game's call: one state and its mask as flat tables, no allocation */
+  if (read_row(L, 2, 4, p->obs1, p->obs_dim) == 0 &&
+      read_row(L, 4, 4, p->mask1, p->out_dim) == 0) {
+    for (int j = 0; j < p->obs_dim; j++)
+      if (!isfinite(p->obs1[j]))
+        return luaL_argerror(L, 2, lua_pushfstring(L, "finite number expected at [%d], got %s",
+                                                   j + 1, isnan(p->obs1[j]) ? "nan" : "inf"));
+    float logp;
+    CHECK(L, p, mrl_policy_act_masked(p->h, p->obs1, p->mask1, 1, det, p->act1, &logp));
+    pushaction(L, p, p->act1);
+    lua_pushnumber(L, logp);
+    return 2;
+  }
   mrlL_mat obs;
   mrlL_checkmat(L, 2, p->obs_dim, -1, &obs);
   const float *m = optmasks(L, p, 4, obs.rows);

@@ -287,3 +287,32 @@ describe("the golden runner on action spaces", function()
     assert.matches("masks", golden.check(g1))
   end)
 end)
+
+describe("one state under a mask (the game's call, no allocation)", function()
+  it("never draws a masked action, greedy or sampled, and names what is wrong", function()
+    local p = core.policy{obs_dim = 3, hidden = {8}, action = {type = "discrete", n = 5}, seed = 4,
+                          out_gain = 10}
+    local obs = {0.3, -0.2, 0.9}
+    local masks = {{0, 1, 0, 0, 1}, {1, 0, 0, 0, 0}, {0, 0, 1, 1, 0}}
+    for i = 1, 3000 do
+      local m = masks[i % 3 + 1]
+      local a, lp = p:act(obs, i % 5 == 0, m)
+      assert.equal(1, m[a + 1])
+      -- its log-prob is the one evaluate gives under the same mask
+      if i <= 3 then
+        local want = p:evaluate({obs}, {a}, nil, {m})
+        close(want[1], lp, 1e-6)
+      end
+    end
+    raises(function() p:act(obs, false, {0, 0, 0, 0, 0}) end, "masks every action")
+    raises(function() p:act(obs, false, {1, 0.5, 0, 0, 0}) end, "mask")
+    raises(function() p:act(obs, false, {1, 0, 0}) end, "act")           -- the wrong width
+    raises(function() p:act({0 / 0, 0, 0}, false, masks[1]) end, "finite number expected at [1]")
+    local md2 = core.policy{obs_dim = 3, hidden = {8}, action = {type = "multi_discrete", nvec = {2, 3}},
+                            seed = 1}
+    for _ = 1, 500 do
+      local a = md2:act(obs, false, {0, 1, 1, 0, 0})
+      assert.same({1, 0}, a)
+    end
+  end)
+end)

@@ -181,6 +181,7 @@ return function(core, I)
       _init_log_std = spec.init_log_std, _out_gain = spec.out_gain, _seed = seed,
       -- the single-state path's rows, reused by every act(flat_table)
       obs1 = floats_t(obs_dim), act1 = floats_t(width), logp1 = floats_t(1),
+      mask1 = floats_t(C.mrl_policy_out_dim(h)),
     }
     self.box[0] = h
     self.act = fast_act(obs_dim, self._kind == DISCRETE and DISCRETE or BOX) -- nil: the methods table's
@@ -288,12 +289,39 @@ return function(core, I)
 
   -- The hot path: one state as a flat Lua table of obs_dim numbers, read into
   -- the policy's own row; the discrete action comes back as a number.
+  -- A flat table of n numbers into the float buffer buf; false for anything
+  -- else (the general reader then gives batches or the precise error).
+  local function flat_into(t, buf, n)
+    if type(t) ~= "table" or #t ~= n then return false end
+    for j = 1, n do
+      local x = rawget(t, j)
+      if type(x) ~= "number" then return false end
+      buf[j - 1] = x
+    end
+    return true
+  end
+
   function P.act(self, obs, det, masks)
     if getmetatable(self) ~= policy_mt then typeerror("act", 0, "moonrl.Policy", self) end
     local h = self.h
     if h == nil then raise(POLICY_CLOSED) end
     local dflag = det and 1 or 0
     if masks ~= nil then
+      -- the game's call: one state and its mask as flat tables, no allocation
+      local o, m = self.obs1, self.mask1
+      if flat_into(obs, o, self._obs_dim) and flat_into(masks, m, self._out_dim) then
+        for j = 0, self._obs_dim - 1 do
+          local f = o[j]
+          if f ~= f or f == huge or f == -huge then
+            argerror("act", 1, format("finite number expected at [%d], got %s", j + 1,
+                                      f ~= f and "nan" or "inf"))
+          end
+        end
+        local a1, lp1 = self.act1, self.logp1
+        local st = C.mrl_policy_act_masked(h, o, m, 1, dflag, a1, lp1)
+        if st ~= 0 then pfail(self, st) end
+        return pushaction(self, a1), lp1[0]
+      end
       local d, rows, batched = checkmat(obs, "act", 1, self._obs_dim, -1)
       local m = optmasks(self, masks, "act", 3, rows)
       if not batched then
