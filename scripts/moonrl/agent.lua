@@ -191,6 +191,30 @@ end
 
 -- ------------------------------------------------------------ construction
 
+-- The bounds of a hybrid action's box parts, per column of the action row
+-- (nil for a discrete part's column); nil, nil when there are none.
+local function hybrid_bounds(action)
+  if type(action) ~= "table" or action.type ~= "hybrid" then return nil, nil end
+  local lo, hi, col, any = {}, {}, 0, false
+  for _, part in ipairs(action.parts or {}) do
+    if part.type == "discrete" then
+      col = col + 1
+    else
+      local n = part.n or (part.shape and part.shape[1]) or 1
+      for j = 1, n do
+        local l = type(part.low) == "table" and part.low[j] or part.low
+        local h = type(part.high) == "table" and part.high[j] or part.high
+        if type(l) == "number" and type(h) == "number" and l > -1e30 and h < 1e30 then
+          lo[col + j], hi[col + j], any = l, h, true
+        end
+      end
+      col = col + n
+    end
+  end
+  if not any then return nil, nil end
+  return lo, hi
+end
+
 -- Entries of an invalid-action mask the policy takes (n, or the sum of
 -- nvec), nil when it takes none.
 local function mask_width_of(policy)
@@ -272,6 +296,7 @@ local function build(t)
     discrete = policy:action_kind() == "discrete",
     composite = policy:action_kind() ~= "discrete" and policy:action_kind() ~= "box",
     mask_width = mask_width_of(policy),
+    col_low = nil, col_high = nil,  -- a hybrid action's box bounds per column
     total_steps = t.total_steps, publish_mode = publish,
     steps = 0, updates = 0, episodes = 0, forced_updates = 0,
     ep_return = 0, ep_length = 0,
@@ -290,6 +315,7 @@ local function build(t)
     for j = 1, W do self._aout[j] = 0 end
     self.low, self.high = policy:bounds()
   end
+  self.col_low, self.col_high = hybrid_bounds(t.action)
   if t.background then self:set_background(true) end
   return self
 end
@@ -453,6 +479,14 @@ function Agent:_act_box(obs, deterministic)
   return a, self._logp1[1]
 end
 
+-- A hybrid action row clipped to its box parts' bounds, in place.
+local function clip_cols(a, lo, hi)
+  for j, l in pairs(lo) do
+    local x = a[j]
+    if x < l then a[j] = l elseif x > hi[j] then a[j] = hi[j] end
+  end
+end
+
 -- policy:act under a mask; a bad mask (a wrong size, a value other than
 -- 0/1, a component without a valid action) is the caller's error.
 local function masked_act(self, obs, deterministic, mask)
@@ -493,6 +527,7 @@ function Agent:act(obs, mask, deterministic)
     local a, logp
     if self.discrete or self.composite then
       if mask == nil then a, logp = self.policy:act(obs, true) else a, logp = masked_act(self, obs, true, mask) end
+      if self.col_low then clip_cols(a, self.col_low, self.col_high) end
     else
       a, logp = self:_act_box(obs, true)
     end
@@ -516,6 +551,8 @@ function Agent:act(obs, mask, deterministic)
     for j = 1, self.obs_dim do o[j] = obs[j] end
     core.rollout_put(b.ro, b.n, 0, o, a, logp)
     put_mask(self, b, mask)
+    -- the buffer keeps the sample; the game gets it within the box bounds
+    if self.col_low then clip_cols(a, self.col_low, self.col_high) end
   else
     -- (_act_box staged obs in _obs1f and the unclipped action in _act1)
     a, logp = self:_act_box(obs, false)

@@ -130,3 +130,21 @@ describe("rl.agent with composite actions", function()
     agent:close()
   end)
 end)
+
+describe("rl.agent with a bounded hybrid action", function()
+  it("gives the game the box part within its bounds and learns from the sample", function()
+    local agent = rl.agent{obs = 2, action = rl.hybrid{rl.discrete(3), rl.box(1, -0.1, 0.1)},
+                           seed = 5, n_steps = 16, batch_size = 16, init_log_std = 1}
+    local outside = 0
+    for _ = 1, 40 do
+      local a = agent:act({0.2, -0.3})
+      assert.is_true(a[2] >= -0.1 and a[2] <= 0.1)
+      local stored = agent.cur.act[(agent.cur.n) * 2 + 2]  -- the row just put
+      if stored < -0.1 or stored > 0.1 then outside = outside + 1 end
+      agent:observe(0, false, false)
+    end
+    -- with a std of e the samples leave [-0.1, 0.1] often; the buffer keeps them so
+    assert.is_true(outside > 0)
+    agent:close()
+  end)
+end)
