@@ -26,7 +26,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a declaration below changes; the FFI binding checks it. */
-enum { MRL_ABI_VERSION = 3 };
+enum { MRL_ABI_VERSION = 4 };
 
 /* ------------------------------------------------------------------ status */
 

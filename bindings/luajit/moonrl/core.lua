@@ -33,7 +33,7 @@ local ffi = require "ffi"
 local type, tostring, error = type, tostring, error
 local format, concat = string.format, table.concat
 
-local EXPECTED_ABI = 3
+local EXPECTED_ABI = 4
 
 -- The FFI's declarations and metatypes are per Lua state and cannot be
 -- made twice, so a second load (package.loaded cleared, a test runner's
