@@ -37,7 +37,9 @@ static const char *const fishers[] = {"analytic", "empirical", NULL};
 static const char *typename_of(const lpolicy *p) {
   if (p->kind != MRL_COMPOSITE) return kinds[p->kind];
   if (mrl_policy_maskable(p->h)) return "multi_discrete";
-  if (mrl_policy_nparts(p->h) == 1) return "multi_binary";
+  /* one part of bits; a lone gaussian part stays a hybrid (its log_std) */
+  if (mrl_policy_nparts(p->h) == 1 && mrl_policy_part(p->h, 0).type == MRL_PART_BERNOULLI)
+    return "multi_binary";
   return "hybrid";
 }
 

@@ -140,6 +140,20 @@ describe("policy files", function()
     assert.is_truthy(m.value:find('"hidden":[]', 1, true))
   end)
 
+  it("keep a hybrid of one gaussian part a hybrid, with its log_std", function()
+    local p = rl.policy{obs = 3, action = rl.hybrid{rl.box(2, -1, 1)}, hidden = {4}, seed = 5,
+                        init_log_std = -0.5}
+    assert.are.equal("hybrid", p:spec().action.type)
+    local path = tmp("hyb1")
+    p:save(path)
+    local t = core.st_read(path)
+    assert.are.equal(2, t["policy.log_std.0"]:numel())
+    local q = rl.load(path)
+    os.remove(path)
+    assert.are.same(p:spec(), q:spec())
+    assert.is_true(equal_tensors(p:params(), q:params()))
+  end)
+
   it("refuse a file whose tensors do not fit the architecture", function()
     local p = rl.policy{obs = 2, action = rl.discrete(2), hidden = {4}}
     local path = tmp("cut")

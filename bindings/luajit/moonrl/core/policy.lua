@@ -25,7 +25,7 @@ return function(core, I)
   -- every action type core.policy takes: discrete, box, then the composite ones
   local types = {"discrete", "box", "multi_discrete", "multi_binary", "hybrid"}
   local part_types = {"discrete", "box", "multi_binary"}
-  local PART_CATEGORICAL, PART_GAUSSIAN = 0, 1
+  local PART_CATEGORICAL, PART_GAUSSIAN, PART_BERNOULLI = 0, 1, 2
   local acts = {"tanh", "relu"}
   local fishers = {"analytic", "empirical"}
 
@@ -42,7 +42,11 @@ return function(core, I)
   local function typename_of(self)
     if self._kind ~= COMPOSITE then return kinds[self._kind + 1] end
     if C.mrl_policy_maskable(self.h) ~= 0 then return "multi_discrete" end
-    if C.mrl_policy_nparts(self.h) == 1 then return "multi_binary" end
+    -- one part of bits; a lone gaussian part stays a hybrid (its log_std)
+    if C.mrl_policy_nparts(self.h) == 1 and
+       tonumber(C.mrl_policy_part(self.h, 0).type) == PART_BERNOULLI then
+      return "multi_binary"
+    end
     return "hybrid"
   end
 
