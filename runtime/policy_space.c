@@ -96,15 +96,15 @@ int space_check_masks(mrl_policy *p, const float *masks, int batch) {
     const int bad = space_mask_row(p, m);
     if (bad > 0)
       return policy_fail(p, MRL_EINVAL,
-                         "masks: row %d, column %d is %g, expected 0 "
+                         "masks: row %d, entry %d is %g, expected 0 "
                          "(invalid) or 1 (valid)",
-                         i, bad - 1, (double)m[bad - 1]);
+                         i, bad, (double)m[bad - 1]);
     if (bad < 0) {
       const policy_part *q = &p->parts[-bad - 1];
       return policy_fail(p, MRL_EINVAL,
                          "masks: row %d masks every action of part %d "
-                         "(columns %d to %d); at least one must be valid",
-                         i, -bad, q->out, q->out + q->n - 1);
+                         "(entries %d to %d); at least one must be valid",
+                         i, -bad, q->out + 1, q->out + q->n);
     }
   }
   return MRL_OK;

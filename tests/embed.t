@@ -117,7 +117,7 @@ $obs4
 refuses "a mask that is not 0/1" discrete 2 "line 1: mask: entry 2 is 0.5, not 0 or 1" \
   "$obs4 | 1 0.5 1 1 1
 "
-refuses "a fully masked component" multi_discrete 2 "line 2: .*every action of part 2 (columns 3 to 6)" \
+refuses "a fully masked component" multi_discrete 2 "line 2: .*every action of part 2 (entries 4 to 7)" \
   "
 $obs5 | 1 1 0 0 0 0 0 1 1
 "
