@@ -178,7 +178,7 @@ run: deps
 	$(HOST) examples/main.lua
 
 # bench/run_all.lua runs every build/bench/* program and bench/*.lua, then
-# prints the issue-6 figures beside their targets and writes $(BUILD)/bench.json.
+# prints the issues' figures beside their targets and writes $(BUILD)/bench.json.
 bench: all $(BENCH_BIN)
 	BUILD=$(BUILD) $(HOST) bench/run_all.lua
 
