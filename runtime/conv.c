@@ -440,6 +440,17 @@ const float *conv_forward(const conv_body *b, const mlp_kernels *k,
   return flat;
 }
 
+/* The rows a[r·lda + …n) as one block in buf (when it fits), else a: rows
+** a whole layer block apart are 4 KB multiples apart at usual batches, all
+** in one L1 set, and a GEMM reading them together would evict its own. */
+static const float *rows_copy(const float *a, ptrdiff_t lda, int rows, int n,
+                              float *buf, size_t cap) {
+  if ((size_t)rows * (size_t)n > cap) return a;
+  for (int r = 0; r < rows; r++)
+    memcpy(buf + (size_t)r * n, a + r * lda, (size_t)n * sizeof(float));
+  return buf;
+}
+
 /* Σ over a row of n floats (vector partial sums). */
 static float row_sum(const float *a, size_t n) {
   float s = 0.0f;
@@ -493,8 +504,9 @@ void conv_backward(const conv_body *b, const mlp_kernels *k,
         im2col(&T, tz, b0, nb, col, 0);
         k->gemm(T.cout, N, KT, wt, KT, 1, col, N, 1, dn + (size_t)b0 * HW, xs,
                 NULL, 0);
-        k->gemm(T.cout, KT, N, in.base + (size_t)b0 * HW, xs, 1, col, 1, N, R,
-                KT, NULL, 1);
+        const float *xa = rows_copy(in.base + (size_t)b0 * HW, xs, T.cout,
+                                    N, dcol, ncol);
+        k->gemm_nt(T.cout, KT, N, xa, xa == dcol ? N : xs, col, N, R, KT);
       }
       const int kk = L->k, F = L->cout, C = L->cin;
       for (int f = 0; f < F; f++)
@@ -511,7 +523,7 @@ void conv_backward(const conv_body *b, const mlp_kernels *k,
         const float *dzc = dz + (size_t)b0 * P;
         im2col(L, in, b0, nb, col, 0);
         /* gW[f][r] += Σ_n dz[f][n]·col[r][n] */
-        k->gemm(L->cout, K, N, dzc, (ptrdiff_t)n, 1, col, 1, N, gW, K, NULL, 1);
+        k->gemm_nt(L->cout, K, N, dzc, (ptrdiff_t)n, col, N, gW, K);
         if (l == 0) continue;
         /* dcol[r][n] = Σ_f W[f][r]·dz[f][n] */
         k->gemm(K, N, L->cout, params + L->woff, 1, K, dzc, (ptrdiff_t)n, 1,

@@ -21,6 +21,10 @@ typedef struct mlp_kernels {
   void (*gemm)(int M, int N, int K, const float *A, ptrdiff_t sam,
                ptrdiff_t sak, const float *B, ptrdiff_t sbk, ptrdiff_t sbn,
                float *C, ptrdiff_t ldc, const float *bias, int accumulate);
+  /* C[m][n] += Σ_k A[m·lda + k]·B[n·ldb + k] (both rows contiguous in k:
+  ** weight gradients over a batch, no packing).  Needs M, N, K ≥ 1. */
+  void (*gemm_nt)(int M, int N, int K, const float *A, ptrdiff_t lda,
+                  const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc);
   /* y[m][n] = bias[n] + Σ_k x[m][k]·W[n][k]: dot products over contiguous
   ** rows, for batches too small to amortise packing Wᵀ. */
   void (*linear_dot)(int M, int N, int K, const float *x, const float *W,

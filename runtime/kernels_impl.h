@@ -526,6 +526,67 @@ static void kn_add_colsum(int M, int N, const float *A, float *out) {
   }
 }
 
+/* C[m][n] += Σ_k A[m·lda + k]·B[n·ldb + k]: both operands run along k (a
+** weight gradient, summed over a batch), so nothing is packed or
+** transposed.  A tile pairs DX rows of A with DW rows of B, DX·DW = VW
+** vector accumulators, one kn_reduce sums them all at once; per step DX + DW
+** loads feed VW multiply-adds. */
+#define KN_DX (KN_VW == 4 ? 2 : 4)
+#define KN_DW (KN_VW / KN_DX)
+static inline float kn_dot_nt(int K, int Kv, const float *a, const float *b) {
+  kn_vf acc = kn_set1(0.0f);
+  for (int k = 0; k < Kv; k += KN_VW)
+    acc = KN_FMA(kn_load(a + k), kn_load(b + k), acc);
+  float s = KN_HSUM(acc);
+  for (int k = Kv; k < K; k++) s += a[k] * b[k];
+  return s;
+}
+
+static void kn_gemm_nt(int M, int N, int K, const float *A, ptrdiff_t lda,
+                       const float *B, ptrdiff_t ldb, float *C,
+                       ptrdiff_t ldc) {
+  const int Kv = K - K % KN_VW;
+  int n = 0;
+  for (; n + KN_DW <= N; n += KN_DW) {
+    const float *Bn = B + (ptrdiff_t)n * ldb;
+    int m = 0;
+    for (; m + KN_DX <= M; m += KN_DX) {
+      const float *Am = A + (ptrdiff_t)m * lda;
+      kn_vf acc[KN_VW];
+#pragma GCC unroll 16
+      for (int j = 0; j < KN_VW; j++) acc[j] = kn_set1(0.0f);
+      for (int k = 0; k < Kv; k += KN_VW) {
+        kn_vf a[KN_DX], b[KN_DW];
+#pragma GCC unroll 4
+        for (int x = 0; x < KN_DX; x++) a[x] = kn_load(Am + x * lda + k);
+#pragma GCC unroll 4
+        for (int w = 0; w < KN_DW; w++) b[w] = kn_load(Bn + w * ldb + k);
+#pragma GCC unroll 4
+        for (int x = 0; x < KN_DX; x++)
+#pragma GCC unroll 4
+          for (int w = 0; w < KN_DW; w++)
+            acc[x * KN_DW + w] = KN_FMA(a[x], b[w], acc[x * KN_DW + w]);
+      }
+      float t[KN_VW];
+      kn_store(t, kn_reduce(acc));
+      for (int x = 0; x < KN_DX; x++)
+        for (int w = 0; w < KN_DW; w++) {
+          float v = t[x * KN_DW + w];
+          for (int k = Kv; k < K; k++) v += Am[x * lda + k] * Bn[w * ldb + k];
+          C[(ptrdiff_t)(m + x) * ldc + n + w] += v;
+        }
+    }
+    for (; m < M; m++)
+      for (int w = 0; w < KN_DW; w++)
+        C[(ptrdiff_t)m * ldc + n + w] +=
+            kn_dot_nt(K, Kv, A + (ptrdiff_t)m * lda, Bn + w * ldb);
+  }
+  for (; n < N; n++)
+    for (int m = 0; m < M; m++)
+      C[(ptrdiff_t)m * ldc + n] +=
+          kn_dot_nt(K, Kv, A + (ptrdiff_t)m * lda, B + (ptrdiff_t)n * ldb);
+}
+
 /* ------------------------------------------------------------ batch 1 */
 
 /* The first n ≤ VW floats at p, zeros after them; the targets pass a masked
@@ -840,6 +901,7 @@ static void kn_forward1_2h(int K, int H1, int H2, int N2, const float *x,
 
 const mlp_kernels KN_TABLE = {.name = KN_NAME,
                               .gemm = kn_gemm,
+                              .gemm_nt = kn_gemm_nt,
                               .linear_dot = kn_linear_dot,
                               .linear1 = kn_linear1,
                               .linear1_out = kn_linear1_out,

@@ -219,6 +219,64 @@ static void check_case(const conv_case *cc) {
   free(jd);
 }
 
+/* ------------------------------------------------ gemm_nt */
+
+/* The weight-gradient product C += A·Bᵀ of every variant against a double
+** sum: tiles and their row and column tails, depth tails, row strides past
+** K, and the accumulation into C. */
+static void check_gemm_nt(void) {
+  static const int dims[][3] = {{1, 1, 1},   {4, 4, 16},  {5, 7, 33},
+                                {16, 288, 400}, {3, 2, 5}, {9, 13, 70},
+                                {17, 36, 129}};
+  const char *names[3] = {"portable", "avx2", "avx512"};
+  mrl_rng rng;
+  rng_seed(&rng, 11);
+  for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+    const int M = dims[d][0], N = dims[d][1], K = dims[d][2];
+    const int lda = K + 3, ldb = K + 1, ldc = N + 2;
+    float *A = malloc((size_t)M * lda * sizeof(float));
+    float *B = malloc((size_t)N * ldb * sizeof(float));
+    float *C0 = malloc((size_t)M * ldc * sizeof(float));
+    float *C = malloc((size_t)M * ldc * sizeof(float));
+    double *want = malloc((size_t)M * N * sizeof(double));
+    fill_normal(&rng, A, (size_t)M * lda, 1.0);
+    fill_normal(&rng, B, (size_t)N * ldb, 1.0);
+    fill_normal(&rng, C0, (size_t)M * ldc, 1.0);
+    for (int m = 0; m < M; m++)
+      for (int n = 0; n < N; n++) {
+        double acc = C0[(size_t)m * ldc + n];
+        for (int k = 0; k < K; k++)
+          acc += (double)A[(size_t)m * lda + k] * B[(size_t)n * ldb + k];
+        want[(size_t)m * N + n] = acc;
+      }
+    for (int vi = 0; vi < 3; vi++) {
+      const mlp_kernels *k = mlp_kernels_find(names[vi]);
+      if (!k) continue;
+      memcpy(C, C0, (size_t)M * ldc * sizeof(float));
+      k->gemm_nt(M, N, K, A, lda, B, ldb, C, ldc);
+      double worst = 0;
+      int pad_kept = 1;
+      for (int m = 0; m < M; m++) {
+        for (int n = 0; n < N; n++) {
+          double w = want[(size_t)m * N + n];
+          double e = fabs(C[(size_t)m * ldc + n] - w) / (sqrt((double)K) + fabs(w));
+          if (!(e <= worst)) worst = e;
+        }
+        for (int n = N; n < ldc; n++)
+          pad_kept &= C[(size_t)m * ldc + n] == C0[(size_t)m * ldc + n];
+      }
+      TAP_OK(worst < 1e-5 && pad_kept,
+             "gemm_nt %dx%dx%d %s: C + A.B' = double sum (err %.2g), "
+             "columns past N untouched", M, N, K, names[vi], worst);
+    }
+    free(A);
+    free(B);
+    free(C0);
+    free(C);
+    free(want);
+  }
+}
+
 /* ------------------------------------------------ hand-computed values */
 
 static void check_hand(void) {
@@ -290,6 +348,7 @@ static void check_errors(void) {
 int main(void) {
   check_hand();
   check_errors();
+  check_gemm_nt();
   const conv_case cases[] = {
       {"k3s1p1 4x10x10 ->8 ->16 relu", {4, 10, 10}, 2,
        {{8, 3, 1, 1}, {16, 3, 1, 1}}, MRL_RELU, 5},
@@ -302,6 +361,14 @@ int main(void) {
       /* many rows: several chunks per layer */
       {"chunks 3x10x10 ->32 ->32 tanh b5", {3, 10, 10}, 2,
        {{32, 3, 1, 1}, {32, 3, 1, 1}}, MRL_TANH, 5},
+      /* the bench's grid encoder at batch 24 (several chunks, the
+      ** weight-gradient rows copied out of the batch block) */
+      {"grid 4x10x10 ->16 ->32 tanh b24", {4, 10, 10}, 2,
+       {{16, 3, 1, 1}, {32, 3, 1, 1}}, MRL_TANH, 24},
+      /* 1x1 kernels into one channel over a long batch: the input block's
+      ** chunk is larger than the scratch matrix, read in place */
+      {"k1 fan-in 1x4x4 ->8 ->1 tanh b4096", {1, 4, 4}, 2,
+       {{8, 1, 1, 0}, {1, 1, 1, 0}}, MRL_TANH, 4096},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     check_case(&cases[i]);
