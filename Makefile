@@ -128,7 +128,7 @@ $(BUILD)/tests/%: tests/c/%.c $(LIB_A) $(wildcard tests/c/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/c -o $@ $< $(LIB_A) $(LDFLAGS_SAN) $(LDLIBS)
 
-$(BUILD)/bench/%: bench/%.c $(LIB_A)
+$(BUILD)/bench/%: bench/%.c bench/fma_peak.h $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O3 -Iruntime -o $@ $< $(LIB_A) $(LDLIBS)
 
