@@ -712,6 +712,37 @@ int policy_check_pg_inputs(mrl_policy *p, const float *obs,
   return rc;
 }
 
+int policy_ppo_setup(mrl_policy *p, const mrl_ppo_opts *opts, const float *advantages,
+                     int batch, double *amean, double *ascale) {
+  if (!(opts->clip_eps >= 0.0) || !isfinite(opts->clip_eps))
+    return policy_fail(p, MRL_EINVAL, "clip_eps: expected a finite value >= 0");
+  if (!isfinite(opts->ent_coef))
+    return policy_fail(p, MRL_EINVAL, "ent_coef: not finite");
+  *amean = 0.0;
+  *ascale = 1.0;
+  if (opts->normalize_advantages) {
+    double sd;
+    policy_mean_std(advantages, batch, amean, &sd);
+    *ascale = 1.0 / (sd + 1e-8);
+  }
+  return MRL_OK;
+}
+
+int policy_ppo_finish(mrl_policy *p, const mrl_ppo_opts *opts, const double acc[3],
+                      double ent, int batch, mrl_ppo_stats *stats) {
+  const double inv_n = 1.0 / batch;
+  mrl_ppo_stats st;
+  st.policy_loss = -acc[0] * inv_n;
+  st.entropy = ent * inv_n;
+  st.loss = st.policy_loss - opts->ent_coef * st.entropy;
+  st.clip_fraction = acc[1] * inv_n;
+  st.approx_kl = acc[2] * inv_n;
+  if (stats) *stats = st;
+  if (!isfinite(st.loss) || !isfinite(st.approx_kl))
+    return policy_fail(p, MRL_ENONFINITE, "loss: not finite");
+  return policy_check_grad(p);
+}
+
 int mrl_policy_ppo_loss(mrl_policy *p, const float *obs, const float *actions,
                         const float *old_logp, const float *advantages,
                         int batch, const mrl_ppo_opts *opts,
@@ -724,19 +755,11 @@ int mrl_policy_ppo_loss(mrl_policy *p, const float *obs, const float *actions,
   if (!rc) rc = policy_check_pg_inputs(p, obs, actions, old_logp, advantages,
                                        batch);
   if (rc) return rc;
-  if (!(opts->clip_eps >= 0.0) || !isfinite(opts->clip_eps))
-    return policy_fail(p, MRL_EINVAL, "clip_eps: expected a finite value >= 0");
-  if (!isfinite(opts->ent_coef))
-    return policy_fail(p, MRL_EINVAL, "ent_coef: not finite");
+  double amean, ascale;
+  if ((rc = policy_ppo_setup(p, opts, advantages, batch, &amean, &ascale))) return rc;
 
   const int n = p->n;
   const double eps = opts->clip_eps, inv_n = 1.0 / batch;
-  double amean = 0.0, ascale = 1.0;
-  if (opts->normalize_advantages) {
-    double sd;
-    policy_mean_std(advantages, batch, &amean, &sd);
-    ascale = 1.0 / (sd + 1e-8);
-  }
 
   const float *y = policy_forward(p, NULL, obs, batch, p->acts);
   const float *ls = policy_log_std(p, NULL);
@@ -775,16 +798,7 @@ int mrl_policy_ppo_loss(mrl_policy *p, const float *obs, const float *actions,
   }
   policy_backward_set(p, NULL, obs, batch, p->acts, dls_sum, p->grad);
 
-  mrl_ppo_stats st;
-  st.policy_loss = -acc[0] * inv_n;
-  st.entropy = ent * inv_n;
-  st.loss = st.policy_loss - opts->ent_coef * st.entropy;
-  st.clip_fraction = acc[1] * inv_n;
-  st.approx_kl = acc[2] * inv_n;
-  if (stats) *stats = st;
-  if (!isfinite(st.loss) || !isfinite(st.approx_kl))
-    return policy_fail(p, MRL_ENONFINITE, "loss: not finite");
-  return policy_check_grad(p);
+  return policy_ppo_finish(p, opts, acc, ent, batch, stats);
 }
 
 int mrl_policy_ppo_loss_masked(mrl_policy *p, const float *obs,

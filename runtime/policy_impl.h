@@ -205,6 +205,16 @@ void policy_backward_set(mrl_policy *p, const float *params, const float *obs,
                          int batch, const float *acts, const double *dls,
                          float *grad);
 
+/* PPO's clipped loss, shared by the discrete/box path (policy.c) and the
+** composite one (policy_space.c): the option checks and the advantages'
+** standardisation (*amean, *ascale: 0 and 1 without), then, from the sums
+** (surrogate, clipped count, approx KL) and the entropy sum, the stats, the
+** finiteness of the loss and of the gradient. */
+int policy_ppo_setup(mrl_policy *p, const mrl_ppo_opts *opts, const float *advantages,
+                     int batch, double *amean, double *ascale);
+int policy_ppo_finish(mrl_policy *p, const mrl_ppo_opts *opts, const double acc[3],
+                      double ent, int batch, mrl_ppo_stats *stats);
+
 /* (F + damping·I)v at the current params into out[nparams] (float).  When
 ** have_forward, p->acts already holds the forward pass of obs at the current
 ** params.  Uses dy, jy, scratch and row; leaves grad and acts2 alone. */

@@ -531,19 +531,11 @@ int space_ppo_loss(mrl_policy *p, const float *obs, const float *masks,
   if (!rc) rc = space_check_pg(p, obs, masks, actions, old_logp, advantages,
                                batch);
   if (rc) return rc;
-  if (!(opts->clip_eps >= 0.0) || !isfinite(opts->clip_eps))
-    return policy_fail(p, MRL_EINVAL, "clip_eps: expected a finite value >= 0");
-  if (!isfinite(opts->ent_coef))
-    return policy_fail(p, MRL_EINVAL, "ent_coef: not finite");
+  double amean, ascale;
+  if ((rc = policy_ppo_setup(p, opts, advantages, batch, &amean, &ascale))) return rc;
 
   const int n = p->n;
   const double eps = opts->clip_eps, inv_n = 1.0 / batch;
-  double amean = 0.0, ascale = 1.0;
-  if (opts->normalize_advantages) {
-    double sd;
-    policy_mean_std(advantages, batch, &amean, &sd);
-    ascale = 1.0 / (sd + 1e-8);
-  }
   const float *y = policy_forward(p, NULL, obs, batch, p->acts);
   const float *ls = policy_log_std(p, NULL);
   double *dout = p->row, *dls_sum = p->row + 2 * n;
@@ -566,16 +558,7 @@ int space_ppo_loss(mrl_policy *p, const float *obs, const float *masks,
   }
   policy_backward_set(p, NULL, obs, batch, p->acts, dls_sum, p->grad);
 
-  mrl_ppo_stats st;
-  st.policy_loss = -acc[0] * inv_n;
-  st.entropy = ent * inv_n;
-  st.loss = st.policy_loss - opts->ent_coef * st.entropy;
-  st.clip_fraction = acc[1] * inv_n;
-  st.approx_kl = acc[2] * inv_n;
-  if (stats) *stats = st;
-  if (!isfinite(st.loss) || !isfinite(st.approx_kl))
-    return policy_fail(p, MRL_ENONFINITE, "loss: not finite");
-  return policy_check_grad(p);
+  return policy_ppo_finish(p, opts, acc, ent, batch, stats);
 }
 
 int space_kl_penalty_loss(mrl_policy *p, const float *params_old,
