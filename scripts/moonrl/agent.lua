@@ -166,7 +166,7 @@ local STRUCTURAL = {obs = true, obs_dim = true, action = true, hidden = true,
                     value_hidden = true, activation = true, seed = true,
                     algo = true, policy = true, value = true, init_log_std = true,
                     out_gain = true, total_steps = true, adam_eps = true, name = true,
-                    background = true, publish = true}
+                    background = true, publish = true, conv = true}
 
 local function fail(fname, n, msg)
   error(("bad argument #%d to '%s' (%s)"):format(n, fname, msg), 3)
@@ -266,7 +266,7 @@ local function build(t)
     if t.obs == nil and t.obs_dim == nil then error("agent: option 'obs' (observation size) is required", 3) end
     if t.action == nil then error("agent: option 'action' (rl.discrete(n) or rl.box(n, …)) is required", 3) end
     policy = rl.policy{obs = t.obs or t.obs_dim, action = t.action, hidden = t.hidden or {64, 64},
-                       activation = t.activation, seed = seed,
+                       activation = t.activation, seed = seed, conv = t.conv,
                        init_log_std = t.init_log_std, out_gain = t.out_gain}
   end
   local D = policy:obs_dim()
@@ -316,6 +316,11 @@ local function build(t)
     self.low, self.high = policy:bounds()
   end
   self.col_low, self.col_high = hybrid_bounds(t.action)
+  -- a dict observation space: act/observe/probs/record take the game's
+  -- table of named parts and flatten it (moonrl.spaces' order)
+  if type(t.obs) == "table" and t.obs.type == "dict" then
+    self.obs_space, self._flat = t.obs, {}
+  end
   if t.background then self:set_background(true) end
   return self
 end
@@ -350,6 +355,12 @@ local function check_obs(self, obs, fname)
   if type(obs) ~= "table" then
     fail(fname, 1, ("table of %d numbers expected, got %s"):format(self.obs_dim, type(obs)))
   end
+  if self.obs_space then  -- a dict: its parts, flattened (errors name the part)
+    local ok, flat = pcall(require("moonrl.spaces").flatten, self.obs_space, obs, self._flat)
+    if not ok then fail(fname, 1, (tostring(flat):gsub("^.-spaces%.flatten: ", ""))) end
+    return flat
+  end
+  return obs
 end
 
 -- ------------------------------------------------------------ background
@@ -512,7 +523,7 @@ local function put_mask(self, b, mask)
 end
 
 function Agent:act(obs, mask, deterministic)
-  check_obs(self, obs, "act")
+  obs = check_obs(self, obs, "act")
   if self.last_act then
     error("agent: act() called twice without observe() in between", 2)
   end
@@ -599,7 +610,7 @@ function Agent:observe(reward, terminated, truncated, final_obs)
   local b = self.cur
   local fin = nil
   if truncated and not terminated and final_obs ~= nil then
-    check_obs(self, final_obs, "observe")
+    final_obs = check_obs(self, final_obs, "observe")
     fin = self._fin1
     for j = 1, self.obs_dim do fin[j] = final_obs[j] end
   end
@@ -615,7 +626,7 @@ end
 -- π(·|s) of a discrete policy, into a reused table (for drawing).
 function Agent:probs(obs)
   if not self.discrete then error("agent: probs() needs a discrete policy", 2) end
-  check_obs(self, obs, "probs")
+  obs = check_obs(self, obs, "probs")
   local logits = self.policy:forward(obs)
   local out = self._probs or {}
   self._probs = out
@@ -798,7 +809,7 @@ end
 -- ------------------------------------------------------------ imitation
 
 function Agent:record(obs, action)
-  check_obs(self, obs, "record")
+  obs = check_obs(self, obs, "record")
   local D, W = self.obs_dim, self.width
   local d = self._demo
   if not d then

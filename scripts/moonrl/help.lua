@@ -366,6 +366,8 @@ rl.agent{obs =, action = rl.discrete(n) | rl.box(n, lo, hi) | rl.multi_discrete{
   -> an agent for a game loop (moonrl.agent): each frame
     local a = agent:act(obs)            -- no allocation per call
     -- or agent:act(obs, mask): never a masked action (help("masks"))
+  obs may be a dict space (act then takes the table of named parts) or a
+  grid box with conv = {{out =, kernel =, stride =, padding =}, …}.
     agent:observe(reward, terminated, truncated)
     agent:train_step(2)                 -- at most ~2 ms of PPO update work
   A full buffer goes to the update at the next act(); the update runs one

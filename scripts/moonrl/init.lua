@@ -102,6 +102,7 @@ end
 
 -- An observation size given as a number or as a box space.
 local function obs_size(o, field)
+  if type(o) == "table" and o.type == "dict" then return spaces.flat_size(o) end
   if type(o) == "table" and type(o.shape) == "table" then
     local n = 1
     for _, d in ipairs(o.shape) do n = n * d end

@@ -152,3 +152,39 @@ describe("rl.agent with a bounded hybrid action", function()
     agent:close()
   end)
 end)
+
+describe("rl.agent with dict and grid observations", function()
+  it("takes a dict observation as its named parts, flattened in name order", function()
+    local space = rl.spaces.dict({pos = rl.spaces.box(2, -1, 1), hp = rl.spaces.box(1, 0, 1)})
+    local agent = rl.agent{obs = space, action = rl.discrete(2), seed = 1, n_steps = 8, batch_size = 8}
+    assert.equal(3, agent.obs_dim)
+    for _ = 1, 20 do
+      local a = agent:act({pos = {0.1, -0.2}, hp = 0.5})
+      assert.is_true(a == 0 or a == 1)
+      agent:observe(1, false, false)
+      agent:train_step(nil)
+    end
+    -- what the buffer holds is the flat row: hp first, then pos
+    local o = agent.cur.obs
+    assert.equal(0.5, o[1])
+    assert.is_true(math.abs(o[2] - 0.1) < 1e-7 and math.abs(o[3] + 0.2) < 1e-7)
+    raises(function() agent:act({pos = {0.1}, hp = 0.5}) end, "part 'pos' must be 2 numbers")
+    agent:close()
+  end)
+
+  it("puts Conv2d layers before its hidden layers for a grid observation", function()
+    local grid = rl.spaces.box({2, 4, 4}, 0, 1)
+    local agent = rl.agent{obs = grid, conv = {{out = 3, kernel = 3}}, hidden = {16},
+                           action = rl.discrete(3), seed = 2, n_steps = 8, batch_size = 8}
+    assert.equal(1, #agent.policy:spec().conv)
+    local obs = {}
+    for j = 1, 32 do obs[j] = (j % 3 == 0) and 1 or 0 end
+    for _ = 1, 16 do
+      agent:act(obs)
+      agent:observe(0.5, false, false)
+      agent:train_step(nil)
+    end
+    assert.is_true(agent.updates >= 1)
+    agent:close()
+  end)
+end)
