@@ -388,11 +388,12 @@ static void layer_gemm(const mlp_kernels *k, const conv_layer *L,
           (ptrdiff_t)layer_P(L) * batch, NULL, !aug);
 }
 
-/* flat[b][f·P + q] = blk[f][b][q], or the reverse (to_flat = 0). */
-static void flatten(const conv_layer *L, float *blk, float *flat, int batch,
-                    int to_flat) {
+/* flat[b][f·P + q] = blk[f][b][q], or the reverse (to_flat = 0), for the
+** rows b0 … b0 + nb − 1. */
+static void flatten_rows(const conv_layer *L, float *blk, float *flat,
+                         int batch, int b0, int nb, int to_flat) {
   const size_t P = layer_P(L), F = (size_t)L->cout;
-  for (int b = 0; b < batch; b++)
+  for (int b = b0; b < b0 + nb; b++)
     for (size_t f = 0; f < F; f++) {
       float *a = blk + (f * (size_t)batch + (size_t)b) * P;
       float *z = flat + ((size_t)b * F + f) * P;
@@ -433,10 +434,10 @@ const float *conv_forward(const conv_body *b, const mlp_kernels *k,
       im2col(L, in, b0, nb, col, 1);
       layer_gemm(k, L, waug, 1, col, out, batch, b0, nb);
       act_chunk(k, b->act, L, out, batch, b0, nb);
+      /* the last layer's chunk flattened while it is still in cache */
+      if (l == b->nlayers - 1) flatten_rows(L, out, flat, batch, b0, nb, 1);
     }
   }
-  const int last = b->nlayers - 1;
-  flatten(&b->l[last], layer_out(b, acts, last, batch), flat, batch, 1);
   return flat;
 }
 
@@ -470,7 +471,7 @@ void conv_backward(const conv_body *b, const mlp_kernels *k,
   float *dz = dcol + ncol, *dn = dz + nblk;
   const int last = b->nlayers - 1;
   /* dz: ∂L/∂(pre-activation output) of layer l, [F][batch][P] */
-  flatten(&b->l[last], dz, (float *)dflat, batch, 0);
+  flatten_rows(&b->l[last], dz, (float *)dflat, batch, 0, batch, 0);
   {
     const conv_layer *L = &b->l[last];
     k->act_backward(b->act, layer_out(b, (float *)acts, last, batch), dz,
@@ -576,5 +577,5 @@ void conv_jvp(const conv_body *b, const mlp_kernels *k, const float *params,
     tin = tout;
     tout = t;
   }
-  flatten(&b->l[b->nlayers - 1], tin, tflat, batch, 1);
+  flatten_rows(&b->l[b->nlayers - 1], tin, tflat, batch, 0, batch, 1);
 }
